@@ -1,0 +1,19 @@
+# Image for the web, worker and beat processes of docker-compose.yml.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 OMS_VAR_DIR=/app/var
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+RUN pip install --upgrade pip && pip install -e .
+
+COPY . .
+# Static files and compiled translations are baked into the image; both need no database.
+RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=build-only-not-used-at-runtime-0123456789abcdefghijklmnopqrstuvwxyz \
+    DJANGO_ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput \
+ && python manage.py compile_translations \
+ && useradd --system --home /app oms && mkdir -p /app/var && chown -R oms /app/var
+
+USER oms
+EXPOSE 8000
+CMD ["gunicorn", "oms.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

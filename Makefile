@@ -1,0 +1,57 @@
+# Two commands for a new user: `make run` (trial on SQLite, no services needed) and `make test`
+# (the whole suite on PostgreSQL and Redis). Everything installs into .venv from PyPI.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+OMS_HOST ?= 127.0.0.1
+OMS_PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: help install setup run demo test lint docs services clean
+
+help:
+	@echo "make run   - set up and start the order hub with demo data (SQLite, no services needed)"
+	@echo "make test  - set up and run the whole test suite on PostgreSQL and Redis"
+	@echo "make docs  - regenerate docs/order-states.md from the order state machine"
+	@echo "make lint  - ruff"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Database schema, compiled translations and role groups; safe to run again.
+setup: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py compile_translations
+	$(BIN)/python manage.py roles_sync
+
+demo: setup
+	$(BIN)/python manage.py demo_data
+
+run: demo
+	@OMS_URL="http://$(OMS_HOST):$(OMS_PORT)/" $(BIN)/python manage.py demo_logins
+	OMS_HOST=$(OMS_HOST) OMS_PORT=$(OMS_PORT) $(BIN)/honcho -f Procfile.dev start
+
+services:
+	@bash scripts/ensure_services.sh
+
+test: install services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py compile_translations
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+docs: install
+	$(BIN)/python manage.py order_state_diagram
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""Finance: immutable payment snapshots, settlement imports and reconciliation."""

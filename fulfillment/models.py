@@ -1,0 +1,1 @@
+"""Models of fulfillment (none yet; the issue that builds this app adds them)."""

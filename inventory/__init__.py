@@ -1,0 +1,1 @@
+"""Inventory pool: warehouses, SKUs, stock levels, the stock ledger and reservations."""

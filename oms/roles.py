@@ -1,0 +1,50 @@
+"""The five roles as Django groups and the permissions each holds; `roles_sync` makes the database match."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+
+WAREHOUSE = "warehouse"
+CUSTOMER_SERVICE = "customer_service"
+FINANCE = "finance"
+MANAGER = "manager"
+ADMIN = "admin"
+ROLES = [WAREHOUSE, CUSTOMER_SERVICE, FINANCE, MANAGER, ADMIN]
+
+_VIEW_ORDERS = ["orders.view_order", "orders.view_orderline", "orders.view_orderevent", "orders.view_store"]
+_VIEW_STOCK = ["inventory.view_warehouse", "inventory.view_sku"]
+
+# Later issues add their apps' permissions here (shipments, tickets, print jobs...).
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    WAREHOUSE: [*_VIEW_ORDERS, *_VIEW_STOCK, "orders.transition_order"],
+    CUSTOMER_SERVICE: [*_VIEW_ORDERS, *_VIEW_STOCK, "orders.view_pii", "orders.add_order", "orders.hold_order",
+                       "orders.cancel_order", "orders.transition_order"],
+    FINANCE: [*_VIEW_ORDERS, "finance.view_paymentsnapshot"],
+    MANAGER: [*_VIEW_ORDERS, *_VIEW_STOCK, "orders.view_pii", "orders.add_order", "orders.hold_order",
+              "orders.cancel_order", "orders.transition_order", "finance.view_paymentsnapshot"],
+    ADMIN: ["*"],  # every permission; admins are also staff and use the Django admin
+}
+
+
+def _permissions(codes: list[str]) -> list[Permission]:
+    if codes == ["*"]:
+        return list(Permission.objects.all())
+    found = []
+    for code in codes:
+        app_label, codename = code.split(".", 1)
+        found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return found
+
+
+@transaction.atomic
+def roles_sync() -> dict[str, Group]:
+    """Create or update the role groups so each holds exactly its permissions. Safe to run again."""
+    groups = {}
+    for role in ROLES:
+        group, _created = Group.objects.get_or_create(name=role)
+        group.permissions.set(_permissions(ROLE_PERMISSIONS[role]))
+        groups[role] = group
+    return groups
+
+
+def user_roles(user) -> list[str]:
+    return list(user.groups.filter(name__in=ROLES).values_list("name", flat=True))

@@ -1,0 +1,132 @@
+"""REST API v1 for orders: list, detail, manual creation (idempotent) and the transition endpoints."""
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from orders import services
+from orders.filters import OrderFilter
+from orders.selectors import order_detail_queryset, order_list_queryset
+from orders.serializers import (
+    HoldSerializer,
+    ManualOrderCreateSerializer,
+    OrderDetailSerializer,
+    OrderSerializer,
+    ReasonSerializer,
+    TransitionSerializer,
+)
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Send the same key when retrying; the order is created once and the first answer is repeated.")
+ERROR = OpenApiResponse(description="JSON error: {code, message, errors?}")
+
+
+class OrderPermission(permissions.BasePermission):
+    """Role permissions per action; the transition services check their own permission again."""
+
+    ACTION_PERMS = {
+        "list": "orders.view_order", "retrieve": "orders.view_order", "create": "orders.add_order",
+        "cancel": "orders.cancel_order", "hold": "orders.hold_order", "release": "orders.hold_order",
+        "transition": "orders.view_order",
+    }
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        perm = self.ACTION_PERMS.get(view.action)
+        return bool(perm) and request.user.has_perm(perm)
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = [OrderPermission]
+    filterset_class = OrderFilter
+
+    def get_queryset(self):
+        if self.action == "list":
+            return order_list_queryset().prefetch_related("lines")
+        return order_detail_queryset()
+
+    def get_serializer_class(self):
+        if self.action == "create":
+            return ManualOrderCreateSerializer
+        if self.action == "list":
+            return OrderSerializer
+        return OrderDetailSerializer
+
+    def _detail(self, order) -> dict:
+        order = order_detail_queryset().get(pk=order.pk)
+        return OrderDetailSerializer(order, context=self.get_serializer_context()).data
+
+    @extend_schema(request=ManualOrderCreateSerializer, parameters=[IDEMPOTENCY_HEADER],
+                   responses={201: OrderDetailSerializer, 400: ERROR, 409: ERROR, 422: ERROR})
+    def create(self, request, *args, **kwargs):
+        """Create a manual-channel order (WeChat/offline). Lines are by merchant SKU code."""
+        serializer = ManualOrderCreateSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+
+        def perform():
+            order = services.order_create_manual(store=serializer.validated_data["store"],
+                                                 data=serializer.to_order_input(platform_order_id=""),
+                                                 actor=request.user)
+            return status.HTTP_201_CREATED, self._detail(order), order
+
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            with transaction.atomic():
+                code, body, _order = perform()
+            return Response(body, status=code)
+        code, body, replayed = services.idempotent_call(
+            user=request.user, endpoint="orders.create", key=key,
+            fingerprint=services.request_fingerprint(request.data), perform=perform)
+        response = Response(body, status=code)
+        if replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @extend_schema(request=ReasonSerializer, responses={200: OrderDetailSerializer, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel the order (allowed before it enters fulfilment)."""
+        order = self.get_object()
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order = services.order_cancel(order_id=order.pk, actor=request.user, reason=body.validated_data["reason"])
+        return Response(self._detail(order))
+
+    @extend_schema(request=HoldSerializer, responses={200: OrderDetailSerializer, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def hold(self, request, pk=None):
+        """Put a hold with a reason code on the order."""
+        order = self.get_object()
+        body = HoldSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order = services.order_hold(order_id=order.pk, hold_reason=body.validated_data["reason"],
+                                    note=body.validated_data["note"], actor=request.user)
+        return Response(self._detail(order))
+
+    @extend_schema(request=HoldSerializer, responses={200: OrderDetailSerializer, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def release(self, request, pk=None):
+        """Release one hold reason; the last release returns the order to where it was."""
+        order = self.get_object()
+        body = HoldSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order = services.order_release_hold(order_id=order.pk, hold_reason=body.validated_data["reason"],
+                                            note=body.validated_data["note"], actor=request.user)
+        return Response(self._detail(order))
+
+    @extend_schema(request=TransitionSerializer, responses={200: OrderDetailSerializer, 403: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        """Apply any user transition by name (pay, approve, start_fulfilment, ship, deliver, complete, close...)."""
+        order = self.get_object()
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order = services.order_apply_user_transition(order_id=order.pk, name=body.validated_data["transition"],
+                                                     user=request.user, reason=body.validated_data["reason"])
+        return Response(self._detail(order))
+

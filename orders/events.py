@@ -1,0 +1,39 @@
+"""One function per order event type; each writes one OrderEvent row in the caller's transaction."""
+
+from orders.models import Order, OrderEvent, OrderEventType
+
+
+def _actor_fields(actor, actor_label: str) -> dict:
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        return {"actor": actor, "actor_label": ""}
+    return {"actor": None, "actor_label": actor_label or "system"}
+
+
+def event_order_created(*, order: Order, actor, actor_label: str, data: dict | None = None) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, type=OrderEventType.CREATED, to_status=order.status,
+                                     data=data or {}, **_actor_fields(actor, actor_label))
+
+
+def event_order_status_changed(*, order: Order, from_status: str, to_status: str, transition: str, actor,
+                               actor_label: str, reason: str = "", data: dict | None = None) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, type=OrderEventType.STATUS_CHANGED, from_status=from_status,
+                                     to_status=to_status, reason=reason[:500],
+                                     data={"transition": transition, **(data or {})},
+                                     **_actor_fields(actor, actor_label))
+
+
+def event_order_hold_added(*, order: Order, hold_reason: str, note: str, actor, actor_label: str) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, type=OrderEventType.HOLD_ADDED, reason=note[:500],
+                                     data={"hold_reason": hold_reason}, from_status=order.status,
+                                     to_status=order.status, **_actor_fields(actor, actor_label))
+
+
+def event_order_hold_released(*, order: Order, hold_reason: str, note: str, actor, actor_label: str) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, type=OrderEventType.HOLD_RELEASED, reason=note[:500],
+                                     data={"hold_reason": hold_reason}, from_status=order.status,
+                                     to_status=order.status, **_actor_fields(actor, actor_label))
+
+
+def event_order_note_added(*, order: Order, note: str, actor, actor_label: str) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, type=OrderEventType.NOTE_ADDED, reason=note[:500],
+                                     **_actor_fields(actor, actor_label))

@@ -1,0 +1,309 @@
+"""Stores, orders, order lines, order events, and the idempotency records of the order API."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from oms.models import TimeStampedModel
+
+
+class Platform(models.TextChoices):
+    SHOPIFY = "shopify", "Shopify"
+    TAOBAO = "taobao", _("Taobao/Tmall")
+    DOUYIN = "douyin", _("Douyin shop")
+    PDD = "pdd", _("Pinduoduo")
+    MANUAL = "manual", _("Manual (WeChat/offline)")
+
+
+class Store(TimeStampedModel):
+    """A shop on one platform. Credentials live in their own field that is never logged nor shown."""
+
+    platform = models.CharField(_("platform"), max_length=20, choices=Platform.choices)
+    code = models.SlugField(_("code"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    active = models.BooleanField(_("active"), default=True)
+    default_currency = models.CharField(_("default currency"), max_length=3, default="CNY")
+    # Paid orders without holds go to "ready" by themselves; off means a person approves each one.
+    auto_approve = models.BooleanField(_("approve paid orders automatically"), default=True)
+    # App keys, secrets and tokens. Kept out of __repr__, logs, list pages and the API.
+    credentials = models.JSONField(_("credentials"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+    def __repr__(self) -> str:
+        return f"<Store {self.pk} {self.code} platform={self.platform} credentials=***>"
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", _("Pending payment")
+    PAID = "paid", _("Paid")
+    HELD = "held", _("Held")
+    READY = "ready", _("Ready for fulfilment")
+    IN_FULFILMENT = "in_fulfilment", _("In fulfilment")
+    PARTIALLY_SHIPPED = "partially_shipped", _("Partially shipped")
+    SHIPPED = "shipped", _("Shipped")
+    DELIVERED = "delivered", _("Delivered")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+    CLOSED = "closed", _("Closed")
+
+
+S = OrderStatus
+# States from which an order may still be cancelled (nothing has left the warehouse yet).
+CANCELLABLE_STATES = [S.PENDING_PAYMENT, S.PAID, S.HELD, S.READY]
+HOLDABLE_STATES = [S.PENDING_PAYMENT, S.PAID, S.READY]
+TERMINAL_STATES = [S.COMPLETED, S.CANCELLED, S.CLOSED]
+
+
+class HoldReason(models.TextChoices):
+    MANUAL = "manual", _("Manual hold")
+    RISK = "risk", _("Risk review")
+    GROUP_PENDING = "group_pending", _("Group buy pending")
+    PRESALE = "presale", _("Presale")
+    HEALTH_RED = "health_red", _("Red health score")
+    ADDRESS = "address", _("Address problem")
+    PRICE = "price", _("Price check")
+
+
+class Priority(models.IntegerChoices):
+    NORMAL = 0, _("Normal")
+    HIGH = 1, _("High")
+    VIP = 2, _("VIP")
+
+
+class Order(FSMModelMixin, TimeStampedModel):
+    """One customer order from any channel. Status changes only through orders.services."""
+
+    number = models.CharField(_("order number"), max_length=32, unique=True)
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders", verbose_name=_("store"))
+    platform_order_id = models.CharField(_("platform order id"), max_length=64)
+    status = FSMField(_("status"), max_length=32, choices=OrderStatus.choices, default=S.PENDING_PAYMENT,
+                      protected=True, db_index=True)
+    # The state an order returns to when its last hold is released.
+    status_before_hold = models.CharField(max_length=32, blank=True, default="")
+    hold_reasons = models.JSONField(_("hold reasons"), default=list, blank=True)
+
+    buyer_id = models.CharField(_("buyer id"), max_length=128, blank=True, default="")
+    buyer_name = models.CharField(_("buyer name"), max_length=128, blank=True, default="")
+    buyer_email = models.EmailField(_("buyer email"), blank=True, default="")
+    buyer_phone = models.CharField(_("buyer phone"), max_length=32, blank=True, default="")
+
+    receiver_name = models.CharField(_("receiver name"), max_length=128, blank=True, default="")
+    receiver_phone = models.CharField(_("receiver phone"), max_length=32, blank=True, default="")
+    receiver_country = models.CharField(_("country"), max_length=2, default="CN")
+    receiver_province = models.CharField(_("province"), max_length=64, blank=True, default="")
+    receiver_city = models.CharField(_("city"), max_length=64, blank=True, default="")
+    receiver_district = models.CharField(_("district"), max_length=64, blank=True, default="")
+    receiver_address = models.CharField(_("address"), max_length=255, blank=True, default="")
+    receiver_zip = models.CharField(_("postcode"), max_length=16, blank=True, default="")
+
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    goods_amount = models.DecimalField(_("goods amount"), max_digits=14, decimal_places=2, default=Decimal("0"))
+    discount_amount = models.DecimalField(_("discount"), max_digits=14, decimal_places=2, default=Decimal("0"))
+    shipping_amount = models.DecimalField(_("shipping fee"), max_digits=14, decimal_places=2, default=Decimal("0"))
+    tax_amount = models.DecimalField(_("tax"), max_digits=14, decimal_places=2, default=Decimal("0"))
+    total_amount = models.DecimalField(_("total"), max_digits=14, decimal_places=2, default=Decimal("0"))
+    paid_amount = models.DecimalField(_("paid amount"), max_digits=14, decimal_places=2, default=Decimal("0"))
+
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    buyer_note = models.TextField(_("buyer note"), blank=True, default="")
+    seller_note = models.TextField(_("seller note"), blank=True, default="")
+
+    placed_at = models.DateTimeField(_("placed at"))
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    platform_updated_at = models.DateTimeField(_("platform updated at"), null=True, blank=True)
+    # Increments on every change that affects price or lines.
+    version = models.PositiveIntegerField(_("version"), default=1)
+    # Where the raw payload lives (an inbox row, an import file row, an API request).
+    raw_payload_ref = models.CharField(_("raw payload reference"), max_length=200, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-placed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "platform_order_id"], name="order_unique_platform_id_per_store"),
+            models.CheckConstraint(condition=Q(total_amount__gte=0), name="order_total_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["store", "status"]),
+            models.Index(fields=["status", "placed_at"]),
+            models.Index(fields=["platform_order_id"]),
+            models.Index(fields=["receiver_phone"]),
+        ]
+        permissions = [
+            ("view_pii", _("Can see unmasked receiver names, phones and addresses")),
+            ("transition_order", _("Can move orders through their states")),
+            ("hold_order", _("Can hold and release orders")),
+            ("cancel_order", _("Can cancel orders")),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    # --- State machine -----------------------------------------------------------------------
+    # Only orders.services calls these methods, inside a transaction that holds the row lock and
+    # writes the event. They carry no side effects of their own.
+
+    @transition(field=status, source=S.PENDING_PAYMENT, target=S.PAID, custom={"label": _("Mark paid")})
+    def pay(self):
+        pass
+
+    @transition(field=status, source=HOLDABLE_STATES, target=S.HELD, custom={"label": _("Hold")})
+    def hold(self):
+        self.status_before_hold = self.status
+
+    @transition(field=status, source=S.HELD, target=S.PAID, custom={"label": _("Release hold")},
+                conditions=[lambda order: not order.hold_reasons])
+    def release(self):
+        self.status_before_hold = ""
+
+    @transition(field=status, source=S.HELD, target=S.PENDING_PAYMENT, custom={"internal": True},
+                conditions=[lambda order: not order.hold_reasons])
+    def release_unpaid(self):
+        self.status_before_hold = ""
+
+    @transition(field=status, source=S.PAID, target=S.READY, custom={"label": _("Approve for fulfilment")})
+    def approve(self):
+        pass
+
+    @transition(field=status, source=S.READY, target=S.IN_FULFILMENT, custom={"label": _("Start fulfilment")})
+    def start_fulfilment(self):
+        pass
+
+    @transition(field=status, source=[S.IN_FULFILMENT, S.PARTIALLY_SHIPPED], target=S.PARTIALLY_SHIPPED,
+                custom={"label": _("Ship part")})
+    def ship_partially(self):
+        pass
+
+    @transition(field=status, source=[S.IN_FULFILMENT, S.PARTIALLY_SHIPPED], target=S.SHIPPED,
+                custom={"label": _("Mark shipped")})
+    def ship(self):
+        pass
+
+    @transition(field=status, source=S.SHIPPED, target=S.DELIVERED, custom={"label": _("Mark delivered")})
+    def deliver(self):
+        pass
+
+    @transition(field=status, source=[S.SHIPPED, S.DELIVERED], target=S.COMPLETED, custom={"label": _("Complete")})
+    def complete(self):
+        pass
+
+    @transition(field=status, source=CANCELLABLE_STATES, target=S.CANCELLED, custom={"label": _("Cancel")})
+    def cancel(self):
+        self.status_before_hold = ""
+
+    @transition(field=status, source=[S.IN_FULFILMENT, S.PARTIALLY_SHIPPED, S.SHIPPED, S.DELIVERED, S.COMPLETED],
+                target=S.CLOSED, custom={"label": _("Close")})
+    def close(self):
+        pass
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATES
+
+    @property
+    def full_address(self) -> str:
+        return " ".join(p for p in [self.receiver_province, self.receiver_city, self.receiver_district,
+                                     self.receiver_address] if p)
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order"))
+    line_no = models.PositiveSmallIntegerField(_("line"))
+    sku_code = models.CharField(_("merchant SKU code"), max_length=64)
+    platform_sku_id = models.CharField(_("platform SKU id"), max_length=64, blank=True, default="")
+    platform_line_id = models.CharField(_("platform line id"), max_length=64, blank=True, default="")
+    title = models.CharField(_("title"), max_length=255)
+    quantity = models.PositiveIntegerField(_("quantity"))
+    unit_price = models.DecimalField(_("unit price"), max_digits=14, decimal_places=2)
+    discount_amount = models.DecimalField(_("discount"), max_digits=14, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        ordering = ["order_id", "line_no"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line_no"], name="orderline_unique_line_no"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="orderline_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="orderline_price_not_negative"),
+            models.CheckConstraint(condition=Q(discount_amount__gte=0), name="orderline_discount_not_negative"),
+        ]
+        indexes = [models.Index(fields=["sku_code"])]
+
+    def __str__(self) -> str:
+        return f"{self.sku_code} × {self.quantity}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity - self.discount_amount
+
+
+class OrderEventType(models.TextChoices):
+    CREATED = "created", _("Created")
+    STATUS_CHANGED = "status_changed", _("Status changed")
+    HOLD_ADDED = "hold_added", _("Hold added")
+    HOLD_RELEASED = "hold_released", _("Hold released")
+    NOTE_ADDED = "note_added", _("Note added")
+    UPDATED = "updated", _("Updated")
+
+
+class OrderEvent(models.Model):
+    """One line of an order's history: who did what, when, from which state to which, and why."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", verbose_name=_("order"))
+    type = models.CharField(_("type"), max_length=32, choices=OrderEventType.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", verbose_name=_("actor"))
+    # Who acted when it was not a person: "system", "api", "connector:shopify", ...
+    actor_label = models.CharField(_("actor label"), max_length=64, blank=True, default="")
+    from_status = models.CharField(_("from"), max_length=32, blank=True, default="")
+    to_status = models.CharField(_("to"), max_length=32, blank=True, default="")
+    reason = models.CharField(_("reason"), max_length=500, blank=True, default="")
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order event")
+        verbose_name_plural = _("order events")
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["order", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.type} {self.from_status}->{self.to_status}"
+
+    @property
+    def actor_display(self) -> str:
+        if self.actor_id:
+            return self.actor.get_username()
+        return self.actor_label or "system"
+
+
+class IdempotencyRecord(models.Model):
+    """Remembers the answer to a POST made with an Idempotency-Key, so a retry gets the same answer."""
+
+    key = models.CharField(max_length=128)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.CharField(max_length=100)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    order = models.ForeignKey(Order, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "endpoint", "key"], name="idempotency_unique_key")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,0 +1,436 @@
+"""Write operations on orders: creation, every status transition, holds and notes.
+
+Each state change follows one recipe: open a transaction, lock the order row, check the transition
+is allowed from the state found in the database, call it, save only the changed fields, write the
+event row, and leave side effects to ``transaction.on_commit``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import can_proceed
+
+from finance.services import payment_snapshot_take
+from inventory.selectors import sku_codes_missing, sku_titles
+from oms.exceptions import DomainError
+from oms.locks import lock_one
+from oms.sequences import next_sequence_value
+from orders import events
+from orders.exceptions import (
+    HoldConflict,
+    IdempotencyKeyReused,
+    OrderInvalid,
+    OrderNotFound,
+    TransitionNotAllowed,
+)
+from orders.models import (
+    HoldReason,
+    IdempotencyRecord,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Platform,
+    Priority,
+    Store,
+)
+
+CENT = Decimal("0.01")
+
+
+# --- Input shapes ------------------------------------------------------------------------------
+
+@dataclass
+class LineInput:
+    sku_code: str
+    quantity: int
+    unit_price: Decimal
+    title: str = ""
+    discount_amount: Decimal = Decimal("0")
+    platform_sku_id: str = ""
+    platform_line_id: str = ""
+
+
+@dataclass
+class ReceiverInput:
+    name: str
+    phone: str
+    address: str
+    country: str = "CN"
+    province: str = ""
+    city: str = ""
+    district: str = ""
+    zip: str = ""
+
+
+@dataclass
+class BuyerInput:
+    id: str = ""
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+
+
+@dataclass
+class OrderInput:
+    """Everything needed to create an order, whatever the channel (manual form, API, connector)."""
+
+    platform_order_id: str
+    lines: list[LineInput]
+    receiver: ReceiverInput
+    buyer: BuyerInput = field(default_factory=BuyerInput)
+    currency: str = "CNY"
+    shipping_amount: Decimal = Decimal("0")
+    discount_amount: Decimal = Decimal("0")
+    tax_amount: Decimal = Decimal("0")
+    expected_total: Decimal | None = None
+    paid: bool = False
+    paid_at: datetime | None = None
+    placed_at: datetime | None = None
+    platform_updated_at: datetime | None = None
+    priority: int = Priority.NORMAL
+    tags: list[str] = field(default_factory=list)
+    buyer_note: str = ""
+    seller_note: str = ""
+    raw_payload_ref: str = ""
+
+
+# --- Helpers -----------------------------------------------------------------------------------
+
+def _get_order_for_update(order_id: int) -> Order:
+    try:
+        return lock_one(Order, order_id)
+    except Order.DoesNotExist as exc:
+        raise OrderNotFound(_("Order %(id)s does not exist.") % {"id": order_id}) from exc
+
+
+def order_number_next() -> str:
+    return f"{settings.ORDER_NUMBER_PREFIX}{next_sequence_value('order_number'):08d}"
+
+
+def _money(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(CENT)
+
+
+def _validate_order_input(*, store: Store, data: OrderInput) -> dict:
+    """Check the input and compute the amounts; every problem is reported per field at once."""
+    errors: dict[str, list[str]] = {}
+    if not store.active:
+        errors.setdefault("store", []).append(_("Store %(store)s is not active.") % {"store": store.code})
+    if not data.platform_order_id.strip() and store.platform != Platform.MANUAL:
+        errors.setdefault("platform_order_id", []).append(_("This field may not be blank."))
+    if not data.lines:
+        errors.setdefault("lines", []).append(_("An order needs at least one line."))
+    for index, line in enumerate(data.lines):
+        if line.quantity is None or line.quantity <= 0:
+            errors.setdefault(f"lines[{index}].quantity", []).append(_("Quantity must be at least 1."))
+        if line.unit_price < 0:
+            errors.setdefault(f"lines[{index}].unit_price", []).append(_("Price may not be negative."))
+        if line.discount_amount < 0:
+            errors.setdefault(f"lines[{index}].discount_amount", []).append(_("Discount may not be negative."))
+    missing = sku_codes_missing([line.sku_code for line in data.lines])
+    for index, line in enumerate(data.lines):
+        if line.sku_code in missing:
+            errors.setdefault(f"lines[{index}].sku_code", []).append(
+                _("Unknown SKU code %(code)s.") % {"code": line.sku_code})
+    for name in ("shipping_amount", "discount_amount", "tax_amount"):
+        if getattr(data, name) < 0:
+            errors.setdefault(name, []).append(_("Amount may not be negative."))
+    if errors:
+        raise OrderInvalid(_("The order is not valid."), data=errors)
+
+    goods = sum((_money(line.unit_price) * line.quantity for line in data.lines), Decimal("0"))
+    discount = _money(data.discount_amount) + sum((_money(line.discount_amount) for line in data.lines), Decimal("0"))
+    total = goods - discount + _money(data.shipping_amount) + _money(data.tax_amount)
+    if total < 0:
+        raise OrderInvalid(_("The discount is larger than the order."), data={"discount_amount": [_("Too large.")]})
+    if data.expected_total is not None and _money(data.expected_total) != total:
+        raise OrderInvalid(
+            _("The total does not add up."),
+            data={"total_amount": [_("Expected %(computed)s from lines, discount, shipping and tax.") % {"computed": total}]},
+        )
+    return {"goods_amount": goods, "discount_amount": discount, "total_amount": total}
+
+
+# --- Creation ----------------------------------------------------------------------------------
+
+def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str = "system") -> Order:
+    """Create an order with its lines and the "created" event; a paid order then runs the pipeline."""
+    amounts = _validate_order_input(store=store, data=data)
+    titles = sku_titles([line.sku_code for line in data.lines])
+    now = timezone.now()
+    with transaction.atomic():
+        number = order_number_next()
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(
+                    number=number,
+                    store=store,
+                    # Manual orders without an outside id are known by their own number.
+                    platform_order_id=data.platform_order_id.strip() or number,
+                    buyer_id=data.buyer.id, buyer_name=data.buyer.name, buyer_email=data.buyer.email,
+                    buyer_phone=data.buyer.phone,
+                    receiver_name=data.receiver.name, receiver_phone=data.receiver.phone,
+                    receiver_country=data.receiver.country or "CN", receiver_province=data.receiver.province,
+                    receiver_city=data.receiver.city, receiver_district=data.receiver.district,
+                    receiver_address=data.receiver.address, receiver_zip=data.receiver.zip,
+                    currency=data.currency.upper(),
+                    goods_amount=amounts["goods_amount"], discount_amount=amounts["discount_amount"],
+                    shipping_amount=_money(data.shipping_amount), tax_amount=_money(data.tax_amount),
+                    total_amount=amounts["total_amount"],
+                    priority=data.priority, tags=list(data.tags), buyer_note=data.buyer_note,
+                    seller_note=data.seller_note, placed_at=data.placed_at or now,
+                    platform_updated_at=data.platform_updated_at, raw_payload_ref=data.raw_payload_ref,
+                )
+        except IntegrityError as exc:
+            raise OrderInvalid(
+                _("Store %(store)s already has an order %(id)s.") % {"store": store.code, "id": data.platform_order_id},
+                code="duplicate_order", http_status=409,
+                data={"platform_order_id": [_("Already exists in this store.")]},
+            ) from exc
+        OrderLine.objects.bulk_create([
+            OrderLine(order=order, line_no=index + 1, sku_code=line.sku_code,
+                      platform_sku_id=line.platform_sku_id, platform_line_id=line.platform_line_id,
+                      title=line.title or titles.get(line.sku_code, line.sku_code), quantity=line.quantity,
+                      unit_price=_money(line.unit_price), discount_amount=_money(line.discount_amount))
+            for index, line in enumerate(data.lines)
+        ])
+        events.event_order_created(order=order, actor=actor, actor_label=actor_label,
+                                   data={"channel": store.platform, "total": str(order.total_amount),
+                                         "currency": order.currency, "lines": len(data.lines)})
+        if data.paid:
+            order = order_pay(order_id=order.pk, actor=actor, actor_label=actor_label,
+                              paid_at=data.paid_at or now, paid_amount=amounts["total_amount"])
+    return order
+
+
+def order_create_manual(*, store: Store, data: OrderInput, actor=None) -> Order:
+    """Manual channel (WeChat/offline): the store must be a manual one; the id defaults to a new number."""
+    if store.platform != Platform.MANUAL:
+        raise OrderInvalid(_("Manual orders can only be created in a manual store."),
+                           data={"store": [_("Not a manual store.")]})
+    return order_create(store=store, data=data, actor=actor, actor_label="manual")
+
+
+def request_fingerprint(payload) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def idempotent_call(*, user, endpoint: str, key: str, fingerprint: str, perform) -> tuple[int, dict, bool]:
+    """Run ``perform()`` once per (user, endpoint, key); retries get the first answer back.
+
+    ``perform`` returns ``(status, body, order)``. Returns ``(status, body, replayed)``. A failing
+    ``perform`` rolls back the key too, so a corrected retry with the same key can still succeed.
+    Concurrent requests with the same key wait on the unique index and then replay.
+    """
+    key = key.strip()[:128]
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(user=user, endpoint=endpoint, key=key,
+                                                          request_hash=fingerprint)
+        except IntegrityError:
+            record = IdempotencyRecord.objects.get(user=user, endpoint=endpoint, key=key)
+            if record.request_hash != fingerprint:
+                raise IdempotencyKeyReused(
+                    _("This Idempotency-Key was already used with a different request.")) from None
+            return record.response_status, record.response_body, True
+        status, body, order = perform()
+        record.response_status, record.response_body, record.order = status, body, order
+        record.save(update_fields=["response_status", "response_body", "order"])
+    return status, body, False
+
+
+# --- Transitions -------------------------------------------------------------------------------
+
+def transition_label(name: str) -> str:
+    """The translated button label of an order transition (its name if it has none)."""
+    meta = getattr(getattr(Order, name, None), "_django_fsm", None)
+    if meta is None or not meta.transitions:
+        return name
+    return str(next(iter(meta.transitions.values())).custom.get("label", name))
+
+
+def _transition(*, order_id: int, name: str, actor, actor_label: str, reason: str = "",
+                data: dict | None = None, before=None, extra_fields: tuple[str, ...] = ()) -> Order:
+    """Apply the FSM transition ``name`` under the row lock and write its event."""
+    with transaction.atomic():
+        order = _get_order_for_update(order_id)
+        method = getattr(order, name)
+        if not can_proceed(method):
+            raise TransitionNotAllowed(
+                _("Order %(number)s cannot be changed by “%(action)s” while it is %(status)s.") % {
+                    "number": order.number, "action": transition_label(name), "status": order.get_status_display()},
+                data={"status": order.status, "transition": name},
+            )
+        if before is not None:
+            before(order)
+        from_status = order.status
+        method()
+        order.save(update_fields=["status", "status_before_hold", "updated_at", *extra_fields])
+        events.event_order_status_changed(order=order, from_status=from_status, to_status=order.status,
+                                          transition=name, actor=actor, actor_label=actor_label,
+                                          reason=reason, data=data)
+    return order
+
+
+def order_pay(*, order_id: int, actor=None, actor_label: str = "system", paid_at: datetime | None = None,
+              paid_amount: Decimal | None = None, reason: str = "") -> Order:
+    def record_payment(order: Order) -> None:
+        order.paid_at = paid_at or timezone.now()
+        order.paid_amount = order.total_amount if paid_amount is None else paid_amount
+
+    with transaction.atomic():
+        order = _transition(order_id=order_id, name="pay", actor=actor, actor_label=actor_label, reason=reason,
+                            before=record_payment, extra_fields=("paid_at", "paid_amount"))
+        payment_snapshot_take(order=order)
+        order = order_process(order_id=order.pk)
+    return order
+
+
+def order_approve(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    return _transition(order_id=order_id, name="approve", actor=actor, actor_label=actor_label, reason=reason)
+
+
+def order_start_fulfilment(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    return _transition(order_id=order_id, name="start_fulfilment", actor=actor, actor_label=actor_label, reason=reason)
+
+
+def order_ship_partially(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    return _transition(order_id=order_id, name="ship_partially", actor=actor, actor_label=actor_label, reason=reason)
+
+
+def order_ship(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    return _transition(order_id=order_id, name="ship", actor=actor, actor_label=actor_label, reason=reason)
+
+
+def order_deliver(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    return _transition(order_id=order_id, name="deliver", actor=actor, actor_label=actor_label, reason=reason)
+
+
+def order_complete(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    return _transition(order_id=order_id, name="complete", actor=actor, actor_label=actor_label, reason=reason)
+
+
+def order_cancel(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    def clear_holds(order: Order) -> None:
+        order.hold_reasons = []
+
+    # Holds end with the order.
+    return _transition(order_id=order_id, name="cancel", actor=actor, actor_label=actor_label, reason=reason,
+                       before=clear_holds, extra_fields=("hold_reasons",))
+
+
+def order_close(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    return _transition(order_id=order_id, name="close", actor=actor, actor_label=actor_label, reason=reason)
+
+
+def order_hold(*, order_id: int, hold_reason: str, note: str = "", actor=None, actor_label: str = "system") -> Order:
+    """Put a hold on the order; the first hold moves it to "held", later ones only add their reason."""
+    if hold_reason not in HoldReason.values:
+        raise OrderInvalid(_("Unknown hold reason %(reason)s.") % {"reason": hold_reason},
+                           data={"reason": [_("Choose one of: %(values)s") % {"values": ", ".join(HoldReason.values)}]})
+    with transaction.atomic():
+        order = _get_order_for_update(order_id)
+        if hold_reason in order.hold_reasons:
+            raise HoldConflict(_("Order %(number)s is already held for this reason.") % {"number": order.number})
+        if order.status != OrderStatus.HELD and not can_proceed(order.hold):
+            raise TransitionNotAllowed(
+                _("Order %(number)s cannot be held while it is %(status)s.") % {
+                    "number": order.number, "status": order.get_status_display()},
+                data={"status": order.status, "transition": "hold"})
+        order.hold_reasons = [*order.hold_reasons, hold_reason]
+        from_status = order.status
+        if order.status != OrderStatus.HELD:
+            order.hold()
+        order.save(update_fields=["status", "status_before_hold", "hold_reasons", "updated_at"])
+        events.event_order_hold_added(order=order, hold_reason=hold_reason, note=note, actor=actor,
+                                      actor_label=actor_label)
+        if from_status != order.status:
+            events.event_order_status_changed(order=order, from_status=from_status, to_status=order.status,
+                                              transition="hold", actor=actor, actor_label=actor_label,
+                                              reason=note or HoldReason(hold_reason).label)
+    return order
+
+
+def order_release_hold(*, order_id: int, hold_reason: str, note: str = "", actor=None,
+                       actor_label: str = "system") -> Order:
+    """Lift one hold; when none is left the order returns to where it was (paid orders are re-reviewed)."""
+    with transaction.atomic():
+        order = _get_order_for_update(order_id)
+        if order.status != OrderStatus.HELD or hold_reason not in order.hold_reasons:
+            raise HoldConflict(_("Order %(number)s is not held for “%(reason)s”.") % {
+                "number": order.number, "reason": hold_reason}, data={"hold_reasons": order.hold_reasons})
+        order.hold_reasons = [r for r in order.hold_reasons if r != hold_reason]
+        events.event_order_hold_released(order=order, hold_reason=hold_reason, note=note, actor=actor,
+                                         actor_label=actor_label)
+        from_status = order.status
+        if not order.hold_reasons:
+            if order.status_before_hold == OrderStatus.PENDING_PAYMENT:
+                order.release_unpaid()
+            else:
+                order.release()
+        order.save(update_fields=["status", "status_before_hold", "hold_reasons", "updated_at"])
+        if from_status != order.status:
+            events.event_order_status_changed(order=order, from_status=from_status, to_status=order.status,
+                                              transition="release", actor=actor, actor_label=actor_label,
+                                              reason=note)
+            order = order_process(order_id=order.pk)
+    return order
+
+
+def order_add_note(*, order_id: int, note: str, actor=None, actor_label: str = "system") -> Order:
+    if not note.strip():
+        raise OrderInvalid(_("The note is empty."), data={"note": [_("This field may not be blank.")]})
+    with transaction.atomic():
+        order = _get_order_for_update(order_id)
+        events.event_order_note_added(order=order, note=note.strip(), actor=actor, actor_label=actor_label)
+    return order
+
+
+# --- The processing pipeline -------------------------------------------------------------------
+
+def order_process(*, order_id: int) -> Order:
+    """Move an order forward as far as the rules allow: a paid order with no holds is approved.
+
+    Later steps (stock reservation, routing) plug in here, so every path that changes an order
+    (creation, payment, hold release) runs the same pipeline.
+    """
+    with transaction.atomic():
+        order = _get_order_for_update(order_id)
+        if order.status == OrderStatus.PAID and not order.hold_reasons and order.store.auto_approve:
+            order = order_approve(order_id=order.pk, actor_label="system", reason=_("No holds: approved automatically."))
+    return order
+
+
+# The transitions a person may trigger from the UI or the API, with the permission each needs.
+# Holds and releases have their own services because they carry a reason code.
+USER_TRANSITIONS = {
+    "pay": (order_pay, "orders.transition_order"),
+    "approve": (order_approve, "orders.transition_order"),
+    "start_fulfilment": (order_start_fulfilment, "orders.transition_order"),
+    "ship_partially": (order_ship_partially, "orders.transition_order"),
+    "ship": (order_ship, "orders.transition_order"),
+    "deliver": (order_deliver, "orders.transition_order"),
+    "complete": (order_complete, "orders.transition_order"),
+    "cancel": (order_cancel, "orders.cancel_order"),
+    "close": (order_close, "orders.cancel_order"),
+}
+
+
+def order_apply_user_transition(*, order_id: int, name: str, user, reason: str = "") -> Order:
+    """Run one of USER_TRANSITIONS for a person, checking their permission first."""
+    if name not in USER_TRANSITIONS:
+        raise OrderInvalid(_("Unknown action %(name)s.") % {"name": name}, code="unknown_transition")
+    service, permission = USER_TRANSITIONS[name]
+    if not user.has_perm(permission):
+        raise DomainError(_("You are not allowed to do this."), code="permission_denied", http_status=403)
+    return service(order_id=order_id, actor=user, reason=reason)

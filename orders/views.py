@@ -1,0 +1,121 @@
+"""Order pages: the filtered list, the detail with its timeline, and the POST actions behind its buttons."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from oms.exceptions import DomainError
+from oms.pii import can_view_pii, mask_address, mask_name, mask_phone
+from orders import services
+from orders.filters import OrderFilter
+from orders.forms import HoldForm, NoteForm, TransitionForm
+from orders.models import HoldReason
+from orders.selectors import (
+    order_can_hold,
+    order_detail_queryset,
+    order_hold_choices,
+    order_list_queryset,
+    order_transitions_for_user,
+)
+
+PAGE_SIZE = 50
+
+
+@login_required
+@permission_required("orders.view_order", raise_exception=True)
+def order_list(request: HttpRequest) -> HttpResponse:
+    order_filter = OrderFilter(request.GET or None, queryset=order_list_queryset())
+    queryset = order_filter.qs if order_filter.is_bound and order_filter.is_valid() else order_list_queryset()
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    pii = can_view_pii(request.user)
+    rows = [{"order": order, "receiver": order.receiver_name if pii else mask_name(order.receiver_name)}
+            for order in page.object_list]
+    return render(request, "orders/order_list.html", {
+        "filter": order_filter, "page": page, "rows": rows, "query": query.urlencode(),
+    })
+
+
+@login_required
+@permission_required("orders.view_order", raise_exception=True)
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    order = get_object_or_404(order_detail_queryset(), pk=pk)
+    pii = can_view_pii(request.user)
+    receiver = {
+        "name": order.receiver_name if pii else mask_name(order.receiver_name),
+        "phone": order.receiver_phone if pii else mask_phone(order.receiver_phone),
+        "address": order.full_address if pii else " ".join(
+            p for p in [order.receiver_province, order.receiver_city, order.receiver_district,
+                        mask_address(order.receiver_address)] if p),
+        "masked": not pii,
+    }
+    hold_labels = dict(HoldReason.choices)
+    return render(request, "orders/order_detail.html", {
+        "order": order,
+        "receiver": receiver,
+        "transitions": order_transitions_for_user(order=order, user=request.user),
+        "holds": [{"code": code, "label": hold_labels.get(code, code)} for code in order.hold_reasons],
+        "can_hold": order_can_hold(order=order, user=request.user),
+        "hold_form": HoldForm(initial={}) if order_can_hold(order=order, user=request.user) else None,
+        "hold_choices": order_hold_choices(order=order),
+        "note_form": NoteForm(),
+        "events": list(order.events.all()),
+    })
+
+
+def _done(request: HttpRequest, pk: int, action) -> HttpResponse:
+    """Run a service call; a refusal becomes a message on the order page saying why."""
+    try:
+        action()
+    except DomainError as exc:
+        messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
+    else:
+        messages.success(request, _("Done."))
+    return redirect("orders:detail", pk=pk)
+
+
+@login_required
+@require_POST
+def order_transition(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    form = TransitionForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    return _done(request, pk, lambda: services.order_apply_user_transition(
+        order_id=pk, name=name, user=request.user, reason=reason))
+
+
+@login_required
+@require_POST
+@permission_required("orders.hold_order", raise_exception=True)
+def order_hold(request: HttpRequest, pk: int) -> HttpResponse:
+    form = HoldForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a hold reason."))
+        return redirect("orders:detail", pk=pk)
+    return _done(request, pk, lambda: services.order_hold(
+        order_id=pk, hold_reason=form.cleaned_data["reason"], note=form.cleaned_data["note"], actor=request.user))
+
+
+@login_required
+@require_POST
+@permission_required("orders.hold_order", raise_exception=True)
+def order_release(request: HttpRequest, pk: int, reason: str) -> HttpResponse:
+    note = request.POST.get("note", "")[:500]
+    return _done(request, pk, lambda: services.order_release_hold(
+        order_id=pk, hold_reason=reason, note=note, actor=request.user))
+
+
+@login_required
+@require_POST
+@permission_required("orders.view_order", raise_exception=True)
+def order_note(request: HttpRequest, pk: int) -> HttpResponse:
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The note is empty."))
+        return redirect("orders:detail", pk=pk)
+    return _done(request, pk, lambda: services.order_add_note(order_id=pk, note=form.cleaned_data["note"],
+                                                              actor=request.user))

@@ -1,0 +1,95 @@
+"""Shared fixtures: role users, stores, SKUs and an order factory that goes through the real services."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from inventory.models import SKU, Warehouse
+from oms import roles
+from orders import services
+from orders.models import Platform, Store
+from orders.services import BuyerInput, LineInput, OrderInput, ReceiverInput
+
+PASSWORD = "test-pass-123!"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    # Real hashing costs ~0.3 s per user; the tests check permissions, not hashing strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def role_users(db):
+    """One user per role, keyed by role name."""
+    groups = roles.roles_sync()
+    users = {}
+    for role in roles.ROLES:
+        user = get_user_model().objects.create_user(username=f"u_{role}", password=PASSWORD,
+                                                    is_staff=role == roles.ADMIN)
+        user.groups.add(groups[role])
+        users[role] = user
+    return users
+
+
+@pytest.fixture
+def api_client_for(role_users):
+    def make(role: str) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(role_users[role])
+        return client
+    return make
+
+
+@pytest.fixture
+def manual_store(db) -> Store:
+    return Store.objects.create(platform=Platform.MANUAL, code="wechat", name="微信订单")
+
+
+@pytest.fixture
+def taobao_store(db) -> Store:
+    return Store.objects.create(platform=Platform.TAOBAO, code="tb", name="淘宝店",
+                                credentials={"app_key": "12345678", "app_secret": "top-secret-value"})
+
+
+@pytest.fixture
+def skus(db) -> dict[str, SKU]:
+    Warehouse.objects.create(code="SH", name="上海仓", provinces=["上海市"], priority=10)
+    return {
+        code: SKU.objects.create(code=code, name=name, barcode=barcode, list_price=Decimal(price))
+        for code, name, barcode, price in [
+            ("TEA-LJ-250G", "西湖龙井 250g", "6901234567892", "188.00"),
+            ("CUP-CER-350", "陶瓷马克杯 350ml", "6901234567908", "39.90"),
+            ("GIFT-BAG", "礼品袋", "6901234567915", "0.00"),
+        ]
+    }
+
+
+def order_input(**overrides) -> OrderInput:
+    values = dict(
+        platform_order_id="P-1",
+        lines=[LineInput(sku_code="TEA-LJ-250G", quantity=2, unit_price=Decimal("188.00")),
+               LineInput(sku_code="CUP-CER-350", quantity=1, unit_price=Decimal("39.90"),
+                         discount_amount=Decimal("5.00"))],
+        receiver=ReceiverInput(name="王小贝", phone="13312343069", province="上海市", city="上海市",
+                               district="浦东新区", address="张江路 88 号 3 楼"),
+        buyer=BuyerInput(id="buyer-1", name="王小贝"),
+        shipping_amount=Decimal("10.00"),
+    )
+    values.update(overrides)
+    return OrderInput(**values)
+
+
+@pytest.fixture
+def make_order(taobao_store, skus):
+    """Create an order through the real services; ``paid=True`` runs the pipeline (→ ready)."""
+    counter = {"n": 0}
+
+    def make(*, store=None, paid=True, **overrides):
+        counter["n"] += 1
+        overrides.setdefault("platform_order_id", f"TB-{counter['n']:06d}")
+        return services.order_create(store=store or taobao_store, data=order_input(paid=paid, **overrides),
+                                     actor_label="test")
+    return make
