@@ -1,8 +1,7 @@
 """Write operations of finance: taking the payment snapshot of an order."""
 
-from orders.models import Order
-
 from finance.models import PaymentSnapshot
+from orders.models import Order
 
 
 def payment_snapshot_take(*, order: Order) -> PaymentSnapshot:

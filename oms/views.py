@@ -2,11 +2,8 @@
 
 import logging
 
-from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from oms.api_errors import error_body

@@ -17,7 +17,7 @@ class StoreAdminForm(forms.ModelForm):
 
     class Meta:
         model = Store
-        exclude = ["credentials"]
+        fields = ["platform", "code", "name", "active", "default_currency", "auto_approve"]
 
     def save(self, commit=True):
         store = super().save(commit=False)

@@ -1,7 +1,6 @@
 """REST API v1 for orders: list, detail, manual creation (idempotent) and the transition endpoints."""
 
 from django.db import transaction
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action

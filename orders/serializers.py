@@ -112,7 +112,8 @@ class ManualOrderCreateSerializer(serializers.Serializer):
     lines = LineInputSerializer(many=True, allow_empty=False)
     receiver = ReceiverSerializer()
     buyer = BuyerSerializer(required=False)
-    currency = serializers.RegexField(r"^[A-Za-z]{3}$", default="CNY")
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, allow_blank=True, default="",
+                                      help_text=_("Defaults to the store's currency."))
     shipping_amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"),
                                                default=Decimal("0"))
     discount_amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"),

@@ -87,7 +87,7 @@ class OrderInput:
     lines: list[LineInput]
     receiver: ReceiverInput
     buyer: BuyerInput = field(default_factory=BuyerInput)
-    currency: str = "CNY"
+    currency: str = ""  # empty: the store's default currency
     shipping_amount: Decimal = Decimal("0")
     discount_amount: Decimal = Decimal("0")
     tax_amount: Decimal = Decimal("0")
@@ -136,6 +136,9 @@ def _validate_order_input(*, store: Store, data: OrderInput) -> dict:
             errors.setdefault(f"lines[{index}].unit_price", []).append(_("Price may not be negative."))
         if line.discount_amount < 0:
             errors.setdefault(f"lines[{index}].discount_amount", []).append(_("Discount may not be negative."))
+        elif line.quantity and line.quantity > 0 and line.discount_amount > line.unit_price * line.quantity:
+            errors.setdefault(f"lines[{index}].discount_amount", []).append(
+                _("Discount may not exceed the line amount."))
     missing = sku_codes_missing([line.sku_code for line in data.lines])
     for index, line in enumerate(data.lines):
         if line.sku_code in missing:
@@ -182,7 +185,7 @@ def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str
                     receiver_country=data.receiver.country or "CN", receiver_province=data.receiver.province,
                     receiver_city=data.receiver.city, receiver_district=data.receiver.district,
                     receiver_address=data.receiver.address, receiver_zip=data.receiver.zip,
-                    currency=data.currency.upper(),
+                    currency=(data.currency or store.default_currency).upper(),
                     goods_amount=amounts["goods_amount"], discount_amount=amounts["discount_amount"],
                     shipping_amount=_money(data.shipping_amount), tax_amount=_money(data.tax_amount),
                     total_amount=amounts["total_amount"],
@@ -190,12 +193,15 @@ def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str
                     seller_note=data.seller_note, placed_at=data.placed_at or now,
                     platform_updated_at=data.platform_updated_at, raw_payload_ref=data.raw_payload_ref,
                 )
-        except IntegrityError as exc:
+        except IntegrityError:
+            # Only the (store, platform id) constraint means "duplicate"; anything else is a real bug.
+            if not Order.objects.filter(store=store, platform_order_id=data.platform_order_id.strip()).exists():
+                raise
             raise OrderInvalid(
                 _("Store %(store)s already has an order %(id)s.") % {"store": store.code, "id": data.platform_order_id},
                 code="duplicate_order", http_status=409,
                 data={"platform_order_id": [_("Already exists in this store.")]},
-            ) from exc
+            ) from None
         OrderLine.objects.bulk_create([
             OrderLine(order=order, line_no=index + 1, sku_code=line.sku_code,
                       platform_sku_id=line.platform_sku_id, platform_line_id=line.platform_line_id,

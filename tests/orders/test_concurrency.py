@@ -51,8 +51,9 @@ def test_two_concurrent_transitions_apply_exactly_once(make_order, first, second
     for _round in range(5):
         order = make_order()
         events_before = status_change_count(order.pk)
-        results = race([lambda: first(order_id=order.pk, actor_label="t1"),
-                        lambda: second(order_id=order.pk, actor_label="t2")])
+        order_id = order.pk
+        results = race([lambda: first(order_id=order_id, actor_label="t1"),  # noqa: B023 (joined in race)
+                        lambda: second(order_id=order_id, actor_label="t2")])  # noqa: B023
         winners = [r for r in results if isinstance(r, Order)]
         losers = [r for r in results if isinstance(r, TransitionNotAllowed)]
         assert len(winners) == 1 and len(losers) == 1, results

@@ -49,6 +49,14 @@ def test_store_without_auto_approve_leaves_order_paid(make_order, taobao_store):
     assert make_order(paid=True).status == OrderStatus.PAID
 
 
+def test_currency_defaults_to_the_store_currency(make_order, taobao_store):
+    assert make_order().currency == "CNY"
+    taobao_store.default_currency = "USD"
+    taobao_store.save()
+    assert make_order().currency == "USD"
+    assert make_order(currency="eur").currency == "EUR"
+
+
 def test_numbers_are_unique_and_increasing(make_order):
     numbers = [make_order(paid=False).number for _ in range(5)]
     assert len(set(numbers)) == 5
@@ -150,6 +158,9 @@ def test_cancel_clears_holds(make_order):
     ({"expected_total": Decimal("1.00")}, "total_amount"),
     ({"discount_amount": Decimal("9999")}, "discount_amount"),
     ({"platform_order_id": "  "}, "platform_order_id"),
+    ({"lines": [LineInput(sku_code="TEA-LJ-250G", quantity=1, unit_price=Decimal("5"),
+                          discount_amount=Decimal("6"))], "shipping_amount": Decimal("50")},
+     "lines[0].discount_amount"),
 ])
 def test_invalid_input_is_reported_per_field_and_creates_nothing(taobao_store, skus, overrides, field):
     with pytest.raises(OrderInvalid) as invalid:
