@@ -141,3 +141,18 @@ def test_health_endpoint_reports_each_part(db):
     body = Client().get("/healthz").json()
     assert set(body["checks"]) == {"web", "database", "broker", "workers"}
     assert body["checks"]["database"]["status"] == "ok"
+
+
+def test_pages_default_to_chinese_even_for_an_english_browser(role_users, make_order):
+    make_order()
+    client = login(role_users, "manager")
+    page = client.get("/orders/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "待发货" in page and 'lang="zh-hans"' in page
+
+
+def test_api_follows_accept_language(api_client_for, make_order):
+    order = make_order()
+    client = api_client_for("manager")
+    english = client.get(f"/api/v1/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="en").json()
+    chinese = client.get(f"/api/v1/orders/{order.pk}/").json()
+    assert english["status_display"] == "Ready for fulfilment" and chinese["status_display"] == "待发货"
