@@ -1,7 +1,8 @@
-"""Warehouses and SKUs (the master data the order core validates lines against)."""
+"""Warehouses, SKUs and bundles, platform SKU mappings, stock levels, the stock ledger and reservations."""
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -48,3 +49,145 @@ class SKU(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+
+class BundleComponent(models.Model):
+    """A bundle (kit) SKU is made of components; reserving the bundle reserves its components."""
+
+    bundle = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="components", verbose_name=_("bundle"))
+    component = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="+", verbose_name=_("component"))
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+
+    class Meta:
+        verbose_name = _("bundle component")
+        verbose_name_plural = _("bundle components")
+        constraints = [
+            models.UniqueConstraint(fields=["bundle", "component"], name="bundle_component_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="bundle_component_quantity_positive"),
+            models.CheckConstraint(condition=~Q(bundle=models.F("component")), name="bundle_not_its_own_component"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bundle_id}: {self.component_id} × {self.quantity}"
+
+
+class PlatformSKUMapping(models.Model):
+    """Maps a store's platform SKU id (or platform-side code) to our SKU."""
+
+    store = models.ForeignKey("orders.Store", on_delete=models.CASCADE, related_name="sku_mappings",
+                              verbose_name=_("store"))
+    platform_sku_id = models.CharField(_("platform SKU id or code"), max_length=64)
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="platform_mappings", verbose_name=_("SKU"))
+
+    class Meta:
+        verbose_name = _("platform SKU mapping")
+        verbose_name_plural = _("platform SKU mappings")
+        constraints = [models.UniqueConstraint(fields=["store", "platform_sku_id"], name="platform_sku_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}:{self.platform_sku_id} → {self.sku_id}"
+
+
+class StockLevel(models.Model):
+    """Counters per (warehouse, SKU). They change only through inventory.services, always with a ledger row.
+
+    available = on_hand − reserved − safety stock (of the SKU).
+    """
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="stock_levels",
+                                  verbose_name=_("warehouse"))
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="stock_levels", verbose_name=_("SKU"))
+    on_hand = models.IntegerField(_("on hand"), default=0)
+    reserved = models.IntegerField(_("reserved"), default=0)
+    # Copied from the SKU so the reservation UPDATE can test availability in one statement.
+    safety_stock = models.IntegerField(_("safety stock"), default=0)
+    location = models.CharField(_("bin location"), max_length=32, blank=True, default="")
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("stock level")
+        verbose_name_plural = _("stock levels")
+        ordering = ["warehouse_id", "sku_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["warehouse", "sku"], name="stock_level_unique"),
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="stock_reserved_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__lte=models.F("on_hand")), name="stock_reserved_within_on_hand"),
+            models.CheckConstraint(condition=Q(safety_stock__gte=0), name="stock_safety_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.warehouse_id}/{self.sku_id}: {self.on_hand} on hand, {self.reserved} reserved"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved - self.safety_stock
+
+
+class MovementKind(models.TextChoices):
+    RECEIPT = "receipt", _("Receipt")
+    ADJUSTMENT = "adjustment", _("Adjustment")
+    STOCK_TAKE = "stock_take", _("Stock take")
+    RESERVATION = "reservation", _("Reservation")
+    RELEASE = "release", _("Release")
+    SHIPMENT = "shipment", _("Shipment")
+    RETURN = "return", _("Return")
+    RECONCILE = "reconcile", _("Reconciliation")
+
+
+class StockMovement(models.Model):
+    """The stock ledger: one row for every change of a counter; the counters always equal its sums."""
+
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse"))
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="movements", verbose_name=_("SKU"))
+    kind = models.CharField(_("kind"), max_length=20, choices=MovementKind.choices)
+    on_hand_delta = models.IntegerField(_("on hand change"), default=0)
+    reserved_delta = models.IntegerField(_("reserved change"), default=0)
+    # What caused it: "order:SO00100001", "receipt:PO-123", "stocktake:2026-11-21", ...
+    reference = models.CharField(_("reference"), max_length=100, blank=True, default="")
+    order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                              verbose_name=_("order"))
+    note = models.CharField(_("note"), max_length=255, blank=True, default="")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              verbose_name=_("actor"))
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("stock movement")
+        verbose_name_plural = _("stock movements")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["sku", "warehouse", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.warehouse_id}/{self.sku_id} {self.on_hand_delta:+}/{self.reserved_delta:+}"
+
+
+class ReservationStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    RELEASED = "released", _("Released")
+    SHIPPED = "shipped", _("Shipped")
+
+
+class Reservation(models.Model):
+    """Stock held for one order line in one warehouse (a bundle line holds one row per component)."""
+
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="reservations",
+                              verbose_name=_("order"))
+    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="reservations",
+                                   verbose_name=_("order line"))
+    warehouse = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+", verbose_name=_("warehouse"))
+    sku = models.ForeignKey(SKU, on_delete=models.PROTECT, related_name="+", verbose_name=_("SKU"))
+    quantity = models.PositiveIntegerField(_("quantity"))
+    status = models.CharField(_("status"), max_length=10, choices=ReservationStatus.choices,
+                              default=ReservationStatus.ACTIVE)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("reservation")
+        verbose_name_plural = _("reservations")
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="reservation_quantity_positive")]
+        indexes = [models.Index(fields=["order", "status"]), models.Index(fields=["sku", "warehouse", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}/{self.order_line_id} {self.sku_id}@{self.warehouse_id} × {self.quantity} {self.status}"

@@ -9,5 +9,7 @@ def sku_codes_missing(codes: list[str]) -> list[str]:
     return [code for code in codes if code not in known]
 
 
-def sku_titles(codes: list[str]) -> dict[str, str]:
-    return dict(SKU.objects.filter(code__in=set(codes)).values_list("code", "name"))
+def sku_ids_and_titles(codes: list[str]) -> dict[str, tuple[int, str]]:
+    """code → (SKU id, name) for the active SKUs among ``codes``."""
+    return {code: (pk, name) for pk, code, name in
+            SKU.objects.filter(code__in=set(codes), active=True).values_list("pk", "code", "name")}

@@ -14,7 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from inventory.models import SKU, Warehouse
+from inventory.models import SKU, MovementKind, StockLevel, StockMovement, Warehouse
+from inventory.services import stock_receive, stock_take
 from oms import roles
 from orders import services
 from orders.exceptions import OrderInvalid
@@ -286,6 +287,54 @@ def _skus_load() -> int:
         })
         created_count += created
     return created_count
+
+
+# Opening stock per warehouse; the US warehouse stocks only what the Shopify store sells abroad.
+OPENING_STOCK = {"SH": 400, "GZ": 250, "US-NJ": 120}
+OPENING_REFERENCE = "demo:opening"
+# After the orders are in, this SKU runs short: a few WeChat orders wait for it (缺货待补) and it shows
+# on the low-stock list until someone receives more.
+SCARCE_SKU = "TEA-GIFT-1288"
+SCARCE_ORDERS = 3
+
+
+def _stock_load() -> int:
+    """Receive the opening stock once per (warehouse, SKU); returns how many receipts were made."""
+    done = set(StockMovement.objects.filter(reference=OPENING_REFERENCE, kind=MovementKind.RECEIPT)
+               .values_list("warehouse_id", "sku_id"))
+    receipts = 0
+    for warehouse in Warehouse.objects.filter(code__in=OPENING_STOCK):
+        for sku in SKU.objects.filter(code__in=[row[0] for row in SKUS]):
+            if (warehouse.pk, sku.pk) in done:
+                continue
+            stock_receive(warehouse_id=warehouse.pk, sku_id=sku.pk, quantity=OPENING_STOCK[warehouse.code],
+                          reference=OPENING_REFERENCE, note="期初库存")
+            receipts += 1
+    return receipts
+
+
+def _scarcity_load(stores: dict[str, Store]) -> int:
+    """Count the scarce SKU down to what is reserved, then place orders that must wait for stock."""
+    sku = SKU.objects.get(code=SCARCE_SKU)
+    store = stores["wechat-demo"]
+    created = 0
+    for index in range(1, SCARCE_ORDERS + 1):
+        platform_id = f"WX-SHORT-{index:03d}"
+        if Order.objects.filter(store=store, platform_order_id=platform_id).exists():
+            continue
+        if created == 0:
+            for level in StockLevel.objects.filter(sku=sku):
+                stock_take(warehouse_id=level.warehouse_id, sku_id=sku.pk, counted=level.reserved + 1,
+                           reference="demo:stocktake")
+        with transaction.atomic():
+            services.order_create(store=store, actor_label=DEMO_ACTOR, data=OrderInput(
+                platform_order_id=platform_id,
+                lines=[LineInput(sku_code=SCARCE_SKU, quantity=2, unit_price=Decimal("1288.00"))],
+                receiver=ReceiverInput(name="陈静", phone="13916882345", province="上海市", city="上海市",
+                                       district="徐汇区", address="漕溪北路 398 号 12 楼"),
+                paid=True, buyer_note="公司年会礼品，急需", priority=Priority.VIP, tags=["团购"]))
+        created += 1
+    return created
 
 
 # --- Generating orders -------------------------------------------------------------------------
@@ -576,8 +625,10 @@ def demo_load(*, orders: int = 300, seed: int = 2026,
     say(f"Stores: {len(stores)} ({stores_created} new).")
     say(f"Warehouses: {len(WAREHOUSES)} ({_warehouses_load()} new).")
     say(f"SKUs: {len(SKUS)} ({_skus_load()} new).")
+    say(f"Opening stock: {_stock_load()} receipts.")
     created, skipped = _orders_load(count=orders, seed=seed, stores=stores)
     say(f"Orders: {created} created, {skipped} already there.")
+    say(f"Orders awaiting stock of {SCARCE_SKU}: {_scarcity_load(stores)} new.")
     statuses = Counter(Order.objects.filter(store__in=stores.values()).values_list("status", flat=True))
     say("Demo orders by status: " + ", ".join(f"{status} {statuses[status]}" for status, _w in STATUS_MIX
                                               if statuses[status]))

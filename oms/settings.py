@@ -8,6 +8,7 @@ production hardening that `manage.py check --deploy` expects.
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from oms.env import env_bool, env_int, env_list, env_str
@@ -217,6 +218,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "oms.tasks.record_worker_heartbeat_task", "schedule": 30.0},
+    # Cancel/timeout releases happen inline or within a minute, well inside the 2-minute promise.
+    "cancel-expired-unpaid": {"task": "orders.tasks.cancel_expired_unpaid_orders_task", "schedule": 60.0},
+    "release-stale-reservations": {"task": "inventory.tasks.release_stale_reservations_task", "schedule": 60.0},
+    "retry-awaiting-stock": {"task": "inventory.tasks.retry_awaiting_stock_task", "schedule": 300.0},
+    "reconcile-stock-nightly": {"task": "inventory.tasks.reconcile_stock_task",
+                                "schedule": crontab(hour=19, minute=30)},  # 03:30 Asia/Shanghai
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -37,3 +37,20 @@ def event_order_hold_released(*, order: Order, hold_reason: str, note: str, acto
 def event_order_note_added(*, order: Order, note: str, actor, actor_label: str) -> OrderEvent:
     return OrderEvent.objects.create(order=order, type=OrderEventType.NOTE_ADDED, reason=note[:500],
                                      **_actor_fields(actor, actor_label))
+
+
+def event_order_stock_reserved(*, order: Order, warehouse_ids: list[int]) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, type=OrderEventType.STOCK_RESERVED, actor_label="system",
+                                     from_status=order.status, to_status=order.status,
+                                     data={"warehouse_ids": warehouse_ids})
+
+
+def event_order_stock_released(*, order: Order, units: int, reason: str) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, type=OrderEventType.STOCK_RELEASED, actor_label="system",
+                                     reason=reason[:500], from_status=order.status, to_status=order.status,
+                                     data={"units": units})
+
+
+def event_order_stock_shipped(*, order: Order, units: int) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, type=OrderEventType.STOCK_SHIPPED, actor_label="system",
+                                     from_status=order.status, to_status=order.status, data={"units": units})

@@ -19,6 +19,11 @@ class Platform(models.TextChoices):
     MANUAL = "manual", _("Manual (WeChat/offline)")
 
 
+class ReserveOn(models.TextChoices):
+    CREATION = "creation", _("Order creation (with an unpaid timeout)")
+    PAYMENT = "payment", _("Payment")
+
+
 class Store(TimeStampedModel):
     """A shop on one platform. Credentials live in their own field that is never logged nor shown."""
 
@@ -29,6 +34,11 @@ class Store(TimeStampedModel):
     default_currency = models.CharField(_("default currency"), max_length=3, default="CNY")
     # Paid orders without holds go to "ready" by themselves; off means a person approves each one.
     auto_approve = models.BooleanField(_("approve paid orders automatically"), default=True)
+    reserve_on = models.CharField(_("reserve stock on"), max_length=10, choices=ReserveOn.choices,
+                                  default=ReserveOn.PAYMENT)
+    # Only with reserve_on=creation: an unpaid order is cancelled (and its stock released) after this.
+    unpaid_timeout_minutes = models.PositiveIntegerField(_("unpaid timeout (minutes)"), default=30)
+    allow_split = models.BooleanField(_("allow splitting across warehouses"), default=False)
     # App keys, secrets and tokens. Kept out of __repr__, logs, list pages and the API.
     credentials = models.JSONField(_("credentials"), default=dict, blank=True)
 
@@ -47,6 +57,7 @@ class Store(TimeStampedModel):
 class OrderStatus(models.TextChoices):
     PENDING_PAYMENT = "pending_payment", _("Pending payment")
     PAID = "paid", _("Paid")
+    AWAITING_STOCK = "awaiting_stock", _("Awaiting stock")
     HELD = "held", _("Held")
     READY = "ready", _("Ready for fulfilment")
     IN_FULFILMENT = "in_fulfilment", _("In fulfilment")
@@ -60,8 +71,8 @@ class OrderStatus(models.TextChoices):
 
 S = OrderStatus
 # States from which an order may still be cancelled (nothing has left the warehouse yet).
-CANCELLABLE_STATES = [S.PENDING_PAYMENT, S.PAID, S.HELD, S.READY]
-HOLDABLE_STATES = [S.PENDING_PAYMENT, S.PAID, S.READY]
+CANCELLABLE_STATES = [S.PENDING_PAYMENT, S.PAID, S.AWAITING_STOCK, S.HELD, S.READY]
+HOLDABLE_STATES = [S.PENDING_PAYMENT, S.PAID, S.AWAITING_STOCK, S.READY]
 TERMINAL_STATES = [S.COMPLETED, S.CANCELLED, S.CLOSED]
 
 
@@ -92,6 +103,8 @@ class Order(FSMModelMixin, TimeStampedModel):
     # The state an order returns to when its last hold is released.
     status_before_hold = models.CharField(max_length=32, blank=True, default="")
     hold_reasons = models.JSONField(_("hold reasons"), default=list, blank=True)
+    # While awaiting stock: [{"sku": code, "needed": n, "available": m, "short": k}, ...]
+    stock_shortages = models.JSONField(_("stock shortages"), default=list, blank=True)
 
     buyer_id = models.CharField(_("buyer id"), max_length=128, blank=True, default="")
     buyer_name = models.CharField(_("buyer name"), max_length=128, blank=True, default="")
@@ -178,6 +191,14 @@ class Order(FSMModelMixin, TimeStampedModel):
     def approve(self):
         pass
 
+    @transition(field=status, source=S.PAID, target=S.AWAITING_STOCK, custom={"internal": True})
+    def wait_for_stock(self):
+        pass
+
+    @transition(field=status, source=S.AWAITING_STOCK, target=S.PAID, custom={"internal": True})
+    def stock_arrived(self):
+        self.stock_shortages = []
+
     @transition(field=status, source=S.READY, target=S.IN_FULFILMENT, custom={"label": _("Start fulfilment")})
     def start_fulfilment(self):
         pass
@@ -223,6 +244,9 @@ class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order"))
     line_no = models.PositiveSmallIntegerField(_("line"))
     sku_code = models.CharField(_("merchant SKU code"), max_length=64)
+    # Resolved from sku_code when the order is created; stock is reserved against it.
+    sku = models.ForeignKey("inventory.SKU", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                            verbose_name=_("SKU"))
     platform_sku_id = models.CharField(_("platform SKU id"), max_length=64, blank=True, default="")
     platform_line_id = models.CharField(_("platform line id"), max_length=64, blank=True, default="")
     title = models.CharField(_("title"), max_length=255)
@@ -256,6 +280,9 @@ class OrderEventType(models.TextChoices):
     HOLD_ADDED = "hold_added", _("Hold added")
     HOLD_RELEASED = "hold_released", _("Hold released")
     NOTE_ADDED = "note_added", _("Note added")
+    STOCK_RESERVED = "stock_reserved", _("Stock reserved")
+    STOCK_RELEASED = "stock_released", _("Stock released")
+    STOCK_SHIPPED = "stock_shipped", _("Stock shipped")
     UPDATED = "updated", _("Updated")
 
 

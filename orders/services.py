@@ -20,7 +20,8 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from finance.services import payment_snapshot_take
-from inventory.selectors import sku_codes_missing, sku_titles
+from inventory import services as stock
+from inventory.selectors import sku_codes_missing, sku_ids_and_titles
 from oms.exceptions import DomainError
 from oms.locks import lock_one
 from oms.sequences import next_sequence_value
@@ -40,6 +41,7 @@ from orders.models import (
     OrderStatus,
     Platform,
     Priority,
+    ReserveOn,
     Store,
 )
 
@@ -168,7 +170,7 @@ def _validate_order_input(*, store: Store, data: OrderInput) -> dict:
 def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str = "system") -> Order:
     """Create an order with its lines and the "created" event; a paid order then runs the pipeline."""
     amounts = _validate_order_input(store=store, data=data)
-    titles = sku_titles([line.sku_code for line in data.lines])
+    skus = sku_ids_and_titles([line.sku_code for line in data.lines])
     now = timezone.now()
     with transaction.atomic():
         number = order_number_next()
@@ -203,9 +205,9 @@ def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str
                 data={"platform_order_id": [_("Already exists in this store.")]},
             ) from None
         OrderLine.objects.bulk_create([
-            OrderLine(order=order, line_no=index + 1, sku_code=line.sku_code,
+            OrderLine(order=order, line_no=index + 1, sku_code=line.sku_code, sku_id=skus[line.sku_code][0],
                       platform_sku_id=line.platform_sku_id, platform_line_id=line.platform_line_id,
-                      title=line.title or titles.get(line.sku_code, line.sku_code), quantity=line.quantity,
+                      title=line.title or skus[line.sku_code][1], quantity=line.quantity,
                       unit_price=_money(line.unit_price), discount_amount=_money(line.discount_amount))
             for index, line in enumerate(data.lines)
         ])
@@ -215,6 +217,8 @@ def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str
         if data.paid:
             order = order_pay(order_id=order.pk, actor=actor, actor_label=actor_label,
                               paid_at=data.paid_at or now, paid_amount=amounts["total_amount"])
+        else:
+            order = order_process(order_id=order.pk)
     return order
 
 
@@ -315,7 +319,13 @@ def order_ship_partially(*, order_id: int, actor=None, actor_label: str = "syste
 
 
 def order_ship(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    return _transition(order_id=order_id, name="ship", actor=actor, actor_label=actor_label, reason=reason)
+    """Everything left the warehouse: the order's remaining reservations leave the pool."""
+    with transaction.atomic():
+        order = _transition(order_id=order_id, name="ship", actor=actor, actor_label=actor_label, reason=reason)
+        units = stock.stock_ship(order_id=order.pk, reference=f"order:{order.number}")
+        if units:
+            events.event_order_stock_shipped(order=order, units=units)
+    return order
 
 
 def order_deliver(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
@@ -327,16 +337,30 @@ def order_complete(*, order_id: int, actor=None, actor_label: str = "system", re
 
 
 def order_cancel(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    """Cancel before fulfilment; holds end and reserved stock goes back to the pool in the same transaction."""
     def clear_holds(order: Order) -> None:
         order.hold_reasons = []
+        order.stock_shortages = []
 
-    # Holds end with the order.
-    return _transition(order_id=order_id, name="cancel", actor=actor, actor_label=actor_label, reason=reason,
-                       before=clear_holds, extra_fields=("hold_reasons",))
+    with transaction.atomic():
+        order = _transition(order_id=order_id, name="cancel", actor=actor, actor_label=actor_label, reason=reason,
+                            before=clear_holds, extra_fields=("hold_reasons", "stock_shortages"))
+        _release_stock(order, reason=reason or "cancelled")
+    return order
 
 
 def order_close(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    return _transition(order_id=order_id, name="close", actor=actor, actor_label=actor_label, reason=reason)
+    """Close after fulfilment started (e.g. refunded in full); anything still reserved is released."""
+    with transaction.atomic():
+        order = _transition(order_id=order_id, name="close", actor=actor, actor_label=actor_label, reason=reason)
+        _release_stock(order, reason=reason or "closed")
+    return order
+
+
+def _release_stock(order: Order, *, reason: str) -> None:
+    units = stock.stock_release_for_order(order_id=order.pk, reference=f"order:{order.number}")
+    if units:
+        events.event_order_stock_released(order=order, units=units, reason=reason)
 
 
 def order_hold(*, order_id: int, hold_reason: str, note: str = "", actor=None, actor_label: str = "system") -> Order:
@@ -405,16 +429,98 @@ def order_add_note(*, order_id: int, note: str, actor=None, actor_label: str = "
 # --- The processing pipeline -------------------------------------------------------------------
 
 def order_process(*, order_id: int) -> Order:
-    """Move an order forward as far as the rules allow: a paid order with no holds is approved.
+    """Move an order forward as far as the rules allow. Every path that changes an order runs this.
 
-    Later steps (stock reservation, routing) plug in here, so every path that changes an order
-    (creation, payment, hold release) runs the same pipeline.
+    1. Reserve-on-creation stores hold stock for unpaid orders (retried at payment if short).
+    2. A paid order without holds reserves its stock, in one warehouse or split where the store
+       allows; when it cannot, it waits in "awaiting stock" with the shortages listed.
+    3. An awaiting order whose stock arrived goes back to paid.
+    4. A paid, reserved order is approved (ready) when the store approves automatically.
     """
     with transaction.atomic():
         order = _get_order_for_update(order_id)
-        if order.status == OrderStatus.PAID and not order.hold_reasons and order.store.auto_approve:
+        store = order.store
+        if order.hold_reasons:
+            return order
+        if order.status == OrderStatus.PENDING_PAYMENT and store.reserve_on == ReserveOn.CREATION:
+            _reserve(order, store)  # a shortage here is not final: payment tries again
+            return order
+        if order.status not in (OrderStatus.PAID, OrderStatus.AWAITING_STOCK):
+            return order
+        result = _reserve(order, store)
+        if not result.reserved:
+            if order.status == OrderStatus.PAID:
+                return _transition(order_id=order.pk, name="wait_for_stock", actor=None, actor_label="system",
+                                   reason=_("Not enough stock."), data={"shortages": result.shortages},
+                                   before=lambda o: setattr(o, "stock_shortages", result.shortages),
+                                   extra_fields=("stock_shortages",))
+            if result.shortages != order.stock_shortages:
+                order.stock_shortages = result.shortages
+                order.save(update_fields=["stock_shortages", "updated_at"])
+            return order
+        if order.status == OrderStatus.AWAITING_STOCK:
+            order = _transition(order_id=order.pk, name="stock_arrived", actor=None, actor_label="system",
+                                reason=_("Stock arrived."), extra_fields=("stock_shortages",))
+        if store.auto_approve:
             order = order_approve(order_id=order.pk, actor_label="system", reason=_("No holds: approved automatically."))
     return order
+
+
+def _reserve(order: Order, store: Store):
+    result = stock.stock_reserve_for_order(order_id=order.pk, allow_split=store.allow_split,
+                                           province=order.receiver_province, reference=f"order:{order.number}")
+    if result.reserved and not result.already:
+        events.event_order_stock_reserved(order=order, warehouse_ids=result.warehouse_ids)
+    return result
+
+
+def orders_retry_awaiting_stock(*, sku_ids: list[int] | None = None, limit: int = 500) -> int:
+    """Try to reserve orders waiting for stock, highest priority and oldest first. Returns how many moved on."""
+    waiting = Order.objects.filter(status=OrderStatus.AWAITING_STOCK)
+    if sku_ids:
+        from inventory.models import BundleComponent
+
+        bundles = BundleComponent.objects.filter(component_id__in=sku_ids).values_list("bundle_id", flat=True)
+        waiting = waiting.filter(lines__sku_id__in=[*sku_ids, *bundles]).distinct()
+    moved = 0
+    for order_id in waiting.order_by("-priority", "placed_at", "pk").values_list("pk", flat=True)[:limit]:
+        if order_process(order_id=order_id).status != OrderStatus.AWAITING_STOCK:
+            moved += 1
+    return moved
+
+
+def orders_release_stale_reservations() -> int:
+    """Safety net: stock still reserved for cancelled or closed orders goes back (normally done inline)."""
+    from inventory.models import Reservation, ReservationStatus
+
+    stale = (Reservation.objects.filter(status=ReservationStatus.ACTIVE,
+                                        order__status__in=[OrderStatus.CANCELLED, OrderStatus.CLOSED])
+             .values_list("order_id", flat=True).distinct())
+    released = 0
+    for order_id in list(stale):
+        with transaction.atomic():
+            order = _get_order_for_update(order_id)
+            released += stock.stock_release_for_order(order_id=order.pk, reference=f"order:{order.number}")
+    return released
+
+
+def orders_cancel_expired_unpaid(*, now=None) -> int:
+    """Cancel unpaid orders of reserve-on-creation stores past their timeout; their stock is released."""
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    cancelled = 0
+    candidates = Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, store__reserve_on=ReserveOn.CREATION)
+    for order_id, placed_at, timeout in candidates.values_list("pk", "placed_at", "store__unpaid_timeout_minutes"):
+        if placed_at + timedelta(minutes=timeout) > now:
+            continue
+        try:
+            order_cancel(order_id=order_id, actor_label="system",
+                         reason=_("Not paid within %(minutes)s minutes.") % {"minutes": timeout})
+            cancelled += 1
+        except TransitionNotAllowed:
+            continue  # paid or cancelled a moment ago
+    return cancelled
 
 
 # The transitions a person may trigger from the UI or the API, with the permission each needs.

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from inventory.models import SKU, Warehouse
+from inventory.services import stock_receive
 from oms import roles
 from orders import services
 from orders.models import Platform, Store
@@ -55,9 +56,14 @@ def taobao_store(db) -> Store:
 
 
 @pytest.fixture
-def skus(db) -> dict[str, SKU]:
-    Warehouse.objects.create(code="SH", name="上海仓", provinces=["上海市"], priority=10)
-    return {
+def warehouse(db) -> Warehouse:
+    return Warehouse.objects.create(code="SH", name="上海仓", provinces=["上海市"], priority=10)
+
+
+@pytest.fixture
+def skus(warehouse) -> dict[str, SKU]:
+    """Three SKUs with 1,000 units each in the SH warehouse (so paid orders reserve and become ready)."""
+    created = {
         code: SKU.objects.create(code=code, name=name, barcode=barcode, list_price=Decimal(price))
         for code, name, barcode, price in [
             ("TEA-LJ-250G", "西湖龙井 250g", "6901234567892", "188.00"),
@@ -65,6 +71,9 @@ def skus(db) -> dict[str, SKU]:
             ("GIFT-BAG", "礼品袋", "6901234567915", "0.00"),
         ]
     }
+    for sku in created.values():
+        stock_receive(warehouse_id=warehouse.pk, sku_id=sku.pk, quantity=1000, reference="opening")
+    return created
 
 
 def order_input(**overrides) -> OrderInput:

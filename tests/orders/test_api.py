@@ -56,7 +56,7 @@ def test_detail_has_lines_amounts_and_events(api_client_for, make_order):
     assert body["number"] == order.number and body["status"] == "ready"
     assert body["total_amount"] == "420.90"
     assert [line["sku_code"] for line in body["lines"]] == ["TEA-LJ-250G", "CUP-CER-350"]
-    assert [e["type"] for e in body["events"]] == ["created", "status_changed", "status_changed"]
+    assert [e["type"] for e in body["events"]] == ["created", "status_changed", "stock_reserved", "status_changed"]
 
 
 def test_list_filters_by_status_store_and_search(api_client_for, make_order):

@@ -1,0 +1,424 @@
+"""Stock writes: receipts, adjustments, stock takes, reservations per order, releases, shipments, reconcile.
+
+Every counter change is one conditional UPDATE (``reserved = reserved + q WHERE available >= q``)
+or a pk-ordered row lock, plus a ledger row in the same short transaction; no network or printer
+I/O happens inside. Rows are always touched in ascending (warehouse id, SKU id) order, so two
+transactions never wait on each other in a cycle (no deadlocks).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from inventory.exceptions import SKUNotFound, StockConflict, StockInvalid, WarehouseInactive, WarehouseNotFound
+from inventory.models import (
+    SKU,
+    BundleComponent,
+    MovementKind,
+    Reservation,
+    ReservationStatus,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
+from orders.models import OrderLine
+
+ACTIVE = ReservationStatus.ACTIVE
+
+
+# --- Master-data checks ------------------------------------------------------------------------
+
+def _positive_quantity(quantity, field_name: str = "quantity") -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise StockInvalid(_("Quantity must be a whole number."), data={field_name: [_("Not a whole number.")]})
+    if quantity <= 0:
+        raise StockInvalid(_("Quantity must be at least 1."), data={field_name: [_("Must be at least 1.")]})
+    return quantity
+
+
+def _warehouse_for_stock(warehouse_id: int) -> Warehouse:
+    try:
+        warehouse = Warehouse.objects.get(pk=warehouse_id)
+    except (Warehouse.DoesNotExist, ValueError, TypeError) as exc:
+        raise WarehouseNotFound(_("Warehouse %(id)s does not exist.") % {"id": warehouse_id}) from exc
+    if not warehouse.active:
+        raise WarehouseInactive(_("Warehouse %(code)s is not active.") % {"code": warehouse.code},
+                                data={"warehouse": [_("Inactive warehouse.")]})
+    return warehouse
+
+
+def _sku_for_stock(sku_id: int) -> SKU:
+    try:
+        sku = SKU.objects.get(pk=sku_id)
+    except (SKU.DoesNotExist, ValueError, TypeError) as exc:
+        raise SKUNotFound(_("SKU %(id)s does not exist.") % {"id": sku_id}) from exc
+    if BundleComponent.objects.filter(bundle=sku).exists():
+        raise StockInvalid(_("%(code)s is a bundle; stock is kept for its components.") % {"code": sku.code},
+                           data={"sku": [_("Bundles hold no stock of their own.")]})
+    return sku
+
+
+def _stock_row(warehouse: Warehouse, sku: SKU) -> StockLevel:
+    """The counter row for (warehouse, SKU), created at zero on first use."""
+    try:
+        with transaction.atomic():
+            row, _created = StockLevel.objects.get_or_create(
+                warehouse=warehouse, sku=sku, defaults={"safety_stock": sku.safety_stock})
+    except IntegrityError:  # created by a concurrent transaction a moment ago
+        row = StockLevel.objects.get(warehouse=warehouse, sku=sku)
+    return row
+
+
+def _after_commit_retry_awaiting(sku_ids: set[int]) -> None:
+    from inventory.tasks import retry_awaiting_stock_task
+
+    ids = sorted(sku_ids)
+    transaction.on_commit(lambda: retry_awaiting_stock_task.delay(sku_ids=ids))
+
+
+# --- Receipts, adjustments, stock takes ----------------------------------------------------------
+
+def stock_receive(*, warehouse_id: int, sku_id: int, quantity: int, reference: str = "", note: str = "",
+                  actor=None) -> StockLevel:
+    """Goods arrived: on hand goes up; orders awaiting this SKU are retried after commit."""
+    _positive_quantity(quantity)
+    warehouse, sku = _warehouse_for_stock(warehouse_id), _sku_for_stock(sku_id)
+    with transaction.atomic():
+        row = _stock_row(warehouse, sku)
+        StockLevel.objects.filter(pk=row.pk).update(on_hand=F("on_hand") + quantity, updated_at=timezone.now())
+        StockMovement.objects.create(warehouse=warehouse, sku=sku, kind=MovementKind.RECEIPT, on_hand_delta=quantity,
+                                     reference=reference[:100], note=note[:255], actor=_person(actor))
+        _after_commit_retry_awaiting({sku.pk})
+    row.refresh_from_db()
+    return row
+
+
+def stock_adjust(*, warehouse_id: int, sku_id: int, delta: int, reason: str, actor=None) -> StockLevel:
+    """Correct on hand by ``delta`` (damage, found goods...); never below what is reserved."""
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+        raise StockInvalid(_("The adjustment must be a non-zero whole number."), data={"delta": [_("Invalid.")]})
+    if not reason.strip():
+        raise StockInvalid(_("Give a reason for the adjustment."), data={"reason": [_("This field may not be blank.")]})
+    warehouse, sku = _warehouse_for_stock(warehouse_id), _sku_for_stock(sku_id)
+    with transaction.atomic():
+        row = _stock_row(warehouse, sku)
+        changed = StockLevel.objects.filter(pk=row.pk, on_hand__gte=F("reserved") - delta).update(
+            on_hand=F("on_hand") + delta, updated_at=timezone.now())
+        if not changed:
+            row.refresh_from_db()
+            raise StockConflict(
+                _("Adjusting %(code)s by %(delta)s would leave less than the %(reserved)s units reserved.") % {
+                    "code": sku.code, "delta": delta, "reserved": row.reserved})
+        StockMovement.objects.create(warehouse=warehouse, sku=sku, kind=MovementKind.ADJUSTMENT, on_hand_delta=delta,
+                                     note=reason[:255], actor=_person(actor))
+        if delta > 0:
+            _after_commit_retry_awaiting({sku.pk})
+    row.refresh_from_db()
+    return row
+
+
+def stock_take(*, warehouse_id: int, sku_id: int, counted: int, reference: str = "", actor=None) -> StockLevel:
+    """Set on hand to the counted quantity and ledger the difference; a count below reserved is refused."""
+    if isinstance(counted, bool) or not isinstance(counted, int) or counted < 0:
+        raise StockInvalid(_("The counted quantity must be a whole number of 0 or more."),
+                           data={"counted": [_("Invalid.")]})
+    warehouse, sku = _warehouse_for_stock(warehouse_id), _sku_for_stock(sku_id)
+    with transaction.atomic():
+        row = _stock_row(warehouse, sku)
+        row = StockLevel.objects.select_for_update().get(pk=row.pk)
+        if counted < row.reserved:
+            raise StockConflict(
+                _("Counted %(counted)s of %(code)s, but %(reserved)s are reserved for orders; recount or release "
+                  "orders first.") % {"counted": counted, "code": sku.code, "reserved": row.reserved},
+                data={"counted": [_("Below the reserved quantity.")]})
+        delta = counted - row.on_hand
+        StockLevel.objects.filter(pk=row.pk).update(on_hand=counted, updated_at=timezone.now())
+        StockMovement.objects.create(warehouse=warehouse, sku=sku, kind=MovementKind.STOCK_TAKE, on_hand_delta=delta,
+                                     reference=reference[:100], note=_("counted %(n)s") % {"n": counted},
+                                     actor=_person(actor))
+        if delta > 0:
+            _after_commit_retry_awaiting({sku.pk})
+    row.refresh_from_db()
+    return row
+
+
+def _person(actor):
+    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+# --- Reservations ------------------------------------------------------------------------------
+
+@dataclass
+class ReservationResult:
+    reserved: bool
+    already: bool = False
+    warehouse_ids: list[int] = field(default_factory=list)
+    # [{"sku": code, "needed": n, "available": m, "short": n - m}] when not reserved
+    shortages: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Need:
+    line_id: int
+    sku_id: int
+    quantity: int
+
+
+def _order_needs(order_id: int) -> list[_Need]:
+    """What an order's lines need from stock; a bundle line needs its components."""
+    lines = list(OrderLine.objects.filter(order_id=order_id).values_list("id", "sku_id", "quantity"))
+    if any(sku_id is None for _line, sku_id, _qty in lines):
+        raise StockInvalid(_("The order has a line without a known SKU."), code="sku_unmapped")
+    components = defaultdict(list)
+    for bundle_id, component_id, per_bundle in BundleComponent.objects.filter(
+            bundle_id__in={sku_id for _l, sku_id, _q in lines}).values_list("bundle_id", "component_id", "quantity"):
+        components[bundle_id].append((component_id, per_bundle))
+    needs = []
+    for line_id, sku_id, quantity in lines:
+        if sku_id in components:
+            needs.extend(_Need(line_id, component_id, quantity * per_bundle)
+                         for component_id, per_bundle in components[sku_id])
+        else:
+            needs.append(_Need(line_id, sku_id, quantity))
+    return needs
+
+
+def _candidate_warehouses(sku_ids: set[int], province: str) -> tuple[list[int], dict[tuple[int, int], int]]:
+    """Active warehouses holding any of the SKUs, best first (serves the province, then priority), and availability."""
+    rows = StockLevel.objects.filter(sku_id__in=sku_ids, warehouse__active=True).values_list(
+        "warehouse_id", "sku_id", "on_hand", "reserved", "safety_stock", "warehouse__priority", "warehouse__provinces")
+    available, rank = {}, {}
+    for warehouse_id, sku_id, on_hand, reserved, safety, priority, provinces in rows:
+        available[(warehouse_id, sku_id)] = on_hand - reserved - safety
+        rank[warehouse_id] = (0 if province and province in (provinces or []) else 1, priority, warehouse_id)
+    return sorted(rank, key=rank.__getitem__), available
+
+
+def _take(warehouse_id: int, sku_id: int, quantity: int) -> bool:
+    """Reserve ``quantity`` in one conditional UPDATE; False when not enough is available right now."""
+    return bool(StockLevel.objects.filter(
+        warehouse_id=warehouse_id, sku_id=sku_id,
+        on_hand__gte=F("reserved") + F("safety_stock") + quantity,
+    ).update(reserved=F("reserved") + quantity))
+
+
+def _take_all(plan: dict[tuple[int, int], int]) -> bool:
+    """Reserve every (warehouse, SKU) → quantity of the plan, or nothing (savepoint), in key order."""
+    keys = sorted(plan)
+    if len(keys) == 1:  # one UPDATE either happens or not: no savepoint needed
+        return _take(*keys[0], plan[keys[0]])
+    try:
+        with transaction.atomic():
+            for warehouse_id, sku_id in keys:
+                if not _take(warehouse_id, sku_id, plan[(warehouse_id, sku_id)]):
+                    raise _NotEnough
+    except _NotEnough:
+        return False
+    return True
+
+
+class _NotEnough(Exception):
+    """Internal: rolls back the savepoint of a reservation attempt that found too little stock."""
+
+
+def _split_plan(needs_by_sku: dict[int, int], order: list[int], available) -> dict[tuple[int, int], int] | None:
+    """Greedy split: each SKU from the best warehouses in turn; None when the total is not enough."""
+    plan = {}
+    for sku_id, needed in needs_by_sku.items():
+        for warehouse_id in order:
+            if needed == 0:
+                break
+            take = min(needed, max(available.get((warehouse_id, sku_id), 0), 0))
+            if take:
+                plan[(warehouse_id, sku_id)] = take
+                needed -= take
+        if needed:
+            return None
+    return plan
+
+
+def _assign_lines(needs: list[_Need], plan: dict[tuple[int, int], int]) -> list[Reservation]:
+    """Cut the plan into reservation rows per order line and warehouse."""
+    left = dict(plan)
+    rows = []
+    for need in needs:
+        wanted = need.quantity
+        for (warehouse_id, sku_id) in sorted(left):
+            if sku_id != need.sku_id or not left[(warehouse_id, sku_id)] or not wanted:
+                continue
+            take = min(wanted, left[(warehouse_id, sku_id)])
+            left[(warehouse_id, sku_id)] -= take
+            wanted -= take
+            rows.append(Reservation(order_line_id=need.line_id, warehouse_id=warehouse_id, sku_id=sku_id,
+                                    quantity=take))
+    return rows
+
+
+def stock_reserve_for_order(*, order_id: int, allow_split: bool = False, province: str = "",
+                            reference: str = "") -> ReservationResult:
+    """Reserve every line of the order in one warehouse (all or nothing), or split when allowed.
+
+    Warehouses are tried best first (serving the receiver's province, then priority). An order that
+    already holds active reservations is left as it is. Returns the shortages when nothing could be
+    reserved; the caller (the order pipeline) decides what happens to the order.
+    """
+    with transaction.atomic():
+        if Reservation.objects.filter(order_id=order_id, status=ACTIVE).exists():
+            return ReservationResult(reserved=True, already=True)
+        needs = _order_needs(order_id)
+        needs_by_sku: dict[int, int] = defaultdict(int)
+        for need in needs:
+            needs_by_sku[need.sku_id] += need.quantity
+        order_of_warehouses, available = _candidate_warehouses(set(needs_by_sku), province)
+
+        plan = None
+        for warehouse_id in order_of_warehouses:
+            if all(available.get((warehouse_id, sku_id), 0) >= qty for sku_id, qty in needs_by_sku.items()):
+                candidate = {(warehouse_id, sku_id): qty for sku_id, qty in needs_by_sku.items()}
+                if _take_all(candidate):
+                    plan = candidate
+                    break
+        if plan is None and allow_split and len(order_of_warehouses) > 1:
+            candidate = _split_plan(needs_by_sku, order_of_warehouses, available)
+            if candidate and _take_all(candidate):
+                plan = candidate
+        if plan is None:
+            return ReservationResult(reserved=False, shortages=_shortages(needs_by_sku, available))
+
+        rows = _assign_lines(needs, plan)
+        for row in rows:
+            row.order_id = order_id
+        Reservation.objects.bulk_create(rows)
+        StockMovement.objects.bulk_create([
+            StockMovement(warehouse_id=warehouse_id, sku_id=sku_id, kind=MovementKind.RESERVATION,
+                          reserved_delta=quantity, order_id=order_id, reference=reference)
+            for (warehouse_id, sku_id), quantity in sorted(plan.items())
+        ])
+    return ReservationResult(reserved=True, warehouse_ids=sorted({w for w, _s in plan}))
+
+
+def _shortages(needs_by_sku: dict[int, int], available: dict[tuple[int, int], int]) -> list[dict]:
+    totals: dict[int, int] = defaultdict(int)
+    for (_warehouse_id, sku_id), free in available.items():
+        totals[sku_id] += max(free, 0)
+    codes = dict(SKU.objects.filter(pk__in=needs_by_sku).values_list("pk", "code"))
+    return [
+        {"sku": codes.get(sku_id, str(sku_id)), "needed": needed, "available": totals[sku_id],
+         "short": needed - totals[sku_id]}
+        for sku_id, needed in sorted(needs_by_sku.items(), key=lambda item: codes.get(item[0], ""))
+        if totals[sku_id] < needed
+    ]
+
+
+def _close_reservations(*, order_id: int, kind: str, reference: str, reservation_ids: list[int] | None = None) -> int:
+    """Release or ship the order's active reservations (all, or the given ones). Returns units moved."""
+    with transaction.atomic():
+        query = Reservation.objects.select_for_update().filter(order_id=order_id, status=ACTIVE).order_by("pk")
+        if reservation_ids is not None:
+            query = query.filter(pk__in=reservation_ids)
+        reservations = list(query)
+        if not reservations:
+            return 0
+        per_row: dict[tuple[int, int], int] = defaultdict(int)
+        for reservation in reservations:
+            per_row[(reservation.warehouse_id, reservation.sku_id)] += reservation.quantity
+        shipping = kind == MovementKind.SHIPMENT
+        for (warehouse_id, sku_id), quantity in sorted(per_row.items()):
+            update = {"reserved": F("reserved") - quantity}
+            if shipping:
+                update["on_hand"] = F("on_hand") - quantity
+            StockLevel.objects.filter(warehouse_id=warehouse_id, sku_id=sku_id).update(**update)
+        Reservation.objects.filter(pk__in=[r.pk for r in reservations]).update(
+            status=ReservationStatus.SHIPPED if shipping else ReservationStatus.RELEASED, closed_at=timezone.now())
+        StockMovement.objects.bulk_create([
+            StockMovement(warehouse_id=warehouse_id, sku_id=sku_id, kind=kind, reserved_delta=-quantity,
+                          on_hand_delta=-quantity if shipping else 0, order_id=order_id, reference=reference)
+            for (warehouse_id, sku_id), quantity in sorted(per_row.items())
+        ])
+        if not shipping:
+            _after_commit_retry_awaiting({sku_id for _w, sku_id in per_row})
+    return sum(per_row.values())
+
+
+def stock_release_for_order(*, order_id: int, reference: str = "") -> int:
+    """Give the order's reserved stock back to the pool (cancel, timeout, close). Safe to call twice."""
+    return _close_reservations(order_id=order_id, kind=MovementKind.RELEASE, reference=reference)
+
+
+def stock_ship(*, order_id: int, reservation_ids: list[int] | None = None, reference: str = "") -> int:
+    """Goods left the warehouse: on hand and reserved both go down for the shipped reservations."""
+    return _close_reservations(order_id=order_id, kind=MovementKind.SHIPMENT, reference=reference,
+                               reservation_ids=reservation_ids)
+
+
+# --- Reconciliation ----------------------------------------------------------------------------
+
+@dataclass
+class Drift:
+    warehouse_id: int
+    sku_id: int
+    on_hand: int
+    ledger_on_hand: int
+    reserved: int
+    ledger_reserved: int
+    active_reservations: int
+
+
+def stock_reconcile(*, repair: bool = False, actor=None) -> list[Drift]:
+    """Recompute every counter from the ledger; report drift and, with ``repair``, fix it with a ledger note."""
+    ledger = {
+        (row["warehouse_id"], row["sku_id"]): (row["on_hand"] or 0, row["reserved"] or 0)
+        for row in StockMovement.objects.values("warehouse_id", "sku_id").annotate(
+            on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta"))
+    }
+    holds = {
+        (row["warehouse_id"], row["sku_id"]): row["quantity"] or 0
+        for row in Reservation.objects.filter(status=ACTIVE).values("warehouse_id", "sku_id").annotate(
+            quantity=Sum("quantity"))
+    }
+    drifts = []
+    for level in StockLevel.objects.order_by("warehouse_id", "sku_id").iterator():
+        key = (level.warehouse_id, level.sku_id)
+        on_hand, reserved = ledger.get(key, (0, 0))
+        if (level.on_hand, level.reserved) != (on_hand, reserved) or holds.get(key, 0) != reserved:
+            drifts.append(Drift(level.warehouse_id, level.sku_id, level.on_hand, on_hand, level.reserved, reserved,
+                                holds.get(key, 0)))
+    if repair:
+        for drift in drifts:
+            _repair(drift, actor)
+    return drifts
+
+
+def _repair(drift: Drift, actor) -> None:
+    """Trust the ledger: set the counters to its sums and record what was wrong."""
+    with transaction.atomic():
+        level = StockLevel.objects.select_for_update().get(warehouse_id=drift.warehouse_id, sku_id=drift.sku_id)
+        if drift.ledger_reserved > drift.ledger_on_hand or drift.ledger_on_hand < 0 or drift.ledger_reserved < 0:
+            raise StockConflict(_("The ledger of SKU %(sku)s in warehouse %(wh)s is itself inconsistent.") % {
+                "sku": drift.sku_id, "wh": drift.warehouse_id})
+        StockLevel.objects.filter(pk=level.pk).update(on_hand=drift.ledger_on_hand, reserved=drift.ledger_reserved)
+        StockMovement.objects.create(
+            warehouse_id=drift.warehouse_id, sku_id=drift.sku_id, kind=MovementKind.RECONCILE, actor=_person(actor),
+            note=(f"counters were on_hand={level.on_hand} reserved={level.reserved}; set to ledger "
+                  f"on_hand={drift.ledger_on_hand} reserved={drift.ledger_reserved}; "
+                  f"active reservations={drift.active_reservations}")[:255])
+
+
+def sku_set_safety_stock(*, sku_id: int, safety_stock: int) -> None:
+    """Change a SKU's safety stock and copy it to its stock rows (the reservation UPDATE reads it there)."""
+    if isinstance(safety_stock, bool) or not isinstance(safety_stock, int) or safety_stock < 0:
+        raise StockInvalid(_("Safety stock must be 0 or more."), data={"safety_stock": [_("Invalid.")]})
+    with transaction.atomic():
+        SKU.objects.filter(pk=sku_id).update(safety_stock=safety_stock)
+        StockLevel.objects.filter(sku_id=sku_id).update(safety_stock=safety_stock)
+
+
+def order_reserved_summary(*, order_id: int) -> list[Reservation]:
+    return list(Reservation.objects.filter(order_id=order_id).select_related("warehouse", "sku").order_by("pk"))
+
