@@ -16,7 +16,13 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from inventory.exceptions import SKUNotFound, StockConflict, StockInvalid, WarehouseInactive, WarehouseNotFound
+from inventory.exceptions import (
+    SKUNotFound,
+    StockConflict,
+    StockInvalid,
+    WarehouseInactive,
+    WarehouseNotFound,
+)
 from inventory.models import (
     SKU,
     BundleComponent,
@@ -418,7 +424,4 @@ def sku_set_safety_stock(*, sku_id: int, safety_stock: int) -> None:
         SKU.objects.filter(pk=sku_id).update(safety_stock=safety_stock)
         StockLevel.objects.filter(sku_id=sku_id).update(safety_stock=safety_stock)
 
-
-def order_reserved_summary(*, order_id: int) -> list[Reservation]:
-    return list(Reservation.objects.filter(order_id=order_id).select_related("warehouse", "sku").order_by("pk"))
 

@@ -36,3 +36,11 @@ def order_can_hold(*, order: Order, user) -> bool:
 
 def order_hold_choices(*, order: Order) -> list[tuple[str, str]]:
     return [(value, label) for value, label in HoldReason.choices if value not in order.hold_reasons]
+
+
+def order_reservations(*, order: Order) -> list:
+    """The stock held (or once held) for the order, line by line and warehouse by warehouse."""
+    from inventory.models import Reservation
+
+    return list(Reservation.objects.filter(order=order).select_related("warehouse", "sku", "order_line")
+                .order_by("order_line__line_no", "pk"))

@@ -19,6 +19,7 @@ from orders.selectors import (
     order_detail_queryset,
     order_hold_choices,
     order_list_queryset,
+    order_reservations,
     order_transitions_for_user,
 )
 
@@ -65,6 +66,7 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "hold_choices": order_hold_choices(order=order),
         "note_form": NoteForm(),
         "events": list(order.events.all()),
+        "reservations": order_reservations(order=order),
     })
 
 

@@ -1,0 +1,76 @@
+"""End to end: a manual order via the API waits for stock, and a real Celery worker makes it ready on receipt."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from inventory import services as stock
+from oms.celery import app as celery_app
+from orders.models import Order, OrderStatus
+from tests.conftest import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (make test sets REDIS_URL)"),
+]
+
+
+@pytest.fixture
+def celery_worker_process():
+    """A real worker on the test database and the Redis broker, on a queue of its own."""
+    db = settings.DATABASES["default"]
+    env = {**os.environ,
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"}
+    # A queue of its own, so no other worker on the same Redis takes these tasks.
+    queue = f"stock-test-{os.getpid()}"
+    previous_queue = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "oms", "worker", "--pool=solo", "--loglevel=WARNING", "-Q", queue,
+         f"--hostname=stock-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield worker
+    celery_app.conf.task_default_queue = previous_queue
+    worker.terminate()
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+def test_api_order_waits_for_stock_and_becomes_ready_when_stock_is_received(
+        role_users, manual_store, skus, warehouse, celery_worker_process):
+    tea = skus["TEA-LJ-250G"]
+    stock.stock_take(warehouse_id=warehouse.pk, sku_id=tea.pk, counted=3)
+    client = Client()
+    assert client.login(username="u_customer_service", password=PASSWORD)
+    response = client.post("/api/v1/orders/", content_type="application/json", data={
+        "store": "wechat", "paid": True,
+        "lines": [{"sku_code": "TEA-LJ-250G", "quantity": 5, "unit_price": "188.00"}],
+        "receiver": {"name": "陈静", "phone": "13916882345", "province": "上海市", "address": "漕溪北路 398 号"}})
+    assert response.status_code == 201, response.json()
+    order_id = response.json()["id"]
+    assert response.json()["status"] == "awaiting_stock"
+
+    page = client.get(f"/orders/{order_id}/").content.decode()
+    assert 'data-section="shortages"' in page and "TEA-LJ-250G" in page
+    assert Order.objects.get(pk=order_id).stock_shortages == [
+        {"sku": "TEA-LJ-250G", "needed": 5, "available": 3, "short": 2}]
+
+    stock.stock_receive(warehouse_id=warehouse.pk, sku_id=tea.pk, quantity=2, reference="PO-9")  # → task → worker
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and Order.objects.get(pk=order_id).status != OrderStatus.READY:
+        time.sleep(0.3)
+    order = Order.objects.get(pk=order_id)
+    assert order.status == OrderStatus.READY, "the worker did not retry the waiting order"
+    assert order.stock_shortages == []
+    assert 'data-section="shortages"' not in client.get(f"/orders/{order_id}/").content.decode()
