@@ -1,8 +1,32 @@
-"""Django admin for warehouses and SKUs."""
+"""Django admin for warehouses, SKUs with their bundle components, platform SKU mappings, and read-only stock."""
 
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
+from django.utils.translation import gettext_lazy as _
 
-from inventory.models import SKU, Warehouse
+from inventory.models import (
+    SKU,
+    BundleComponent,
+    PlatformSKUMapping,
+    Reservation,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
+from inventory.services import sku_set_safety_stock
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown, never written here: stock counters, the ledger and reservations change only through the services."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Warehouse)
@@ -12,8 +36,82 @@ class WarehouseAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
 
 
+class BundleComponentFormSet(BaseInlineFormSet):
+    def clean(self):
+        # The inline form leaves out the bundle field, so Django skips the database's "not its own
+        # component" check and the INSERT would fail with a 500; say it on the row instead.
+        super().clean()
+        for form in self.forms:
+            component = form.cleaned_data.get("component") if hasattr(form, "cleaned_data") else None
+            if component is not None and component.pk == self.instance.pk and not form.cleaned_data.get("DELETE"):
+                form.add_error("component", _("A bundle cannot be its own component."))
+
+
+class BundleComponentInline(admin.TabularInline):
+    model = BundleComponent
+    formset = BundleComponentFormSet
+    fk_name = "bundle"
+    extra = 0
+    autocomplete_fields = ["component"]
+    verbose_name = _("component")
+    verbose_name_plural = _("bundle components (a bundle holds no stock; orders reserve its components)")
+
+
 @admin.register(SKU)
 class SKUAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "barcode", "category", "safety_stock", "is_gift", "active"]
     list_filter = ["category", "is_gift", "active"]
     search_fields = ["code", "name", "barcode"]
+    inlines = [BundleComponentInline]
+
+    def save_model(self, request, obj, form, change):
+        # The safety stock is copied onto every stock row (the reservation UPDATE reads it there), so a
+        # change goes through the service that updates both; the plain save keeps the stored value.
+        if change and "safety_stock" in form.changed_data:
+            new_safety_stock = obj.safety_stock
+            obj.safety_stock = SKU.objects.values_list("safety_stock", flat=True).get(pk=obj.pk)
+            super().save_model(request, obj, form, change)
+            sku_set_safety_stock(sku_id=obj.pk, safety_stock=new_safety_stock)
+            obj.safety_stock = new_safety_stock
+        else:
+            super().save_model(request, obj, form, change)
+
+
+@admin.register(PlatformSKUMapping)
+class PlatformSKUMappingAdmin(admin.ModelAdmin):
+    list_display = ["store", "platform_sku_id", "sku"]
+    list_filter = ["store"]
+    search_fields = ["platform_sku_id", "sku__code", "sku__name"]
+    autocomplete_fields = ["store", "sku"]
+    list_select_related = ["store", "sku"]
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(ReadOnlyAdmin):
+    list_display = ["warehouse", "sku", "on_hand", "reserved", "safety_stock", "available_display", "location",
+                    "updated_at"]
+    list_filter = ["warehouse"]
+    search_fields = ["sku__code", "sku__name", "sku__barcode"]
+    list_select_related = ["warehouse", "sku"]
+
+    @admin.display(description=_("available"))
+    def available_display(self, level: StockLevel) -> int:
+        return level.available
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "warehouse", "sku", "kind", "on_hand_delta", "reserved_delta", "reference",
+                    "order", "actor"]
+    list_filter = ["kind", "warehouse"]
+    search_fields = ["sku__code", "reference", "order__number"]
+    list_select_related = ["warehouse", "sku", "order", "actor"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdmin):
+    list_display = ["order", "order_line", "warehouse", "sku", "quantity", "status", "created_at", "closed_at"]
+    list_filter = ["status", "warehouse"]
+    search_fields = ["order__number", "sku__code"]
+    list_select_related = ["order", "order_line", "warehouse", "sku"]

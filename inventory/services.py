@@ -36,6 +36,8 @@ from inventory.models import (
 from orders.models import OrderLine
 
 ACTIVE = ReservationStatus.ACTIVE
+# Counters are 32-bit integers; anything near that is a typing mistake, not a delivery.
+MAX_QUANTITY = 1_000_000
 
 
 # --- Master-data checks ------------------------------------------------------------------------
@@ -45,6 +47,9 @@ def _positive_quantity(quantity, field_name: str = "quantity") -> int:
         raise StockInvalid(_("Quantity must be a whole number."), data={field_name: [_("Not a whole number.")]})
     if quantity <= 0:
         raise StockInvalid(_("Quantity must be at least 1."), data={field_name: [_("Must be at least 1.")]})
+    if quantity > MAX_QUANTITY:
+        raise StockInvalid(_("Quantity may be at most %(max)s.") % {"max": MAX_QUANTITY},
+                           data={field_name: [_("Too large.")]})
     return quantity
 
 
@@ -105,10 +110,12 @@ def stock_receive(*, warehouse_id: int, sku_id: int, quantity: int, reference: s
     return row
 
 
-def stock_adjust(*, warehouse_id: int, sku_id: int, delta: int, reason: str, actor=None) -> StockLevel:
+def stock_adjust(*, warehouse_id: int, sku_id: int, delta: int, reason: str, reference: str = "",
+                 actor=None) -> StockLevel:
     """Correct on hand by ``delta`` (damage, found goods...); never below what is reserved."""
-    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
-        raise StockInvalid(_("The adjustment must be a non-zero whole number."), data={"delta": [_("Invalid.")]})
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0 or abs(delta) > MAX_QUANTITY:
+        raise StockInvalid(_("The adjustment must be a non-zero whole number of at most %(max)s.") % {
+            "max": MAX_QUANTITY}, data={"delta": [_("Invalid.")]})
     if not reason.strip():
         raise StockInvalid(_("Give a reason for the adjustment."), data={"reason": [_("This field may not be blank.")]})
     warehouse, sku = _warehouse_for_stock(warehouse_id), _sku_for_stock(sku_id)
@@ -118,11 +125,11 @@ def stock_adjust(*, warehouse_id: int, sku_id: int, delta: int, reason: str, act
             on_hand=F("on_hand") + delta, updated_at=timezone.now())
         if not changed:
             row.refresh_from_db()
-            raise StockConflict(
-                _("Adjusting %(code)s by %(delta)s would leave less than the %(reserved)s units reserved.") % {
-                    "code": sku.code, "delta": delta, "reserved": row.reserved})
+            message = _("Adjusting %(code)s by %(delta)s would leave less than the %(reserved)s units reserved.") % {
+                "code": sku.code, "delta": delta, "reserved": row.reserved}
+            raise StockConflict(message, data={"delta": [message]})
         StockMovement.objects.create(warehouse=warehouse, sku=sku, kind=MovementKind.ADJUSTMENT, on_hand_delta=delta,
-                                     note=reason[:255], actor=_person(actor))
+                                     reference=reference[:100], note=reason[:255], actor=_person(actor))
         if delta > 0:
             _after_commit_retry_awaiting({sku.pk})
     row.refresh_from_db()
@@ -131,9 +138,7 @@ def stock_adjust(*, warehouse_id: int, sku_id: int, delta: int, reason: str, act
 
 def stock_take(*, warehouse_id: int, sku_id: int, counted: int, reference: str = "", actor=None) -> StockLevel:
     """Set on hand to the counted quantity and ledger the difference; a count below reserved is refused."""
-    if isinstance(counted, bool) or not isinstance(counted, int) or counted < 0:
-        raise StockInvalid(_("The counted quantity must be a whole number of 0 or more."),
-                           data={"counted": [_("Invalid.")]})
+    _valid_count(counted)
     warehouse, sku = _warehouse_for_stock(warehouse_id), _sku_for_stock(sku_id)
     with transaction.atomic():
         row = _stock_row(warehouse, sku)
@@ -146,12 +151,80 @@ def stock_take(*, warehouse_id: int, sku_id: int, counted: int, reference: str =
         delta = counted - row.on_hand
         StockLevel.objects.filter(pk=row.pk).update(on_hand=counted, updated_at=timezone.now())
         StockMovement.objects.create(warehouse=warehouse, sku=sku, kind=MovementKind.STOCK_TAKE, on_hand_delta=delta,
-                                     reference=reference[:100], note=_("counted %(n)s") % {"n": counted},
-                                     actor=_person(actor))
+                                     reference=reference[:100], note=f"counted {counted}", actor=_person(actor))
         if delta > 0:
             _after_commit_retry_awaiting({sku.pk})
     row.refresh_from_db()
     return row
+
+
+def _valid_count(counted) -> int:
+    if isinstance(counted, bool) or not isinstance(counted, int) or not 0 <= counted <= MAX_QUANTITY:
+        raise StockInvalid(_("The counted quantity must be a whole number from 0 to %(max)s.") % {
+            "max": MAX_QUANTITY}, data={"counted": [_("Invalid.")]})
+    return counted
+
+
+@dataclass(frozen=True)
+class Count:
+    warehouse_id: int
+    sku_id: int
+    counted: int
+
+
+def stock_take_many(*, counts: list[Count], reference: str = "", actor=None) -> int:
+    """Apply a whole count sheet in one transaction: every row or none. Returns the rows applied.
+
+    Rows are locked in (warehouse, SKU) order, the order every stock service uses, and the ledger
+    rows go in with one insert; orders waiting for the SKUs that went up are retried once after
+    commit. A count below what is reserved refuses the sheet with ``data={"index": i}`` (its position).
+    """
+    if not counts:
+        return 0
+    keys = [(c.warehouse_id, c.sku_id) for c in counts]
+    if len(set(keys)) != len(keys):
+        raise StockInvalid(_("A SKU is counted twice for one warehouse."), code="duplicate_count")
+    for count in counts:
+        _valid_count(count.counted)
+    warehouses = {w.pk: w for w in Warehouse.objects.filter(pk__in={c.warehouse_id for c in counts})}
+    skus = {s.pk: s for s in SKU.objects.filter(pk__in={c.sku_id for c in counts})}
+    bundles = set(BundleComponent.objects.filter(bundle_id__in=skus).values_list("bundle_id", flat=True))
+    for index, count in enumerate(counts):
+        warehouse, sku = warehouses.get(count.warehouse_id), skus.get(count.sku_id)
+        if warehouse is None or not warehouse.active:
+            raise WarehouseInactive(_("The warehouse is unknown or inactive."), data={"index": index})
+        if sku is None or sku.pk in bundles:
+            raise StockInvalid(_("The SKU is unknown or a bundle."), data={"index": index})
+    position = {key: index for index, key in enumerate(keys)}
+    with transaction.atomic():
+        in_scope = StockLevel.objects.filter(warehouse_id__in=warehouses, sku_id__in=skus)
+        existing = set(in_scope.values_list("warehouse_id", "sku_id"))
+        StockLevel.objects.bulk_create(
+            [StockLevel(warehouse_id=w, sku_id=s, safety_stock=skus[s].safety_stock)
+             for w, s in sorted(keys) if (w, s) not in existing], ignore_conflicts=True)
+        wanted = [pk for pk, w, s in in_scope.values_list("pk", "warehouse_id", "sku_id") if (w, s) in position]
+        rows = {(r.warehouse_id, r.sku_id): r for r in StockLevel.objects.select_for_update().filter(
+            pk__in=wanted).order_by("warehouse_id", "sku_id")}
+        movements, raised = [], set()
+        for key in sorted(keys):
+            row, counted = rows[key], counts[position[key]].counted
+            if counted < row.reserved:
+                raise StockConflict(
+                    _("Counted %(counted)s of %(code)s, but %(reserved)s are reserved for orders; recount or "
+                      "release orders first.") % {"counted": counted, "code": skus[key[1]].code,
+                                                  "reserved": row.reserved},
+                    data={"index": position[key]})
+            movements.append(StockMovement(warehouse_id=key[0], sku_id=key[1], kind=MovementKind.STOCK_TAKE,
+                                           on_hand_delta=counted - row.on_hand, reference=reference[:100],
+                                           note=f"counted {counted}", actor=_person(actor)))
+            if counted > row.on_hand:
+                raised.add(key[1])
+            row.on_hand = counted
+        StockLevel.objects.bulk_update(list(rows.values()), ["on_hand"])
+        StockMovement.objects.bulk_create(movements)
+        if raised:
+            _after_commit_retry_awaiting(raised)
+    return len(counts)
 
 
 def _person(actor):
@@ -418,10 +491,30 @@ def _repair(drift: Drift, actor) -> None:
 
 def sku_set_safety_stock(*, sku_id: int, safety_stock: int) -> None:
     """Change a SKU's safety stock and copy it to its stock rows (the reservation UPDATE reads it there)."""
-    if isinstance(safety_stock, bool) or not isinstance(safety_stock, int) or safety_stock < 0:
+    if isinstance(safety_stock, bool) or not isinstance(safety_stock, int) or not 0 <= safety_stock <= MAX_QUANTITY:
         raise StockInvalid(_("Safety stock must be 0 or more."), data={"safety_stock": [_("Invalid.")]})
     with transaction.atomic():
+        previous = SKU.objects.select_for_update().filter(pk=sku_id).values_list("safety_stock", flat=True).first()
+        if previous is None:
+            raise SKUNotFound(_("SKU %(id)s does not exist.") % {"id": sku_id})
         SKU.objects.filter(pk=sku_id).update(safety_stock=safety_stock)
         StockLevel.objects.filter(sku_id=sku_id).update(safety_stock=safety_stock)
+        if safety_stock < previous:  # more stock is free now: waiting orders may be served
+            _after_commit_retry_awaiting({sku_id})
+
+
+def bundle_components_check(*, bundle_id: int, component_ids: list[int]) -> None:
+    """Refuse a bundle definition that would strand stock or could never be reserved."""
+    if bundle_id in component_ids:
+        raise StockInvalid(_("A bundle cannot contain itself."), code="bundle_invalid")
+    if StockLevel.objects.filter(sku_id=bundle_id, on_hand__gt=0).exists():
+        raise StockInvalid(_("This SKU holds stock; count it to zero before making it a bundle."),
+                           code="bundle_invalid")
+    if BundleComponent.objects.filter(bundle_id__in=component_ids).exists():
+        raise StockInvalid(_("A component may not itself be a bundle (bundles are not nested)."),
+                           code="bundle_invalid")
+    if BundleComponent.objects.filter(component_id=bundle_id).exists():
+        raise StockInvalid(_("This SKU is a component of another bundle, so it cannot be a bundle."),
+                           code="bundle_invalid")
 
 

@@ -12,14 +12,18 @@ ROLES = [WAREHOUSE, CUSTOMER_SERVICE, FINANCE, MANAGER, ADMIN]
 
 _VIEW_ORDERS = ["orders.view_order", "orders.view_orderline", "orders.view_orderevent", "orders.view_store"]
 _VIEW_STOCK = ["inventory.view_warehouse", "inventory.view_sku"]
+# Warehouse staff and managers see the whole stock picture and may receive, count and adjust
+# (add_stockmovement: every such change writes a ledger row).
+_MOVE_STOCK = ["inventory.view_stocklevel", "inventory.view_stockmovement", "inventory.view_reservation",
+               "inventory.add_stockmovement", "inventory.view_bundlecomponent", "inventory.view_platformskumapping"]
 
 # Later issues add their apps' permissions here (shipments, tickets, print jobs...).
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    WAREHOUSE: [*_VIEW_ORDERS, *_VIEW_STOCK, "orders.transition_order"],
-    CUSTOMER_SERVICE: [*_VIEW_ORDERS, *_VIEW_STOCK, "orders.view_pii", "orders.add_order", "orders.hold_order",
-                       "orders.cancel_order", "orders.transition_order"],
+    WAREHOUSE: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.transition_order"],
+    CUSTOMER_SERVICE: [*_VIEW_ORDERS, *_VIEW_STOCK, "inventory.view_stocklevel", "orders.view_pii",
+                       "orders.add_order", "orders.hold_order", "orders.cancel_order", "orders.transition_order"],
     FINANCE: [*_VIEW_ORDERS, "finance.view_paymentsnapshot"],
-    MANAGER: [*_VIEW_ORDERS, *_VIEW_STOCK, "orders.view_pii", "orders.add_order", "orders.hold_order",
+    MANAGER: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.view_pii", "orders.add_order", "orders.hold_order",
               "orders.cancel_order", "orders.transition_order", "finance.view_paymentsnapshot"],
     ADMIN: ["*"],  # every permission; admins are also staff and use the Django admin
 }

@@ -6,11 +6,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from inventory.api import StockLevelViewSet, StockReceiptViewSet
 from oms import views
 from orders.api import OrderViewSet
 
 api_v1 = DefaultRouter()
 api_v1.register("orders", OrderViewSet, basename="order")
+api_v1.register("stock-levels", StockLevelViewSet, basename="stock-level")
+api_v1.register("stock-receipts", StockReceiptViewSet, basename="stock-receipt")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -19,6 +22,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("orders/", include("orders.urls")),
+    path("inventory/", include("inventory.urls")),
     path("finance/", include("finance.urls")),
     path("api/v1/", include(api_v1.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

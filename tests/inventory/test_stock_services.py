@@ -6,7 +6,13 @@ import pytest
 from django.db.models import Sum
 
 from inventory import services as stock
-from inventory.exceptions import SKUNotFound, StockConflict, StockInvalid, WarehouseInactive, WarehouseNotFound
+from inventory.exceptions import (
+    SKUNotFound,
+    StockConflict,
+    StockInvalid,
+    WarehouseInactive,
+    WarehouseNotFound,
+)
 from inventory.models import (
     SKU,
     BundleComponent,
