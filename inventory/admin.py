@@ -1,6 +1,7 @@
 """Django admin for warehouses, SKUs with their bundle components, platform SKU mappings, and read-only stock."""
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
@@ -13,7 +14,8 @@ from inventory.models import (
     StockMovement,
     Warehouse,
 )
-from inventory.services import sku_set_safety_stock
+from inventory.services import bundle_components_check, sku_set_safety_stock
+from oms.exceptions import DomainError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,10 +43,19 @@ class BundleComponentFormSet(BaseInlineFormSet):
         # The inline form leaves out the bundle field, so Django skips the database's "not its own
         # component" check and the INSERT would fail with a 500; say it on the row instead.
         super().clean()
+        kept = []
         for form in self.forms:
             component = form.cleaned_data.get("component") if hasattr(form, "cleaned_data") else None
-            if component is not None and component.pk == self.instance.pk and not form.cleaned_data.get("DELETE"):
+            if component is None or form.cleaned_data.get("DELETE"):
+                continue
+            if component.pk == self.instance.pk:
                 form.add_error("component", _("A bundle cannot be its own component."))
+            kept.append(component.pk)
+        if kept and self.instance.pk:
+            try:
+                bundle_components_check(bundle_id=self.instance.pk, component_ids=kept)
+            except DomainError as exc:
+                raise ValidationError(exc.message) from None
 
 
 class BundleComponentInline(admin.TabularInline):

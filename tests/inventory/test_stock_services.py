@@ -268,3 +268,40 @@ def test_reconcile_reports_and_repairs_drift(warehouse, skus, make_order):
     assert StockMovement.objects.filter(kind=MovementKind.RECONCILE, sku=tea).count() == 1
     assert stock.stock_reconcile() == []
     assert_counters_equal_ledger()
+
+
+def test_bundle_definitions_that_strand_stock_or_nest_are_refused(warehouse, skus):
+    kit = SKU.objects.create(code="KIT-1", name="礼盒", list_price=Decimal("1"))
+    BundleComponent.objects.create(bundle=kit, component=skus["CUP-CER-350"], quantity=1)
+    tea, cup = skus["TEA-LJ-250G"], skus["CUP-CER-350"]
+    with pytest.raises(StockInvalid):  # tea holds stock
+        stock.bundle_components_check(bundle_id=tea.pk, component_ids=[cup.pk])
+    empty = SKU.objects.create(code="KIT-2", name="礼盒2", list_price=Decimal("1"))
+    with pytest.raises(StockInvalid):  # a bundle inside a bundle
+        stock.bundle_components_check(bundle_id=empty.pk, component_ids=[kit.pk])
+    with pytest.raises(StockInvalid):
+        stock.bundle_components_check(bundle_id=empty.pk, component_ids=[empty.pk])
+    stock.bundle_components_check(bundle_id=empty.pk, component_ids=[tea.pk, cup.pk])  # fine
+
+
+def test_quantities_beyond_the_cap_are_refused(warehouse, tea):
+    with pytest.raises(StockInvalid):
+        stock.stock_receive(warehouse_id=warehouse.pk, sku_id=tea.pk, quantity=10**10)
+    with pytest.raises(StockInvalid):
+        stock.stock_take(warehouse_id=warehouse.pk, sku_id=tea.pk, counted=10**10)
+    assert level(warehouse, tea) == (1000, 0)
+
+
+def test_lowering_safety_stock_retries_waiting_orders(warehouse, skus, make_order, settings,
+                                                      django_capture_on_commit_callbacks):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    tea = skus["TEA-LJ-250G"]
+    stock.sku_set_safety_stock(sku_id=tea.pk, safety_stock=999)
+    order = make_order(lines=[LineInput(sku_code="TEA-LJ-250G", quantity=5, unit_price=Decimal("1"))])
+    assert order.status == OrderStatus.AWAITING_STOCK
+    with django_capture_on_commit_callbacks(execute=True):
+        stock.sku_set_safety_stock(sku_id=tea.pk, safety_stock=10)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.READY
+    with pytest.raises(SKUNotFound):
+        stock.sku_set_safety_stock(sku_id=999999, safety_stock=1)
