@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from inventory import reservation_sql
 from inventory.exceptions import (
     SKUNotFound,
     StockConflict,
@@ -33,7 +34,6 @@ from inventory.models import (
     StockMovement,
     Warehouse,
 )
-from orders.models import OrderLine
 
 ACTIVE = ReservationStatus.ACTIVE
 # Counters are 32-bit integers; anything near that is a typing mistake, not a delivery.
@@ -242,60 +242,16 @@ class ReservationResult:
     shortages: list[dict] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Need:
-    line_id: int
-    sku_id: int
-    quantity: int
-
-
-def _order_needs(order_id: int) -> list[_Need]:
-    """What an order's lines need from stock; a bundle line needs its components."""
-    lines = list(OrderLine.objects.filter(order_id=order_id).values_list("id", "sku_id", "quantity"))
-    if any(sku_id is None for _line, sku_id, _qty in lines):
-        raise StockInvalid(_("The order has a line without a known SKU."), code="sku_unmapped")
-    components = defaultdict(list)
-    for bundle_id, component_id, per_bundle in BundleComponent.objects.filter(
-            bundle_id__in={sku_id for _l, sku_id, _q in lines}).values_list("bundle_id", "component_id", "quantity"):
-        components[bundle_id].append((component_id, per_bundle))
-    needs = []
-    for line_id, sku_id, quantity in lines:
-        if sku_id in components:
-            needs.extend(_Need(line_id, component_id, quantity * per_bundle)
-                         for component_id, per_bundle in components[sku_id])
-        else:
-            needs.append(_Need(line_id, sku_id, quantity))
-    return needs
-
-
-def _candidate_warehouses(sku_ids: set[int], province: str) -> tuple[list[int], dict[tuple[int, int], int]]:
-    """Active warehouses holding any of the SKUs, best first (serves the province, then priority), and availability."""
-    rows = StockLevel.objects.filter(sku_id__in=sku_ids, warehouse__active=True).values_list(
-        "warehouse_id", "sku_id", "on_hand", "reserved", "safety_stock", "warehouse__priority", "warehouse__provinces")
-    available, rank = {}, {}
-    for warehouse_id, sku_id, on_hand, reserved, safety, priority, provinces in rows:
-        available[(warehouse_id, sku_id)] = on_hand - reserved - safety
-        rank[warehouse_id] = (0 if province and province in (provinces or []) else 1, priority, warehouse_id)
-    return sorted(rank, key=rank.__getitem__), available
-
-
-def _take(warehouse_id: int, sku_id: int, quantity: int) -> bool:
-    """Reserve ``quantity`` in one conditional UPDATE; False when not enough is available right now."""
-    return bool(StockLevel.objects.filter(
-        warehouse_id=warehouse_id, sku_id=sku_id,
-        on_hand__gte=F("reserved") + F("safety_stock") + quantity,
-    ).update(reserved=F("reserved") + quantity))
-
-
 def _take_all(plan: dict[tuple[int, int], int]) -> bool:
     """Reserve every (warehouse, SKU) → quantity of the plan, or nothing (savepoint), in key order."""
     keys = sorted(plan)
     if len(keys) == 1:  # one UPDATE either happens or not: no savepoint needed
-        return _take(*keys[0], plan[keys[0]])
+        with connection.cursor() as cursor:
+            return reservation_sql.take(cursor, *keys[0], plan[keys[0]])
     try:
-        with transaction.atomic():
+        with transaction.atomic(), connection.cursor() as cursor:
             for warehouse_id, sku_id in keys:
-                if not _take(warehouse_id, sku_id, plan[(warehouse_id, sku_id)]):
+                if not reservation_sql.take(cursor, warehouse_id, sku_id, plan[(warehouse_id, sku_id)]):
                     raise _NotEnough
     except _NotEnough:
         return False
@@ -322,21 +278,26 @@ def _split_plan(needs_by_sku: dict[int, int], order: list[int], available) -> di
     return plan
 
 
-def _assign_lines(needs: list[_Need], plan: dict[tuple[int, int], int]) -> list[Reservation]:
-    """Cut the plan into reservation rows per order line and warehouse."""
+def _assign_lines(needs, plan: dict[tuple[int, int], int]) -> list[tuple[int, int, int, int]]:
+    """Cut the plan into reservation rows (line, warehouse, SKU, quantity) per order line and warehouse."""
     left = dict(plan)
     rows = []
     for need in needs:
         wanted = need.quantity
-        for (warehouse_id, sku_id) in sorted(left):
-            if sku_id != need.sku_id or not left[(warehouse_id, sku_id)] or not wanted:
+        for key in sorted(left):
+            warehouse_id, sku_id = key
+            if sku_id != need.sku_id or not left[key] or not wanted:
                 continue
-            take = min(wanted, left[(warehouse_id, sku_id)])
-            left[(warehouse_id, sku_id)] -= take
+            take = min(wanted, left[key])
+            left[key] -= take
             wanted -= take
-            rows.append(Reservation(order_line_id=need.line_id, warehouse_id=warehouse_id, sku_id=sku_id,
-                                    quantity=take))
+            rows.append((need.line_id, warehouse_id, sku_id, take))
     return rows
+
+
+# A lost race (the read saw stock that a concurrent order took first) re-reads; each round sees
+# less stock, so a few rounds settle it.
+RESERVE_ROUNDS = 3
 
 
 def stock_reserve_for_order(*, order_id: int, allow_split: bool = False, province: str = "",
@@ -348,50 +309,56 @@ def stock_reserve_for_order(*, order_id: int, allow_split: bool = False, provinc
     reserved; the caller (the order pipeline) decides what happens to the order.
     """
     with transaction.atomic():
-        if Reservation.objects.filter(order_id=order_id, status=ACTIVE).exists():
-            return ReservationResult(reserved=True, already=True)
-        needs = _order_needs(order_id)
-        needs_by_sku: dict[int, int] = defaultdict(int)
-        for need in needs:
-            needs_by_sku[need.sku_id] += need.quantity
-        order_of_warehouses, available = _candidate_warehouses(set(needs_by_sku), province)
-
-        plan = None
-        for warehouse_id in order_of_warehouses:
-            if all(available.get((warehouse_id, sku_id), 0) >= qty for sku_id, qty in needs_by_sku.items()):
-                candidate = {(warehouse_id, sku_id): qty for sku_id, qty in needs_by_sku.items()}
-                if _take_all(candidate):
-                    plan = candidate
-                    break
-        if plan is None and allow_split and len(order_of_warehouses) > 1:
-            candidate = _split_plan(needs_by_sku, order_of_warehouses, available)
-            if candidate and _take_all(candidate):
-                plan = candidate
-        if plan is None:
-            return ReservationResult(reserved=False, shortages=_shortages(needs_by_sku, available))
-
-        rows = _assign_lines(needs, plan)
-        for row in rows:
-            row.order_id = order_id
-        Reservation.objects.bulk_create(rows)
-        StockMovement.objects.bulk_create([
-            StockMovement(warehouse_id=warehouse_id, sku_id=sku_id, kind=MovementKind.RESERVATION,
-                          reserved_delta=quantity, order_id=order_id, reference=reference)
-            for (warehouse_id, sku_id), quantity in sorted(plan.items())
-        ])
-    return ReservationResult(reserved=True, warehouse_ids=sorted({w for w, _s in plan}))
+        for _round in range(RESERVE_ROUNDS):
+            snapshot = reservation_sql.read(order_id)
+            if snapshot.already_reserved:
+                return ReservationResult(reserved=True, already=True)
+            if not snapshot.needs or any(need.sku_id is None for need in snapshot.needs):
+                raise StockInvalid(_("The order has no lines or a line without a known SKU."), code="sku_unmapped")
+            needs_by_sku = snapshot.needs_by_sku
+            ranked = snapshot.warehouses_best_first(province)
+            plan, raced = None, False
+            for warehouse_id in ranked:
+                if all(snapshot.available.get((warehouse_id, sku), 0) >= qty for sku, qty in needs_by_sku.items()):
+                    candidate = {(warehouse_id, sku): qty for sku, qty in needs_by_sku.items()}
+                    if _take_all(candidate):
+                        plan = candidate
+                        break
+                    raced = True
+            if plan is None and allow_split and len(ranked) > 1:
+                candidate = _split_plan(needs_by_sku, ranked, snapshot.available)
+                if candidate:
+                    if _take_all(candidate):
+                        plan = candidate
+                    else:
+                        raced = True
+            if plan is not None:
+                reservation_sql.record(order_id=order_id, rows=_assign_lines(snapshot.needs, plan), plan=plan,
+                                       reference=reference, now=timezone.now())
+                return ReservationResult(reserved=True, warehouse_ids=sorted({w for w, _s in plan}))
+            if not raced:
+                break
+    return ReservationResult(reserved=False, shortages=_shortages(snapshot, ranked, allow_split))
 
 
-def _shortages(needs_by_sku: dict[int, int], available: dict[tuple[int, int], int]) -> list[dict]:
-    totals: dict[int, int] = defaultdict(int)
-    for (_warehouse_id, sku_id), free in available.items():
-        totals[sku_id] += max(free, 0)
-    codes = dict(SKU.objects.filter(pk__in=needs_by_sku).values_list("pk", "code"))
+def _shortages(snapshot, ranked: list[int], allow_split: bool) -> list[dict]:
+    """What is missing: against all warehouses together when splitting is allowed, else against the
+    single warehouse that comes closest (so "no warehouse holds every line" still names a SKU)."""
+    needs_by_sku, codes = snapshot.needs_by_sku, snapshot.codes
+
+    def free(warehouse_id, sku_id) -> int:
+        return max(snapshot.available.get((warehouse_id, sku_id), 0), 0)
+
+    if allow_split or not ranked:
+        have = {sku: sum(free(w, sku) for w in ranked) for sku in needs_by_sku}
+    else:
+        best = min(ranked, key=lambda w: (sum(max(q - free(w, sku), 0) for sku, q in needs_by_sku.items()),
+                                          ranked.index(w)))
+        have = {sku: free(best, sku) for sku in needs_by_sku}
     return [
-        {"sku": codes.get(sku_id, str(sku_id)), "needed": needed, "available": totals[sku_id],
-         "short": needed - totals[sku_id]}
-        for sku_id, needed in sorted(needs_by_sku.items(), key=lambda item: codes.get(item[0], ""))
-        if totals[sku_id] < needed
+        {"sku": codes[sku], "needed": needed, "available": have[sku], "short": needed - have[sku]}
+        for sku, needed in sorted(needs_by_sku.items(), key=lambda item: codes[item[0]])
+        if have[sku] < needed
     ]
 
 
