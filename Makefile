@@ -11,12 +11,13 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help install setup run demo test lint docs services clean
+.PHONY: help install setup run demo test bench lint docs services clean
 
 help:
 	@echo "make run   - set up and start the order hub with demo data (SQLite, no services needed)"
 	@echo "make test  - set up and run the whole test suite on PostgreSQL and Redis"
 	@echo "make docs  - regenerate docs/order-states.md from the order state machine"
+	@echo "make bench - run the benchmarks on PostgreSQL (scratch database) and print their figures"
 	@echo "make lint  - ruff"
 
 $(STAMP): pyproject.toml
@@ -46,6 +47,9 @@ services:
 test: install services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py compile_translations
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py bench reserve --json
 
 lint: install
 	$(BIN)/ruff check .

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from oms.models import TimeStampedModel
 
@@ -129,7 +130,7 @@ class MovementKind(models.TextChoices):
     ADJUSTMENT = "adjustment", _("Adjustment")
     STOCK_TAKE = "stock_take", _("Stock take")
     RESERVATION = "reservation", _("Reservation")
-    RELEASE = "release", _("Release")
+    RELEASE = "release", pgettext_lazy("stock movement kind", "Release")
     SHIPMENT = "shipment", _("Shipment")
     RETURN = "return", _("Return")
     RECONCILE = "reconcile", _("Reconciliation")
