@@ -1,0 +1,189 @@
+"""The connector interface every platform implements, its errors, and the unified order dataclasses.
+
+A connector turns one store's platform API into three things the hub needs: pages of raw order
+payloads for a time window (polling), verified webhook deliveries (push), and a mapping of one raw
+payload into a ``UnifiedOrder``. Everything platform-specific (signing, pagination, envelopes,
+time formats, status tables) stays inside the platform's package; the inbox, the poller and the
+order update never look at a platform's wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import ClassVar
+
+# --- Errors ------------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Base of every connector failure; ``code`` is the platform's error code when there is one."""
+
+    def __init__(self, message: str, *, code: str = "", retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = str(code)
+        self.retry_after = retry_after
+
+
+class TransientError(ConnectorError):
+    """Worth retrying later: rate limits (429, TOP code 7, PDD 52101…), 5xx, timeouts, connection errors."""
+
+
+class PermanentError(ConnectorError):
+    """Retrying the same thing will fail again: bad payload, invalid parameter, unknown SKU."""
+
+
+class AuthError(PermanentError):
+    """Credentials are wrong or expired (Shopify 401, TOP 27, PDD 10019): an operator must act."""
+
+
+class SignatureError(PermanentError):
+    """A webhook whose signature does not match its raw body."""
+
+
+# --- The unified order -------------------------------------------------------------------------
+
+# Statuses a platform order maps to (API_FACTS.md §6). The order update walks the hub's state
+# machine toward them; "group_pending" is paid-but-not-shippable and becomes a hold.
+UNIFIED_STATUSES = ("pending_payment", "group_pending", "paid", "partially_shipped", "shipped", "completed",
+                    "cancelled", "closed")
+
+
+@dataclass
+class UnifiedLine:
+    sku: str  # merchant SKU code as the platform gives it (may be empty when only a platform id exists)
+    platform_sku_id: str
+    title: str
+    quantity: int
+    unit_price: Decimal
+    discount: Decimal = Decimal("0")
+    platform_line_id: str = ""
+
+
+@dataclass
+class UnifiedParty:
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+    id: str = ""
+
+
+@dataclass
+class UnifiedAddress:
+    name: str = ""
+    phone: str = ""
+    country: str = ""
+    province: str = ""
+    city: str = ""
+    district: str = ""
+    address: str = ""
+    zip: str = ""
+    # Platform ciphertext and masked copies are kept as they come (PDD/Douyin).
+    encrypted: dict = field(default_factory=dict)
+    masked: dict = field(default_factory=dict)
+
+
+@dataclass
+class UnifiedOrder:
+    """One platform order in the hub's terms: Decimal money, aware UTC times, a unified status."""
+
+    platform_order_id: str
+    status: str  # one of UNIFIED_STATUSES
+    currency: str
+    total: Decimal
+    created_at: datetime
+    updated_at: datetime
+    lines: list[UnifiedLine]
+    buyer: UnifiedParty = field(default_factory=UnifiedParty)
+    receiver: UnifiedAddress = field(default_factory=UnifiedAddress)
+    paid_at: datetime | None = None
+    shipping: Decimal = Decimal("0")
+    discount: Decimal = Decimal("0")
+    tax: Decimal = Decimal("0")
+    buyer_note: str = ""
+    seller_note: str = ""
+    display_number: str = ""  # e.g. Shopify "#1001"
+    refund_requested: bool = False  # overlay flag: an after-sale is open on the platform
+    raw_status: str = ""  # the platform's own status words, for the timeline
+
+    def to_json(self) -> dict:
+        """The JSON shape `connector_map` prints (ISO 8601 UTC times, Decimal as strings)."""
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat().replace("+00:00", "Z") if value else None
+
+        return {
+            "platform_order_id": self.platform_order_id, "display_number": self.display_number,
+            "status": self.status, "raw_status": self.raw_status, "refund_requested": self.refund_requested,
+            "currency": self.currency, "total": str(self.total), "shipping": str(self.shipping),
+            "discount": str(self.discount), "tax": str(self.tax),
+            "created_at": iso(self.created_at), "updated_at": iso(self.updated_at), "paid_at": iso(self.paid_at),
+            "buyer": vars(self.buyer), "receiver": vars(self.receiver),
+            "buyer_note": self.buyer_note, "seller_note": self.seller_note,
+            "lines": [{"sku": line.sku, "platform_sku_id": line.platform_sku_id, "title": line.title,
+                       "quantity": line.quantity, "unit_price": str(line.unit_price), "discount": str(line.discount),
+                       "platform_line_id": line.platform_line_id} for line in self.lines],
+        }
+
+
+# --- What a connector hands to the inbox -------------------------------------------------------
+
+
+@dataclass
+class RawOrder:
+    """One order payload exactly as the platform sent it, with what identifies its version."""
+
+    platform_order_id: str
+    updated_at: datetime  # aware UTC
+    payload: dict  # the platform's own JSON object for this order (what `map_order` accepts)
+
+
+@dataclass
+class WebhookDelivery:
+    """One verified push delivery (a Douyin push may carry several messages, hence a list per request)."""
+
+    delivery_id: str  # what makes a delivery unique (Shopify X-Shopify-Event-Id, Douyin msg_id…)
+    topic: str
+    platform_order_id: str
+    updated_at: datetime | None
+    payload: dict  # what `map_order` accepts, or a notice that `fetch_order` must complete
+    needs_fetch: bool = False  # the push only names the order: fetch the full payload before mapping
+
+
+class Connector:
+    """Base class of a platform connector for one store. Subclasses set the class attributes."""
+
+    platform: ClassVar[str] = ""
+    # Longest time window one incremental query may span (TOP: 1 day, PDD: 30 minutes).
+    max_window: ClassVar[timedelta] = timedelta(days=1)
+    # How far behind "now" a window must end (PDD advises ≥ 3 minutes).
+    lag: ClassVar[timedelta] = timedelta(0)
+    # Overlap with the previous window, so orders updated at the boundary are not missed.
+    overlap: ClassVar[timedelta] = timedelta(minutes=5)
+
+    def __init__(self, credentials: Mapping[str, str], *, timeout: float = 10.0):
+        self.credentials = dict(credentials)
+        self.timeout = timeout
+
+    # Polling: every order updated in [start, end), as raw payloads, every page of every window.
+    def poll(self, *, start: datetime, end: datetime) -> Iterator[RawOrder]:
+        raise NotImplementedError
+
+    # The full payload of one order (for pushes that only name it, and for replays).
+    def fetch_order(self, platform_order_id: str) -> RawOrder:
+        raise NotImplementedError
+
+    # Push: verify the raw body (raise SignatureError) and split it into deliveries.
+    def parse_webhook(self, *, headers: Mapping[str, str], body: bytes) -> list[WebhookDelivery]:
+        raise NotImplementedError
+
+    # The acknowledgement body the platform expects (Douyin wants {"code":0,"msg":"success"}).
+    def webhook_ack(self) -> tuple[str, str]:
+        return "", "text/plain"
+
+    # Mapping: raw payload → UnifiedOrder (raise PermanentError for an unmappable payload).
+    @staticmethod
+    def map_order(payload: dict) -> UnifiedOrder:
+        raise NotImplementedError

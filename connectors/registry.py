@@ -1,0 +1,34 @@
+"""Which connector class serves which platform; later platforms register here and nowhere else."""
+
+from __future__ import annotations
+
+from django.utils.module_loading import import_string
+
+from connectors.base import Connector
+
+CONNECTORS = {
+    "shopify": "connectors.shopify.connector.ShopifyConnector",
+    "taobao": "connectors.taobao.connector.TaobaoConnector",
+}
+SANDBOXES = {
+    "shopify": "connectors.sandbox.shopify.ShopifySandbox",
+    "taobao": "connectors.sandbox.taobao.TaobaoSandbox",
+}
+
+
+def connector_class(platform: str) -> type[Connector]:
+    try:
+        return import_string(CONNECTORS[platform])
+    except KeyError:
+        raise LookupError(f"no connector for platform {platform!r}") from None
+
+
+def connector_for_store(store) -> Connector:
+    return connector_class(store.platform)(store.credentials)
+
+
+def sandbox_class(platform: str):
+    try:
+        return import_string(SANDBOXES[platform])
+    except KeyError:
+        raise LookupError(f"no sandbox for platform {platform!r}") from None

@@ -1,0 +1,1 @@
+"""Local platform emulators (sandboxes): real HTTP servers speaking each platform's wire format."""
