@@ -1,1 +1,99 @@
-"""Models of connectors (none yet; the issue that builds this app adds them)."""
+"""Per-store sync state (watermark, leases, counters) and the inbox of every raw payload received."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ChannelSyncState(models.Model):
+    """How far a store has been polled, when it polls next, and what happened so far."""
+
+    store = models.OneToOneField("orders.Store", on_delete=models.CASCADE, related_name="sync_state",
+                                 verbose_name=_("store"))
+    enabled = models.BooleanField(_("sync enabled"), default=True)
+    poll_interval_seconds = models.PositiveIntegerField(_("poll interval (seconds)"), default=60)
+    # Every order updated before the watermark has been fetched into the inbox.
+    watermark = models.DateTimeField(_("watermark"), null=True, blank=True)
+    initial_lookback_hours = models.PositiveIntegerField(_("first poll looks back (hours)"), default=24)
+    next_poll_at = models.DateTimeField(_("next poll"), null=True, blank=True, db_index=True)
+    # One poll and one inbox drain at a time per store, without holding a database lock during HTTP.
+    poll_lease_until = models.DateTimeField(null=True, blank=True)
+    process_lease_until = models.DateTimeField(null=True, blank=True)
+    last_poll_started_at = models.DateTimeField(_("last poll started"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last successful poll"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    orders_fetched = models.PositiveBigIntegerField(_("payloads fetched by polling"), default=0)
+    orders_created = models.PositiveBigIntegerField(_("orders imported"), default=0)
+    orders_updated = models.PositiveBigIntegerField(_("orders updated"), default=0)
+    webhooks_received = models.PositiveBigIntegerField(_("webhooks received"), default=0)
+    duplicates = models.PositiveBigIntegerField(_("duplicate deliveries"), default=0)
+    stale_updates = models.PositiveBigIntegerField(_("older updates ignored"), default=0)
+    signature_failures = models.PositiveBigIntegerField(_("bad signatures"), default=0)
+    errors = models.PositiveBigIntegerField(_("errors"), default=0)
+
+    class Meta:
+        verbose_name = _("channel sync state")
+        verbose_name_plural = _("channel sync states")
+
+    def __str__(self) -> str:
+        return f"sync {self.store_id}"
+
+
+class InboxKind(models.TextChoices):
+    WEBHOOK = "webhook", _("Webhook")
+    POLL = "poll", _("Poll")
+
+
+class InboxStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Processed")
+    SKIPPED = "skipped", _("Skipped (older than what we have)")
+    DEAD = "dead", _("Dead letter")
+    DISCARDED = "discarded", _("Discarded")
+
+
+class DeadReason(models.TextChoices):
+    BAD_PAYLOAD = "bad_payload", _("Malformed payload")
+    UNMAPPED_SKU = "unmapped_sku", _("Unknown SKU")
+    SIGNATURE = "signature", _("Bad signature")
+    REJECTED = "rejected", _("Refused by the order rules")
+    RETRIES_EXHAUSTED = "retries_exhausted", _("Retries exhausted")
+
+
+class InboxMessage(models.Model):
+    """One payload exactly as received (webhook body or one polled order), stored before any processing."""
+
+    store = models.ForeignKey("orders.Store", on_delete=models.CASCADE, related_name="inbox",
+                              verbose_name=_("store"))
+    kind = models.CharField(_("kind"), max_length=10, choices=InboxKind.choices)
+    topic = models.CharField(_("topic"), max_length=64, blank=True, default="")
+    # What identifies one delivery: the platform's event id for pushes, id + updated time for polls.
+    delivery_key = models.CharField(_("delivery key"), max_length=200)
+    platform_order_id = models.CharField(_("platform order id"), max_length=64, blank=True, default="")
+    platform_updated_at = models.DateTimeField(_("platform updated at"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    body = models.TextField(_("raw body"))
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=InboxStatus.choices, default=InboxStatus.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    dead_reason = models.CharField(_("reason"), max_length=20, choices=DeadReason.choices, blank=True, default="")
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    duplicates = models.PositiveIntegerField(_("duplicate deliveries"), default=0)
+    order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              verbose_name=_("order"))
+
+    class Meta:
+        verbose_name = _("inbox message")
+        verbose_name_plural = _("inbox messages")
+        constraints = [models.UniqueConstraint(fields=["store", "delivery_key"], name="inbox_unique_delivery")]
+        indexes = [
+            models.Index(fields=["store", "status", "next_attempt_at"]),
+            models.Index(fields=["store", "platform_order_id"]),
+            models.Index(fields=["status", "received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}:{self.delivery_key} {self.status}"

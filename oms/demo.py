@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from connectors.models import ChannelSyncState
 from inventory.models import SKU, MovementKind, StockLevel, StockMovement, Warehouse
 from inventory.services import stock_receive, stock_take
 from oms import roles
@@ -44,6 +46,17 @@ STORES = [
     ("pdd-demo", Platform.PDD, "演示拼多多店", "CNY"),
     ("wechat-demo", Platform.MANUAL, "微信/线下订单", "CNY"),
 ]
+# The demo's Shopify and Taobao stores talk to the local sandboxes that `make run` starts
+# (Procfile.dev); the keys here are the sandboxes' defaults.
+SANDBOX_PORTS = {"shopify-demo": int(os.environ.get("OMS_SHOPIFY_SANDBOX_PORT", "8801")),
+                 "taobao-demo": int(os.environ.get("OMS_TAOBAO_SANDBOX_PORT", "8802"))}
+SANDBOX_CREDENTIALS = {
+    "shopify-demo": {"base_url": f"http://127.0.0.1:{SANDBOX_PORTS['shopify-demo']}", "access_token": "shpat_sandbox",
+                     "api_secret": "shpss_sandbox", "api_version": "2024-01"},
+    "taobao-demo": {"base_url": f"http://127.0.0.1:{SANDBOX_PORTS['taobao-demo']}/router/rest", "app_key": "12345678",
+                    "app_secret": "sandbox-secret", "session": "sandbox-session", "sign_method": "md5"},
+}
+SANDBOX_POLL_SECONDS = 30
 STORE_WEIGHTS = {"taobao-demo": 35, "douyin-demo": 25, "pdd-demo": 20, "shopify-demo": 12, "wechat-demo": 8}
 # Each channel sells its own slice of the catalogue, so the demo lists look like real shops.
 STORE_CATEGORIES = {
@@ -262,6 +275,12 @@ def _stores_load() -> tuple[dict[str, Store], int]:
         credentials = {"app_key": f"demo-{platform}", "app_secret": "demo-secret", "sandbox": True}
         store, created = Store.objects.update_or_create(code=code, defaults=defaults,
                                                         create_defaults={**defaults, "credentials": credentials})
+        if code in SANDBOX_CREDENTIALS and "base_url" not in store.credentials:
+            # Point the demo store at its sandbox (kept if someone configured a real shop already).
+            store.credentials = {**store.credentials, **SANDBOX_CREDENTIALS[code]}
+            store.save(update_fields=["credentials"])
+        ChannelSyncState.objects.get_or_create(store=store, defaults={
+            "enabled": code in SANDBOX_CREDENTIALS, "poll_interval_seconds": SANDBOX_POLL_SECONDS})
         stores[code] = store
         created_count += created
     return stores, created_count

@@ -18,13 +18,20 @@ _MOVE_STOCK = ["inventory.view_stocklevel", "inventory.view_stockmovement", "inv
                "inventory.add_stockmovement", "inventory.view_bundlecomponent", "inventory.view_platformskumapping"]
 
 # Later issues add their apps' permissions here (shipments, tickets, print jobs...).
+_VIEW_CHANNELS = ["connectors.view_channelsyncstate", "connectors.view_inboxmessage"]
+# Sync now, replay/discard dead letters, set up stores and their credentials.
+_RUN_CHANNELS = ["connectors.change_channelsyncstate", "connectors.change_inboxmessage", "orders.change_store",
+                 "orders.add_store"]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     WAREHOUSE: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.transition_order"],
     CUSTOMER_SERVICE: [*_VIEW_ORDERS, *_VIEW_STOCK, "inventory.view_stocklevel", "orders.view_pii",
-                       "orders.add_order", "orders.hold_order", "orders.cancel_order", "orders.transition_order"],
+                       "orders.add_order", "orders.hold_order", "orders.cancel_order", "orders.transition_order",
+                       *_VIEW_CHANNELS],
     FINANCE: [*_VIEW_ORDERS, "finance.view_paymentsnapshot"],
     MANAGER: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.view_pii", "orders.add_order", "orders.hold_order",
-              "orders.cancel_order", "orders.transition_order", "finance.view_paymentsnapshot"],
+              "orders.cancel_order", "orders.transition_order", "finance.view_paymentsnapshot", *_VIEW_CHANNELS,
+              *_RUN_CHANNELS],
     ADMIN: ["*"],  # every permission; admins are also staff and use the Django admin
 }
 

@@ -222,6 +222,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "cancel-expired-unpaid": {"task": "orders.tasks.cancel_expired_unpaid_orders_task", "schedule": 60.0},
     "release-stale-reservations": {"task": "inventory.tasks.release_stale_reservations_task", "schedule": 60.0},
     "retry-awaiting-stock": {"task": "inventory.tasks.retry_awaiting_stock_task", "schedule": 300.0},
+    "poll-due-stores": {"task": "connectors.tasks.poll_due_stores_task", "schedule": 10.0},
+    "sweep-inbox": {"task": "connectors.tasks.sweep_inbox_task", "schedule": 30.0},
     "reconcile-stock-nightly": {"task": "inventory.tasks.reconcile_stock_task",
                                 "schedule": crontab(hour=19, minute=30)},  # 03:30 Asia/Shanghai
 }

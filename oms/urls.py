@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from inventory.api import StockLevelViewSet, StockReceiptViewSet
+from connectors import views as connector_views
 from oms import views
 from orders.api import OrderViewSet
 
@@ -24,6 +25,8 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("inventory/", include("inventory.urls")),
     path("finance/", include("finance.urls")),
+    path("channels/", include("connectors.urls")),
+    path("webhooks/<slug:platform>/<slug:store_code>/", connector_views.webhook, name="webhook"),
     path("api/v1/", include(api_v1.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -54,3 +54,10 @@ def event_order_stock_released(*, order: Order, units: int, reason: str) -> Orde
 def event_order_stock_shipped(*, order: Order, units: int) -> OrderEvent:
     return OrderEvent.objects.create(order=order, type=OrderEventType.STOCK_SHIPPED, actor_label="system",
                                      from_status=order.status, to_status=order.status, data={"units": units})
+
+
+def event_order_channel_mismatch(*, order: Order, target: str, raw_status: str) -> OrderEvent:
+    """The platform reports a status the hub cannot follow from where the order is."""
+    return OrderEvent.objects.create(order=order, type=OrderEventType.CHANNEL_MISMATCH, actor_label="channel",
+                                     from_status=order.status, to_status=order.status, reason=raw_status[:500],
+                                     data={"platform_status": target, "raw_status": raw_status})

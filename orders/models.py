@@ -283,6 +283,7 @@ class OrderEventType(models.TextChoices):
     STOCK_RESERVED = "stock_reserved", _("Stock reserved")
     STOCK_RELEASED = "stock_released", _("Stock released")
     STOCK_SHIPPED = "stock_shipped", _("Stock shipped")
+    CHANNEL_MISMATCH = "channel_mismatch", _("Platform status not followed")
     UPDATED = "updated", _("Updated")
 
 

@@ -94,6 +94,8 @@ class OrderInput:
     discount_amount: Decimal = Decimal("0")
     tax_amount: Decimal = Decimal("0")
     expected_total: Decimal | None = None
+    # The platform's own total is authoritative for channel orders (its rounding, its fees).
+    platform_total: Decimal | None = None
     paid: bool = False
     paid_at: datetime | None = None
     placed_at: datetime | None = None
@@ -157,6 +159,11 @@ def _validate_order_input(*, store: Store, data: OrderInput) -> dict:
     total = goods - discount + _money(data.shipping_amount) + _money(data.tax_amount)
     if total < 0:
         raise OrderInvalid(_("The discount is larger than the order."), data={"discount_amount": [_("Too large.")]})
+    if data.platform_total is not None:
+        if data.platform_total < 0:
+            raise OrderInvalid(_("The total may not be negative."), data={"total_amount": [_("Negative.")]})
+        computed, total = total, _money(data.platform_total)
+        return {"goods_amount": goods, "discount_amount": discount, "total_amount": total, "computed_total": computed}
     if data.expected_total is not None and _money(data.expected_total) != total:
         raise OrderInvalid(
             _("The total does not add up."),
@@ -170,6 +177,7 @@ def _validate_order_input(*, store: Store, data: OrderInput) -> dict:
 def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str = "system") -> Order:
     """Create an order with its lines and the "created" event; a paid order then runs the pipeline."""
     amounts = _validate_order_input(store=store, data=data)
+    computed_total = amounts.pop("computed_total", None)
     skus = sku_ids_and_titles([line.sku_code for line in data.lines])
     now = timezone.now()
     with transaction.atomic():
@@ -211,9 +219,11 @@ def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str
                       unit_price=_money(line.unit_price), discount_amount=_money(line.discount_amount))
             for index, line in enumerate(data.lines)
         ])
-        events.event_order_created(order=order, actor=actor, actor_label=actor_label,
-                                   data={"channel": store.platform, "total": str(order.total_amount),
-                                         "currency": order.currency, "lines": len(data.lines)})
+        created_data = {"channel": store.platform, "total": str(order.total_amount), "currency": order.currency,
+                        "lines": len(data.lines)}
+        if computed_total is not None and computed_total != order.total_amount:
+            created_data["computed_total"] = str(computed_total)  # lines + fees disagree with the platform
+        events.event_order_created(order=order, actor=actor, actor_label=actor_label, data=created_data)
         if data.paid:
             order = order_pay(order_id=order.pk, actor=actor, actor_label=actor_label,
                               paid_at=data.paid_at or now, paid_amount=amounts["total_amount"])
@@ -521,6 +531,98 @@ def orders_cancel_expired_unpaid(*, now=None) -> int:
         except TransitionNotAllowed:
             continue  # paid or cancelled a moment ago
     return cancelled
+
+
+# --- Following the platform ---------------------------------------------------------------------
+
+# Unified platform statuses (connectors.base.UNIFIED_STATUSES) and how far along each is.
+_SHIPPING_TARGETS = {"partially_shipped": 1, "shipped": 2, "completed": 3}
+
+
+def _channel_next_step(order: Order, target: str):
+    """The one service call that brings the order closer to the platform's status, or None."""
+    status, holds = order.status, order.hold_reasons
+    S_ = OrderStatus
+    if target in ("cancelled", "closed"):
+        if status in (S_.CANCELLED, S_.CLOSED):
+            return None
+        if can_proceed(order.cancel):
+            return order_cancel, {}
+        if can_proceed(order.close):
+            return order_close, {}
+        return None
+    if status == S_.HELD:
+        if target != "group_pending" and HoldReason.GROUP_PENDING in holds:
+            return order_release_hold, {"hold_reason": HoldReason.GROUP_PENDING,
+                                        "note": _("The group formed on the platform.")}
+        return None  # other holds are a person's decision; the platform cannot lift them
+    if status == S_.PENDING_PAYMENT and target != "pending_payment":
+        return order_pay, {}
+    if target == "group_pending":
+        if status in (S_.PAID, S_.AWAITING_STOCK, S_.READY):
+            return order_hold, {"hold_reason": HoldReason.GROUP_PENDING,
+                                "note": _("Group buy not formed yet on the platform.")}
+        return None
+    rank = _SHIPPING_TARGETS.get(target)
+    if rank is None:
+        return None
+    if status == S_.READY:
+        return order_start_fulfilment, {}
+    if status == S_.IN_FULFILMENT:
+        return (order_ship_partially, {}) if rank == 1 else (order_ship, {})
+    if status == S_.PARTIALLY_SHIPPED and rank >= 2:
+        return order_ship, {}
+    if status in (S_.SHIPPED, S_.DELIVERED) and rank == 3:
+        return order_complete, {}
+    return None
+
+
+def _channel_reached(order: Order, target: str) -> bool:
+    wanted = {
+        "pending_payment": {OrderStatus.PENDING_PAYMENT},
+        "group_pending": {OrderStatus.HELD},
+        "paid": {OrderStatus.PAID, OrderStatus.AWAITING_STOCK, OrderStatus.READY, OrderStatus.IN_FULFILMENT,
+                 OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED},
+        "partially_shipped": {OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.DELIVERED,
+                              OrderStatus.COMPLETED},
+        "shipped": {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED},
+        "completed": {OrderStatus.COMPLETED},
+        "cancelled": {OrderStatus.CANCELLED, OrderStatus.CLOSED},
+        "closed": {OrderStatus.CANCELLED, OrderStatus.CLOSED},
+    }
+    return order.status in wanted.get(target, set())
+
+
+def order_follow_channel(*, order_id: int, target: str, platform_updated_at, raw_status: str = "",
+                         paid_at=None, actor_label: str = "channel") -> tuple[Order, bool]:
+    """Move the order toward the platform's status through the ordinary services; newer updates only.
+
+    Returns ``(order, applied)``; ``applied`` is False for an update older than (or as old as) the
+    one already applied, which changes nothing. When the platform's status cannot be reached from
+    the hub's (say the platform reports shipped while the hub still waits for stock), the order
+    stays where it is and an event says so for a person to look at.
+    """
+    with transaction.atomic():
+        order = _get_order_for_update(order_id)
+        if order.platform_updated_at and platform_updated_at <= order.platform_updated_at:
+            return order, False
+        Order.objects.filter(pk=order.pk).update(platform_updated_at=platform_updated_at)
+        order.platform_updated_at = platform_updated_at
+        for _step in range(8):
+            if _channel_reached(order, target):
+                break
+            step = _channel_next_step(order, target)
+            if step is None:
+                break
+            service, kwargs = step
+            if service is order_pay:
+                kwargs = {"paid_at": paid_at}
+            order = service(order_id=order.pk, actor_label=actor_label,
+                            **({"reason": raw_status} if service not in (order_hold, order_release_hold) else {}),
+                            **kwargs)
+        if not _channel_reached(order, target) and not (target == "paid" and order.status == OrderStatus.HELD):
+            events.event_order_channel_mismatch(order=order, target=target, raw_status=raw_status)
+    return order, True
 
 
 # The transitions a person may trigger from the UI or the API, with the permission each needs.

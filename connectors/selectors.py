@@ -1,0 +1,31 @@
+"""Read-side queries of the channels: sync status per store and the dead-letter list."""
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from connectors.models import ChannelSyncState, InboxMessage, InboxStatus
+from orders.models import Platform, Store
+
+
+def sync_status_rows() -> list[dict]:
+    """One row per platform store: its sync state, lag and inbox counts."""
+    now = timezone.now()
+    inbox = {row["store_id"]: row for row in InboxMessage.objects.values("store_id").annotate(
+        pending=Count("id", filter=Q(status=InboxStatus.PENDING)),
+        dead=Count("id", filter=Q(status=InboxStatus.DEAD)))}
+    states = {s.store_id: s for s in ChannelSyncState.objects.all()}
+    rows = []
+    for store in Store.objects.exclude(platform=Platform.MANUAL).order_by("platform", "code"):
+        state = states.get(store.pk)
+        lag = (now - state.watermark).total_seconds() if state and state.watermark else None
+        rows.append({"store": store, "state": state, "lag_seconds": lag,
+                     "pending": inbox.get(store.pk, {}).get("pending", 0),
+                     "dead": inbox.get(store.pk, {}).get("dead", 0)})
+    return rows
+
+
+def dead_letters(*, store_code: str = ""):
+    query = InboxMessage.objects.filter(status=InboxStatus.DEAD).select_related("store").order_by("-received_at")
+    if store_code:
+        query = query.filter(store__code=store_code)
+    return query

@@ -1,0 +1,374 @@
+"""Channel ingestion: receive webhooks, poll stores, store every payload in the inbox, process it idempotently.
+
+The database is the source of truth: a payload is stored (and acknowledged) before anything is done
+with it; processing drains a store's inbox in platform-update order under a lease, so versions of
+one order are applied one at a time and in order; a sweeper re-enqueues anything left pending.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from connectors.base import (
+    AuthError,
+    ConnectorError,
+    PermanentError,
+    RawOrder,
+    SignatureError,
+    TransientError,
+)
+from connectors.ingest import UnmappedSKU, channel_order_apply
+from connectors.models import ChannelSyncState, DeadReason, InboxKind, InboxMessage, InboxStatus
+from connectors.registry import CONNECTORS, connector_class, connector_for_store
+from oms.exceptions import DomainError, NotFoundError
+from orders.models import Store
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+POLL_LEASE = timedelta(minutes=10)
+PROCESS_LEASE = timedelta(minutes=5)
+# Headers kept with a webhook (the signature itself is not needed once verified).
+KEPT_HEADERS = ("x-shopify-topic", "x-shopify-event-id", "x-shopify-webhook-id", "x-shopify-triggered-at",
+                "x-shopify-shop-domain", "x-shopify-api-version", "app-id", "content-type")
+
+
+def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:
+    """Exponential backoff with full jitter: random in [0.5, 1] × min(cap, base × 2^attempt)."""
+    return min(cap, base * (2 ** max(attempt, 0))) * random.uniform(0.5, 1.0)
+
+
+def sync_state_for(store: Store) -> ChannelSyncState:
+    state, _created = ChannelSyncState.objects.get_or_create(store=store)
+    return state
+
+
+def _count(store_id: int, **increments: int) -> None:
+    ChannelSyncState.objects.filter(store_id=store_id).update(**{k: F(k) + v for k, v in increments.items()})
+
+
+def _enqueue_processing(store_id: int) -> None:
+    from connectors.tasks import process_inbox_task
+
+    transaction.on_commit(lambda: process_inbox_task.delay(store_id=store_id))
+
+
+# --- Storing payloads --------------------------------------------------------------------------
+
+def inbox_store(*, store: Store, kind: str, delivery_key: str, body: str, platform_order_id: str = "",
+                platform_updated_at: datetime | None = None, topic: str = "", headers: dict | None = None,
+                status: str = InboxStatus.PENDING, dead_reason: str = "", last_error: str = "") -> tuple[InboxMessage, bool]:
+    """Store one delivery; a repeat of the same delivery is counted and not stored again."""
+    try:
+        with transaction.atomic():
+            message = InboxMessage.objects.create(
+                store=store, kind=kind, delivery_key=delivery_key[:200], body=body, topic=topic[:64],
+                platform_order_id=platform_order_id[:64], platform_updated_at=platform_updated_at,
+                headers=headers or {}, status=status, dead_reason=dead_reason, last_error=last_error,
+                next_attempt_at=timezone.now() if status == InboxStatus.PENDING else None)
+    except IntegrityError:
+        InboxMessage.objects.filter(store=store, delivery_key=delivery_key[:200]).update(
+            duplicates=F("duplicates") + 1)
+        _count(store.pk, duplicates=1)
+        return InboxMessage.objects.get(store=store, delivery_key=delivery_key[:200]), False
+    if status == InboxStatus.PENDING:
+        _enqueue_processing(store.pk)
+    return message, True
+
+
+def inbox_store_polled(*, store: Store, raws: list[RawOrder]) -> int:
+    """Store a page of polled orders in one insert; versions already stored are skipped. Returns new rows."""
+    if not raws:
+        return 0
+    now = timezone.now()
+    rows = [InboxMessage(store=store, kind=InboxKind.POLL, topic="poll",
+                         delivery_key=f"poll:{raw.platform_order_id}:{raw.updated_at.isoformat()}"[:200],
+                         platform_order_id=raw.platform_order_id[:64], platform_updated_at=raw.updated_at,
+                         body=json.dumps(raw.payload, ensure_ascii=False), next_attempt_at=now)
+            for raw in raws]
+    keys = [row.delivery_key for row in rows]
+    with transaction.atomic():
+        before = InboxMessage.objects.filter(store=store, delivery_key__in=keys).count()
+        InboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
+        created = len(set(keys)) - before
+        _count(store.pk, orders_fetched=created)
+        if created:
+            _enqueue_processing(store.pk)
+    return created
+
+
+# --- Webhooks ----------------------------------------------------------------------------------
+
+@dataclass
+class WebhookOutcome:
+    status: int
+    body: str
+    content_type: str = "application/json"
+
+
+def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], body: bytes) -> WebhookOutcome:
+    """Verify on the raw body, store, acknowledge. Nothing is processed here (a worker does it after commit)."""
+    store = Store.objects.filter(code=store_code, platform=platform, active=True).first()
+    if store is None:
+        return WebhookOutcome(404, json.dumps({"code": "unknown_store", "message": "No such active store."}))
+    connector = connector_for_store(store)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    kept = {k: v for k, v in lowered.items() if k in KEPT_HEADERS}
+    try:
+        deliveries = connector.parse_webhook(headers=lowered, body=body)
+    except SignatureError as exc:
+        # Counted and listed for the operator, never processed; the platform gets 401.
+        _count(store.pk, signature_failures=1)
+        inbox_store(store=store, kind=InboxKind.WEBHOOK, delivery_key=f"badsig:{timezone.now().timestamp()}:{random.random()}",
+                    body=body.decode("utf-8", "replace"), headers=kept, status=InboxStatus.DEAD,
+                    dead_reason=DeadReason.SIGNATURE, last_error=exc.message)
+        return WebhookOutcome(401, json.dumps({"code": "bad_signature", "message": "Signature does not match."}))
+    except PermanentError as exc:
+        inbox_store(store=store, kind=InboxKind.WEBHOOK,
+                    delivery_key=f"bad:{lowered.get('x-shopify-event-id') or timezone.now().timestamp()}",
+                    body=body.decode("utf-8", "replace"), headers=kept, status=InboxStatus.DEAD,
+                    dead_reason=DeadReason.BAD_PAYLOAD, last_error=exc.message)
+        _count(store.pk, webhooks_received=1, errors=1)
+        ack, content_type = connector.webhook_ack()
+        return WebhookOutcome(200, ack, content_type)  # acknowledged: retrying a broken body cannot help
+    with transaction.atomic():
+        _count(store.pk, webhooks_received=len(deliveries))
+        for delivery in deliveries:
+            inbox_store(store=store, kind=InboxKind.WEBHOOK, delivery_key=f"wh:{delivery.delivery_id}",
+                        topic=delivery.topic, platform_order_id=delivery.platform_order_id,
+                        platform_updated_at=delivery.updated_at, headers=kept,
+                        body=json.dumps({"needs_fetch": True, "platform_order_id": delivery.platform_order_id})
+                        if delivery.needs_fetch else json.dumps(delivery.payload, ensure_ascii=False))
+    ack, content_type = connector.webhook_ack()
+    return WebhookOutcome(200, ack, content_type)
+
+
+# --- Processing ----------------------------------------------------------------------------------
+
+def _lease(store_id: int, field: str, duration: timedelta) -> bool:
+    """Take a store's lease with one conditional UPDATE (no lock is held while the work runs)."""
+    now = timezone.now()
+    return bool(ChannelSyncState.objects.filter(store_id=store_id).filter(
+        Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": now})).update(**{field: now + duration}))
+
+
+def _release(store_id: int, field: str) -> None:
+    ChannelSyncState.objects.filter(store_id=store_id).update(**{field: None})
+
+
+def inbox_process_store(*, store_id: int, limit: int = 1000) -> int:
+    """Drain the store's due inbox rows in platform-update order. Returns how many were handled."""
+    store = Store.objects.get(pk=store_id)
+    sync_state_for(store)
+    handled = 0
+    while handled < limit:
+        if not _lease(store_id, "process_lease_until", PROCESS_LEASE):
+            return handled  # another worker drains this store right now
+        try:
+            batch = list(InboxMessage.objects.filter(
+                store_id=store_id, status=InboxStatus.PENDING, next_attempt_at__lte=timezone.now(),
+            ).order_by(F("platform_updated_at").asc(nulls_first=True), "id").values_list("pk", flat=True)[:200])
+            for message_id in batch:
+                inbox_process_message(message_id=message_id, store=store)
+                handled += 1
+        finally:
+            _release(store_id, "process_lease_until")
+        if not batch:
+            return handled
+    return handled
+
+
+def inbox_process_message(*, message_id: int, store: Store | None = None) -> str:
+    """Process one inbox row: map and apply it. Returns the row's new status."""
+    message = InboxMessage.objects.select_related("store").get(pk=message_id)
+    store = store or message.store
+    if message.status != InboxStatus.PENDING:
+        return message.status
+    try:
+        payload = json.loads(message.body)
+        if isinstance(payload, dict) and payload.get("needs_fetch"):
+            # The push only named the order: fetch it now, outside any transaction (network I/O).
+            raw = connector_for_store(store).fetch_order(payload["platform_order_id"])
+            payload = raw.payload
+            InboxMessage.objects.filter(pk=message.pk).update(body=json.dumps(payload, ensure_ascii=False),
+                                                              platform_updated_at=raw.updated_at)
+        unified = connector_class(store.platform).map_order(payload)
+        with transaction.atomic():
+            locked = InboxMessage.objects.select_for_update().get(pk=message.pk)
+            if locked.status != InboxStatus.PENDING:
+                return locked.status
+            order, outcome = channel_order_apply(store=store, unified=unified, raw_ref=f"inbox:{message.pk}")
+            status = InboxStatus.SKIPPED if outcome == "stale" else InboxStatus.DONE
+            InboxMessage.objects.filter(pk=message.pk).update(
+                status=status, order=order, processed_at=timezone.now(), attempts=F("attempts") + 1, last_error="")
+            _count(store.pk, **{"orders_created" if outcome == "created" else
+                                "stale_updates" if outcome == "stale" else "orders_updated": 1})
+        return status
+    except json.JSONDecodeError as exc:
+        return _dead(message, DeadReason.BAD_PAYLOAD, f"not JSON: {exc}")
+    except UnmappedSKU as exc:
+        return _dead(message, DeadReason.UNMAPPED_SKU, exc.message)
+    except (AuthError, TransientError) as exc:
+        return _retry_later(message, exc.message)
+    except PermanentError as exc:
+        return _dead(message, DeadReason.BAD_PAYLOAD, exc.message)
+    except DomainError as exc:
+        return _dead(message, DeadReason.REJECTED, f"{exc.code}: {exc.message}")
+
+
+def _dead(message: InboxMessage, reason: str, error: str) -> str:
+    InboxMessage.objects.filter(pk=message.pk).update(status=InboxStatus.DEAD, dead_reason=reason,
+                                                      last_error=error[:2000], attempts=F("attempts") + 1)
+    _count(message.store_id, errors=1)
+    logger.warning("inbox %s dead-lettered: %s %s", message.pk, reason, error[:200])
+    return InboxStatus.DEAD
+
+
+def _retry_later(message: InboxMessage, error: str) -> str:
+    attempts = message.attempts + 1
+    if attempts >= MAX_ATTEMPTS:
+        return _dead(message, DeadReason.RETRIES_EXHAUSTED, error)
+    InboxMessage.objects.filter(pk=message.pk).update(
+        attempts=attempts, last_error=error[:2000],
+        next_attempt_at=timezone.now() + timedelta(seconds=backoff_seconds(attempts)))
+    _count(message.store_id, errors=1)
+    return InboxStatus.PENDING
+
+
+def dead_letter_replay(*, message_id: int) -> InboxMessage:
+    """Put a dead letter back in line (after fixing its cause, e.g. adding the SKU mapping)."""
+    with transaction.atomic():
+        message = InboxMessage.objects.select_for_update().filter(pk=message_id).first()
+        if message is None:
+            raise NotFoundError(_("No such inbox message."))
+        if message.status != InboxStatus.DEAD:
+            raise DomainError(_("Only dead letters can be replayed."), code="not_dead", http_status=409)
+        if message.dead_reason == DeadReason.SIGNATURE:
+            raise DomainError(_("A delivery with a bad signature is never processed; discard it."),
+                              code="signature_not_replayable", http_status=409)
+        InboxMessage.objects.filter(pk=message.pk).update(status=InboxStatus.PENDING, attempts=0, dead_reason="",
+                                                          next_attempt_at=timezone.now())
+        _enqueue_processing(message.store_id)
+    message.refresh_from_db()
+    return message
+
+
+def dead_letter_discard(*, message_id: int) -> InboxMessage:
+    with transaction.atomic():
+        updated = InboxMessage.objects.filter(pk=message_id, status=InboxStatus.DEAD).update(
+            status=InboxStatus.DISCARDED)
+        if not updated:
+            raise DomainError(_("Only dead letters can be discarded."), code="not_dead", http_status=409)
+    return InboxMessage.objects.get(pk=message_id)
+
+
+# --- Polling ---------------------------------------------------------------------------------------
+
+@dataclass
+class PollResult:
+    status: str  # "ok", "busy", "failed", "disabled"
+    fetched: int = 0
+    stored: int = 0
+    error: str = ""
+
+
+def poll_store(*, store_id: int, now: datetime | None = None) -> PollResult:
+    """Fetch everything the platform changed since the watermark, window by window, into the inbox.
+
+    The window starts an overlap before the watermark (orders updated at the edge are fetched
+    again and deduplicated by the inbox) and ends the platform's lag before now. The watermark
+    moves only after a whole window has been stored, so an outage or a failure half-way through
+    loses nothing: the next poll starts from the last complete window.
+    """
+    store = Store.objects.get(pk=store_id)
+    state = sync_state_for(store)
+    if not state.enabled or not store.active:
+        return PollResult("disabled")
+    if not _lease(store_id, "poll_lease_until", POLL_LEASE):
+        return PollResult("busy")
+    now = now or timezone.now()
+    connector = connector_for_store(store)
+    result = PollResult("ok")
+    ChannelSyncState.objects.filter(pk=state.pk).update(last_poll_started_at=now)
+    try:
+        start = (state.watermark or now - timedelta(hours=state.initial_lookback_hours)) - connector.overlap
+        end = now - connector.lag
+        window_start = start
+        while window_start < end:
+            window_end = min(window_start + connector.max_window, end)
+            page: list[RawOrder] = []
+            for raw in connector.poll(start=window_start, end=window_end):
+                page.append(raw)
+                result.fetched += 1
+                if len(page) >= 250:  # store as we go: a failure later keeps what was fetched
+                    result.stored += inbox_store_polled(store=store, raws=page)
+                    page = []
+            result.stored += inbox_store_polled(store=store, raws=page)
+            ChannelSyncState.objects.filter(pk=state.pk).update(watermark=window_end)
+            window_start = window_end
+        ChannelSyncState.objects.filter(pk=state.pk).update(
+            last_success_at=timezone.now(), consecutive_failures=0, last_error="",
+            next_poll_at=timezone.now() + timedelta(seconds=state.poll_interval_seconds))
+    except ConnectorError as exc:
+        failures = state.consecutive_failures + 1
+        # Transient trouble backs off exponentially; credentials problems wait for a person.
+        delay = backoff_seconds(failures, base=5, cap=900) if isinstance(exc, TransientError) else 300
+        if exc.retry_after:
+            delay = max(delay, exc.retry_after)
+        ChannelSyncState.objects.filter(pk=state.pk).update(
+            consecutive_failures=failures, last_error=f"{type(exc).__name__}: {exc.message}"[:2000],
+            last_error_at=timezone.now(), errors=F("errors") + 1,
+            next_poll_at=timezone.now() + timedelta(seconds=delay))
+        logger.warning("poll of store %s failed: %s", store.code, exc.message)
+        result = PollResult("failed", result.fetched, result.stored, exc.message)
+    finally:
+        _release(store_id, "poll_lease_until")
+    return result
+
+
+def poll_due_store_ids(*, now: datetime | None = None) -> list[int]:
+    now = now or timezone.now()
+    return list(ChannelSyncState.objects.filter(enabled=True, store__active=True).filter(
+        Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)).filter(store__platform__in=list(CONNECTORS))
+        .values_list("store_id", flat=True))
+
+
+def poll_now(*, store_id: int) -> None:
+    """The "sync now" button: poll at the next beat tick and right away on a worker."""
+    from connectors.tasks import poll_store_task
+
+    ChannelSyncState.objects.filter(store_id=store_id).update(next_poll_at=timezone.now())
+    transaction.on_commit(lambda: poll_store_task.delay(store_id=store_id))
+
+
+def inbox_overdue_store_ids(*, older_than: timedelta = timedelta(seconds=30)) -> list[int]:
+    """Stores with pending rows that should have been processed by now (a lost task message)."""
+    cutoff = timezone.now() - older_than
+    return list(InboxMessage.objects.filter(status=InboxStatus.PENDING, next_attempt_at__lte=cutoff)
+                .values_list("store_id", flat=True).distinct())
+
+
+def store_setup(*, store: Store | None, platform: str, code: str, name: str, active: bool, default_currency: str,
+                reserve_on: str, allow_split: bool, credentials: dict, sync_enabled: bool,
+                poll_interval_seconds: int) -> Store:
+    """Create or update a store and its sync settings; credentials are stored as given, never echoed."""
+    with transaction.atomic():
+        if store is None:
+            store = Store(platform=platform)
+        store.platform, store.code, store.name, store.active = platform, code, name, active
+        store.default_currency, store.reserve_on, store.allow_split = default_currency, reserve_on, allow_split
+        store.credentials = credentials
+        store.save()
+        state = sync_state_for(store)
+        ChannelSyncState.objects.filter(pk=state.pk).update(enabled=sync_enabled,
+                                                            poll_interval_seconds=poll_interval_seconds)
+    return store

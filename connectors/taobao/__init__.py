@@ -1,0 +1,1 @@
+"""Taobao/Tmall connector: TOP gateway client, trade mapping and the polling connector."""

@@ -1,0 +1,267 @@
+"""TOP (Taobao Open Platform) gateway client: signing, the request envelope, errors and retries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import requests
+
+from connectors.base import AuthError, PermanentError, TransientError
+
+# TOP times (request timestamp, payload times, query windows) are Beijing wall-clock time.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TOP_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+DEFAULT_GATEWAY = "https://gw.api.taobao.com/router/rest"
+SIGN_METHODS = ("md5", "hmac", "hmac-sha256")
+
+# What the incremental list needs: enough to de-duplicate and order; details come from fullinfo.
+LIST_FIELDS = "tid,tid_str,status,modified"
+# Everything the mapping reads plus what an operator may want to see in the stored payload.
+FULLINFO_FIELDS = ",".join([
+    "tid", "tid_str", "status", "type", "created", "pay_time", "modified", "consign_time", "end_time",
+    "payment", "total_fee", "post_fee", "discount_fee", "adjust_fee", "received_payment",
+    "buyer_nick", "buyer_open_uid", "buyer_message", "seller_memo", "seller_flag",
+    "receiver_name", "receiver_state", "receiver_city", "receiver_district", "receiver_town",
+    "receiver_address", "receiver_zip", "receiver_mobile", "receiver_phone",
+    "shipping_type", "step_trade_status", "step_paid_fee", "promotion_details", "orders",
+])
+
+AUTH_CODES = {"26", "27", "28", "29"}  # missing/invalid session, missing/invalid app key
+RATE_LIMITED = "7"
+SERVICE_UNAVAILABLE = "10"
+_BAN_SECONDS = re.compile(r"(\d+)\s*more\s*second", re.IGNORECASE)
+
+
+def top_sign(params: Mapping[str, Any], secret: str, sign_method: str = "md5") -> str:
+    """TOP request signature (API_FACTS §2.2): sorted k+v pairs without `sign` and empty values."""
+    joined = "".join(f"{k}{params[k]}" for k in sorted(params) if k != "sign" and params[k] not in (None, ""))
+    if sign_method == "md5":
+        return hashlib.md5((secret + joined + secret).encode()).hexdigest().upper()
+    if sign_method == "hmac":
+        return hmac.new(secret.encode(), joined.encode(), hashlib.md5).hexdigest().upper()
+    if sign_method == "hmac-sha256":
+        return hmac.new(secret.encode(), joined.encode(), hashlib.sha256).hexdigest().upper()
+    raise ValueError(f"unknown TOP sign_method {sign_method!r}")
+
+
+def format_top_time(value: datetime) -> str:
+    """An aware datetime as TOP's "yyyy-MM-dd HH:mm:ss" Beijing wall time."""
+    if value.tzinfo is None:
+        raise ValueError("TOP times need an aware datetime")
+    return value.astimezone(SHANGHAI).strftime(TOP_TIME_FORMAT)
+
+
+def parse_top_time(value: str) -> datetime:
+    """TOP's "yyyy-MM-dd HH:mm:ss" Beijing wall time as an aware datetime (raises ValueError)."""
+    return datetime.strptime(value.strip(), TOP_TIME_FORMAT).replace(tzinfo=SHANGHAI)
+
+
+def response_key(method: str) -> str:
+    """The success envelope root: taobao.trade.fullinfo.get → trade_fullinfo_get_response."""
+    return method.removeprefix("taobao.").replace(".", "_") + "_response"
+
+
+def unwrap_lists(value: Any) -> Any:
+    """Flatten non-simplified JSON list wrappers: {"orders": {"order": [...]}} → {"orders": [...]}."""
+    if isinstance(value, list):
+        return [unwrap_lists(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    result = {}
+    for key, item in value.items():
+        if isinstance(item, dict) and len(item) == 1:
+            (inner_key, inner), = item.items()
+            # The XML heritage names a list "<singular>s" holding "<singular>": trades/trade, skus/sku…
+            if isinstance(inner, list) and key in (inner_key + "s", inner_key + "es"):
+                result[key] = unwrap_lists(inner)
+                continue
+        result[key] = unwrap_lists(item)
+    return result
+
+
+def _encode(value: Any) -> str | None:
+    """A business parameter as the string that is both signed and sent."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return format_top_time(value)
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+class TopClient:
+    """One seller's authorised TOP client. ``call`` signs, posts, unwraps and retries what is worth it."""
+
+    def __init__(self, *, base_url: str = DEFAULT_GATEWAY, app_key: str, app_secret: str, session: str,
+                 sign_method: str = "md5", timeout: float = 10.0, max_retries: int = 5,
+                 backoff_base: float = 0.5, backoff_max: float = 30.0, max_wait: float = 60.0,
+                 http: requests.Session | None = None, sleep: Callable[[float], Any] = time.sleep):
+        if sign_method not in SIGN_METHODS:
+            raise ValueError(f"unknown TOP sign_method {sign_method!r}")
+        parts = urlsplit(base_url)
+        # A bare host (how a sandbox announces itself) means the usual gateway path.
+        self.base_url = base_url.rstrip("/") + "/router/rest" if parts.path in ("", "/") else base_url
+        self.app_key, self.app_secret, self.session = app_key, app_secret, session
+        self.sign_method = sign_method
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        # A ban longer than this is not slept through: the caller gets TransientError(retry_after=…)
+        # and its scheduler comes back later instead of holding a worker.
+        self.max_wait = max_wait
+        self.http = http or requests.Session()
+        self.sleep = sleep
+        self.rng = random.Random()
+
+    @classmethod
+    def from_credentials(cls, credentials: Mapping[str, str], **options: Any) -> TopClient:
+        missing = [key for key in ("app_key", "app_secret", "session") if not credentials.get(key)]
+        if missing:
+            raise AuthError(f"Taobao credentials miss {', '.join(missing)}", code="credentials")
+        return cls(base_url=credentials.get("base_url") or DEFAULT_GATEWAY, app_key=credentials["app_key"],
+                   app_secret=credentials["app_secret"], session=credentials["session"],
+                   sign_method=credentials.get("sign_method") or "md5", **options)
+
+    # --- The generic call ------------------------------------------------------------------------
+
+    def call(self, method: str, *, retry_ambiguous: bool = True, **params: Any) -> dict:
+        """Call one TOP API and return the inner object of its ``*_response`` (lists unwrapped).
+
+        ``retry_ambiguous=False`` is for calls that must not run twice (an incremental stock change):
+        failures after which the request may have been applied (timeouts, 5xx, isp errors, broken
+        bodies) are raised at once; only answers that prove it was refused (code 7) are retried.
+        """
+        attempt = 0
+        while True:
+            try:
+                return self._call_once(method, params)
+            except TransientError as exc:
+                refused = exc.code in (RATE_LIMITED, "connect")
+                if not retry_ambiguous and not refused:
+                    raise
+                if attempt >= self.max_retries:
+                    raise TransientError(f"{exc.message} (gave up after {attempt} retries)", code=exc.code,
+                                         retry_after=exc.retry_after) from exc
+                delay = exc.retry_after if exc.retry_after is not None else self.backoff(attempt)
+                if delay > self.max_wait:
+                    raise
+                attempt += 1
+                self.sleep(delay)
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: between half and all of min(max, base × 2^attempt)."""
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** attempt))
+        return ceiling * self.rng.uniform(0.5, 1.0)
+
+    def signed_params(self, method: str, params: Mapping[str, Any]) -> dict[str, str]:
+        business = {key: encoded for key, value in params.items() if (encoded := _encode(value)) is not None}
+        system = {"method": method, "app_key": self.app_key, "session": self.session,
+                  "timestamp": format_top_time(datetime.now(SHANGHAI)), "format": "json", "v": "2.0",
+                  "sign_method": self.sign_method}
+        signed = {**business, **system}
+        signed["sign"] = top_sign(signed, self.app_secret, self.sign_method)
+        return signed
+
+    def _call_once(self, method: str, params: Mapping[str, Any]) -> dict:
+        # Signed per attempt: the timestamp must be fresh (the gateway allows ±10 minutes).
+        data = self.signed_params(method, params)
+        try:
+            response = self.http.post(self.base_url, data=data, timeout=self.timeout, headers={
+                "Content-Type": "application/x-www-form-urlencoded;charset=utf-8", "Accept": "application/json"})
+        except requests.ConnectTimeout as exc:
+            raise TransientError(f"TOP {method}: connect timeout ({exc})", code="connect") from exc
+        except requests.Timeout as exc:
+            raise TransientError(f"TOP {method}: timed out after {self.timeout}s", code="timeout") from exc
+        except requests.ConnectionError as exc:
+            raise TransientError(f"TOP {method}: connection failed ({exc})", code="connection") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientError(f"TOP {method}: HTTP {response.status_code}", code=f"http_{response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            if response.status_code != 200:
+                raise PermanentError(f"TOP {method}: HTTP {response.status_code}",
+                                     code=f"http_{response.status_code}") from exc
+            # A cut-off or HTML body from a proxy in front of the gateway; the next try usually works.
+            raise TransientError(f"TOP {method}: response is not JSON", code="invalid_json") from exc
+        if not isinstance(body, dict):
+            raise PermanentError(f"TOP {method}: unexpected response {str(body)[:200]}", code="envelope")
+        if "error_response" in body:
+            raise self.error_for(method, body["error_response"] or {})
+        key = response_key(method)
+        if response.status_code != 200 or not isinstance(body.get(key), dict):
+            raise PermanentError(f"TOP {method}: HTTP {response.status_code} without {key}: {str(body)[:200]}",
+                                 code="envelope")
+        return unwrap_lists(body[key])
+
+    @staticmethod
+    def error_for(method: str, error: Mapping[str, Any]) -> TransientError | PermanentError:
+        """The connector error for one TOP ``error_response`` (HTTP 200)."""
+        code = str(error.get("code", ""))
+        sub_code = str(error.get("sub_code") or "")
+        text = (f"TOP {method} error code {code} ({error.get('msg', '')})"
+                + (f", sub_code {sub_code} ({error.get('sub_msg', '')})" if sub_code else ""))
+        if code == RATE_LIMITED:
+            ban = _BAN_SECONDS.search(f"{error.get('sub_msg', '')} {error.get('msg', '')}")
+            return TransientError(text, code=code, retry_after=float(ban.group(1)) if ban else 1.0)
+        if code == SERVICE_UNAVAILABLE or sub_code.startswith("isp."):
+            return TransientError(text, code=code)
+        if code in AUTH_CODES:
+            return AuthError(text, code=code)
+        return PermanentError(text, code=code)
+
+    # --- The APIs the hub uses ---------------------------------------------------------------------
+
+    def trades_sold_increment_get(self, *, start_modified: datetime | str, end_modified: datetime | str,
+                                  page_no: int, page_size: int = 100, fields: str = LIST_FIELDS,
+                                  use_has_next: bool = False) -> dict:
+        """One page of trades modified in [start, end] (≤ 1 day), newest first: {total_results, has_next, trades}."""
+        result = self.call("taobao.trades.sold.increment.get", fields=fields, start_modified=start_modified,
+                           end_modified=end_modified, page_no=page_no, page_size=page_size,
+                           use_has_next=use_has_next)
+        # An empty page comes without the "trades" key at all.
+        result["trades"] = result.get("trades") or []
+        return result
+
+    def trade_fullinfo_get(self, tid: str | int, fields: str = FULLINFO_FIELDS) -> dict:
+        """The full trade with its orders (lists unwrapped)."""
+        result = self.call("taobao.trade.fullinfo.get", tid=tid, fields=fields)
+        trade = result.get("trade")
+        if not isinstance(trade, dict):
+            raise PermanentError(f"TOP taobao.trade.fullinfo.get: no trade in the answer for tid {tid}",
+                                 code="envelope")
+        return trade
+
+    def logistics_offline_send(self, *, tid: str | int, out_sid: str, company_code: str, is_split: bool = False,
+                               sub_tid: str | list[str] | None = None) -> dict:
+        """Mark a trade (or, split, the listed sub-order oids) shipped with our own carrier."""
+        # Sending twice after an ambiguous failure would ship twice or fail on an already-shipped trade.
+        result = self.call("taobao.logistics.offline.send", retry_ambiguous=False, tid=tid, out_sid=out_sid,
+                           company_code=company_code, is_split=1 if is_split else None,
+                           sub_tid=sub_tid if is_split else None)
+        shipping = result.get("shipping") or {}
+        if shipping.get("is_success") is not True:
+            raise PermanentError(f"TOP taobao.logistics.offline.send: not accepted for tid {tid}: {result}",
+                                 code="not_success")
+        return shipping
+
+    def item_quantity_update(self, *, num_iid: str | int, quantity: int, sku_id: str | int | None = None,
+                             outer_id: str | None = None, type: int = 1) -> dict:
+        """Set (type 1) or change (type 2) an item's or SKU's stock (``type`` is TOP's own parameter name)."""
+        # type 1 overwrites, so repeating it is harmless; type 2 adds and must not be repeated blindly.
+        result = self.call("taobao.item.quantity.update", retry_ambiguous=type == 1, num_iid=num_iid,
+                           quantity=quantity, sku_id=sku_id, outer_id=outer_id, type=type)
+        return result.get("item") or result

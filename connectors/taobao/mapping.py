@@ -1,0 +1,139 @@
+"""Map one Taobao/Tmall trade (TOP JSON, as trade.fullinfo.get returns it) to a UnifiedOrder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connectors.base import PermanentError, UnifiedAddress, UnifiedLine, UnifiedOrder, UnifiedParty
+from connectors.taobao.client import parse_top_time
+
+# API_FACTS §6: trade.status → unified status.
+STATUS_MAP = {
+    "TRADE_NO_CREATE_PAY": "pending_payment",
+    "WAIT_BUYER_PAY": "pending_payment",
+    "PAY_PENDING": "pending_payment",
+    "WAIT_PRE_AUTH_CONFIRM": "pending_payment",
+    # Paid but the platform forbids shipping (group buy not complete): the hub holds it.
+    "PAID_FORBID_CONSIGN": "group_pending",
+    "WAIT_SELLER_SEND_GOODS": "paid",
+    "SELLER_CONSIGNED_PART": "partially_shipped",
+    "WAIT_BUYER_CONFIRM_GOODS": "shipped",
+    "TRADE_BUYER_SIGNED": "completed",
+    "TRADE_FINISHED": "completed",
+    "TRADE_CLOSED_BY_TAOBAO": "cancelled",  # closed before payment
+    "TRADE_CLOSED": "closed",  # closed after payment (fully refunded)
+}
+# Sub-order refund states in which an after-sale is still open.
+OPEN_REFUND_STATUSES = frozenset({"WAIT_SELLER_AGREE", "WAIT_BUYER_RETURN_GOODS", "WAIT_SELLER_CONFIRM_GOODS"})
+
+
+def map_taobao_trade(trade: dict) -> UnifiedOrder:
+    """One TOP trade → UnifiedOrder (Decimal yuan, aware UTC). Raises PermanentError when unmappable."""
+    if not isinstance(trade, dict):
+        raise PermanentError(f"Taobao trade must be a JSON object, got {type(trade).__name__}", code="invalid_payload")
+    tid = _text(trade.get("tid_str")) or _text(trade.get("tid"))
+    if not tid:
+        raise PermanentError("Taobao trade has no tid (is this the trade or its response envelope?)",
+                             code="invalid_payload")
+    raw_status = _text(trade.get("status"))
+    status = STATUS_MAP.get(raw_status)
+    if status is None:
+        raise PermanentError(f"Taobao trade {tid}: unknown status {raw_status!r}", code="unknown_status")
+    orders = _orders(trade, tid)
+    return UnifiedOrder(
+        platform_order_id=tid,
+        status=status,
+        raw_status=raw_status,
+        currency="CNY",
+        total=_money(trade, "payment", tid, required=True),
+        shipping=_money(trade, "post_fee", tid),
+        discount=_money(trade, "discount_fee", tid),
+        created_at=_time(trade, "created", tid, required=True),
+        updated_at=_time(trade, "modified", tid, required=True),
+        paid_at=_time(trade, "pay_time", tid),
+        lines=[_line(order, tid) for order in orders],
+        buyer=UnifiedParty(name=_text(trade.get("buyer_nick")), id=_text(trade.get("buyer_open_uid"))),
+        receiver=UnifiedAddress(
+            name=_text(trade.get("receiver_name")),
+            phone=_text(trade.get("receiver_mobile")) or _text(trade.get("receiver_phone")),
+            country="CN",
+            province=_text(trade.get("receiver_state")),
+            city=_text(trade.get("receiver_city")),
+            district=_text(trade.get("receiver_district")),
+            address=_text(trade.get("receiver_address")),
+            zip=_text(trade.get("receiver_zip")),
+        ),
+        buyer_note=_text(trade.get("buyer_message")).strip(),
+        seller_note=_text(trade.get("seller_memo")).strip(),
+        refund_requested=any(_text(order.get("refund_status")) in OPEN_REFUND_STATUSES for order in orders),
+    )
+
+
+def _orders(trade: dict, tid: str) -> list[dict]:
+    # Non-simplified JSON wraps the list ({"order": [...]}); the client hands it over unwrapped.
+    orders = trade.get("orders")
+    if isinstance(orders, dict):
+        orders = orders.get("order")
+    if not isinstance(orders, list) or not orders:
+        raise PermanentError(f"Taobao trade {tid} has no orders: fetch it with trade.fullinfo.get "
+                             "and fields including orders", code="invalid_payload")
+    if not all(isinstance(order, dict) for order in orders):
+        raise PermanentError(f"Taobao trade {tid}: orders must be JSON objects", code="invalid_payload")
+    return orders
+
+
+def _line(order: dict, tid: str) -> UnifiedLine:
+    oid = _text(order.get("oid"))
+    where = f"{tid} order {oid or '?'}"
+    try:
+        quantity = int(order["num"])
+    except (KeyError, TypeError, ValueError):
+        raise PermanentError(f"Taobao trade {where}: num must be an integer, got {order.get('num')!r}",
+                             code="invalid_payload") from None
+    if quantity < 1:
+        raise PermanentError(f"Taobao trade {where}: num must be at least 1, got {quantity}", code="invalid_payload")
+    return UnifiedLine(
+        sku=_text(order.get("outer_sku_id")) or _text(order.get("outer_iid")),
+        platform_sku_id=_text(order.get("sku_id")) or _text(order.get("num_iid")),
+        title=_text(order.get("title")),
+        quantity=quantity,
+        unit_price=_money(order, "price", where, required=True),
+        discount=_money(order, "discount_fee", where),
+        platform_line_id=oid,
+    )
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _money(data: dict, key: str, where: str, *, required: bool = False) -> Decimal:
+    value = data.get(key)
+    if value in (None, ""):
+        if required:
+            raise PermanentError(f"Taobao trade {where}: {key} is missing", code="invalid_payload")
+        return Decimal("0")
+    try:
+        # str() first: a number that came as a JSON float must not carry binary noise into Decimal.
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PermanentError(f"Taobao trade {where}: {key} {value!r} is not an amount",
+                             code="invalid_payload") from None
+    if not amount.is_finite():
+        raise PermanentError(f"Taobao trade {where}: {key} {value!r} is not an amount", code="invalid_payload")
+    return amount
+
+
+def _time(data: dict, key: str, where: str, *, required: bool = False) -> datetime | None:
+    value = data.get(key)
+    if value in (None, ""):
+        if required:
+            raise PermanentError(f"Taobao trade {where}: {key} is missing", code="invalid_payload")
+        return None
+    try:
+        return parse_top_time(str(value)).astimezone(UTC)
+    except ValueError:
+        raise PermanentError(f"Taobao trade {where}: {key} {value!r} is not yyyy-MM-dd HH:mm:ss",
+                             code="invalid_payload") from None

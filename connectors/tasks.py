@@ -1,0 +1,32 @@
+"""Celery tasks of the channels: poll due stores, poll one store, drain a store's inbox, sweep the inbox."""
+
+from celery import shared_task
+
+from connectors import services
+
+
+@shared_task(ignore_result=True)
+def poll_due_stores_task() -> int:
+    store_ids = services.poll_due_store_ids()
+    for store_id in store_ids:
+        poll_store_task.delay(store_id=store_id)
+    return len(store_ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def poll_store_task(*, store_id: int) -> str:
+    return services.poll_store(store_id=store_id).status
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def process_inbox_task(*, store_id: int) -> int:
+    return services.inbox_process_store(store_id=store_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_inbox_task() -> int:
+    """Lost messages lose no work: stores with overdue pending rows are drained again."""
+    store_ids = services.inbox_overdue_store_ids()
+    for store_id in store_ids:
+        process_inbox_task.delay(store_id=store_id)
+    return len(store_ids)

@@ -1,0 +1,100 @@
+"""Channel pages (sync status, sync now, dead letters, store setup) and the webhook endpoint."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from connectors import selectors, services
+from connectors.forms import CREDENTIAL_FIELDS, StoreSetupForm
+from connectors.models import ChannelSyncState
+from oms.exceptions import DomainError
+from orders.models import Store
+
+# Webhook bodies are small JSON documents; anything larger is refused before it is read.
+MAX_WEBHOOK_BYTES = 2 * 1024 * 1024
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest, platform: str, store_code: str) -> HttpResponse:
+    """Verify the signature on the raw body, store the delivery, answer at once."""
+    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_WEBHOOK_BYTES:
+        return HttpResponse('{"code":"too_large","message":"Body too large."}', status=413,
+                            content_type="application/json")
+    outcome = services.webhook_receive(platform=platform, store_code=store_code, headers=dict(request.headers),
+                                       body=request.body)
+    return HttpResponse(outcome.body, status=outcome.status, content_type=outcome.content_type)
+
+
+@login_required
+@permission_required("connectors.view_channelsyncstate", raise_exception=True)
+def sync_status(request: HttpRequest) -> HttpResponse:
+    return render(request, "connectors/sync_status.html", {"rows": selectors.sync_status_rows()})
+
+
+@login_required
+@require_POST
+@permission_required("connectors.change_channelsyncstate", raise_exception=True)
+def sync_now(request: HttpRequest, store_id: int) -> HttpResponse:
+    store = get_object_or_404(Store, pk=store_id)
+    services.sync_state_for(store)
+    services.poll_now(store_id=store.pk)
+    messages.success(request, _("Sync of %(store)s started.") % {"store": store.name})
+    return redirect("connectors:status")
+
+
+@login_required
+@permission_required("connectors.view_inboxmessage", raise_exception=True)
+def dead_letter_list(request: HttpRequest) -> HttpResponse:
+    store_code = request.GET.get("store", "")
+    page = Paginator(selectors.dead_letters(store_code=store_code), 50).get_page(request.GET.get("page"))
+    return render(request, "connectors/dead_letters.html", {
+        "page": page, "store_code": store_code, "stores": Store.objects.exclude(platform="manual")})
+
+
+@login_required
+@require_POST
+@permission_required("connectors.change_inboxmessage", raise_exception=True)
+def dead_letter_action(request: HttpRequest, message_id: int, action: str) -> HttpResponse:
+    try:
+        if action == "replay":
+            services.dead_letter_replay(message_id=message_id)
+            messages.success(request, _("Queued again; it is processed in a moment."))
+        elif action == "discard":
+            services.dead_letter_discard(message_id=message_id)
+            messages.success(request, _("Discarded."))
+        else:
+            messages.error(request, _("Unknown action."))
+    except DomainError as exc:
+        messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
+    return redirect("connectors:dead_letters")
+
+
+@login_required
+@permission_required("orders.change_store", raise_exception=True)
+def store_edit(request: HttpRequest, store_id: int | None = None) -> HttpResponse:
+    store = get_object_or_404(Store, pk=store_id) if store_id else None
+    state = ChannelSyncState.objects.filter(store=store).first() if store else None
+    initial = {}
+    if store:
+        initial = {"platform": store.platform, "code": store.code, "name": store.name, "active": store.active,
+                   "default_currency": store.default_currency, "reserve_on": store.reserve_on,
+                   "allow_split": store.allow_split, "sync_enabled": state.enabled if state else True,
+                   "poll_interval_seconds": state.poll_interval_seconds if state else 60}
+    form = StoreSetupForm(request.POST or None, store=store, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        saved = services.store_setup(store=store, platform=data["platform"], code=data["code"], name=data["name"],
+                                     active=data["active"], default_currency=data["default_currency"],
+                                     reserve_on=data["reserve_on"], allow_split=data["allow_split"],
+                                     credentials=form.credentials(), sync_enabled=data["sync_enabled"],
+                                     poll_interval_seconds=data["poll_interval_seconds"])
+        messages.success(request, _("Store %(store)s saved.") % {"store": saved.name})
+        return redirect("connectors:status")
+    return render(request, "connectors/store_form.html", {
+        "form": form, "store": store, "credential_fields": CREDENTIAL_FIELDS})
