@@ -21,10 +21,11 @@ from typing import ClassVar
 class ConnectorError(Exception):
     """Base of every connector failure; ``code`` is the platform's error code when there is one."""
 
-    def __init__(self, message: str, *, code: str = "", retry_after: float | None = None):
+    def __init__(self, message: str, *, code: str = "", sub_code: str = "", retry_after: float | None = None):
         super().__init__(message)
         self.message = message
         self.code = str(code)
+        self.sub_code = str(sub_code)
         self.retry_after = retry_after
 
 
@@ -182,6 +183,16 @@ class Connector:
     # The acknowledgement body the platform expects (Douyin wants {"code":0,"msg":"success"}).
     def webhook_ack(self) -> tuple[str, str]:
         return "", "text/plain"
+
+    # Push-back: tell the platform an order (or some of its lines) shipped with this tracking number.
+    def ship(self, *, platform_order_id: str, tracking_number: str, carrier_code: str,
+             line_ids: list[str] | None = None) -> dict:
+        raise NotImplementedError
+
+    # Push-back: set the sellable quantity of one platform SKU.
+    def set_stock(self, *, platform_product_id: str, quantity: int, platform_sku_id: str | None = None,
+                  sku: str | None = None) -> dict:
+        raise NotImplementedError
 
     # Mapping: raw payload → UnifiedOrder (raise PermanentError for an unmappable payload).
     @staticmethod

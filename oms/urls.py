@@ -6,8 +6,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from inventory.api import StockLevelViewSet, StockReceiptViewSet
 from connectors import views as connector_views
+from inventory.api import StockLevelViewSet, StockReceiptViewSet
 from oms import views
 from orders.api import OrderViewSet
 

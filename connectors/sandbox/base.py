@@ -112,6 +112,20 @@ class Sandbox:
     def server_error_response(self) -> Response:
         return Response(503, {"errors": "service unavailable"})
 
+    def down_response(self) -> Response:
+        """The whole platform is unreachable (the `down` fault): a plain 503 from the edge."""
+        return Response(503, b"<html><body>503 Service Unavailable</body></html>", {"Content-Type": "text/html"})
+
+    def reset(self) -> None:
+        """Forget orders, records and faults (subclasses extend it with their own records)."""
+        with self.lock:
+            self.orders.clear()
+            self.pushed.clear()
+            self.webhook_log.clear()
+            self.faults = Faults()
+            self.request_count = 0
+            self._held_webhooks = []
+
     # --- Orders ------------------------------------------------------------------------------------
 
     def put_order(self, order: dict, *, topic: str = "orders/updated", push: bool = True) -> dict:
@@ -202,11 +216,7 @@ class Sandbox:
         if action == "flush" and request.method == "POST":
             return Response(200, {"delivered": self.flush_held_webhooks()})
         if action == "reset" and request.method == "POST":
-            with self.lock:
-                self.orders.clear()
-                self.pushed.clear()
-                self.webhook_log.clear()
-                self.faults = Faults()
+            self.reset()
             return Response(200, {"ok": True})
         return Response(404, {"error": "unknown control action"})
 
@@ -220,7 +230,7 @@ class Sandbox:
             faults = self.faults
             latency = faults.latency_ms
             if faults.down:
-                response = self.server_error_response()
+                response = self.down_response()
             elif faults.rate_limit > 0:
                 faults.rate_limit -= 1
                 response = self.rate_limited_response()
@@ -247,6 +257,9 @@ class Sandbox:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; without this every keep-alive request waits for
+            # the client's delayed ACK (~40 ms).
+            disable_nagle_algorithm = True
 
             def _serve(self):
                 parts = urlsplit(self.path)
@@ -278,7 +291,8 @@ class Sandbox:
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        serving = threading.Thread(target=self._server.serve_forever, name=f"{self.platform}-sandbox", daemon=True)
+        serving = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                   name=f"{self.platform}-sandbox", daemon=True)
         serving.start()
         self._threads.append(serving)
         if self.rate_per_minute > 0:

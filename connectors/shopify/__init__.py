@@ -1,0 +1,1 @@
+"""Shopify Admin REST connector: HTTP client, order mapping and the Connector implementation."""

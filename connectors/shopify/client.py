@@ -1,0 +1,306 @@
+"""HTTP client for the Shopify Admin REST API: auth, cursor paging, rate limits, retries, error mapping."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from connectors.base import AuthError, PermanentError, TransientError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API_VERSION = "2024-01"
+MAX_PAGE_SIZE = 250
+# Fulfillment-order states that still accept a fulfillment (anything else answers 422).
+OPEN_FULFILLMENT_ORDER = frozenset({"open", "in_progress"})
+# Failures of the connection itself (the body cut off mid-way included): worth another try.
+TRANSPORT_FAILURES = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                      requests.exceptions.ContentDecodingError)
+
+
+def _format_time(value: datetime | str) -> str:
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        raise ValueError("Shopify time filters need an aware datetime")
+    # Whole seconds: Shopify's times have no fractions and both bounds are inclusive, so flooring
+    # never loses an order (the caller trims to its exact window).
+    return value.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def _errors_text(body) -> str:
+    """Shopify's ``errors`` member as one readable line (it is a string, a list or a field → messages map)."""
+    errors = body.get("errors", body.get("error")) if isinstance(body, dict) else body
+    if isinstance(errors, dict):
+        parts = []
+        for key, value in errors.items():
+            messages = value if isinstance(value, list) else [value]
+            parts.append(f"{key}: {', '.join(str(message) for message in messages)}")
+        return "; ".join(parts)
+    if isinstance(errors, list):
+        return "; ".join(str(message) for message in errors)
+    return "" if errors is None else str(errors)
+
+
+class ShopifyClient:
+    """One store's Admin REST API over a ``requests.Session`` (not shared between threads).
+
+    ``sleep`` is an attribute so tests can record the waits without spending them.
+    """
+
+    def __init__(self, credentials: Mapping[str, str], *, timeout: float = 10.0, max_retries: int = 5,
+                 backoff_base: float = 0.2, backoff_max: float = 8.0, leak_rate: float = 2.0,
+                 session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep):
+        base_url = str(credentials.get("base_url") or "").strip().rstrip("/")
+        token = str(credentials.get("access_token") or "").strip()
+        if not base_url or not token:
+            raise AuthError("Shopify credentials need base_url and access_token", code="credentials")
+        if "://" not in base_url:
+            base_url = f"https://{base_url}"
+        self.base_url = base_url
+        self.api_version = str(credentials.get("api_version") or DEFAULT_API_VERSION)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.leak_rate = leak_rate  # requests per second the shop's bucket drains (Standard plan: 2)
+        self.sleep = sleep
+        self.session = session or requests.Session()
+        self.session.headers.update({"X-Shopify-Access-Token": token, "Accept": "application/json",
+                                     "User-Agent": "order-hub/0.1 (+shopify connector)"})
+        self.call_limit: tuple[int, int] | None = None  # (used, bucket) from the last response
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.base_url}/admin/api/{self.api_version}"
+
+    # --- Transport -----------------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_max, self.backoff_base * (2 ** attempt))
+        return random.uniform(delay / 2, delay)  # jitter: many stores retrying together must not stay in step
+
+    def _throttle(self) -> None:
+        """Wait before a call when the last response showed the bucket (nearly) full, instead of earning a 429."""
+        if self.call_limit is None:
+            return
+        used, bucket = self.call_limit
+        if used >= bucket - 2:
+            self.sleep((used - (bucket - 2) + 1) / self.leak_rate)
+            self.call_limit = None  # the estimate is spent; the next response brings a fresh one
+
+    def _note_call_limit(self, response: requests.Response) -> None:
+        header = response.headers.get("X-Shopify-Shop-Api-Call-Limit", "")
+        used, _, bucket = header.partition("/")
+        try:
+            self.call_limit = (int(used), int(bucket))
+        except ValueError:
+            self.call_limit = None
+
+    @staticmethod
+    def _retry_after(response: requests.Response) -> float:
+        try:
+            return max(float(response.headers.get("Retry-After", "")), 0.0)
+        except ValueError:
+            return 1.0  # no usable header: one second frees two calls at the standard leak rate
+
+    def _request(self, method: str, path: str, *, params: Mapping | None = None, json_body: dict | None = None,
+                 retry_unsafe: bool = True) -> tuple[dict, requests.Response]:
+        """One API call → (JSON object, response). ``retry_unsafe=False`` for calls that must not run twice:
+        then only 429 (never processed) is retried here and every other transient failure is raised."""
+        url = f"{self.api_root}/{path}"
+        attempt = 0
+        while True:
+            self._throttle()
+            try:
+                # No redirects: requests would carry the access token header to whatever host a redirect names.
+                response = self.session.request(method, url, params=params, json=json_body, timeout=self.timeout,
+                                                allow_redirects=False)
+            except TRANSPORT_FAILURES as exc:
+                failure = TransientError(f"Shopify {method} {path}: {type(exc).__name__}: {exc}", code="network")
+            except requests.RequestException as exc:
+                # An invalid URL or scheme in the store's settings: retrying cannot fix it.
+                raise PermanentError(f"Shopify {method} {path}: {type(exc).__name__}: {exc}",
+                                     code="request") from exc
+            else:
+                self._note_call_limit(response)
+                status = response.status_code
+                if status == 429:
+                    retry_after = self._retry_after(response)
+                    if attempt >= self.max_retries:
+                        raise TransientError(f"Shopify {method} {path}: still rate limited after "
+                                             f"{attempt} retries", code="429", retry_after=retry_after)
+                    logger.info("Shopify rate limited on %s; waiting %.1fs", path, retry_after)
+                    self.sleep(retry_after)
+                    attempt += 1
+                    continue
+                if status >= 500:
+                    failure = TransientError(f"Shopify {method} {path}: HTTP {status}", code=str(status))
+                elif status >= 300:
+                    raise self._client_error(method, path, response)
+                else:
+                    try:
+                        data = json.loads(response.content)
+                    except ValueError:
+                        data = None
+                    if isinstance(data, dict):
+                        return data, response
+                    failure = TransientError(f"Shopify {method} {path}: the response body is not a JSON object",
+                                             code="malformed")
+            if not retry_unsafe or attempt >= self.max_retries:
+                raise failure
+            delay = self._backoff(attempt)
+            logger.info("Shopify %s %s failed (%s); retry %d in %.2fs", method, path, failure.message,
+                        attempt + 1, delay)
+            self.sleep(delay)
+            attempt += 1
+
+    @staticmethod
+    def _client_error(method: str, path: str, response: requests.Response) -> PermanentError:
+        status = response.status_code
+        try:
+            detail = _errors_text(json.loads(response.content))
+        except ValueError:
+            detail = response.text[:200]
+        message = f"Shopify {method} {path}: HTTP {status}: {detail}".rstrip(": ")
+        if status in (401, 403):
+            return AuthError(message, code=str(status))
+        if 300 <= status < 400:
+            return PermanentError(f"{message} (redirected to {response.headers.get('Location', '?')}; "
+                                  f"check the store's base_url)", code=str(status))
+        return PermanentError(message, code=str(status))
+
+    @staticmethod
+    def _member(data: dict, key: str, kind: type, path: str):
+        value = data.get(key)
+        if not isinstance(value, kind):
+            raise PermanentError(f"Shopify {path}: the response has no {key!r} {kind.__name__}",
+                                 code="bad_response")
+        return value
+
+    # --- Orders --------------------------------------------------------------------------------------
+
+    def list_orders(self, *, updated_at_min: datetime | str, updated_at_max: datetime | str,
+                    limit: int = MAX_PAGE_SIZE, status: str = "any") -> Iterator[list[dict]]:
+        """Every order updated in [min, max] (both inclusive, as Shopify filters), one page per item."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be 1..{MAX_PAGE_SIZE}")
+        params: dict = {"status": status, "updated_at_min": _format_time(updated_at_min),
+                        "updated_at_max": _format_time(updated_at_max), "order": "updated_at asc", "limit": limit}
+        seen_cursors: set[str] = set()
+        while True:
+            data, response = self._request("GET", "orders.json", params=params)
+            yield self._member(data, "orders", list, "orders.json")
+            next_url = response.links.get("next", {}).get("url")
+            if not next_url:
+                return
+            page_info = parse_qs(urlsplit(next_url).query).get("page_info", [""])[0]
+            if not page_info or page_info in seen_cursors:
+                raise PermanentError(f"Shopify orders.json: unusable next link {next_url!r}", code="bad_response")
+            seen_cursors.add(page_info)
+            # The cursor carries the filters; Shopify answers 400 if any filter is sent along with it.
+            params = {"limit": limit, "page_info": page_info}
+
+    def get_order(self, order_id: str | int) -> dict:
+        path = f"orders/{order_id}.json"
+        data, _ = self._request("GET", path)
+        return self._member(data, "order", dict, path)
+
+    # --- Fulfilment ------------------------------------------------------------------------------------
+
+    def fulfillment_orders(self, order_id: str | int) -> list[dict]:
+        path = f"orders/{order_id}/fulfillment_orders.json"
+        data, _ = self._request("GET", path)
+        return self._member(data, "fulfillment_orders", list, path)
+
+    @staticmethod
+    def _fulfillment_groups(fulfillment_orders: list[dict],
+                            line_items: Sequence[Mapping] | None) -> list[dict]:
+        """``line_items_by_fulfillment_order`` for the request: whole open FOs, or the asked order lines."""
+        open_orders = [fo for fo in fulfillment_orders if fo.get("status") in OPEN_FULFILLMENT_ORDER
+                       and any(int(line.get("fulfillable_quantity") or 0) > 0
+                               for line in fo.get("line_items", []))]
+        if line_items is None:
+            # Without line items a fulfillment order is fulfilled whole (API_FACTS.md §1.6).
+            return [{"fulfillment_order_id": fo["id"]} for fo in open_orders]
+        groups: dict[int, list[dict]] = {}
+        for wanted in line_items:
+            line_item_id = str(wanted.get("line_item_id", ""))
+            try:
+                quantity = int(wanted.get("quantity", 0))
+            except (TypeError, ValueError):
+                quantity = 0
+            if quantity < 1:
+                raise PermanentError(f"Shopify fulfilment: bad quantity {wanted.get('quantity')!r} "
+                                     f"for line {line_item_id}", code="bad_request")
+            for fo in open_orders:
+                match = next((line for line in fo.get("line_items", [])
+                              if str(line.get("line_item_id")) == line_item_id
+                              and int(line.get("fulfillable_quantity") or 0) >= quantity), None)
+                if match is not None:
+                    groups.setdefault(fo["id"], []).append({"id": match["id"], "quantity": quantity})
+                    break
+            else:
+                return []  # not (or no longer) fulfillable: the caller checks whether it was already done
+        return [{"fulfillment_order_id": fo_id, "fulfillment_order_line_items": lines}
+                for fo_id, lines in groups.items()]
+
+    def _existing_fulfillment(self, order_id: str | int, tracking_number: str) -> dict | None:
+        order = self.get_order(order_id)
+        for fulfillment in order.get("fulfillments") or []:
+            numbers = [fulfillment.get("tracking_number"), *(fulfillment.get("tracking_numbers") or [])]
+            if fulfillment.get("status") in ("success", "pending", "open") and tracking_number in numbers:
+                return fulfillment
+        return None
+
+    def create_fulfillment(self, *, order_id: str | int, tracking_number: str, tracking_company: str,
+                           tracking_url: str = "", line_items: Sequence[Mapping] | None = None,
+                           notify_customer: bool = False) -> dict:
+        """Fulfil the order (all of it, or ``line_items`` = [{"line_item_id", "quantity"}]) with tracking.
+
+        Safe to call again: when nothing asked is left to fulfil and a fulfillment with this tracking number
+        exists, that fulfillment is returned instead of an error, so a lost response never ships twice.
+        """
+        tracking_info = {"number": tracking_number, "company": tracking_company}
+        if tracking_url:
+            tracking_info["url"] = tracking_url
+        attempt = 0
+        while True:
+            # After a failed POST whose fate is unknown, look before posting again.
+            done = self._existing_fulfillment(order_id, tracking_number) if attempt else None
+            if done is not None:
+                return done
+            groups = self._fulfillment_groups(self.fulfillment_orders(order_id), line_items)
+            if not groups:
+                done = self._existing_fulfillment(order_id, tracking_number)
+                if done is not None:
+                    return done
+                raise PermanentError(f"Shopify order {order_id}: nothing left to fulfil for this request",
+                                     code="not_fulfillable")
+            body = {"fulfillment": {"notify_customer": bool(notify_customer), "tracking_info": tracking_info,
+                                    "line_items_by_fulfillment_order": groups}}
+            try:
+                data, _ = self._request("POST", "fulfillments.json", json_body=body, retry_unsafe=False)
+            except TransientError:
+                if attempt >= self.max_retries:
+                    raise
+                self.sleep(self._backoff(attempt))
+                attempt += 1
+                continue
+            return self._member(data, "fulfillment", dict, "fulfillments.json")
+
+    # --- Inventory -------------------------------------------------------------------------------------
+
+    def set_inventory_level(self, *, inventory_item_id: int | str, location_id: int | str, available: int) -> dict:
+        """Set the absolute available count (idempotent, so ordinary retries are safe)."""
+        body = {"location_id": int(location_id), "inventory_item_id": int(inventory_item_id),
+                "available": int(available)}
+        data, _ = self._request("POST", "inventory_levels/set.json", json_body=body)
+        return self._member(data, "inventory_level", dict, "inventory_levels/set.json")

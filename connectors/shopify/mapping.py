@@ -1,0 +1,192 @@
+"""Shopify REST order JSON → UnifiedOrder (API_FACTS.md §1.4 and the status table in §6)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from connectors.base import PermanentError, UnifiedAddress, UnifiedLine, UnifiedOrder, UnifiedParty
+
+PENDING_PAYMENT = frozenset({"pending", "authorized", "partially_paid"})
+PAID = frozenset({"paid", "partially_refunded"})
+REFUNDED_OR_VOIDED = frozenset({"refunded", "voided"})
+# Statuses under which money was actually captured, so processed_at is the payment time.
+CAPTURED = frozenset({"paid", "partially_refunded", "refunded"})
+ZERO = Decimal("0")
+
+
+def parse_shopify_time(value, *, field: str = "time") -> datetime:
+    """An ISO-8601 timestamp with offset (``2008-01-10T11:00:00-05:00``) → aware UTC datetime."""
+    if not isinstance(value, str) or not value:
+        raise PermanentError(f"Shopify order: {field} is missing or not a string ({value!r})", code="bad_payload")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise PermanentError(f"Shopify order: {field} {value!r} is not an ISO-8601 time",
+                             code="bad_payload") from None
+    if parsed.tzinfo is None:
+        # Shopify always sends the shop's offset; guessing a zone would silently shift the order in time.
+        raise PermanentError(f"Shopify order: {field} {value!r} has no UTC offset", code="bad_payload")
+    return parsed.astimezone(UTC)
+
+
+def _money(value, *, field: str, required: bool = False) -> Decimal:
+    if value is None or value == "":
+        if required:
+            raise PermanentError(f"Shopify order: {field} is missing", code="bad_payload")
+        return ZERO
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise PermanentError(f"Shopify order: {field} {value!r} is not an amount", code="bad_payload")
+    try:
+        # str() first so a stray JSON number never brings binary float noise into a Decimal.
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PermanentError(f"Shopify order: {field} {value!r} is not an amount", code="bad_payload") from None
+    if not amount.is_finite() or amount < 0:
+        raise PermanentError(f"Shopify order: {field} {value!r} is not a valid amount", code="bad_payload")
+    return amount
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _join(*parts) -> str:
+    return " ".join(text for text in (_text(part) for part in parts) if text)
+
+
+def shopify_status(payload: dict) -> str:
+    """The unified status of one order, following the table in API_FACTS.md §6 top to bottom."""
+    financial = _text(payload.get("financial_status"))
+    fulfillment = _text(payload.get("fulfillment_status"))
+    if payload.get("cancelled_at"):
+        return "cancelled"
+    if financial in PENDING_PAYMENT:
+        return "pending_payment"
+    if fulfillment == "fulfilled":
+        return "completed" if payload.get("closed_at") else "shipped"
+    if fulfillment == "partial":
+        return "partially_shipped"
+    if financial in PAID:
+        return "paid"
+    if financial in REFUNDED_OR_VOIDED:
+        return "closed"
+    # An unknown value (a new enum member, GraphQL-only EXPIRED…) must reach an operator, not be guessed.
+    raise PermanentError(f"Shopify order {payload.get('id')}: financial_status {financial!r} cannot be mapped",
+                         code="bad_payload")
+
+
+def _line(item, index: int) -> UnifiedLine:
+    where = f"line_items[{index}]"
+    if not isinstance(item, dict):
+        raise PermanentError(f"Shopify order: {where} is not an object", code="bad_payload")
+    quantity = item.get("quantity")
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise PermanentError(f"Shopify order: {where}.quantity {quantity!r} is not a positive integer",
+                             code="bad_payload")
+    variant_id = item.get("variant_id")
+    return UnifiedLine(
+        sku=_text(item.get("sku")),
+        platform_sku_id="" if variant_id is None else str(variant_id),
+        title=_text(item.get("name")) or _text(item.get("title")),
+        quantity=quantity,
+        unit_price=_money(item.get("price"), field=f"{where}.price", required=True),
+        discount=_money(item.get("total_discount"), field=f"{where}.total_discount"),
+        platform_line_id=_text(item.get("id")),
+    )
+
+
+def _shipping(payload: dict) -> Decimal:
+    lines = payload.get("shipping_lines")
+    if isinstance(lines, list) and lines:
+        total = ZERO
+        for index, line in enumerate(lines):
+            if not isinstance(line, dict):
+                raise PermanentError(f"Shopify order: shipping_lines[{index}] is not an object",
+                                     code="bad_payload")
+            total += _money(line.get("price"), field=f"shipping_lines[{index}].price")
+        return total
+    price_set = payload.get("total_shipping_price_set")
+    shop_money = price_set.get("shop_money") if isinstance(price_set, dict) else None
+    if not isinstance(shop_money, dict):
+        return ZERO
+    return _money(shop_money.get("amount"), field="total_shipping_price_set.shop_money.amount")
+
+
+def _buyer(payload: dict) -> UnifiedParty:
+    customer = payload.get("customer")
+    if not isinstance(customer, dict):
+        customer = {}
+    return UnifiedParty(
+        name=_join(customer.get("first_name"), customer.get("last_name")),
+        phone=_text(customer.get("phone")) or _text(payload.get("phone")),
+        email=_text(customer.get("email")) or _text(payload.get("email")),
+        id=_text(customer.get("id")),
+    )
+
+
+def _receiver(payload: dict) -> UnifiedAddress:
+    address = payload.get("shipping_address")
+    if not isinstance(address, dict):
+        return UnifiedAddress()  # digital goods and pick-up orders carry no shipping address
+    return UnifiedAddress(
+        name=_text(address.get("name")) or _join(address.get("first_name"), address.get("last_name")),
+        phone=_text(address.get("phone")),
+        country=_text(address.get("country_code")),
+        province=_text(address.get("province")),
+        city=_text(address.get("city")),
+        address=_join(address.get("address1"), address.get("address2")),
+        zip=_text(address.get("zip")),
+    )
+
+
+def map_shopify_order(payload: dict) -> UnifiedOrder:
+    """Map one REST order object (as listed, fetched or pushed) into the hub's ``UnifiedOrder``."""
+    if not isinstance(payload, dict):
+        raise PermanentError(f"Shopify order payload is a {type(payload).__name__}, not an object",
+                             code="bad_payload")
+    order_id = payload.get("id")
+    if isinstance(order_id, bool) or not isinstance(order_id, int | str) or not str(order_id).strip():
+        raise PermanentError(f"Shopify order payload has no id ({order_id!r})", code="bad_payload")
+    items = payload.get("line_items")
+    if not isinstance(items, list) or not items:
+        raise PermanentError(f"Shopify order {order_id} has no line_items", code="bad_payload")
+    currency = _text(payload.get("currency"))
+    if not currency:
+        raise PermanentError(f"Shopify order {order_id} has no currency", code="bad_payload")
+
+    financial = _text(payload.get("financial_status"))
+    fulfillment = _text(payload.get("fulfillment_status"))
+    lines = [_line(item, index) for index, item in enumerate(items)]
+    # total_discounts already contains the per-line total_discount amounts; the order keeps only the rest
+    # so that order discount + line discounts never counts the same discount twice.
+    line_discounts = sum((line.discount for line in lines), ZERO)
+    order_discount = max(_money(payload.get("total_discounts"), field="total_discounts") - line_discounts, ZERO)
+    processed_at = payload.get("processed_at")
+    refunds = payload.get("refunds")
+    raw_status = f"{financial or 'unknown'} / {fulfillment or 'unfulfilled'}"
+    if payload.get("cancelled_at"):
+        raw_status += f" / cancelled ({_text(payload.get('cancel_reason')) or 'no reason'})"
+    elif payload.get("closed_at"):
+        raw_status += " / closed"
+
+    return UnifiedOrder(
+        platform_order_id=str(order_id).strip(),
+        status=shopify_status(payload),
+        currency=currency,
+        total=_money(payload.get("total_price"), field="total_price", required=True),
+        created_at=parse_shopify_time(payload.get("created_at"), field="created_at"),
+        updated_at=parse_shopify_time(payload.get("updated_at"), field="updated_at"),
+        lines=lines,
+        buyer=_buyer(payload),
+        receiver=_receiver(payload),
+        paid_at=(parse_shopify_time(processed_at, field="processed_at")
+                 if financial in CAPTURED and processed_at else None),
+        shipping=_shipping(payload),
+        discount=order_discount,
+        tax=_money(payload.get("total_tax"), field="total_tax"),
+        buyer_note=_text(payload.get("note")),
+        display_number=_text(payload.get("name")),
+        refund_requested=financial == "partially_refunded" or bool(refunds),
+        raw_status=raw_status,
+    )
