@@ -319,7 +319,8 @@ class Sandbox:
             self._server.server_close()
 
     def serve_forever(self) -> None:
-        self.start()
+        if self._server is None:
+            self.start()
         try:
             while not self._stop.wait(1.0):
                 pass
