@@ -331,15 +331,13 @@ class ShopifySandbox(Sandbox):
 
     # --- API ----------------------------------------------------------------------------------------
 
-    def handle_control(self, request: Request) -> Response:
-        response = super().handle_control(request)
-        if request.path.strip("/").endswith("reset") and request.method == "POST":
-            with self.lock:
-                self.fulfillment_orders.clear()
-                self.inventory_levels.clear()
-                self._event_ids.clear()
-                self._bucket_level = 0.0
-        return response
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self.fulfillment_orders.clear()
+            self.inventory_levels.clear()
+            self._event_ids.clear()
+            self._bucket_level = 0.0
 
     def handle_api(self, request: Request) -> Response:
         match = ROUTE.match(request.path)
@@ -369,6 +367,11 @@ class ShopifySandbox(Sandbox):
             return self._create_fulfillment(request)
         if method == "POST" and rest == "inventory_levels/set.json":
             return self._set_inventory_level(request)
+        if method == "GET" and rest == "locations.json":
+            return Response(200, {"locations": [self._location()]})
+        catalogue = re.fullmatch(r"(variants|products)/(\d+)\.json", rest)
+        if method == "GET" and catalogue:
+            return self._catalogue(catalogue[1], int(catalogue[2]))
         found = re.fullmatch(r"orders/(\d+)(/fulfillment_orders)?\.json", rest)
         if method == "GET" and found:
             with self.lock:
@@ -479,6 +482,36 @@ class ShopifySandbox(Sandbox):
         if query.get("fields"):
             params["fields"] = query["fields"]
         return f'<{self.base_url}/admin/api/{version}/orders.json?{urlencode(params)}>; rel="{rel}"'
+
+    # --- Catalogue ------------------------------------------------------------------------------------
+
+    def _location(self) -> dict:
+        return {"id": self.location_id, "name": "Sandbox Warehouse", "active": True, "address1": "500 Harbor Blvd",
+                "city": "Weehawken", "province": "New Jersey", "province_code": "NJ", "country_code": "US",
+                "zip": "07086", "legacy": False,
+                "admin_graphql_api_id": f"gid://shopify/Location/{self.location_id}"}
+
+    def _variant_json(self, code: str, price: str) -> dict:
+        ids = self.variant(code)
+        return {"id": ids["variant_id"], "product_id": ids["product_id"], "title": "Default Title", "sku": code,
+                "price": price, "position": 1, "option1": "Default Title", "inventory_policy": "deny",
+                "inventory_management": "shopify", "inventory_item_id": ids["inventory_item_id"],
+                "inventory_quantity": self.inventory_levels.get((ids["inventory_item_id"], self.location_id), 0),
+                "requires_shipping": True, "taxable": True, "grams": 300,
+                "admin_graphql_api_id": f"gid://shopify/ProductVariant/{ids['variant_id']}"}
+
+    def _catalogue(self, kind: str, wanted: int) -> Response:
+        """One product per configured SKU, each with a single variant (what a small shop looks like)."""
+        with self.lock:
+            for code, price in self.skus:
+                variant = self._variant_json(code, price)
+                if kind == "variants" and variant["id"] == wanted:
+                    return Response(200, {"variant": variant})
+                if kind == "products" and variant["product_id"] == wanted:
+                    return Response(200, {"product": {
+                        "id": wanted, "title": TITLES.get(code, code), "status": "active", "vendor": "Order Hub Sandbox",
+                        "variants": [variant], "admin_graphql_api_id": f"gid://shopify/Product/{wanted}"}})
+        return Response(404, NOT_FOUND)
 
     # --- Fulfilment -----------------------------------------------------------------------------------
 

@@ -112,8 +112,8 @@ class ShopifyClient:
             return 1.0  # no usable header: one second frees two calls at the standard leak rate
 
     def _request(self, method: str, path: str, *, params: Mapping | None = None, json_body: dict | None = None,
-                 retry_unsafe: bool = True) -> tuple[dict, requests.Response]:
-        """One API call → (JSON object, response). ``retry_unsafe=False`` for calls that must not run twice:
+                 retry_ambiguous: bool = True) -> tuple[dict, requests.Response]:
+        """One API call → (JSON object, response). ``retry_ambiguous=False`` for calls that must not run twice:
         then only 429 (never processed) is retried here and every other transient failure is raised."""
         url = f"{self.api_root}/{path}"
         attempt = 0
@@ -154,7 +154,7 @@ class ShopifyClient:
                         return data, response
                     failure = TransientError(f"Shopify {method} {path}: the response body is not a JSON object",
                                              code="malformed")
-            if not retry_unsafe or attempt >= self.max_retries:
+            if not retry_ambiguous or attempt >= self.max_retries:
                 raise failure
             delay = self._backoff(attempt)
             logger.info("Shopify %s %s failed (%s); retry %d in %.2fs", method, path, failure.message,
@@ -233,19 +233,22 @@ class ShopifyClient:
         groups: dict[int, list[dict]] = {}
         for wanted in line_items:
             line_item_id = str(wanted.get("line_item_id", ""))
-            try:
-                quantity = int(wanted.get("quantity", 0))
-            except (TypeError, ValueError):
-                quantity = 0
-            if quantity < 1:
-                raise PermanentError(f"Shopify fulfilment: bad quantity {wanted.get('quantity')!r} "
-                                     f"for line {line_item_id}", code="bad_request")
+            quantity = wanted.get("quantity")  # None: whatever is still fulfillable on that line
+            if quantity is not None:
+                try:
+                    quantity = int(quantity)
+                except (TypeError, ValueError):
+                    quantity = 0
+                if quantity < 1:
+                    raise PermanentError(f"Shopify fulfilment: bad quantity {wanted.get('quantity')!r} "
+                                         f"for line {line_item_id}", code="bad_request")
             for fo in open_orders:
                 match = next((line for line in fo.get("line_items", [])
                               if str(line.get("line_item_id")) == line_item_id
-                              and int(line.get("fulfillable_quantity") or 0) >= quantity), None)
+                              and int(line.get("fulfillable_quantity") or 0) >= (quantity or 1)), None)
                 if match is not None:
-                    groups.setdefault(fo["id"], []).append({"id": match["id"], "quantity": quantity})
+                    groups.setdefault(fo["id"], []).append(
+                        {"id": match["id"], "quantity": quantity or int(match["fulfillable_quantity"])})
                     break
             else:
                 return []  # not (or no longer) fulfillable: the caller checks whether it was already done
@@ -264,6 +267,8 @@ class ShopifyClient:
                            tracking_url: str = "", line_items: Sequence[Mapping] | None = None,
                            notify_customer: bool = False) -> dict:
         """Fulfil the order (all of it, or ``line_items`` = [{"line_item_id", "quantity"}]) with tracking.
+
+        A line without "quantity" is fulfilled with all that is still fulfillable on it.
 
         Safe to call again: when nothing asked is left to fulfil and a fulfillment with this tracking number
         exists, that fulfillment is returned instead of an error, so a lost response never ships twice.
@@ -287,7 +292,7 @@ class ShopifyClient:
             body = {"fulfillment": {"notify_customer": bool(notify_customer), "tracking_info": tracking_info,
                                     "line_items_by_fulfillment_order": groups}}
             try:
-                data, _ = self._request("POST", "fulfillments.json", json_body=body, retry_unsafe=False)
+                data, _ = self._request("POST", "fulfillments.json", json_body=body, retry_ambiguous=False)
             except TransientError:
                 if attempt >= self.max_retries:
                     raise
@@ -296,7 +301,21 @@ class ShopifyClient:
                 continue
             return self._member(data, "fulfillment", dict, "fulfillments.json")
 
-    # --- Inventory -------------------------------------------------------------------------------------
+    # --- Catalogue and inventory -------------------------------------------------------------------------
+
+    def get_variant(self, variant_id: str | int) -> dict:
+        path = f"variants/{variant_id}.json"
+        data, _ = self._request("GET", path)
+        return self._member(data, "variant", dict, path)
+
+    def get_product(self, product_id: str | int) -> dict:
+        path = f"products/{product_id}.json"
+        data, _ = self._request("GET", path)
+        return self._member(data, "product", dict, path)
+
+    def locations(self) -> list[dict]:
+        data, _ = self._request("GET", "locations.json")
+        return self._member(data, "locations", list, "locations.json")
 
     def set_inventory_level(self, *, inventory_item_id: int | str, location_id: int | str, available: int) -> dict:
         """Set the absolute available count (idempotent, so ordinary retries are safe)."""

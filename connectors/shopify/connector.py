@@ -21,6 +21,13 @@ from connectors.base import (
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.mapping import map_shopify_order, parse_shopify_time
 
+# The hub's carrier codes → the company names Shopify shows and links (unknown codes pass through as given).
+CARRIER_NAMES = {
+    "SF": "SF Express", "YTO": "YTO Express", "ZTO": "ZTO Express", "STO": "STO Express", "YUNDA": "Yunda Express",
+    "EMS": "China EMS", "CHINAPOST": "China Post", "JD": "JD Logistics", "YUNEXPRESS": "YunExpress", "4PX": "4PX",
+    "UPS": "UPS", "USPS": "USPS", "FEDEX": "FedEx", "DHL": "DHL Express",
+}
+
 
 def shopify_hmac(secret: str, body: bytes) -> str:
     """``X-Shopify-Hmac-Sha256``: base64 of HMAC-SHA256 over the raw body, keyed with the app's secret."""
@@ -122,3 +129,42 @@ class ShopifyConnector(Connector):
     def set_inventory_level(self, *, inventory_item_id: int | str, location_id: int | str, available: int) -> dict:
         return self.client.set_inventory_level(inventory_item_id=inventory_item_id, location_id=location_id,
                                                available=available)
+
+    # --- The platform-neutral push-back of the Connector interface ---------------------------------------
+
+    def ship(self, *, platform_order_id: str, tracking_number: str, carrier_code: str,
+             line_ids: Sequence[str] | None = None) -> dict:
+        """Fulfil the order (or only the order lines ``line_ids``, each with all it has left) with tracking."""
+        line_items = [{"line_item_id": str(line_id)} for line_id in line_ids] if line_ids else None
+        company = CARRIER_NAMES.get(carrier_code.strip().upper(), carrier_code.strip())
+        return self.create_fulfillment(order_id=platform_order_id, tracking_number=tracking_number,
+                                       tracking_company=company, line_items=line_items)
+
+    def set_stock(self, *, platform_product_id: str, quantity: int, platform_sku_id: str | None = None,
+                  sku: str | None = None) -> dict:
+        """Set the available quantity of a variant (``platform_sku_id``, or found by ``sku`` in the product)."""
+        if platform_sku_id:
+            variant = self.client.get_variant(platform_sku_id)
+        else:
+            variants = self.client.get_product(platform_product_id).get("variants") or []
+            # Without a SKU only a single-variant product is unambiguous.
+            matches = [variant for variant in variants if variant.get("sku") == sku] if sku else variants
+            if len(matches) != 1:
+                raise PermanentError(f"Shopify product {platform_product_id}: {len(matches)} variants match "
+                                     f"SKU {sku!r}", code="unknown_sku")
+            variant = matches[0]
+        if not variant.get("inventory_item_id"):
+            raise PermanentError(f"Shopify variant {variant.get('id')} has no inventory item", code="unknown_sku")
+        return self.set_inventory_level(inventory_item_id=variant["inventory_item_id"],
+                                        location_id=self._location_id(), available=quantity)
+
+    def _location_id(self) -> str:
+        configured = str(self.credentials.get("location_id") or "")
+        if configured:
+            return configured
+        # A shop with one active location needs no setting; with several, which one we stock is a decision.
+        active = [location for location in self.client.locations() if location.get("active", True)]
+        if len(active) != 1:
+            raise PermanentError(f"Shopify store has {len(active)} active locations: set location_id in its "
+                                 f"credentials", code="location")
+        return str(active[0]["id"])

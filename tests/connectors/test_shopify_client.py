@@ -397,6 +397,44 @@ def test_create_fulfillment_and_set_inventory_level_are_recorded(sandbox, connec
     assert sandbox.inventory_levels == {(ids["inventory_item_id"], ids["location_id"]): 42}
 
 
+def test_ship_and_set_stock_of_the_connector_interface(sandbox, connector):
+    order = place(sandbox, T0)
+    while len(order["line_items"]) < 2:
+        order = place(sandbox, T0)
+    first = order["line_items"][0]
+
+    connector.ship(platform_order_id=str(order["id"]), tracking_number="SF1234567890", carrier_code="sf",
+                   line_ids=[str(first["id"])])
+    assert {k: sandbox.pushed[-1][k] for k in ("tracking_number", "tracking_company", "line_items")} == {
+        "tracking_number": "SF1234567890", "tracking_company": "SF Express",
+        "line_items": [{"line_item_id": str(first["id"]), "sku": first["sku"], "quantity": first["quantity"]}]}
+    assert connector.map_order(connector.fetch_order(str(order["id"])).payload).status == "partially_shipped"
+    connector.ship(platform_order_id=str(order["id"]), tracking_number="RM1", carrier_code="Royal Mail")
+    assert sandbox.pushed[-1]["tracking_company"] == "Royal Mail"  # an unknown code passes through
+    assert connector.map_order(connector.fetch_order(str(order["id"])).payload).status == "shipped"
+
+    tea, mug = sandbox.variant("TEA-LJ-250G"), sandbox.variant("CUP-CER-350")
+    connector.set_stock(platform_product_id=str(tea["product_id"]), platform_sku_id=str(tea["variant_id"]),
+                        quantity=17)
+    connector.set_stock(platform_product_id=str(mug["product_id"]), sku="CUP-CER-350", quantity=0)
+    assert [(p["inventory_item_id"], p["location_id"], p["available"]) for p in sandbox.pushed[2:]] == [
+        (tea["inventory_item_id"], sandbox.location_id, 17), (mug["inventory_item_id"], sandbox.location_id, 0)]
+    with pytest.raises(PermanentError) as caught:
+        connector.set_stock(platform_product_id=str(mug["product_id"]), sku="NOT-THIS-ONE", quantity=1)
+    assert caught.value.code == "unknown_sku"
+    assert len(sandbox.pushed) == 4
+
+
+def test_set_stock_uses_the_configured_location(sandbox, client):
+    tea = sandbox.variant("TEA-LJ-250G")
+    configured = ShopifyConnector({**sandbox.connector_credentials(), "location_id": "777"}, client=client)
+    with pytest.raises(PermanentError) as caught:
+        configured.set_stock(platform_product_id=str(tea["product_id"]), platform_sku_id=str(tea["variant_id"]),
+                             quantity=3)
+    assert caught.value.code == "422"  # the sandbox stocks nothing at location 777
+    assert sandbox.pushed == []
+
+
 def test_fulfilling_again_returns_the_existing_fulfillment(sandbox, client):
     order = place(sandbox, T0)
     made = client.create_fulfillment(order_id=order["id"], tracking_number="SF100", tracking_company="SF Express")
