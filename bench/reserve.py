@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import cProfile
-import io
-import json
-import math
-import pstats
 import queue
 import random
 import threading
@@ -24,6 +20,13 @@ from django.db.models import Sum
 from django.utils import timezone
 
 import bench
+from bench.common import (
+    Report,
+    check_stock_consistency,
+    percentile_ms,
+    raw_connection_params,
+    write_profile_stats,
+)
 from inventory.models import (
     SKU,
     MovementKind,
@@ -61,39 +64,6 @@ def add_arguments(parser) -> None:
                         help="single-threaded attempts timed statement by statement for the DB/Python split")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="also run N sequential attempts on a hot SKU under cProfile and print the top costs")
-
-
-# --- Output ------------------------------------------------------------------------------------
-
-class Report:
-    """Human-readable lines as the phases go, FAIL lines for broken sanity checks, and the figures for --json."""
-
-    def __init__(self, stdout, as_json: bool):
-        self.out = stdout
-        self.as_json = as_json
-        self.figures: dict = {}
-        self.failures: list[str] = []
-
-    def write(self, text: str = "") -> None:
-        self.out.write(text)
-
-    def fail(self, text: str) -> None:
-        self.failures.append(text)
-        self.out.write(f"FAIL {text}")
-
-    def finish(self) -> None:
-        self.figures["ok"] = not self.failures
-        self.figures["failures"] = self.failures
-        if self.as_json:
-            self.out.write(json.dumps(self.figures))
-
-
-def percentile_ms(seconds: list[float], pct: float) -> float:
-    """Nearest-rank percentile of durations in seconds, in milliseconds."""
-    if not seconds:
-        return 0.0
-    ordered = sorted(seconds)
-    return round(ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)] * 1000, 2)
 
 
 # --- Worker threads ----------------------------------------------------------------------------
@@ -319,37 +289,6 @@ def check_hot_sku(report: Report, label: str, warehouse: Warehouse, sku: SKU, at
     return oversold
 
 
-def check_stock_consistency(report: Report, label: str) -> int:
-    """Every stock row: 0 <= reserved <= on_hand, reserved = ACTIVE holds, counters = ledger sums."""
-    holds = {(row["warehouse_id"], row["sku_id"]): row["total"] for row in
-             Reservation.objects.filter(status=ACTIVE).values("warehouse_id", "sku_id").annotate(
-                 total=Sum("quantity")).order_by()}
-    ledger = {(row["warehouse_id"], row["sku_id"]): (row["on_hand"], row["reserved"]) for row in
-              StockMovement.objects.values("warehouse_id", "sku_id").annotate(
-                  on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")).order_by()}
-    mismatches = 0
-    rows = 0
-    for level in StockLevel.objects.order_by("warehouse_id", "sku_id").iterator():
-        rows += 1
-        key = (level.warehouse_id, level.sku_id)
-        problems = []
-        if not 0 <= level.reserved <= level.on_hand:
-            problems.append("reserved outside 0..on_hand")
-        if level.reserved != holds.get(key, 0):
-            problems.append(f"active holds {holds.get(key, 0)}")
-        if (level.on_hand, level.reserved) != ledger.get(key, (0, 0)):
-            problems.append(f"ledger on_hand/reserved {ledger.get(key, (0, 0))}")
-        if problems:
-            mismatches += 1
-            if mismatches <= 10:
-                report.write(f"    mismatch warehouse {key[0]} SKU {key[1]} on_hand {level.on_hand} "
-                             f"reserved {level.reserved}: {', '.join(problems)}")
-    report.write(f"  {rows} stock rows checked against holds and ledger: {mismatches} mismatches")
-    if mismatches:
-        report.fail(f"{label}: {mismatches} stock rows disagree with their reservations or ledger")
-    return mismatches
-
-
 def check_spread_orders(report: Report, stats: PhaseStats, quantities: dict[int, int], allow_split: bool) -> int:
     """Reserved orders hold exactly their line quantities (one warehouse unless split); short ones hold nothing."""
     reserved_ids = {item[0] for item in stats.succeeded}
@@ -512,12 +451,6 @@ class RawSession:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def raw_connection_params() -> dict:
-    params = connections["default"].get_connection_params()
-    params.pop("cursor_factory", None)  # plain psycopg2 cursors
-    return params
 
 
 def release_all(warehouse: Warehouse, sku: SKU) -> int:
@@ -752,15 +685,7 @@ def phase_profile(report: Report, fx: Fixture, n: int) -> None:
     profiler.disable()
     wall = time.perf_counter() - begin
     report.write(f"  {n} attempts in {wall:.2f} s under the profiler ({n / wall:.0f}/s)")
-    for order in ("tottime", "cumulative"):
-        buffer = io.StringIO()
-        pstats.Stats(profiler, stream=buffer).strip_dirs().sort_stats(order).print_stats(25)
-        report.write(f"  top 25 by {order}:")
-        lines = buffer.getvalue().splitlines()
-        start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
-        for line in lines[start:]:
-            if line.strip():
-                report.write(f"    {line}")
+    write_profile_stats(report, profiler)
 
 
 def check_server(report: Report, workers: int) -> bool:

@@ -102,7 +102,7 @@ class UnifiedOrder:
     receiver: UnifiedAddress = field(default_factory=UnifiedAddress)
     paid_at: datetime | None = None
     shipping: Decimal = Decimal("0")
-    discount: Decimal = Decimal("0")
+    discount: Decimal = Decimal("0")  # order-level discount only; each line carries its own
     tax: Decimal = Decimal("0")
     buyer_note: str = ""
     seller_note: str = ""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -44,7 +42,6 @@ def resolve_sku_codes(*, store: Store, unified: UnifiedOrder) -> list[str]:
 
 def order_input_from_unified(*, store: Store, unified: UnifiedOrder, raw_ref: str) -> OrderInput:
     codes = resolve_sku_codes(store=store, unified=unified)
-    line_discounts = sum((line.discount for line in unified.lines), Decimal("0"))
     receiver = unified.receiver
     return OrderInput(
         platform_order_id=unified.platform_order_id,
@@ -59,8 +56,7 @@ def order_input_from_unified(*, store: Store, unified: UnifiedOrder, raw_ref: st
                          phone=unified.buyer.phone),
         currency=unified.currency,
         shipping_amount=unified.shipping,
-        # The platform's order discount includes the line discounts already counted on the lines.
-        discount_amount=max(unified.discount - line_discounts, Decimal("0")),
+        discount_amount=unified.discount,  # order-level only: the lines carry their own
         tax_amount=unified.tax,
         platform_total=unified.total,
         placed_at=unified.created_at,

@@ -42,6 +42,11 @@ def map_taobao_trade(trade: dict) -> UnifiedOrder:
     if status is None:
         raise PermanentError(f"Taobao trade {tid}: unknown status {raw_status!r}", code="unknown_status")
     orders = _orders(trade, tid)
+    lines = [_line(order, tid) for order in orders]
+    # TOP's trade discount_fee includes the sub-orders' own discounts; the unified order keeps
+    # only the order-level part (the lines carry theirs).
+    order_discount = max(_money(trade, "discount_fee", tid) - sum((line.discount for line in lines), Decimal("0")),
+                         Decimal("0"))
     return UnifiedOrder(
         platform_order_id=tid,
         status=status,
@@ -49,11 +54,11 @@ def map_taobao_trade(trade: dict) -> UnifiedOrder:
         currency="CNY",
         total=_money(trade, "payment", tid, required=True),
         shipping=_money(trade, "post_fee", tid),
-        discount=_money(trade, "discount_fee", tid),
+        discount=order_discount,
         created_at=_time(trade, "created", tid, required=True),
         updated_at=_time(trade, "modified", tid, required=True),
         paid_at=_time(trade, "pay_time", tid),
-        lines=[_line(order, tid) for order in orders],
+        lines=lines,
         buyer=UnifiedParty(name=_text(trade.get("buyer_nick")), id=_text(trade.get("buyer_open_uid"))),
         receiver=UnifiedAddress(
             name=_text(trade.get("receiver_name")),

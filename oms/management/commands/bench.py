@@ -10,8 +10,10 @@ import bench
 
 
 def _benchmark_names() -> list[str]:
-    # Every public module of the bench package is a benchmark, so a new one plugs in by adding a file.
-    return sorted(info.name for info in pkgutil.iter_modules(bench.__path__) if not info.name.startswith("_"))
+    # Every public module of the bench package with a run() is a benchmark (ingest, reserve, webhook…), so a
+    # new one plugs in by adding a file; modules without one (common) hold shared helpers.
+    names = (info.name for info in pkgutil.iter_modules(bench.__path__) if not info.name.startswith("_"))
+    return sorted(name for name in names if hasattr(importlib.import_module(f"bench.{name}"), "run"))
 
 
 class Command(BaseCommand):
