@@ -9,6 +9,7 @@ import json
 import math
 import pstats
 import random
+from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connections
@@ -186,3 +187,38 @@ class BenchShopifySandbox(shopify_sandbox.ShopifySandbox):
                                            "code": "Standard" if shipping else "Free Shipping",
                                            "title": "Standard" if shipping else "Free Shipping"})
         return order
+
+
+def profile_areas(profiler) -> Counter:
+    """Own time (tottime) of the profile summed by where the code lives: psycopg2 calls, Django's SQL compiler,
+    the rest of the ORM, Django's database wrappers, the project's apps, the standard library..."""
+    areas: Counter = Counter()
+    for (filename, _line, function), (_cc, _nc, own, _cum, _callers) in pstats.Stats(profiler).stats.items():
+        path = filename.replace("\\", "/")
+        if filename == "~":
+            area = f"psycopg2 {function.split(' of ')[0].strip('<')}" if "psycopg2" in function else "builtins"
+        elif "/django/db/models/sql/" in path:
+            area = "Django ORM: SQL compiler (django/db/models/sql)"
+        elif "/django/db/models/" in path:
+            area = "Django ORM: models, querysets, fields (django/db/models)"
+        elif "/django/db/" in path:
+            area = "Django database wrappers and transactions (django/db/backends, transaction)"
+        elif "/django/" in path:
+            area = "Django, other"
+        elif "/site-packages/" in path:
+            area = f"package {path.split('/site-packages/')[1].split('/')[0]}"
+        elif "/lib/python3" in path or path.startswith("<"):
+            area = "Python standard library"
+        else:
+            area = f"project: {path.rsplit('/', 2)[-2]}/"
+        areas[area] += own
+    return areas
+
+
+def write_profile_areas(report: Report, profiler, *, per: int, unit: str) -> None:
+    """The profile's own time grouped by area (see profile_areas), in ms per ``unit`` and as shares."""
+    areas = profile_areas(profiler)
+    total = sum(areas.values()) or 1.0
+    report.write(f"  own time by area (ms per {unit} under the profiler, share):")
+    for area, own in areas.most_common(14):
+        report.write(f"    {own / per * 1000:8.3f} ms {own / total * 100:5.1f}%  {area}")

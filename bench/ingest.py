@@ -25,6 +25,7 @@ from bench.common import (
     check_stock_consistency,
     raw_connection_params,
     shopify_store,
+    write_profile_areas,
     write_profile_stats,
 )
 from connectors import services as channel_services
@@ -131,8 +132,10 @@ class StepAttributor(StatementCounter):
         try:
             return execute(sql_text, params, many, context)
         finally:
+            spent = time.perf_counter() - begin
             self.by_step[step] += 1
-            self.db_by_step[step] += time.perf_counter() - begin
+            self.db_by_step[step] += spent
+            self.db_s += spent
             self.kinds[sql_text.lstrip()[:16].split(None, 1)[0].upper()] += 1
 
     @contextmanager
@@ -146,8 +149,10 @@ class StepAttributor(StatementCounter):
             try:
                 return real_commit()
             finally:
+                spent = time.perf_counter() - begin
                 self.by_step[step] += 1
-                self.db_by_step[step] += time.perf_counter() - begin
+                self.db_by_step[step] += spent
+                self.db_s += spent
                 self.kinds["COMMIT"] += 1
 
         db._commit = counted_commit
@@ -243,9 +248,10 @@ def rows_since(params: dict, marks: dict[str, int]) -> dict[str, tuple[list[str]
 
 
 def raw_insert(params: dict, tables: dict[str, tuple[list[str], list[tuple]]], *, method: str,
-               like: str = "INCLUDING DEFAULTS") -> float:
+               like: str = "INCLUDING DEFAULTS") -> tuple[float, dict[str, float]]:
     """Insert the rows into fresh empty copies ``<table>_raw (LIKE <table> …)`` on one connection, in one
-    transaction; returns the seconds from the first INSERT to the end of COMMIT. The copies are dropped after."""
+    transaction; returns the seconds from the first INSERT to the end of COMMIT, and per table (and COMMIT).
+    The copies are dropped after."""
     conn = psycopg2.connect(**params)
     copies = {table: sql.Identifier(f"{table}_raw") for table in tables}
     try:
@@ -254,9 +260,11 @@ def raw_insert(params: dict, tables: dict[str, tuple[list[str], list[tuple]]], *
                 cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(copy))
                 cursor.execute(sql.SQL("CREATE TABLE {} (LIKE {} " + like + ")").format(copy, sql.Identifier(table)))
         conn.commit()
+        spent: dict[str, float] = {}
         begin = time.perf_counter()
         with conn.cursor() as cursor:
             for table, (columns, rows) in tables.items():
+                started = time.perf_counter()
                 names = sql.SQL(", ").join(sql.Identifier(column) for column in columns)
                 if method == "executemany":
                     statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
@@ -265,7 +273,10 @@ def raw_insert(params: dict, tables: dict[str, tuple[list[str], list[tuple]]], *
                 else:
                     statement = sql.SQL("INSERT INTO {} ({}) VALUES %s").format(copies[table], names)
                     psycopg2.extras.execute_values(cursor, statement.as_string(conn), rows, page_size=PAGE_ROWS)
+                spent[table] = time.perf_counter() - started
+        started = time.perf_counter()
         conn.commit()
+        spent["COMMIT"] = time.perf_counter() - started
         elapsed = time.perf_counter() - begin
         with conn.cursor() as cursor:
             for copy in copies.values():
@@ -273,7 +284,7 @@ def raw_insert(params: dict, tables: dict[str, tuple[list[str], list[tuple]]], *
         conn.commit()
     finally:
         conn.close()
-    return elapsed
+    return elapsed, spent
 
 
 # --- Phases --------------------------------------------------------------------------------------------
@@ -392,11 +403,12 @@ def phase_raw(report: Report, marks: dict[str, int], n: int, service_rate: float
             ("raw_executemany", "executemany", "INCLUDING DEFAULTS", "executemany, one statement a row"),
             ("raw_indexed", "execute_values", "INCLUDING ALL",
              "execute_values into copies WITH the indexes (LIKE … INCLUDING ALL)")):
-        seconds = raw_insert(params, tables, method=method, like=like)
+        seconds, spent = raw_insert(params, tables, method=method, like=like)
         rate = n / seconds
         results[key] = rate
         report.write(f"  {label}: {seconds:.2f} s = {rate:.0f} orders/s ({total / seconds:.0f} rows/s); "
                      f"service/raw = {service_rate / rate:.4f}")
+        report.write("    " + ", ".join(f"{table.split('_', 1)[-1]} {took:.2f} s" for table, took in spent.items()))
         report.figures.update({f"{key}_s": round(seconds, 3), f"{key}_orders_per_s": round(rate, 1)})
     report.figures.update({
         "raw_tables": {table: len(rows) for table, (_columns, rows) in tables.items()}, "raw_rows": total,
@@ -418,6 +430,7 @@ def phase_profile(report: Report, store, sandbox: TimedSandbox, n: int) -> None:
     profiler.disable()
     wall = time.perf_counter() - begin
     report.write(f"  {processed} orders in {wall:.2f} s under the profiler ({processed / wall:.0f}/s)")
+    write_profile_areas(report, profiler, per=processed, unit="order")
     write_profile_stats(report, profiler, top=40, orders=("cumulative", "tottime"))
 
     report.write(f"\n[6] SQL per order by service step: {n} more orders, every statement attributed to the chain "

@@ -1,6 +1,7 @@
 """Map one platform payload file to the unified order and print it as JSON (for checking a mapping)."""
 
 import json
+import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -20,7 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         source = options["file"]
         try:
-            text = self.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+            text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"cannot read {source}: {exc.strerror}") from None
         try:
