@@ -108,6 +108,9 @@ class UnifiedOrder:
     seller_note: str = ""
     display_number: str = ""  # e.g. Shopify "#1001"
     refund_requested: bool = False  # overlay flag: an after-sale is open on the platform
+    # Per-line after-sale state as the platform gives it (kept for the after-sales module):
+    # [{"platform_line_id", "status", "type", "refund_status"}]
+    after_sales: list[dict] = field(default_factory=list)
     raw_status: str = ""  # the platform's own status words, for the timeline
 
     def to_json(self) -> dict:
@@ -122,7 +125,7 @@ class UnifiedOrder:
             "discount": str(self.discount), "tax": str(self.tax),
             "created_at": iso(self.created_at), "updated_at": iso(self.updated_at), "paid_at": iso(self.paid_at),
             "buyer": vars(self.buyer), "receiver": vars(self.receiver),
-            "buyer_note": self.buyer_note, "seller_note": self.seller_note,
+            "buyer_note": self.buyer_note, "seller_note": self.seller_note, "after_sales": self.after_sales,
             "lines": [{"sku": line.sku, "platform_sku_id": line.platform_sku_id, "title": line.title,
                        "quantity": line.quantity, "unit_price": str(line.unit_price), "discount": str(line.discount),
                        "platform_line_id": line.platform_line_id} for line in self.lines],

@@ -9,10 +9,14 @@ from connectors.base import Connector
 CONNECTORS = {
     "shopify": "connectors.shopify.connector.ShopifyConnector",
     "taobao": "connectors.taobao.connector.TaobaoConnector",
+    "pdd": "connectors.pdd.connector.PddConnector",
+    "douyin": "connectors.douyin.connector.DouyinConnector",
 }
 SANDBOXES = {
     "shopify": "connectors.sandbox.shopify.ShopifySandbox",
     "taobao": "connectors.sandbox.taobao.TaobaoSandbox",
+    "pdd": "connectors.sandbox.pdd.PddSandbox",
+    "douyin": "connectors.sandbox.douyin.DouyinSandbox",
 }
 
 
