@@ -63,6 +63,7 @@ def order_input_from_unified(*, store: Store, unified: UnifiedOrder, raw_ref: st
         buyer_note=unified.buyer_note,
         seller_note=unified.seller_note,
         raw_payload_ref=raw_ref,
+        receiver_ciphertext=dict(receiver.encrypted),
     )
 
 

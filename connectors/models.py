@@ -97,3 +97,44 @@ class InboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id}:{self.delivery_key} {self.status}"
+
+
+class PushStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Confirmed by the platform")
+    FAILED = "failed", _("Failed (needs a person)")
+
+
+class ShipmentPush(models.Model):
+    """Outbox row: one shipment (carrier + tracking number, maybe some lines) to confirm to the platform.
+
+    The row is written in the transaction that ships, and sent by a worker until the platform confirms;
+    (order, shipment key) is unique, so one shipment is never sent twice.
+    """
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="shipment_pushes",
+                              verbose_name=_("order"))
+    store = models.ForeignKey("orders.Store", on_delete=models.CASCADE, related_name="+", verbose_name=_("store"))
+    shipment_key = models.CharField(_("shipment"), max_length=100)
+    carrier_code = models.CharField(_("carrier"), max_length=32)
+    tracking_number = models.CharField(_("tracking number"), max_length=64)
+    # Platform line ids of a partial (split) shipment; empty means the whole order.
+    line_ids = models.JSONField(_("platform line ids"), default=list, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=PushStatus.choices, default=PushStatus.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    response = models.JSONField(_("platform response"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("shipment push")
+        verbose_name_plural = _("shipment pushes")
+        constraints = [models.UniqueConstraint(fields=["order", "shipment_key"], name="shipment_push_unique")]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.carrier_code} {self.tracking_number} {self.status}"

@@ -30,3 +30,21 @@ def sweep_inbox_task() -> int:
     for store_id in store_ids:
         process_inbox_task.delay(store_id=store_id)
     return len(store_ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def push_shipment_task(*, push_id: int) -> str:
+    from connectors.pushback import shipment_push_send
+
+    return shipment_push_send(push_id=push_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_shipment_pushes_task() -> int:
+    """Pushes whose retry time came (or whose sender died) are sent again."""
+    from connectors.pushback import shipment_pushes_due
+
+    due = shipment_pushes_due()
+    for push_id in due:
+        push_shipment_task.delay(push_id=push_id)
+    return len(due)

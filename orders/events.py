@@ -61,3 +61,12 @@ def event_order_channel_mismatch(*, order: Order, target: str, raw_status: str) 
     return OrderEvent.objects.create(order=order, type=OrderEventType.CHANNEL_MISMATCH, actor_label="channel",
                                      from_status=order.status, to_status=order.status, reason=raw_status[:500],
                                      data={"platform_status": target, "raw_status": raw_status})
+
+
+def event_order_shipment_push(*, order: Order, state: str, carrier: str, tracking: str, line_ids: list,
+                              attempts: int = 0, error: str = "") -> OrderEvent:
+    """A shipment confirmation to the platform was queued, confirmed, or gave up."""
+    return OrderEvent.objects.create(order=order, type=OrderEventType.SHIPMENT_PUSH, actor_label="channel",
+                                     from_status=order.status, to_status=order.status, reason=error[:500],
+                                     data={"state": state, "carrier": carrier, "tracking": tracking,
+                                           "line_ids": line_ids, "attempts": attempts})

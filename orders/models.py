@@ -119,6 +119,9 @@ class Order(FSMModelMixin, TimeStampedModel):
     receiver_district = models.CharField(_("district"), max_length=64, blank=True, default="")
     receiver_address = models.CharField(_("address"), max_length=255, blank=True, default="")
     receiver_zip = models.CharField(_("postcode"), max_length=16, blank=True, default="")
+    # Platforms that encrypt receivers (PDD, Douyin) send ciphertext plus masked copies: the masked
+    # copies fill the fields above, the ciphertext is kept as it came (the hub never decrypts it).
+    receiver_ciphertext = models.JSONField(_("receiver ciphertext"), default=dict, blank=True)
 
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     goods_amount = models.DecimalField(_("goods amount"), max_digits=14, decimal_places=2, default=Decimal("0"))
@@ -283,6 +286,7 @@ class OrderEventType(models.TextChoices):
     STOCK_RESERVED = "stock_reserved", _("Stock reserved")
     STOCK_RELEASED = "stock_released", _("Stock released")
     STOCK_SHIPPED = "stock_shipped", _("Stock shipped")
+    SHIPMENT_PUSH = "shipment_push", _("Shipment sent to the platform")
     CHANNEL_MISMATCH = "channel_mismatch", _("Platform status not followed")
     UPDATED = "updated", _("Updated")
 

@@ -105,6 +105,7 @@ class OrderInput:
     buyer_note: str = ""
     seller_note: str = ""
     raw_payload_ref: str = ""
+    receiver_ciphertext: dict = field(default_factory=dict)
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -195,6 +196,7 @@ def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str
                     receiver_country=data.receiver.country or "CN", receiver_province=data.receiver.province,
                     receiver_city=data.receiver.city, receiver_district=data.receiver.district,
                     receiver_address=data.receiver.address, receiver_zip=data.receiver.zip,
+                    receiver_ciphertext=data.receiver_ciphertext,
                     currency=(data.currency or store.default_currency).upper(),
                     goods_amount=amounts["goods_amount"], discount_amount=amounts["discount_amount"],
                     shipping_amount=_money(data.shipping_amount), tax_amount=_money(data.tax_amount),

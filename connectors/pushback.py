@@ -1,0 +1,132 @@
+"""Push-back to the platforms: shipment confirmations through an outbox, sent until the platform confirms."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from connectors.base import AuthError, ConnectorError, PermanentError, TransientError
+from connectors.models import PushStatus, ShipmentPush
+from connectors.registry import CONNECTORS, connector_for_store
+from connectors.services import backoff_seconds
+from oms.exceptions import ValidationFailed
+from orders.events import event_order_shipment_push
+from orders.models import Order, OrderLine
+
+logger = logging.getLogger(__name__)
+
+SEND_LEASE = timedelta(minutes=2)
+# Transient failures are retried until the platform confirms; after this many a person is asked.
+MAX_PUSH_ATTEMPTS = 50
+
+
+def shipment_push_enqueue(*, order_id: int, carrier_code: str, tracking_number: str,
+                          line_nos: list[int] | None = None, shipment_key: str = "") -> ShipmentPush | None:
+    """Queue the confirmation of one shipment to the order's platform (None for manual stores).
+
+    ``line_nos`` (our line numbers) make it a partial shipment: the platform gets their platform
+    line ids (Taobao sub-orders, Shopify line items). The same shipment queued again is a no-op.
+    """
+    carrier_code, tracking_number = carrier_code.strip().upper(), tracking_number.strip()
+    if not carrier_code or not tracking_number:
+        raise ValidationFailed(_("Carrier and tracking number are required."),
+                               data={"tracking_number": [_("This field may not be blank.")]})
+    order = Order.objects.select_related("store").get(pk=order_id)
+    if order.store.platform not in CONNECTORS:
+        return None
+    line_ids: list[str] = []
+    if line_nos:
+        lines = dict(OrderLine.objects.filter(order=order, line_no__in=line_nos)
+                     .values_list("line_no", "platform_line_id"))
+        missing = sorted(set(line_nos) - set(lines))
+        if missing or not all(lines.values()):
+            raise ValidationFailed(_("Lines %(lines)s are not platform lines of this order.") % {
+                "lines": ", ".join(map(str, missing or line_nos))}, data={"line_nos": [_("Unknown line.")]})
+        line_ids = [lines[n] for n in sorted(lines)]
+        if len(line_ids) == order.lines.count():
+            line_ids = []  # every line: a full shipment
+    key = (shipment_key or f"{carrier_code}:{tracking_number}")[:100]
+    try:
+        with transaction.atomic():
+            push = ShipmentPush.objects.create(order=order, store=order.store, shipment_key=key,
+                                               carrier_code=carrier_code, tracking_number=tracking_number,
+                                               line_ids=line_ids, next_attempt_at=timezone.now())
+            event_order_shipment_push(order=order, state="queued", carrier=carrier_code, tracking=tracking_number,
+                                      line_ids=line_ids)
+            transaction.on_commit(lambda: _enqueue(push.pk))
+    except IntegrityError:
+        return ShipmentPush.objects.get(order=order, shipment_key=key)
+    return push
+
+
+def _enqueue(push_id: int) -> None:
+    from connectors.tasks import push_shipment_task
+
+    push_shipment_task.delay(push_id=push_id)
+
+
+def shipment_push_send(*, push_id: int) -> str:
+    """Send one queued confirmation; returns the row's status afterwards.
+
+    The row is claimed with one conditional UPDATE (a lease), so two workers never send it at the
+    same time; the HTTP call happens outside any transaction.
+    """
+    now = timezone.now()
+    claimed = ShipmentPush.objects.filter(pk=push_id).filter(
+        Q(status=PushStatus.PENDING, next_attempt_at__lte=now)
+        | Q(status=PushStatus.SENDING, lease_until__lt=now)
+    ).update(status=PushStatus.SENDING, lease_until=now + SEND_LEASE, attempts=F("attempts") + 1)
+    push = ShipmentPush.objects.select_related("order", "store").get(pk=push_id)
+    if not claimed:
+        return push.status
+    connector = connector_for_store(push.store)
+    try:
+        response = connector.ship(platform_order_id=push.order.platform_order_id,
+                                  tracking_number=push.tracking_number, carrier_code=push.carrier_code,
+                                  line_ids=push.line_ids or None)
+    except (TransientError, AuthError) as exc:
+        return _push_retry(push, exc)
+    except PermanentError as exc:
+        return _push_failed(push, exc)
+    with transaction.atomic():
+        ShipmentPush.objects.filter(pk=push.pk).update(status=PushStatus.SENT, sent_at=timezone.now(),
+                                                       lease_until=None, last_error="",
+                                                       response=response if isinstance(response, dict) else {})
+        event_order_shipment_push(order=push.order, state="sent", carrier=push.carrier_code,
+                                  tracking=push.tracking_number, line_ids=push.line_ids, attempts=push.attempts)
+    return PushStatus.SENT
+
+
+def _push_retry(push: ShipmentPush, exc: ConnectorError) -> str:
+    if push.attempts >= MAX_PUSH_ATTEMPTS:
+        return _push_failed(push, exc)
+    # An expired token needs a person; wait longer than for a hiccup, but keep trying.
+    delay = 300 if isinstance(exc, AuthError) else max(backoff_seconds(push.attempts, base=2, cap=600),
+                                                         exc.retry_after or 0)
+    ShipmentPush.objects.filter(pk=push.pk).update(status=PushStatus.PENDING, lease_until=None,
+                                                   last_error=f"{type(exc).__name__}: {exc.message}"[:2000],
+                                                   next_attempt_at=timezone.now() + timedelta(seconds=delay))
+    logger.warning("shipment push %s failed (attempt %s), retrying in %.0f s: %s", push.pk, push.attempts, delay,
+                   exc.message)
+    return PushStatus.PENDING
+
+
+def _push_failed(push: ShipmentPush, exc: ConnectorError) -> str:
+    with transaction.atomic():
+        ShipmentPush.objects.filter(pk=push.pk).update(status=PushStatus.FAILED, lease_until=None,
+                                                       last_error=f"{type(exc).__name__}: {exc.message}"[:2000])
+        event_order_shipment_push(order=push.order, state="failed", carrier=push.carrier_code,
+                                  tracking=push.tracking_number, line_ids=push.line_ids, error=exc.message)
+    return PushStatus.FAILED
+
+
+def shipment_pushes_due() -> list[int]:
+    now = timezone.now()
+    return list(ShipmentPush.objects.filter(
+        Q(status=PushStatus.PENDING, next_attempt_at__lte=now) | Q(status=PushStatus.SENDING, lease_until__lt=now)
+    ).values_list("pk", flat=True)[:500])
