@@ -138,3 +138,32 @@ class ShipmentPush(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.carrier_code} {self.tracking_number} {self.status}"
+
+
+class ChannelStock(models.Model):
+    """The quantity a store's platform shows for one SKU: what was pushed last, and whether it is stale.
+
+    Every stock change bumps ``change_seq``; a push records the ``change_seq`` it computed from, so a
+    change that arrives while a push is on its way is never lost (it leaves the row dirty).
+    """
+
+    store = models.ForeignKey("orders.Store", on_delete=models.CASCADE, related_name="channel_stock",
+                              verbose_name=_("store"))
+    sku = models.ForeignKey("inventory.SKU", on_delete=models.CASCADE, related_name="channel_stock",
+                            verbose_name=_("SKU"))
+    change_seq = models.PositiveBigIntegerField(default=0)
+    pushed_seq = models.PositiveBigIntegerField(default=0)
+    changed_at = models.DateTimeField(_("changed at"), null=True, blank=True)
+    last_pushed_quantity = models.IntegerField(_("last pushed quantity"), null=True, blank=True)
+    last_pushed_at = models.DateTimeField(_("last pushed at"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    pushes = models.PositiveIntegerField(_("platform calls"), default=0)
+
+    class Meta:
+        verbose_name = _("channel stock")
+        verbose_name_plural = _("channel stock")
+        constraints = [models.UniqueConstraint(fields=["store", "sku"], name="channel_stock_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}/{self.sku_id}: {self.last_pushed_quantity}"

@@ -48,3 +48,10 @@ def sweep_shipment_pushes_task() -> int:
     for push_id in due:
         push_shipment_task.delay(push_id=push_id)
     return len(due)
+
+
+@shared_task(ignore_result=True)
+def flush_channel_stock_task() -> dict:
+    from connectors.stock_push import channel_stock_flush
+
+    return channel_stock_flush()

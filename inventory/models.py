@@ -78,6 +78,8 @@ class PlatformSKUMapping(models.Model):
     store = models.ForeignKey("orders.Store", on_delete=models.CASCADE, related_name="sku_mappings",
                               verbose_name=_("store"))
     platform_sku_id = models.CharField(_("platform SKU id or code"), max_length=64)
+    # The platform's product/item id (Taobao num_iid, PDD goods_id, Douyin product_id), for stock pushes.
+    platform_product_id = models.CharField(_("platform product id"), max_length=64, blank=True, default="")
     sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="platform_mappings", verbose_name=_("SKU"))
 
     class Meta:

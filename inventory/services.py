@@ -87,10 +87,20 @@ def _stock_row(warehouse: Warehouse, sku: SKU) -> StockLevel:
 
 
 def _after_commit_retry_awaiting(sku_ids: set[int]) -> None:
+    """More stock is free: waiting orders try again, and the platforms hear the new quantity."""
     from inventory.tasks import retry_awaiting_stock_task
 
     ids = sorted(sku_ids)
     transaction.on_commit(lambda: retry_awaiting_stock_task.delay(sku_ids=ids))
+    _after_commit_stock_changed(sku_ids)
+
+
+def _after_commit_stock_changed(sku_ids) -> None:
+    """Available stock changed: mark the platforms' copies stale (pushed by connectors.stock_push)."""
+    from connectors.stock_push import stock_changed
+
+    ids = set(sku_ids)
+    transaction.on_commit(lambda: stock_changed(ids))
 
 
 # --- Receipts, adjustments, stock takes ----------------------------------------------------------
@@ -132,6 +142,8 @@ def stock_adjust(*, warehouse_id: int, sku_id: int, delta: int, reason: str, ref
                                      reference=reference[:100], note=reason[:255], actor=_person(actor))
         if delta > 0:
             _after_commit_retry_awaiting({sku.pk})
+        else:
+            _after_commit_stock_changed({sku.pk})
     row.refresh_from_db()
     return row
 
@@ -154,6 +166,8 @@ def stock_take(*, warehouse_id: int, sku_id: int, counted: int, reference: str =
                                      reference=reference[:100], note=f"counted {counted}", actor=_person(actor))
         if delta > 0:
             _after_commit_retry_awaiting({sku.pk})
+        elif delta < 0:
+            _after_commit_stock_changed({sku.pk})
     row.refresh_from_db()
     return row
 
@@ -224,6 +238,7 @@ def stock_take_many(*, counts: list[Count], reference: str = "", actor=None) -> 
         StockMovement.objects.bulk_create(movements)
         if raised:
             _after_commit_retry_awaiting(raised)
+        _after_commit_stock_changed({c.sku_id for c in counts} - raised)
     return len(counts)
 
 
@@ -335,6 +350,7 @@ def stock_reserve_for_order(*, order_id: int, allow_split: bool = False, provinc
             if plan is not None:
                 reservation_sql.record(order_id=order_id, rows=_assign_lines(snapshot.needs, plan), plan=plan,
                                        reference=reference, now=timezone.now())
+                _after_commit_stock_changed({sku for _w, sku in plan})
                 return ReservationResult(reserved=True, warehouse_ids=sorted({w for w, _s in plan}))
             if not raced:
                 break
@@ -387,7 +403,7 @@ def _close_reservations(*, order_id: int, kind: str, reference: str, reservation
                           on_hand_delta=-quantity if shipping else 0, order_id=order_id, reference=reference)
             for (warehouse_id, sku_id), quantity in sorted(per_row.items())
         ])
-        if not shipping:
+        if not shipping:  # shipping leaves available unchanged (on hand and reserved drop together)
             _after_commit_retry_awaiting({sku_id for _w, sku_id in per_row})
     return sum(per_row.values())
 

@@ -224,6 +224,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "retry-awaiting-stock": {"task": "inventory.tasks.retry_awaiting_stock_task", "schedule": 300.0},
     "poll-due-stores": {"task": "connectors.tasks.poll_due_stores_task", "schedule": 10.0},
     "sweep-inbox": {"task": "connectors.tasks.sweep_inbox_task", "schedule": 30.0},
+    "flush-channel-stock": {"task": "connectors.tasks.flush_channel_stock_task", "schedule": 5.0},
+    "sweep-shipment-pushes": {"task": "connectors.tasks.sweep_shipment_pushes_task", "schedule": 15.0},
     "reconcile-stock-nightly": {"task": "inventory.tasks.reconcile_stock_task",
                                 "schedule": crontab(hour=19, minute=30)},  # 03:30 Asia/Shanghai
 }
@@ -248,3 +250,4 @@ LOGGING = {
 # --- Product settings -----------------------------------------------------------------------
 ORDER_NUMBER_PREFIX = env_str("OMS_ORDER_NUMBER_PREFIX", "SO")
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("OMS_IDEMPOTENCY_KEY_TTL_HOURS", 48)
+OMS_BENCH_BARE_WEBHOOK = env_bool("OMS_BENCH_BARE_WEBHOOK", False)  # `bench webhook`: serve the bare webhook view

@@ -1,0 +1,81 @@
+"""Channel stock push: a burst of changes becomes a few platform calls, and every sandbox ends with the hub's number."""
+
+from decimal import Decimal
+
+import pytest
+
+from connectors import stock_push
+from connectors.models import ChannelStock
+from connectors.sandbox.shopify import ShopifySandbox
+from connectors.sandbox.taobao import TaobaoSandbox
+from inventory.models import PlatformSKUMapping
+from inventory.services import stock_receive
+from orders import services
+from orders.models import Platform, Store
+from orders.services import LineInput
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def platforms(skus):
+    shopify = ShopifySandbox(port=0, skus=[("TEA-LJ-250G", "37.99")], seed=2)
+    taobao = TaobaoSandbox(port=0, skus=[("TEA-LJ-250G", "268.00")], seed=2)
+    shopify.start()
+    taobao.start()
+    tea = skus["TEA-LJ-250G"]
+    shop = Store.objects.create(platform=Platform.SHOPIFY, code="shop-stock", name="Shop", default_currency="USD",
+                                credentials=shopify.connector_credentials(), stock_share=Decimal("0.5"),
+                                stock_buffer=10)
+    tb = Store.objects.create(platform=Platform.TAOBAO, code="tb-stock", name="淘宝",
+                              credentials=taobao.connector_credentials())
+    PlatformSKUMapping.objects.create(store=shop, sku=tea, platform_sku_id=str(shopify.variant("TEA-LJ-250G")["variant_id"]))
+    item = TaobaoSandbox._catalog_entry("TEA-LJ-250G", "268.00")  # the sandbox's ids for this SKU
+    PlatformSKUMapping.objects.create(store=tb, sku=tea, platform_sku_id=item["sku_id"],
+                                      platform_product_id=str(item["num_iid"]))
+    stock_push.forget_mapping_cache()
+    yield shopify, taobao, shop, tb, tea
+    shopify.stop()
+    taobao.stop()
+    stock_push.forget_mapping_cache()
+
+
+def last_quantity(records: list[dict], key: str) -> int | None:
+    values = [int(r[key]) for r in records if r["kind"] in ("inventory", "stock")]
+    return values[-1] if values else None
+
+
+def test_burst_of_reservations_and_cancellations_ends_with_the_hub_quantity(platforms, make_order, manual_store):
+    shopify, taobao, shop, tb, tea = platforms
+    orders = [make_order(store=manual_store, lines=[LineInput(sku_code="TEA-LJ-250G", quantity=3,
+                                                             unit_price=Decimal("1"))]) for _ in range(40)]
+    for order in orders[:15]:
+        services.order_cancel(order_id=order.pk, reason="burst")
+    stock_receive(warehouse_id=orders[0].lines.first().reservations.first().warehouse_id, sku_id=tea.pk, quantity=7)
+
+    counts = stock_push.channel_stock_flush()
+    available = stock_push.available_by_sku([tea.pk])[tea.pk]
+    assert available == 1000 + 7 - 25 * 3  # 932 free after 25 orders hold 3 each
+    assert counts["calls"] == 2  # one call per platform for the whole burst
+    assert last_quantity(shopify.pushed, "available") == (932 // 2) - 10 == 456
+    assert last_quantity(taobao.pushed, "quantity") == 932
+    rows = {row.store_id: row for row in ChannelStock.objects.filter(sku=tea)}
+    assert rows[shop.pk].last_pushed_quantity == 456 and rows[tb.pk].last_pushed_quantity == 932
+    assert all(row.change_seq == row.pushed_seq for row in rows.values())
+    assert stock_push.channel_stock_flush()["calls"] == 0  # nothing new: no call
+
+
+def test_quantity_never_below_zero_and_failures_retry(platforms, make_order, manual_store):
+    shopify, taobao, shop, tb, tea = platforms
+    Store.objects.filter(pk=shop.pk).update(stock_buffer=5000)
+    taobao.faults.down = True
+    make_order(store=manual_store, lines=[LineInput(sku_code="TEA-LJ-250G", quantity=1, unit_price=Decimal("1"))])
+    counts = stock_push.channel_stock_flush()
+    assert counts["calls"] == 1 and counts["errors"] == 1
+    assert last_quantity(shopify.pushed, "available") == 0
+    stale = ChannelStock.objects.get(store=tb, sku=tea)
+    assert stale.change_seq > stale.pushed_seq and stale.last_error
+    taobao.faults.down = False
+    ChannelStock.objects.filter(pk=stale.pk).update(next_attempt_at=None)  # the retry time has come
+    assert stock_push.channel_stock_flush()["calls"] == 1
+    assert last_quantity(taobao.pushed, "quantity") == 999
