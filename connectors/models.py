@@ -167,3 +167,29 @@ class ChannelStock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id}/{self.sku_id}: {self.last_pushed_quantity}"
+
+
+class SyncCheck(models.Model):
+    """Completeness check of one store and window: orders the platform reports vs orders the hub holds."""
+
+    store = models.ForeignKey("orders.Store", on_delete=models.CASCADE, related_name="sync_checks",
+                              verbose_name=_("store"))
+    window_start = models.DateTimeField(_("from"))
+    window_end = models.DateTimeField(_("to"))
+    platform_count = models.PositiveIntegerField(_("orders on the platform"))
+    hub_count = models.PositiveIntegerField(_("orders in the hub"))
+    missing = models.JSONField(_("missing platform order ids"), default=list, blank=True)
+    checked_at = models.DateTimeField(_("checked at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("sync check")
+        verbose_name_plural = _("sync checks")
+        ordering = ["-checked_at", "-id"]
+        indexes = [models.Index(fields=["store", "-checked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.window_start:%Y-%m-%d %H:%M}: {self.platform_count}/{self.hub_count}"
+
+    @property
+    def gap(self) -> int:
+        return self.platform_count - self.hub_count

@@ -3,7 +3,7 @@
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from connectors.models import ChannelSyncState, InboxMessage, InboxStatus
+from connectors.models import ChannelSyncState, InboxMessage, InboxStatus, SyncCheck
 from orders.models import Platform, Store
 
 
@@ -14,13 +14,16 @@ def sync_status_rows() -> list[dict]:
         pending=Count("id", filter=Q(status=InboxStatus.PENDING)),
         dead=Count("id", filter=Q(status=InboxStatus.DEAD)))}
     states = {s.store_id: s for s in ChannelSyncState.objects.all()}
+    latest_checks = {}
+    for check in SyncCheck.objects.order_by("store_id", "-checked_at"):
+        latest_checks.setdefault(check.store_id, check)
     rows = []
     for store in Store.objects.exclude(platform=Platform.MANUAL).order_by("platform", "code"):
         state = states.get(store.pk)
         lag = (now - state.watermark).total_seconds() if state and state.watermark else None
         rows.append({"store": store, "state": state, "lag_seconds": lag,
                      "pending": inbox.get(store.pk, {}).get("pending", 0),
-                     "dead": inbox.get(store.pk, {}).get("dead", 0)})
+                     "dead": inbox.get(store.pk, {}).get("dead", 0), "check": latest_checks.get(store.pk)})
     return rows
 
 

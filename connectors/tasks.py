@@ -55,3 +55,10 @@ def flush_channel_stock_task() -> dict:
     from connectors.stock_push import channel_stock_flush
 
     return channel_stock_flush()
+
+
+@shared_task(ignore_result=True)
+def sync_check_task() -> int:
+    from connectors.completeness import sync_check_last_hour
+
+    return sum(1 for check in sync_check_last_hour() if check.missing)

@@ -225,6 +225,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "poll-due-stores": {"task": "connectors.tasks.poll_due_stores_task", "schedule": 10.0},
     "sweep-inbox": {"task": "connectors.tasks.sweep_inbox_task", "schedule": 30.0},
     "flush-channel-stock": {"task": "connectors.tasks.flush_channel_stock_task", "schedule": 5.0},
+    "sync-completeness-hourly": {"task": "connectors.tasks.sync_check_task", "schedule": crontab(minute=5)},
     "sweep-shipment-pushes": {"task": "connectors.tasks.sweep_shipment_pushes_task", "schedule": 15.0},
     "reconcile-stock-nightly": {"task": "inventory.tasks.reconcile_stock_task",
                                 "schedule": crontab(hour=19, minute=30)},  # 03:30 Asia/Shanghai
