@@ -130,3 +130,28 @@ def shipment_pushes_due() -> list[int]:
     return list(ShipmentPush.objects.filter(
         Q(status=PushStatus.PENDING, next_attempt_at__lte=now) | Q(status=PushStatus.SENDING, lease_until__lt=now)
     ).values_list("pk", flat=True)[:500])
+
+
+def shipment_confirm(*, order_id: int, carrier_code: str, tracking_number: str, line_nos: list[int] | None = None,
+                     actor=None) -> ShipmentPush | None:
+    """A person (or the fulfilment flow) records a shipment: the order ships here and the platform is told.
+
+    All lines (or none given): the order ships; some lines: it ships partially. The confirmation to the
+    platform is queued in the same transaction, so it cannot be forgotten.
+    """
+    from orders import services as order_services
+    from orders.models import OrderStatus
+
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        partial = bool(line_nos) and len(set(line_nos)) < order.lines.count()
+        if order.status in (OrderStatus.IN_FULFILMENT, OrderStatus.PARTIALLY_SHIPPED):
+            if partial:
+                order_services.order_ship_partially(order_id=order.pk, actor=actor, reason=tracking_number)
+            else:
+                order_services.order_ship(order_id=order.pk, actor=actor, reason=tracking_number)
+        elif order.status not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED):
+            raise ValidationFailed(_("Only an order in fulfilment (or already shipped) can get a tracking number."),
+                                   code="not_in_fulfilment")
+        return shipment_push_enqueue(order_id=order.pk, carrier_code=carrier_code, tracking_number=tracking_number,
+                                     line_nos=line_nos)

@@ -17,3 +17,22 @@ class HoldForm(forms.Form):
 
 class NoteForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ShipmentForm(forms.Form):
+    carrier_code = forms.CharField(label=_("Carrier"), max_length=32, initial="SF")
+    tracking_number = forms.CharField(label=_("Tracking number"), max_length=64)
+    lines = forms.CharField(label=_("Lines (empty: all)"), max_length=200, required=False,
+                            help_text=_("Line numbers separated by commas, for a partial shipment."))
+
+    def clean_lines(self) -> list[int]:
+        raw = self.cleaned_data.get("lines", "").replace("，", ",")
+        try:
+            return sorted({int(part) for part in raw.split(",") if part.strip()})
+        except ValueError:
+            raise forms.ValidationError(_("Line numbers separated by commas.")) from None
+
+    def clean(self):
+        data = super().clean()
+        data["line_nos"] = data.get("lines") or []
+        return data

@@ -13,4 +13,5 @@ urlpatterns = [
     path("<int:pk>/hold/", views.order_hold, name="hold"),
     path("<int:pk>/release/<slug:reason>/", views.order_release, name="release"),
     path("<int:pk>/note/", views.order_note, name="note"),
+    path("<int:pk>/shipment/", views.order_shipment, name="shipment"),
 ]

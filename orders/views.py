@@ -12,7 +12,7 @@ from oms.exceptions import DomainError
 from oms.pii import can_view_pii, mask_address, mask_name, mask_phone
 from orders import services
 from orders.filters import OrderFilter
-from orders.forms import HoldForm, NoteForm, TransitionForm
+from orders.forms import HoldForm, NoteForm, ShipmentForm, TransitionForm
 from orders.models import HoldReason
 from orders.selectors import (
     order_can_hold,
@@ -67,6 +67,8 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "note_form": NoteForm(),
         "events": list(order.events.all()),
         "reservations": order_reservations(order=order),
+        "shipment_form": ShipmentForm() if order.status in ("in_fulfilment", "partially_shipped") else None,
+        "shipment_pushes": list(order.shipment_pushes.order_by("id")),
     })
 
 
@@ -121,3 +123,19 @@ def order_note(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("orders:detail", pk=pk)
     return _done(request, pk, lambda: services.order_add_note(order_id=pk, note=form.cleaned_data["note"],
                                                               actor=request.user))
+
+
+@login_required
+@require_POST
+@permission_required("orders.transition_order", raise_exception=True)
+def order_shipment(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record carrier + tracking number: the order ships and the platform is told (outbox)."""
+    from connectors.pushback import shipment_confirm
+
+    form = ShipmentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Give the carrier and the tracking number."))
+        return redirect("orders:detail", pk=pk)
+    return _done(request, pk, lambda: shipment_confirm(
+        order_id=pk, carrier_code=form.cleaned_data["carrier_code"], tracking_number=form.cleaned_data["tracking_number"],
+        line_nos=form.cleaned_data["line_nos"] or None, actor=request.user))

@@ -112,3 +112,24 @@ def test_shopify_fulfillment_with_tracking(skus):
         assert len(fulfillment) == 1 and fulfillment[0]["tracking_number"] == "1Z999"
     finally:
         sandbox.stop()
+
+
+def test_shipping_from_the_order_page_queues_the_platform_confirmation(taobao, role_users):
+    from django.test import Client
+
+    from orders import services as order_services
+    from tests.conftest import PASSWORD
+    sandbox, store = taobao
+    order = import_trade(sandbox, store, lines=2)
+    order_services.order_start_fulfilment(order_id=order.pk)
+    client = Client()
+    assert client.login(username="u_warehouse", password=PASSWORD)
+    page = client.get(f"/orders/{order.pk}/").content.decode()
+    assert 'data-transition="shipment"' in page
+    client.post(f"/orders/{order.pk}/shipment/", {"carrier_code": "yto", "tracking_number": "YT9", "lines": "1"})
+    order.refresh_from_db()
+    assert order.status == "partially_shipped"
+    push = ShipmentPush.objects.get(order=order)
+    assert push.carrier_code == "YTO" and push.line_ids == [order.lines.get(line_no=1).platform_line_id]
+    assert pushback.shipment_push_send(push_id=push.pk) == PushStatus.SENT
+    assert "YT9" in client.get(f"/orders/{order.pk}/").content.decode()
