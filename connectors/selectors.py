@@ -32,3 +32,21 @@ def dead_letters(*, store_code: str = ""):
     if store_code:
         query = query.filter(store__code=store_code)
     return query
+
+
+def channel_stock_rows(*, store_code: str = "", limit: int = 500) -> list[dict]:
+    """Per store and SKU: the quantity the hub would push now next to what the platform got last."""
+    from connectors.models import ChannelStock
+    from connectors.stock_push import available_by_sku, channel_quantity
+
+    rows = ChannelStock.objects.select_related("store", "sku").order_by("store__code", "sku__code")
+    if store_code:
+        rows = rows.filter(store__code=store_code)
+    rows = list(rows[:limit])
+    available = available_by_sku({row.sku_id for row in rows})
+    result = []
+    for row in rows:
+        now_quantity = channel_quantity(row.store, available.get(row.sku_id, 0))
+        result.append({"row": row, "hub_quantity": now_quantity,
+                       "in_sync": row.last_pushed_quantity == now_quantity and row.change_seq == row.pushed_seq})
+    return result

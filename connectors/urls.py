@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from connectors import views
+from connectors import views, views_stock
 
 app_name = "connectors"
 
@@ -12,5 +12,6 @@ urlpatterns = [
     path("stores/new/", views.store_edit, name="store_new"),
     path("stores/<int:store_id>/", views.store_edit, name="store_edit"),
     path("dead-letters/", views.dead_letter_list, name="dead_letters"),
+    path("stock/", views_stock.channel_stock, name="stock"),
     path("dead-letters/<int:message_id>/<slug:action>/", views.dead_letter_action, name="dead_letter_action"),
 ]

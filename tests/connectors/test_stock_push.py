@@ -79,3 +79,15 @@ def test_quantity_never_below_zero_and_failures_retry(platforms, make_order, man
     ChannelStock.objects.filter(pk=stale.pk).update(next_attempt_at=None)  # the retry time has come
     assert stock_push.channel_stock_flush()["calls"] == 1
     assert last_quantity(taobao.pushed, "quantity") == 999
+
+
+def test_channel_stock_page_shows_last_pushed_next_to_the_hub(platforms, make_order, manual_store, role_users):
+    from django.test import Client
+
+    from tests.conftest import PASSWORD
+    make_order(store=manual_store, lines=[LineInput(sku_code="TEA-LJ-250G", quantity=4, unit_price=Decimal("1"))])
+    stock_push.channel_stock_flush()
+    client = Client()
+    assert client.login(username="u_manager", password=PASSWORD)
+    page = client.get("/channels/stock/").content.decode()
+    assert "TEA-LJ-250G" in page and ">996<" in page and ">488<" in page  # Taobao 996; Shopify 996//2 − 10
