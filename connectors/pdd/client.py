@@ -1,0 +1,247 @@
+"""Pinduoduo open-platform gateway client: signing, the request envelope, response keys, errors and retries."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import requests
+
+from connectors.base import AuthError, PermanentError, TransientError
+
+# Payload times are Beijing wall-clock strings; query windows and the request timestamp are epoch seconds.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PDD_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+DEFAULT_GATEWAY = "https://gw-api.pinduoduo.com/api/router"
+GATEWAY_PATH = "/api/router"
+
+# API_FACTS §3.3: the success root is not derivable from the API name, so it is looked up here.
+# A tuple lists every key a revision of the platform has used.
+RESPONSE_KEYS: dict[str, tuple[str, ...]] = {
+    "pdd.order.number.list.increment.get": ("order_sn_increment_get_response",),
+    "pdd.order.information.get": ("order_info_get_response",),
+    "pdd.order.list.get": ("order_list_get_response",),
+    "pdd.logistics.online.send": ("logistics_online_send_response",),
+    "pdd.goods.quantity.update": ("goods_quantity_update_response",),
+    "pdd.logistics.companies.get": ("logistics_companies_get_response",),
+    "pdd.open.decrypt.batch": ("open_decrypt_batch_response", "open_kms_decrypt_batch_response"),
+}
+
+# The only codes the SDK confirms (API_FACTS §3.3); every other code is a permanent refusal.
+TOKEN_EXPIRED = "10019"
+RATE_LIMITED = frozenset({"52101", "70031"})  # API rate-limited, calling too frequently
+UNAVAILABLE = frozenset({"52102", "52103"})  # API temporarily unavailable, service unavailable
+RETRYABLE = RATE_LIMITED | UNAVAILABLE
+
+
+def _encode(value: Any) -> str | None:
+    """A parameter as the string that is both signed and sent (None: not sent at all)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return str(epoch_seconds(value))
+    if isinstance(value, dict | list | tuple):
+        # Object and array parameters travel as JSON text, and are signed as that text.
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = str(value)
+    # Whether PDD signs empty values is NOT CONFIRMED: empty parameters are simply never sent.
+    return text if text != "" else None
+
+
+def pdd_sign(params: Mapping[str, Any], secret: str) -> str:
+    """PDD request signature (API_FACTS §3.2): UPPER(md5(secret + k1v1k2v2… + secret)), keys ASCII-sorted."""
+    encoded = {key: text for key, value in params.items() if key != "sign" and (text := _encode(value)) is not None}
+    joined = "".join(f"{key}{encoded[key]}" for key in sorted(encoded))
+    return hashlib.md5((secret + joined + secret).encode("utf-8")).hexdigest().upper()
+
+
+def epoch_seconds(value: datetime | int) -> int:
+    """An aware datetime (or epoch seconds already) as whole epoch seconds, rounded down."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("PDD times need an aware datetime")
+        return int(value.timestamp() // 1)
+    return int(value)
+
+
+def parse_pdd_time(value: str) -> datetime:
+    """PDD's "yyyy-MM-dd HH:mm:ss" Beijing wall time as an aware datetime (raises ValueError)."""
+    return datetime.strptime(value.strip(), PDD_TIME_FORMAT).replace(tzinfo=SHANGHAI)
+
+
+def format_pdd_time(value: datetime) -> str:
+    """An aware datetime as PDD's "yyyy-MM-dd HH:mm:ss" Beijing wall time."""
+    if value.tzinfo is None:
+        raise ValueError("PDD times need an aware datetime")
+    return value.astimezone(SHANGHAI).strftime(PDD_TIME_FORMAT)
+
+
+def response_key(api_type: str) -> tuple[str, ...]:
+    """The success roots of one API; an API outside the table gets the common naming guess."""
+    return RESPONSE_KEYS.get(api_type) or (api_type.removeprefix("pdd.").replace(".", "_") + "_response",)
+
+
+class PddClient:
+    """One merchant's authorised PDD client. ``call`` signs, posts, unwraps and retries what is worth it."""
+
+    def __init__(self, *, base_url: str = DEFAULT_GATEWAY, client_id: str, client_secret: str, access_token: str,
+                 timeout: float = 10.0, max_retries: int = 5, backoff_base: float = 0.5, backoff_max: float = 30.0,
+                 http: requests.Session | None = None, sleep: Callable[[float], Any] = time.sleep):
+        parts = urlsplit(base_url)
+        # A bare host (how a sandbox announces itself) means the usual gateway path.
+        self.base_url = base_url.rstrip("/") + GATEWAY_PATH if parts.path in ("", "/") else base_url
+        self.client_id, self.client_secret, self.access_token = client_id, client_secret, access_token
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self.http = http or requests.Session()
+        self.sleep = sleep
+        self.rng = random.Random()
+
+    @classmethod
+    def from_credentials(cls, credentials: Mapping[str, str], **options: Any) -> PddClient:
+        missing = [key for key in ("client_id", "client_secret", "access_token") if not credentials.get(key)]
+        if missing:
+            raise AuthError(f"Pinduoduo credentials miss {', '.join(missing)}", code="credentials")
+        return cls(base_url=credentials.get("base_url") or DEFAULT_GATEWAY, client_id=credentials["client_id"],
+                   client_secret=credentials["client_secret"], access_token=credentials["access_token"], **options)
+
+    # --- The generic call ------------------------------------------------------------------------
+
+    def call(self, type: str, *, retry_ambiguous: bool = True, **params: Any) -> dict:
+        """Call one PDD API (``type`` as PDD names it) and return the object under its response key.
+
+        ``retry_ambiguous=False`` is for calls that must not run twice (a shipment): failures after
+        which the request may have been applied (timeouts, 5xx, 52102/52103, broken bodies) are
+        raised at once; only answers that prove it was refused (52101, 70031, connect errors) are retried.
+        """
+        attempt = 0
+        while True:
+            try:
+                return self._call_once(type, params)
+            except TransientError as exc:
+                refused = exc.code in RATE_LIMITED or exc.code == "connect"
+                if not retry_ambiguous and not refused:
+                    raise
+                if attempt >= self.max_retries:
+                    raise TransientError(f"{exc.message} (gave up after {attempt} retries)", code=exc.code,
+                                         sub_code=exc.sub_code, retry_after=exc.retry_after) from exc
+                attempt += 1
+                self.sleep(self.backoff(attempt - 1))
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: between half and all of min(max, base × 2^attempt)."""
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** attempt))
+        return ceiling * self.rng.uniform(0.5, 1.0)
+
+    def signed_params(self, api_type: str, params: Mapping[str, Any]) -> dict[str, str]:
+        business = {key: text for key, value in params.items() if (text := _encode(value)) is not None}
+        system = {"type": api_type, "client_id": self.client_id, "access_token": self.access_token,
+                  "timestamp": str(int(time.time())), "data_type": "JSON", "version": "V1"}
+        signed = {**business, **system}
+        signed["sign"] = pdd_sign(signed, self.client_secret)
+        return signed
+
+    def _call_once(self, api_type: str, params: Mapping[str, Any]) -> dict:
+        # Signed per attempt: the timestamp must stay within 10 minutes of PDD's clock.
+        data = self.signed_params(api_type, params)
+        try:
+            response = self.http.post(self.base_url, data=data, timeout=self.timeout, headers={
+                "Content-Type": "application/x-www-form-urlencoded;charset=utf-8", "Accept": "application/json"})
+        except requests.ConnectTimeout as exc:
+            raise TransientError(f"PDD {api_type}: connect timeout ({exc})", code="connect") from exc
+        except requests.Timeout as exc:
+            raise TransientError(f"PDD {api_type}: timed out after {self.timeout}s", code="timeout") from exc
+        except requests.ConnectionError as exc:
+            raise TransientError(f"PDD {api_type}: connection failed ({exc})", code="connection") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientError(f"PDD {api_type}: HTTP {response.status_code}", code=f"http_{response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            if response.status_code != 200:
+                raise PermanentError(f"PDD {api_type}: HTTP {response.status_code}",
+                                     code=f"http_{response.status_code}") from exc
+            # A cut-off or HTML body from a proxy in front of the gateway; the next try usually works.
+            raise TransientError(f"PDD {api_type}: response is not JSON", code="invalid_json") from exc
+        if not isinstance(body, dict):
+            raise PermanentError(f"PDD {api_type}: unexpected response {str(body)[:200]}", code="envelope")
+        if "error_response" in body:
+            raise self.error_for(api_type, body["error_response"] or {})
+        keys = response_key(api_type)
+        found = next((key for key in keys if isinstance(body.get(key), dict)), None)
+        if response.status_code != 200 or found is None:
+            raise PermanentError(f"PDD {api_type}: HTTP {response.status_code} without {' or '.join(keys)}: "
+                                 f"{str(body)[:200]}", code="envelope")
+        return body[found]
+
+    @staticmethod
+    def error_for(api_type: str, error: Mapping[str, Any]) -> TransientError | PermanentError:
+        """The connector error for one PDD ``error_response`` (HTTP 200)."""
+        code = str(error.get("error_code", ""))
+        sub_code = str(error.get("sub_code") or "")
+        sub_msg = str(error.get("sub_msg") or "")
+        # sub_code is often null while sub_msg still says what was wrong: show whichever is there.
+        text = (f"PDD {api_type} error code {code} ({error.get('error_msg', '')})"
+                + (f", sub_code {sub_code}" if sub_code else "") + (f": {sub_msg}" if sub_msg else ""))
+        if code == TOKEN_EXPIRED:
+            return AuthError(f"{text}: the store's access_token has expired; refresh the token "
+                             "(or have the merchant authorise the app again)", code=code, sub_code=sub_code)
+        if code in RETRYABLE:
+            return TransientError(text, code=code, sub_code=sub_code)
+        return PermanentError(text, code=code, sub_code=sub_code)
+
+    # --- The APIs the hub uses ---------------------------------------------------------------------
+
+    def order_number_list_increment_get(self, *, start_updated_at: datetime | int, end_updated_at: datetime | int,
+                                        page: int, page_size: int = 100, order_status: int = 5,
+                                        refund_status: int = 5, is_lucky_flag: int = 0) -> dict:
+        """One page of full orders updated in [start, end] (≤ 30 min): {total_count, has_next, order_sn_list}."""
+        result = self.call("pdd.order.number.list.increment.get", start_updated_at=epoch_seconds(start_updated_at),
+                           end_updated_at=epoch_seconds(end_updated_at), page=page, page_size=page_size,
+                           order_status=order_status, refund_status=refund_status, is_lucky_flag=is_lucky_flag)
+        result["order_sn_list"] = result.get("order_sn_list") or []
+        return result
+
+    def order_information_get(self, order_sn: str) -> dict:
+        """The full order (``order_info``) of one order_sn."""
+        result = self.call("pdd.order.information.get", order_sn=order_sn)
+        order = result.get("order_info")
+        if not isinstance(order, dict):
+            raise PermanentError(f"PDD pdd.order.information.get: no order_info in the answer for {order_sn}",
+                                 code="envelope")
+        return order
+
+    def logistics_online_send(self, *, order_sn: str, logistics_id: int | str, tracking_number: str) -> dict:
+        """Mark an order shipped with a carrier (PDD's company id) and tracking number."""
+        # Sending twice after an ambiguous failure would fail on an already-shipped order at best.
+        result = self.call("pdd.logistics.online.send", retry_ambiguous=False, order_sn=order_sn,
+                           logistics_id=logistics_id, tracking_number=tracking_number)
+        if result.get("is_success") is not True:
+            raise PermanentError(f"PDD pdd.logistics.online.send: not accepted for {order_sn}: {result}",
+                                 code="not_success")
+        return result
+
+    def goods_quantity_update(self, *, goods_id: int | str, quantity: int, sku_id: int | str | None = None,
+                              outer_id: str | None = None, update_type: int = 1) -> dict:
+        """Set (update_type 1) or change (2) the stock of one SKU, named by sku_id or outer_id."""
+        if sku_id in (None, "") and not outer_id:
+            raise PermanentError(f"PDD goods {goods_id}: a stock update needs sku_id or outer_id",
+                                 code="invalid_parameter")
+        # update_type 1 overwrites, so repeating it is harmless; 2 adds and must not be repeated blindly.
+        result = self.call("pdd.goods.quantity.update", retry_ambiguous=update_type == 1, goods_id=goods_id,
+                           quantity=quantity, sku_id=sku_id, outer_id=outer_id, update_type=update_type)
+        if result.get("is_success") is not True:
+            raise PermanentError(f"PDD pdd.goods.quantity.update: not accepted for goods {goods_id}: {result}",
+                                 code="not_success")
+        return result
