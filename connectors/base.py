@@ -108,8 +108,8 @@ class UnifiedOrder:
     seller_note: str = ""
     display_number: str = ""  # e.g. Shopify "#1001"
     refund_requested: bool = False  # overlay flag: an after-sale is open on the platform
-    # Per-line after-sale state as the platform gives it (kept for the after-sales module):
-    # [{"platform_line_id", "status", "type", "refund_status"}]
+    # Per-line after-sale state (kept for the after-sales module): each entry has "platform_line_id"
+    # ("" when the platform tracks after-sales per order) plus the platform's own after-sale fields.
     after_sales: list[dict] = field(default_factory=list)
     raw_status: str = ""  # the platform's own status words, for the timeline
 
