@@ -49,12 +49,18 @@ STORES = [
 # The demo's Shopify and Taobao stores talk to the local sandboxes that `make run` starts
 # (Procfile.dev); the keys here are the sandboxes' defaults.
 SANDBOX_PORTS = {"shopify-demo": int(os.environ.get("OMS_SHOPIFY_SANDBOX_PORT", "8801")),
-                 "taobao-demo": int(os.environ.get("OMS_TAOBAO_SANDBOX_PORT", "8802"))}
+                 "taobao-demo": int(os.environ.get("OMS_TAOBAO_SANDBOX_PORT", "8802")),
+                 "pdd-demo": int(os.environ.get("OMS_PDD_SANDBOX_PORT", "8803")),
+                 "douyin-demo": int(os.environ.get("OMS_DOUYIN_SANDBOX_PORT", "8804"))}
 SANDBOX_CREDENTIALS = {
     "shopify-demo": {"base_url": f"http://127.0.0.1:{SANDBOX_PORTS['shopify-demo']}", "access_token": "shpat_sandbox",
                      "api_secret": "shpss_sandbox", "api_version": "2024-01"},
     "taobao-demo": {"base_url": f"http://127.0.0.1:{SANDBOX_PORTS['taobao-demo']}/router/rest", "app_key": "12345678",
                     "app_secret": "sandbox-secret", "session": "sandbox-session", "sign_method": "md5"},
+    "pdd-demo": {"base_url": f"http://127.0.0.1:{SANDBOX_PORTS['pdd-demo']}/api/router", "client_id": "pdd-sandbox-client",
+                 "client_secret": "pdd-sandbox-secret", "access_token": "pdd-sandbox-token"},
+    "douyin-demo": {"base_url": f"http://127.0.0.1:{SANDBOX_PORTS['douyin-demo']}", "app_key": "douyin-sandbox-key",
+                    "app_secret": "douyin-sandbox-secret", "access_token": "douyin-sandbox-token"},
 }
 SANDBOX_POLL_SECONDS = 30
 STORE_WEIGHTS = {"taobao-demo": 35, "douyin-demo": 25, "pdd-demo": 20, "shopify-demo": 12, "wechat-demo": 8}

@@ -6,6 +6,8 @@ import pytest
 
 from connectors import stock_push
 from connectors.models import ChannelStock
+from connectors.sandbox.douyin import DouyinSandbox
+from connectors.sandbox.pdd import PddSandbox
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.sandbox.taobao import TaobaoSandbox
 from inventory.models import PlatformSKUMapping
@@ -40,13 +42,38 @@ def platforms(skus):
     stock_push.forget_mapping_cache()
 
 
+@pytest.fixture
+def pdd_and_douyin(platforms):
+    tea = platforms[4]
+    pdd = PddSandbox(port=0, skus=[("TEA-LJ-250G", "168.0")], seed=2)
+    douyin = DouyinSandbox(port=0, skus=[("TEA-LJ-250G", "26800")], seed=2)
+    pdd.start()
+    douyin.start()
+    pdd_store = Store.objects.create(platform=Platform.PDD, code="pdd-stock", name="拼多多",
+                                     credentials=pdd.connector_credentials(), stock_buffer=2)
+    dy_store = Store.objects.create(platform=Platform.DOUYIN, code="dy-stock", name="抖店",
+                                    credentials=douyin.connector_credentials(), stock_share=Decimal("0.3"))
+    goods = PddSandbox._catalog_entry("TEA-LJ-250G", "168.0")
+    PlatformSKUMapping.objects.create(store=pdd_store, sku=tea, platform_sku_id=str(goods["sku_id"]),
+                                      platform_product_id=str(goods["goods_id"]))
+    item = douyin.sku("TEA-LJ-250G")
+    PlatformSKUMapping.objects.create(store=dy_store, sku=tea, platform_sku_id=str(item["sku_id"]),
+                                      platform_product_id=str(item["product_id"]))
+    stock_push.forget_mapping_cache()
+    yield pdd, douyin
+    pdd.stop()
+    douyin.stop()
+
+
 def last_quantity(records: list[dict], key: str) -> int | None:
     values = [int(r[key]) for r in records if r["kind"] in ("inventory", "stock")]
     return values[-1] if values else None
 
 
-def test_burst_of_reservations_and_cancellations_ends_with_the_hub_quantity(platforms, make_order, manual_store):
+def test_burst_of_reservations_and_cancellations_ends_with_the_hub_quantity(platforms, pdd_and_douyin, make_order,
+                                                                           manual_store):
     shopify, taobao, shop, tb, tea = platforms
+    pdd, douyin = pdd_and_douyin
     orders = [make_order(store=manual_store, lines=[LineInput(sku_code="TEA-LJ-250G", quantity=3,
                                                              unit_price=Decimal("1"))]) for _ in range(40)]
     for order in orders[:15]:
@@ -56,11 +83,14 @@ def test_burst_of_reservations_and_cancellations_ends_with_the_hub_quantity(plat
     counts = stock_push.channel_stock_flush()
     available = stock_push.available_by_sku([tea.pk])[tea.pk]
     assert available == 1000 + 7 - 25 * 3  # 932 free after 25 orders hold 3 each
-    assert counts["calls"] == 2  # one call per platform for the whole burst
+    assert counts["calls"] == 4  # one call per platform for the whole burst
     assert last_quantity(shopify.pushed, "available") == (932 // 2) - 10 == 456
     assert last_quantity(taobao.pushed, "quantity") == 932
-    rows = {row.store_id: row for row in ChannelStock.objects.filter(sku=tea)}
-    assert rows[shop.pk].last_pushed_quantity == 456 and rows[tb.pk].last_pushed_quantity == 932
+    assert last_quantity(pdd.pushed, "quantity") == 930  # buffer 2
+    assert last_quantity(douyin.pushed, "stock_num") == 279  # floor(932 × 0.3)
+    rows = {row.store.code: row for row in ChannelStock.objects.filter(sku=tea).select_related("store")}
+    assert {code: row.last_pushed_quantity for code, row in rows.items()} == {
+        "shop-stock": 456, "tb-stock": 932, "pdd-stock": 930, "dy-stock": 279}
     assert all(row.change_seq == row.pushed_seq for row in rows.values())
     assert stock_push.channel_stock_flush()["calls"] == 0  # nothing new: no call
 
