@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import ClassVar
+from functools import cached_property
+from typing import Any, ClassVar
 
 # --- Errors ------------------------------------------------------------------------------------
 
@@ -157,7 +158,10 @@ class WebhookDelivery:
 
 
 class Connector:
-    """Base class of a platform connector for one store. Subclasses set the class attributes."""
+    """Base class of a platform connector for one store.
+
+    Subclasses set the class attributes and implement ``make_client`` and the platform methods below.
+    """
 
     platform: ClassVar[str] = ""
     # Longest time window one incremental query may span (TOP: 1 day, PDD: 30 minutes).
@@ -167,9 +171,21 @@ class Connector:
     # Overlap with the previous window, so orders updated at the boundary are not missed.
     overlap: ClassVar[timedelta] = timedelta(minutes=5)
 
-    def __init__(self, credentials: Mapping[str, str], *, timeout: float = 10.0):
+    def __init__(self, credentials: Mapping[str, str], *, timeout: float = 10.0, client: Any | None = None):
         self.credentials = dict(credentials)
         self.timeout = timeout
+        if client is not None:  # a ready client (tests hand in one that records its waits)
+            self.__dict__["client"] = client
+
+    @cached_property
+    def client(self) -> Any:
+        # Built on first use, not in __init__: a store without API credentials (or a token) yet can still be
+        # listed and configured, and verifying a push needs only the app's secret.
+        return self.make_client()
+
+    # The platform's API client for this store's credentials and timeout.
+    def make_client(self) -> Any:
+        raise NotImplementedError
 
     # Polling: every order updated in [start, end), as raw payloads, every page of every window.
     def poll(self, *, start: datetime, end: datetime) -> Iterator[RawOrder]:
@@ -201,3 +217,13 @@ class Connector:
     @staticmethod
     def map_order(payload: dict) -> UnifiedOrder:
         raise NotImplementedError
+
+
+def split_windows(start: datetime, end: datetime, size: timedelta) -> Iterator[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive windows of at most ``size``."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("poll windows need aware datetimes")
+    while start < end:
+        window_end = min(start + size, end)
+        yield start, window_end
+        start = window_end

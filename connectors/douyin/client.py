@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any
 import requests
 
 from connectors.base import AuthError, PermanentError, TransientError
+from connectors.http import GatewayClient, require_credentials
 
 DEFAULT_GATEWAY = "https://openapi-fxg.jinritemai.com"
 SIGN_METHODS = ("hmac-sha256", "md5")
@@ -78,11 +78,18 @@ def _epoch(value: datetime | int) -> int:
     return int(value)
 
 
-class DouyinClient:
+class DouyinClient(GatewayClient):
     """One shop's authorised client. ``call`` signs, posts, unwraps ``data`` and retries what is worth it.
 
     ``sleep`` and ``clock`` are attributes so tests can record waits and pin the request timestamp.
     """
+
+    refused_codes = REFUSED
+    # A body cut off mid-way (or undecodable) is the connection's fault too.
+    connection_failures = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                           requests.exceptions.ContentDecodingError)
+    # An invalid URL in the store's settings: retrying cannot fix it.
+    permanent_failures = (requests.RequestException,)
 
     def __init__(self, *, base_url: str = DEFAULT_GATEWAY, app_key: str, app_secret: str, access_token: str,
                  sign_method: str = "hmac-sha256", timeout: float = 10.0, max_retries: int = 5,
@@ -93,22 +100,16 @@ class DouyinClient:
         base_url = base_url.strip().rstrip("/")
         if "://" not in base_url:
             base_url = f"https://{base_url}"
+        super().__init__(timeout=timeout, max_retries=max_retries, backoff_base=backoff_base,
+                         backoff_max=backoff_max, http=http, sleep=sleep)
         self.base_url = base_url
         self.app_key, self.app_secret, self.access_token = app_key, app_secret, access_token
         self.sign_method = sign_method
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_base, self.backoff_max = backoff_base, backoff_max
-        self.http = http or requests.Session()
-        self.sleep = sleep
         self.clock = clock
-        self.rng = random.Random()
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, str], **options: Any) -> DouyinClient:
-        missing = [key for key in ("app_key", "app_secret", "access_token") if not credentials.get(key)]
-        if missing:
-            raise AuthError(f"Douyin credentials miss {', '.join(missing)}", code="credentials")
+        require_credentials(credentials, ("app_key", "app_secret", "access_token"), platform="Douyin")
         return cls(base_url=credentials.get("base_url") or DEFAULT_GATEWAY, app_key=str(credentials["app_key"]),
                    app_secret=str(credentials["app_secret"]), access_token=str(credentials["access_token"]),
                    sign_method=credentials.get("sign_method") or "hmac-sha256", **options)
@@ -123,24 +124,7 @@ class DouyinClient:
         only answers proving it was refused (60000, HTTP 429, no connection) are retried.
         """
         param_json = canonical_param_json(params)
-        attempt = 0
-        while True:
-            try:
-                return self._call_once(method, param_json)
-            except TransientError as exc:
-                if not retry_ambiguous and exc.code not in REFUSED:
-                    raise
-                if attempt >= self.max_retries:
-                    raise TransientError(f"{exc.message} (gave up after {attempt} retries)", code=exc.code,
-                                         sub_code=exc.sub_code, retry_after=exc.retry_after) from exc
-                delay = exc.retry_after if exc.retry_after is not None else self.backoff(attempt)
-                attempt += 1
-                self.sleep(delay)
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: between half and all of min(max, base × 2^attempt)."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** attempt))
-        return ceiling * self.rng.uniform(0.5, 1.0)
+        return self._with_retries(lambda: self._call_once(method, param_json), retry_ambiguous=retry_ambiguous)
 
     def signed_query(self, method: str, param_json: str) -> dict[str, str]:
         # Signed per attempt: the timestamp must be fresh (the gateway checks it).
@@ -153,32 +137,11 @@ class DouyinClient:
 
     def _call_once(self, method: str, param_json: str) -> dict:
         url = f"{self.base_url}/{api_path(method)}"
-        try:
-            # No redirects: requests would carry the signed query (and token) to whatever host a redirect names.
-            response = self.http.post(url, params=self.signed_query(method, param_json),
-                                      data=param_json.encode("utf-8"), timeout=self.timeout, allow_redirects=False,
-                                      headers={"Content-Type": "application/json;charset=UTF-8",
-                                               "Accept": "application/json", "x-open-no-old-err-code": "1"})
-        except requests.ConnectTimeout as exc:
-            raise TransientError(f"Douyin {method}: connect timeout ({exc})", code="connect") from exc
-        except requests.Timeout as exc:
-            raise TransientError(f"Douyin {method}: timed out after {self.timeout}s", code="timeout") from exc
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as exc:
-            raise TransientError(f"Douyin {method}: connection failed ({exc})", code="connection") from exc
-        except requests.RequestException as exc:
-            # An invalid URL in the store's settings: retrying cannot fix it.
-            raise PermanentError(f"Douyin {method}: {type(exc).__name__}: {exc}", code="request") from exc
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise TransientError(f"Douyin {method}: HTTP {status}", code=f"http_{status}")
-        try:
-            body = json.loads(response.content)
-        except ValueError as exc:
-            if status != 200:
-                raise PermanentError(f"Douyin {method}: HTTP {status}", code=f"http_{status}") from exc
-            # A cut-off or HTML body from a proxy in front of the gateway; the next try usually works.
-            raise TransientError(f"Douyin {method}: response is not JSON", code="invalid_json") from exc
+        # No redirects: requests would carry the signed query (and token) to whatever host a redirect names.
+        status, body = self.post(url, describe=f"Douyin {method}", params=self.signed_query(method, param_json),
+                                 data=param_json.encode("utf-8"), allow_redirects=False,
+                                 headers={"Content-Type": "application/json;charset=UTF-8",
+                                          "Accept": "application/json", "x-open-no-old-err-code": "1"})
         if not isinstance(body, dict) or "code" not in body:
             raise PermanentError(f"Douyin {method}: HTTP {status}, unexpected answer {str(body)[:200]}",
                                  code="envelope")
@@ -191,6 +154,11 @@ class DouyinClient:
         if not isinstance(data, dict):
             raise PermanentError(f"Douyin {method}: data is not an object: {str(data)[:200]}", code="envelope")
         return data
+
+    @staticmethod
+    def decode(response: requests.Response) -> Any:
+        # The bytes as they came (json detects UTF-8/16/32 itself), not requests' charset guess at the text.
+        return json.loads(response.content)
 
     @staticmethod
     def error_for(method: str, body: Mapping[str, Any]) -> TransientError | PermanentError:

@@ -8,7 +8,6 @@ import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any, ClassVar
 
 from connectors.base import (
@@ -18,6 +17,7 @@ from connectors.base import (
     RawOrder,
     SignatureError,
     WebhookDelivery,
+    split_windows,
 )
 from connectors.douyin.client import MAX_PAGE_SIZE, DouyinClient, event_sign
 from connectors.douyin.mapping import map_douyin_order
@@ -47,20 +47,10 @@ ACK = '{"code":0,"msg":"success"}'
 class DouyinConnector(Connector):
     platform: ClassVar[str] = "douyin"
     max_window: ClassVar[timedelta] = timedelta(days=1)
-    lag: ClassVar[timedelta] = timedelta(0)
-    overlap: ClassVar[timedelta] = timedelta(minutes=5)
 
     map_order = staticmethod(map_douyin_order)
 
-    def __init__(self, credentials: Mapping[str, Any], *, timeout: float = 10.0,
-                 client: DouyinClient | None = None):
-        super().__init__(credentials, timeout=timeout)
-        if client is not None:
-            self.__dict__["client"] = client
-
-    @cached_property
-    def client(self) -> DouyinClient:
-        # Built on first use: verifying a push needs only app_key and app_secret, not a token.
+    def make_client(self) -> DouyinClient:
         return DouyinClient.from_credentials(self.credentials, timeout=self.timeout)
 
     # --- Polling -----------------------------------------------------------------------------------
@@ -170,16 +160,6 @@ class DouyinConnector(Connector):
         """Overwrite one SKU's sellable quantity (sku.syncStock, absolute): by sku_id, else by merchant code."""
         return self.client.sku_sync_stock(sku_id=platform_sku_id or None, code=None if platform_sku_id else sku,
                                           product_id=platform_product_id or None, stock_num=quantity)
-
-
-def split_windows(start: datetime, end: datetime, size: timedelta) -> Iterator[tuple[datetime, datetime]]:
-    """[start, end) cut into consecutive windows of at most ``size``."""
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("poll windows need aware datetimes")
-    while start < end:
-        window_end = min(start + size, end)
-        yield start, window_end
-        start = window_end
 
 
 def _raw_order(order: Any, *, where: str) -> RawOrder:

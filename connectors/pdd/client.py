@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
 
 from connectors.base import AuthError, PermanentError, TransientError
+from connectors.http import FORM_HEADERS, GatewayClient, gateway_url, require_credentials
 
 # Payload times are Beijing wall-clock strings; query windows and the request timestamp are epoch seconds.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -91,28 +90,23 @@ def response_key(api_type: str) -> tuple[str, ...]:
     return RESPONSE_KEYS.get(api_type) or (api_type.removeprefix("pdd.").replace(".", "_") + "_response",)
 
 
-class PddClient:
+class PddClient(GatewayClient):
     """One merchant's authorised PDD client. ``call`` signs, posts, unwraps and retries what is worth it."""
+
+    # 52101/70031 answer that the call was throttled, so it did not run.
+    refused_codes = GatewayClient.refused_codes | RATE_LIMITED
 
     def __init__(self, *, base_url: str = DEFAULT_GATEWAY, client_id: str, client_secret: str, access_token: str,
                  timeout: float = 10.0, max_retries: int = 5, backoff_base: float = 0.5, backoff_max: float = 30.0,
                  http: requests.Session | None = None, sleep: Callable[[float], Any] = time.sleep):
-        parts = urlsplit(base_url)
-        # A bare host (how a sandbox announces itself) means the usual gateway path.
-        self.base_url = base_url.rstrip("/") + GATEWAY_PATH if parts.path in ("", "/") else base_url
+        super().__init__(timeout=timeout, max_retries=max_retries, backoff_base=backoff_base,
+                         backoff_max=backoff_max, http=http, sleep=sleep)
+        self.base_url = gateway_url(base_url, GATEWAY_PATH)
         self.client_id, self.client_secret, self.access_token = client_id, client_secret, access_token
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_base, self.backoff_max = backoff_base, backoff_max
-        self.http = http or requests.Session()
-        self.sleep = sleep
-        self.rng = random.Random()
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, str], **options: Any) -> PddClient:
-        missing = [key for key in ("client_id", "client_secret", "access_token") if not credentials.get(key)]
-        if missing:
-            raise AuthError(f"Pinduoduo credentials miss {', '.join(missing)}", code="credentials")
+        require_credentials(credentials, ("client_id", "client_secret", "access_token"), platform="Pinduoduo")
         return cls(base_url=credentials.get("base_url") or DEFAULT_GATEWAY, client_id=credentials["client_id"],
                    client_secret=credentials["client_secret"], access_token=credentials["access_token"], **options)
 
@@ -125,24 +119,8 @@ class PddClient:
         which the request may have been applied (timeouts, 5xx, 52102/52103, broken bodies) are
         raised at once; only answers that prove it was refused (52101, 70031, connect errors) are retried.
         """
-        attempt = 0
-        while True:
-            try:
-                return self._call_once(type, params)
-            except TransientError as exc:
-                refused = exc.code in RATE_LIMITED or exc.code == "connect"
-                if not retry_ambiguous and not refused:
-                    raise
-                if attempt >= self.max_retries:
-                    raise TransientError(f"{exc.message} (gave up after {attempt} retries)", code=exc.code,
-                                         sub_code=exc.sub_code, retry_after=exc.retry_after) from exc
-                attempt += 1
-                self.sleep(self.backoff(attempt - 1))
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: between half and all of min(max, base × 2^attempt)."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** attempt))
-        return ceiling * self.rng.uniform(0.5, 1.0)
+        # PDD's errors carry no retry_after, so every wait is the plain backoff.
+        return self._with_retries(lambda: self._call_once(type, params), retry_ambiguous=retry_ambiguous)
 
     def signed_params(self, api_type: str, params: Mapping[str, Any]) -> dict[str, str]:
         business = {key: text for key, value in params.items() if (text := _encode(value)) is not None}
@@ -154,34 +132,16 @@ class PddClient:
 
     def _call_once(self, api_type: str, params: Mapping[str, Any]) -> dict:
         # Signed per attempt: the timestamp must stay within 10 minutes of PDD's clock.
-        data = self.signed_params(api_type, params)
-        try:
-            response = self.http.post(self.base_url, data=data, timeout=self.timeout, headers={
-                "Content-Type": "application/x-www-form-urlencoded;charset=utf-8", "Accept": "application/json"})
-        except requests.ConnectTimeout as exc:
-            raise TransientError(f"PDD {api_type}: connect timeout ({exc})", code="connect") from exc
-        except requests.Timeout as exc:
-            raise TransientError(f"PDD {api_type}: timed out after {self.timeout}s", code="timeout") from exc
-        except requests.ConnectionError as exc:
-            raise TransientError(f"PDD {api_type}: connection failed ({exc})", code="connection") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"PDD {api_type}: HTTP {response.status_code}", code=f"http_{response.status_code}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            if response.status_code != 200:
-                raise PermanentError(f"PDD {api_type}: HTTP {response.status_code}",
-                                     code=f"http_{response.status_code}") from exc
-            # A cut-off or HTML body from a proxy in front of the gateway; the next try usually works.
-            raise TransientError(f"PDD {api_type}: response is not JSON", code="invalid_json") from exc
+        status, body = self.post(self.base_url, describe=f"PDD {api_type}", headers=FORM_HEADERS,
+                                 data=self.signed_params(api_type, params))
         if not isinstance(body, dict):
             raise PermanentError(f"PDD {api_type}: unexpected response {str(body)[:200]}", code="envelope")
         if "error_response" in body:
             raise self.error_for(api_type, body["error_response"] or {})
         keys = response_key(api_type)
         found = next((key for key in keys if isinstance(body.get(key), dict)), None)
-        if response.status_code != 200 or found is None:
-            raise PermanentError(f"PDD {api_type}: HTTP {response.status_code} without {' or '.join(keys)}: "
+        if status != 200 or found is None:
+            raise PermanentError(f"PDD {api_type}: HTTP {status} without {' or '.join(keys)}: "
                                  f"{str(body)[:200]}", code="envelope")
         return body[found]
 

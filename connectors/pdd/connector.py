@@ -6,10 +6,9 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import ClassVar
 
-from connectors.base import Connector, PermanentError, RawOrder, WebhookDelivery
+from connectors.base import Connector, PermanentError, RawOrder, WebhookDelivery, split_windows
 from connectors.pdd.client import PddClient, parse_pdd_time
 from connectors.pdd.mapping import map_pdd_order
 
@@ -29,16 +28,8 @@ class PddConnector(Connector):
     # PDD advises keeping end_updated_at at least 3 minutes behind its clock: later updates may
     # not be queryable yet. The poller ends its windows this far before now.
     lag: ClassVar[timedelta] = timedelta(minutes=3)
-    overlap: ClassVar[timedelta] = timedelta(minutes=5)
 
-    def __init__(self, credentials: Mapping[str, str], *, timeout: float = 10.0, client: PddClient | None = None):
-        super().__init__(credentials, timeout=timeout)
-        if client is not None:
-            self.__dict__["client"] = client
-
-    @cached_property
-    def client(self) -> PddClient:
-        # Built on first use, so a store without a token yet can still be listed and configured.
+    def make_client(self) -> PddClient:
         return PddClient.from_credentials(self.credentials, timeout=self.timeout)
 
     map_order = staticmethod(map_pdd_order)
@@ -122,16 +113,6 @@ def carrier_id(carrier_code: str) -> int:
         raise PermanentError(f"no PDD logistics_id for carrier {carrier_code!r}; known: "
                              f"{', '.join(sorted(CARRIER_IDS))} (or give PDD's numeric id)",
                              code="unknown_carrier") from None
-
-
-def split_windows(start: datetime, end: datetime, size: timedelta) -> Iterator[tuple[datetime, datetime]]:
-    """[start, end) cut into consecutive windows of at most ``size``."""
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("poll windows need aware datetimes")
-    while start < end:
-        window_end = min(start + size, end)
-        yield start, window_end
-        start = window_end
 
 
 def _raw_order(order: dict) -> RawOrder:

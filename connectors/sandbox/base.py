@@ -86,6 +86,7 @@ class Sandbox:
         self.pushed: list[dict] = []  # what the hub sent back (shipments, stock, …)
         self.webhook_log: list[dict] = []  # what the sandbox delivered and the hub's answer
         self.request_count = 0
+        self._clock: datetime | None = None  # see set_clock
         self._held_webhooks: list[tuple[str, dict]] = []
         self._server: ThreadingHTTPServer | None = None
         self._stop = threading.Event()
@@ -125,6 +126,19 @@ class Sandbox:
             self.faults = Faults()
             self.request_count = 0
             self._held_webhooks = []
+
+    # --- Clock ------------------------------------------------------------------------------------
+
+    def set_clock(self, value: datetime | None) -> None:
+        """Freeze the sandbox's "now" (the time new orders and updates carry), or None to follow the real clock."""
+        if value is not None and value.tzinfo is None:
+            raise ValueError("set_clock needs an aware datetime")
+        with self.lock:
+            self._clock = value.astimezone(UTC) if value is not None else None
+
+    def now(self) -> datetime:
+        # Whole seconds: the platforms' order times have no fractions.
+        return (self._clock or datetime.now(UTC)).replace(microsecond=0)
 
     # --- Orders ------------------------------------------------------------------------------------
 

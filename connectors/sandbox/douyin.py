@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.douyin.client import SIGN_METHODS, api_path, canonical_param_json, douyin_sign, event_sign
 from connectors.sandbox.base import Request, Response, Sandbox
+from connectors.sandbox.data import BUYER_MESSAGES, SHARED_SKUS, SHARED_TITLES, SURNAMES, house_number
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TIMESTAMP_SKEW = timedelta(minutes=10)
@@ -54,13 +55,8 @@ CARRIERS = {"shunfeng": "顺丰速运", "zhongtong": "中通快递", "yuantong":
             "yunda": "韵达快递", "ems": "EMS", "jd": "京东物流", "jtexpress": "极兔速递",
             "youzhengguonei": "邮政快递包裹"}
 
-DEFAULT_SKUS = [("TEA-LJ-250G", "268.00"), ("TEA-LJ-500G", "498.00"), ("TEA-PE-357G", "158.00"),
-                ("CUP-CER-350", "39.00"), ("CUP-THM-500-BLK", "129.00"), ("PHN-CASE-15P-CLR", "29.90")]
-TITLES = {
-    "TEA-LJ-250G": "2024新茶 西湖龙井 明前特级 250g 罐装", "TEA-LJ-500G": "西湖龙井 500g 礼盒装 送礼佳品",
-    "TEA-PE-357G": "云南普洱熟茶饼 357g 勐海古树", "CUP-CER-350": "陶瓷马克杯 350ml 简约办公室水杯",
-    "CUP-THM-500-BLK": "不锈钢保温杯 500ml 黑色 长效保温", "PHN-CASE-15P-CLR": "透明防摔手机壳 适用15 Pro",
-}
+DEFAULT_SKUS = [*SHARED_SKUS, ("PHN-CASE-15P-CLR", "29.90")]
+TITLES = {**SHARED_TITLES, "PHN-CASE-15P-CLR": "透明防摔手机壳 适用15 Pro"}
 # (province, id, city, id, district (town), id, [(street, id)], [roads]) — real places and GB codes.
 PLACES = [
     ("浙江省", "33", "杭州市", "330100", "西湖区", "330106", [("西溪街道", "330106004"), ("文新街道", "330106013")],
@@ -80,10 +76,9 @@ PLACES = [
     ("湖北省", "42", "武汉市", "420100", "洪山区", "420111", [("珞南街道", "420111002"), ("关山街道", "420111003")],
      ["珞喻路", "光谷大道", "雄楚大道"]),
 ]
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗"
+# Douyin's own, shorter lists: the same seed must keep generating the same orders.
 GIVEN_NAMES = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "杰", "晨", "欣怡", "子涵", "浩然"]
 MOBILE_PREFIXES = ["135", "136", "137", "138", "139", "150", "151", "158", "159", "176", "177", "185", "186", "188"]
-BUYER_WORDS = ["周末配送", "请尽快发货，谢谢", "不要放快递柜", "送人的，不要放价格单"]
 SELLER_WORDS = ["老客户，送试饮装", "改发顺丰", "已电话确认地址"]
 FREE_SHIPPING_FROM = 9900  # fen
 POST_AMOUNT = 800  # fen
@@ -117,21 +112,10 @@ class DouyinSandbox(Sandbox):
         self.api_calls: deque[dict] = deque(maxlen=5000)
         self.stock: dict[int, int] = {}  # sku_id → stock_num
         self.token_expired = False
-        self._clock: datetime | None = None
         self._msg_ids: OrderedDict[tuple[str, str, int], str] = OrderedDict()
         self.credentials.update(self.connector_credentials())
 
     # --- Clock, credentials and helpers for tests ----------------------------------------------
-
-    def set_clock(self, value: datetime | None) -> None:
-        """Freeze the sandbox's "now" (used for order times), or None to follow the real clock."""
-        if value is not None and value.tzinfo is None:
-            raise ValueError("set_clock needs an aware datetime")
-        with self.lock:
-            self._clock = value.astimezone(UTC) if value is not None else None
-
-    def now(self) -> datetime:
-        return (self._clock or datetime.now(UTC)).replace(microsecond=0)
 
     def epoch(self) -> int:
         return int(self.now().timestamp())
@@ -266,8 +250,7 @@ class DouyinSandbox(Sandbox):
         province, province_id, city, city_id, town, town_id, streets, roads = place
         street, street_id = rng.choice(streets)
         road = rng.choice(roads)
-        detail = f"{road}{rng.randint(1, 999)}号" + rng.choice(
-            ["", f"{rng.randint(1, 30)}栋{rng.randint(1, 3)}单元{rng.randint(101, 2802)}室"])
+        detail = road + house_number(rng)
         name = rng.choice(SURNAMES) + rng.choice(GIVEN_NAMES)
         mobile = rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
         region = {"province": {"name": province, "id": province_id}, "city": {"name": city, "id": city_id},
@@ -309,7 +292,7 @@ class DouyinSandbox(Sandbox):
             "promotion_amount": promotion, "promotion_shop_amount": promotion, "promotion_platform_amount": 0,
             "promotion_talent_amount": 0, "promotion_pay_amount": 0, "total_promotion_amount": promotion,
             "tax_amount": 0,
-            "buyer_words": rng.choice(BUYER_WORDS) if rng.random() < 0.2 else "",
+            "buyer_words": rng.choice(BUYER_MESSAGES) if rng.random() < 0.2 else "",
             "seller_words": rng.choice(SELLER_WORDS) if rng.random() < 0.1 else "", "seller_remark_stars": 0,
             "doudian_open_id": "1@#" + base64.b64encode(rng.randbytes(24)).decode(),
             # Newer apps get no plaintext receiver: ciphertext for order.batchDecrypt plus masked copies.

@@ -19,12 +19,20 @@ import string
 import time
 import uuid
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from connectors.pdd.client import RESPONSE_KEYS, SHANGHAI, format_pdd_time, parse_pdd_time, pdd_sign
 from connectors.sandbox.base import Request, Response, Sandbox
-from connectors.sandbox.taobao import DEFAULT_SKUS, GIVEN_NAMES, MOBILE_PREFIXES, PLACES, SURNAMES, TITLES
+from connectors.sandbox.data import (
+    DEFAULT_SKUS,
+    GIVEN_NAMES,
+    MOBILE_PREFIXES,
+    PLACES,
+    SURNAMES,
+    TITLES,
+    house_number,
+)
 
 API_PATH = "/api/router"
 MAX_SPAN = 30 * 60  # seconds: increment.get refuses a longer window
@@ -87,18 +95,8 @@ class PddSandbox(Sandbox):
         self.api_calls: list[dict] = []  # every gateway request that got past the fault switches
         self.stock: dict[tuple[int, str], int] = {}  # (goods_id, sku_id) → quantity
         self.token_expired = False
-        self._clock: datetime | None = None
 
-    # --- Clock and helpers for tests -----------------------------------------------------------
-
-    def set_clock(self, value: datetime | None) -> None:
-        """Freeze the sandbox's "now" (used for order times), or None to follow the real clock."""
-        if value is not None and value.tzinfo is None:
-            raise ValueError("set_clock needs an aware datetime")
-        self._clock = value
-
-    def now(self) -> datetime:
-        return self._clock or datetime.now(UTC)
+    # --- Helpers for tests ---------------------------------------------------------------------
 
     def connector_credentials(self) -> dict[str, str]:
         """The credentials a PddConnector needs to talk to this sandbox (after ``start()``)."""
@@ -186,8 +184,7 @@ class PddSandbox(Sandbox):
         province, city, town, _zip, streets = rng.choice(PLACES)
         name = rng.choice(SURNAMES) + rng.choice(GIVEN_NAMES)
         phone = rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
-        street = f"{rng.choice(streets)}{rng.randint(1, 999)}号" + rng.choice(
-            ["", f"{rng.randint(1, 30)}栋{rng.randint(1, 3)}单元{rng.randint(101, 2802)}室"])
+        street = rng.choice(streets) + house_number(rng)
         confirmed = paid + timedelta(minutes=rng.randint(0, 20))
         order = {
             "order_sn": self._new_order_sn(created),

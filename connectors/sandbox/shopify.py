@@ -106,7 +106,6 @@ class ShopifySandbox(Sandbox):
         self.fulfillment_orders: dict[str, list[dict]] = {}  # order id → its fulfillment orders
         self._bucket_level = 0.0
         self._bucket_at = time.monotonic()
-        self._clock: datetime | None = None
         self._next_order_id = 5100000000
         self._next_number = 1001
         self._next_id = 13000000000  # line items, customers, fulfillment orders, fulfillments
@@ -114,16 +113,6 @@ class ShopifySandbox(Sandbox):
         self.credentials.update(self.connector_credentials())
 
     # --- Clock, ids, catalogue ------------------------------------------------------------------
-
-    def set_clock(self, value: datetime | None) -> None:
-        """Pin the time new orders and updates carry (None: the real time)."""
-        if value is not None and value.tzinfo is None:
-            raise ValueError("set_clock needs an aware datetime")
-        with self.lock:
-            self._clock = value.astimezone(UTC) if value is not None else None
-
-    def now(self) -> datetime:
-        return (self._clock or datetime.now(UTC)).replace(microsecond=0)
 
     @staticmethod
     def iso(value: datetime) -> str:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from connectors.base import AuthError, PermanentError, TransientError
+from connectors.http import jittered_backoff
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,7 @@ class ShopifyClient:
     # --- Transport -----------------------------------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.backoff_max, self.backoff_base * (2 ** attempt))
-        return random.uniform(delay / 2, delay)  # jitter: many stores retrying together must not stay in step
+        return jittered_backoff(attempt, base=self.backoff_base, cap=self.backoff_max, uniform=random.uniform)
 
     def _throttle(self) -> None:
         """Wait before a call when the last response showed the bucket (nearly) full, instead of earning a 429."""

@@ -45,22 +45,11 @@ class ShopifyConnector(Connector):
     platform: ClassVar[str] = "shopify"
     # Shopify has no window limit; 30 days keeps a catch-up poll to a bounded number of pages per window.
     max_window: ClassVar[timedelta] = timedelta(days=30)
-    lag: ClassVar[timedelta] = timedelta(0)
-    overlap: ClassVar[timedelta] = timedelta(minutes=5)
 
     map_order = staticmethod(map_shopify_order)
 
-    def __init__(self, credentials: Mapping[str, str], *, timeout: float = 10.0,
-                 client: ShopifyClient | None = None):
-        super().__init__(credentials, timeout=timeout)
-        self._client = client
-
-    @property
-    def client(self) -> ShopifyClient:
-        # Built on first use: verifying a webhook needs only the secret, not API credentials.
-        if self._client is None:
-            self._client = ShopifyClient(self.credentials, timeout=self.timeout)
-        return self._client
+    def make_client(self) -> ShopifyClient:
+        return ShopifyClient(self.credentials, timeout=self.timeout)
 
     # --- Polling ---------------------------------------------------------------------------------------
 

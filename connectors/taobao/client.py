@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import random
 import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
 
 from connectors.base import AuthError, PermanentError, TransientError
+from connectors.http import FORM_HEADERS, GatewayClient, gateway_url, require_credentials
 
 # TOP times (request timestamp, payload times, query windows) are Beijing wall-clock time.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -102,8 +101,11 @@ def _encode(value: Any) -> str | None:
     return str(value)
 
 
-class TopClient:
+class TopClient(GatewayClient):
     """One seller's authorised TOP client. ``call`` signs, posts, unwraps and retries what is worth it."""
+
+    # Code 7 answers that the app is banned for a while: the call was refused, not run.
+    refused_codes = GatewayClient.refused_codes | {RATE_LIMITED}
 
     def __init__(self, *, base_url: str = DEFAULT_GATEWAY, app_key: str, app_secret: str, session: str,
                  sign_method: str = "md5", timeout: float = 10.0, max_retries: int = 5,
@@ -111,26 +113,18 @@ class TopClient:
                  http: requests.Session | None = None, sleep: Callable[[float], Any] = time.sleep):
         if sign_method not in SIGN_METHODS:
             raise ValueError(f"unknown TOP sign_method {sign_method!r}")
-        parts = urlsplit(base_url)
-        # A bare host (how a sandbox announces itself) means the usual gateway path.
-        self.base_url = base_url.rstrip("/") + "/router/rest" if parts.path in ("", "/") else base_url
+        super().__init__(timeout=timeout, max_retries=max_retries, backoff_base=backoff_base,
+                         backoff_max=backoff_max, http=http, sleep=sleep)
+        self.base_url = gateway_url(base_url, "/router/rest")
         self.app_key, self.app_secret, self.session = app_key, app_secret, session
         self.sign_method = sign_method
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_base, self.backoff_max = backoff_base, backoff_max
         # A ban longer than this is not slept through: the caller gets TransientError(retry_after=…)
         # and its scheduler comes back later instead of holding a worker.
         self.max_wait = max_wait
-        self.http = http or requests.Session()
-        self.sleep = sleep
-        self.rng = random.Random()
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, str], **options: Any) -> TopClient:
-        missing = [key for key in ("app_key", "app_secret", "session") if not credentials.get(key)]
-        if missing:
-            raise AuthError(f"Taobao credentials miss {', '.join(missing)}", code="credentials")
+        require_credentials(credentials, ("app_key", "app_secret", "session"), platform="Taobao")
         return cls(base_url=credentials.get("base_url") or DEFAULT_GATEWAY, app_key=credentials["app_key"],
                    app_secret=credentials["app_secret"], session=credentials["session"],
                    sign_method=credentials.get("sign_method") or "md5", **options)
@@ -144,27 +138,7 @@ class TopClient:
         failures after which the request may have been applied (timeouts, 5xx, isp errors, broken
         bodies) are raised at once; only answers that prove it was refused (code 7) are retried.
         """
-        attempt = 0
-        while True:
-            try:
-                return self._call_once(method, params)
-            except TransientError as exc:
-                refused = exc.code in (RATE_LIMITED, "connect")
-                if not retry_ambiguous and not refused:
-                    raise
-                if attempt >= self.max_retries:
-                    raise TransientError(f"{exc.message} (gave up after {attempt} retries)", code=exc.code,
-                                         retry_after=exc.retry_after) from exc
-                delay = exc.retry_after if exc.retry_after is not None else self.backoff(attempt)
-                if delay > self.max_wait:
-                    raise
-                attempt += 1
-                self.sleep(delay)
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: between half and all of min(max, base × 2^attempt)."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** attempt))
-        return ceiling * self.rng.uniform(0.5, 1.0)
+        return self._with_retries(lambda: self._call_once(method, params), retry_ambiguous=retry_ambiguous)
 
     def signed_params(self, method: str, params: Mapping[str, Any]) -> dict[str, str]:
         business = {key: encoded for key, value in params.items() if (encoded := _encode(value)) is not None}
@@ -177,34 +151,15 @@ class TopClient:
 
     def _call_once(self, method: str, params: Mapping[str, Any]) -> dict:
         # Signed per attempt: the timestamp must be fresh (the gateway allows ±10 minutes).
-        data = self.signed_params(method, params)
-        try:
-            response = self.http.post(self.base_url, data=data, timeout=self.timeout, headers={
-                "Content-Type": "application/x-www-form-urlencoded;charset=utf-8", "Accept": "application/json"})
-        except requests.ConnectTimeout as exc:
-            raise TransientError(f"TOP {method}: connect timeout ({exc})", code="connect") from exc
-        except requests.Timeout as exc:
-            raise TransientError(f"TOP {method}: timed out after {self.timeout}s", code="timeout") from exc
-        except requests.ConnectionError as exc:
-            raise TransientError(f"TOP {method}: connection failed ({exc})", code="connection") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"TOP {method}: HTTP {response.status_code}", code=f"http_{response.status_code}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            if response.status_code != 200:
-                raise PermanentError(f"TOP {method}: HTTP {response.status_code}",
-                                     code=f"http_{response.status_code}") from exc
-            # A cut-off or HTML body from a proxy in front of the gateway; the next try usually works.
-            raise TransientError(f"TOP {method}: response is not JSON", code="invalid_json") from exc
+        status, body = self.post(self.base_url, describe=f"TOP {method}", headers=FORM_HEADERS,
+                                 data=self.signed_params(method, params))
         if not isinstance(body, dict):
             raise PermanentError(f"TOP {method}: unexpected response {str(body)[:200]}", code="envelope")
         if "error_response" in body:
             raise self.error_for(method, body["error_response"] or {})
         key = response_key(method)
-        if response.status_code != 200 or not isinstance(body.get(key), dict):
-            raise PermanentError(f"TOP {method}: HTTP {response.status_code} without {key}: {str(body)[:200]}",
-                                 code="envelope")
+        if status != 200 or not isinstance(body.get(key), dict):
+            raise PermanentError(f"TOP {method}: HTTP {status} without {key}: {str(body)[:200]}", code="envelope")
         return unwrap_lists(body[key])
 
     @staticmethod

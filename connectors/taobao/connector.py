@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 
-from connectors.base import Connector, PermanentError, RawOrder, WebhookDelivery
+from connectors.base import Connector, PermanentError, RawOrder, WebhookDelivery, split_windows
 from connectors.taobao.client import LIST_FIELDS, TopClient, parse_top_time
 from connectors.taobao.mapping import map_taobao_trade
 
@@ -17,17 +16,8 @@ PAGE_SIZE = 100  # the API's maximum
 class TaobaoConnector(Connector):
     platform = "taobao"
     max_window = timedelta(days=1)  # trades.sold.increment.get refuses a longer span
-    lag = timedelta(0)
-    overlap = timedelta(minutes=5)
 
-    def __init__(self, credentials: Mapping[str, str], *, timeout: float = 10.0, client: TopClient | None = None):
-        super().__init__(credentials, timeout=timeout)
-        if client is not None:
-            self.__dict__["client"] = client
-
-    @cached_property
-    def client(self) -> TopClient:
-        # Built on first use, so a store without a session yet can still be listed and configured.
+    def make_client(self) -> TopClient:
         return TopClient.from_credentials(self.credentials, timeout=self.timeout)
 
     map_order = staticmethod(map_taobao_trade)
@@ -90,16 +80,6 @@ class TaobaoConnector(Connector):
         """Overwrite the sellable quantity of an item (num_iid), or of one of its SKUs."""
         return self.client.item_quantity_update(num_iid=platform_product_id, quantity=quantity,
                                                 sku_id=platform_sku_id, outer_id=sku, type=1)
-
-
-def split_windows(start: datetime, end: datetime, size: timedelta) -> Iterator[tuple[datetime, datetime]]:
-    """[start, end) cut into consecutive windows of at most ``size``."""
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("poll windows need aware datetimes")
-    while start < end:
-        window_end = min(start + size, end)
-        yield start, window_end
-        start = window_end
 
 
 def _tid(trade: dict) -> str:

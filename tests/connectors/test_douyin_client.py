@@ -16,6 +16,7 @@ from connectors.douyin.connector import ACK, CARRIER_CODES, DouyinConnector
 from connectors.douyin.mapping import map_douyin_order
 from connectors.registry import connector_class, sandbox_class
 from connectors.sandbox.douyin import SHANGHAI, DouyinSandbox
+from tests.connectors.sandbox_fixtures import add_order
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)  # 08:00 in Beijing
 SEARCH = "order.searchList"
@@ -97,13 +98,6 @@ def client(sandbox, waits) -> DouyinClient:
 @pytest.fixture
 def connector(sandbox, client) -> DouyinConnector:
     return DouyinConnector(sandbox.connector_credentials(), client=client)
-
-
-def add_order(sandbox: DouyinSandbox, at: datetime, **kwargs) -> dict:
-    sandbox.set_clock(at)
-    order = sandbox.generate_order(**kwargs)
-    sandbox.put_order(order, push=False)
-    return order
 
 
 def searches(sandbox: DouyinSandbox) -> list[dict]:

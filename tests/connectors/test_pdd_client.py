@@ -14,6 +14,7 @@ from connectors.pdd.connector import CARRIER_IDS, PddConnector, carrier_id
 from connectors.pdd.mapping import map_pdd_order
 from connectors.registry import connector_class, sandbox_class
 from connectors.sandbox.pdd import LOGISTICS_COMPANIES, PddSandbox
+from tests.connectors.sandbox_fixtures import add_order
 
 INCREMENT = "pdd.order.number.list.increment.get"
 INFORMATION = "pdd.order.information.get"
@@ -114,13 +115,6 @@ def client(sandbox, waits) -> PddClient:
 @pytest.fixture
 def connector(sandbox, client) -> PddConnector:
     return PddConnector(sandbox.connector_credentials(), client=client)
-
-
-def add_order(sandbox: PddSandbox, updated: datetime, **kwargs) -> dict:
-    sandbox.set_clock(updated)
-    order = sandbox.generate_order(**kwargs)
-    sandbox.put_order(order, push=False)
-    return order
 
 
 def calls(sandbox: PddSandbox, api_type: str) -> list[dict]:

@@ -20,6 +20,7 @@ from connectors.taobao.client import (
 )
 from connectors.taobao.connector import TaobaoConnector
 from connectors.taobao.mapping import map_taobao_trade
+from tests.connectors.sandbox_fixtures import add_order as add_trade
 
 INCREMENT = "taobao.trades.sold.increment.get"
 FULLINFO = "taobao.trade.fullinfo.get"
@@ -101,13 +102,6 @@ def client(sandbox, waits) -> TopClient:
 @pytest.fixture
 def connector(sandbox, client) -> TaobaoConnector:
     return TaobaoConnector(sandbox.connector_credentials(), client=client)
-
-
-def add_trade(sandbox: TaobaoSandbox, modified: datetime, **kwargs) -> dict:
-    sandbox.set_clock(modified)
-    trade = sandbox.generate_order(**kwargs)
-    sandbox.put_order(trade, push=False)
-    return trade
 
 
 def calls(sandbox: TaobaoSandbox, method: str) -> list[dict]:
