@@ -184,6 +184,11 @@ def inbox_process_store(*, store_id: int, limit: int = 1000) -> int:
             _release(store_id, "process_lease_until")
         if not batch:
             return handled
+    # Stopped at the limit with rows left: hand the rest to a fresh task rather than waiting for the
+    # sweeper (other queued drain tasks found the lease taken and already ended).
+    if InboxMessage.objects.filter(store_id=store_id, status=InboxStatus.PENDING,
+                                   next_attempt_at__lte=timezone.now()).exists():
+        _enqueue_processing(store_id)
     return handled
 
 

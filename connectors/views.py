@@ -98,3 +98,40 @@ def store_edit(request: HttpRequest, store_id: int | None = None) -> HttpRespons
         return redirect("connectors:status")
     return render(request, "connectors/store_form.html", {
         "form": form, "store": store, "credential_fields": CREDENTIAL_FIELDS})
+
+
+# --- Benchmark only ----------------------------------------------------------------------------------
+
+@csrf_exempt
+@require_POST
+def bench_bare_webhook(request: HttpRequest, store_code: str) -> HttpResponse:
+    """The floor under the webhook endpoint for `manage.py bench webhook`: verify the HMAC, insert one inbox row.
+
+    A 404 unless settings.OMS_BENCH_BARE_WEBHOOK (env OMS_BENCH_BARE_WEBHOOK=1). It leaves out what
+    webhook_receive adds on top (parsing and re-serialising the body, the kept headers, the counters, the
+    after-commit processing task), so the benchmark can show what those cost. Imports are local to keep this
+    appendix apart from the module's own code.
+    """
+    import hmac
+
+    from django.conf import settings
+    from django.http import Http404
+
+    from connectors.models import InboxKind, InboxMessage
+    from connectors.shopify.connector import shopify_hmac
+
+    if not getattr(settings, "OMS_BENCH_BARE_WEBHOOK", False):
+        raise Http404
+    store = Store.objects.filter(code=store_code, active=True).only("pk", "credentials").first()
+    if store is None:
+        raise Http404
+    body = request.body
+    secret = str(store.credentials.get("api_secret") or "")
+    received = request.headers.get("X-Shopify-Hmac-Sha256", "")
+    if not secret or not hmac.compare_digest(shopify_hmac(secret, body).encode(), received.encode()):
+        return HttpResponse('{"code":"bad_signature"}', status=401, content_type="application/json")
+    InboxMessage.objects.create(store=store, kind=InboxKind.WEBHOOK,
+                                topic=request.headers.get("X-Shopify-Topic", "")[:64],
+                                delivery_key=f"wh:{request.headers.get('X-Shopify-Event-Id', '')}"[:200],
+                                body=body.decode("utf-8", "replace"))
+    return HttpResponse("{}", content_type="application/json")

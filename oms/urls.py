@@ -27,6 +27,7 @@ urlpatterns = [
     path("finance/", include("finance.urls")),
     path("channels/", include("connectors.urls")),
     path("webhooks/<slug:platform>/<slug:store_code>/", connector_views.webhook, name="webhook"),
+    path("bench/bare-webhook/<slug:store_code>/", connector_views.bench_bare_webhook, name="bench-bare-webhook"),
     path("api/v1/", include(api_v1.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
