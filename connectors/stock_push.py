@@ -103,12 +103,38 @@ def channel_quantity(store: Store, available: int) -> int:
     return max(math.floor(Decimal(available) * store.stock_share) - store.stock_buffer, 0)
 
 
+FLUSH_LOCK = "channel-stock-flushing"
+FLUSH_AGAIN = "channel-stock-flush-again"
+FLUSH_LOCK_SECONDS = 600
+
+
 def channel_stock_flush(*, limit: int = 2000) -> dict[str, int]:
-    """Push every stale (store, SKU) quantity; returns counts of calls, unchanged rows and errors."""
+    """Push every stale (store, SKU) quantity, one flush at a time; returns counts of calls and errors.
+
+    Single flight: two flushes at once would push the same rows twice and could write the platform
+    and the row in opposite orders (leaving an old number on the platform). A flush that finds
+    another running asks it to run once more instead.
+    """
+    if not cache.add(FLUSH_LOCK, 1, timeout=FLUSH_LOCK_SECONDS):
+        cache.set(FLUSH_AGAIN, 1, timeout=FLUSH_LOCK_SECONDS)
+        return {"calls": 0, "unchanged": 0, "errors": 0, "busy": 1}
+    try:
+        counts = _flush_once(limit=limit)
+    finally:
+        cache.delete(FLUSH_LOCK)
+    if cache.get(FLUSH_AGAIN) or ChannelStock.objects.filter(change_seq__gt=F("pushed_seq"),
+                                                             next_attempt_at__isnull=True).exists():
+        cache.delete(FLUSH_AGAIN)
+        schedule_flush()  # changes arrived while pushing
+    return counts
+
+
+def _flush_once(*, limit: int) -> dict[str, int]:
     now = timezone.now()
     rows = list(ChannelStock.objects.filter(change_seq__gt=F("pushed_seq"))
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-                .select_related("store", "sku").order_by("store_id", "sku_id")[:limit])
+                # Oldest change first, so one slow platform does not hold the others back.
+                .select_related("store", "sku").order_by("changed_at", "store_id", "sku_id")[:limit])
     if not rows:
         return {"calls": 0, "unchanged": 0, "errors": 0}
     available = available_by_sku({row.sku_id for row in rows})
@@ -144,6 +170,4 @@ def channel_stock_flush(*, limit: int = 2000) -> dict[str, int]:
             ChannelStock.objects.filter(pk=row.pk).update(
                 pushed_seq=seq, last_pushed_quantity=quantity, last_pushed_at=timezone.now(), last_error="",
                 next_attempt_at=None, pushes=F("pushes") + 1)
-    if ChannelStock.objects.filter(change_seq__gt=F("pushed_seq"), next_attempt_at__isnull=True).exists():
-        schedule_flush()  # changes arrived while pushing
     return counts
