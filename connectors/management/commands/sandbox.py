@@ -1,6 +1,7 @@
 """Run a platform sandbox (a local emulator of the platform's API) until interrupted."""
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.utils import DatabaseError
@@ -43,7 +44,10 @@ class Command(BaseCommand):
             kwargs["skus"] = skus
         sandbox = sandbox_class(options["platform"])(**kwargs)
         if options["initial"]:
+            # Back-dated a little, so platforms polled with a lag (PDD: 3 minutes) show them at once.
+            sandbox.set_clock(datetime.now(UTC) - timedelta(minutes=10))
             sandbox.generate(options["initial"], push=False)
+            sandbox.set_clock(None)
         url = sandbox.start()
         self.stdout.write(f"{options['platform']} sandbox on {url} ({len(skus)} SKUs, {options['rate']}/min)")
         sandbox.serve_forever()
