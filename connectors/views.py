@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -23,7 +24,12 @@ MAX_WEBHOOK_BYTES = 2 * 1024 * 1024
 @require_POST
 def webhook(request: HttpRequest, platform: str, store_code: str) -> HttpResponse:
     """Verify the signature on the raw body, store the delivery, answer at once."""
-    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_WEBHOOK_BYTES:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return HttpResponse('{"code":"bad_request","message":"Invalid Content-Length."}', status=400,
+                            content_type="application/json")
+    if declared > MAX_WEBHOOK_BYTES:
         return HttpResponse('{"code":"too_large","message":"Body too large."}', status=413,
                             content_type="application/json")
     outcome = services.webhook_receive(platform=platform, store_code=store_code, headers=dict(request.headers),
@@ -130,8 +136,12 @@ def bench_bare_webhook(request: HttpRequest, store_code: str) -> HttpResponse:
     received = request.headers.get("X-Shopify-Hmac-Sha256", "")
     if not secret or not hmac.compare_digest(shopify_hmac(secret, body).encode(), received.encode()):
         return HttpResponse('{"code":"bad_signature"}', status=401, content_type="application/json")
-    InboxMessage.objects.create(store=store, kind=InboxKind.WEBHOOK,
-                                topic=request.headers.get("X-Shopify-Topic", "")[:64],
-                                delivery_key=f"wh:{request.headers.get('X-Shopify-Event-Id', '')}"[:200],
-                                body=body.decode("utf-8", "replace"))
+    try:
+        with transaction.atomic():
+            InboxMessage.objects.create(store=store, kind=InboxKind.WEBHOOK,
+                                        topic=request.headers.get("X-Shopify-Topic", "")[:64],
+                                        delivery_key=f"wh:{request.headers.get('X-Shopify-Event-Id', '')}"[:200],
+                                        body=body.decode("utf-8", "replace"))
+    except IntegrityError:
+        pass  # a repeated delivery: acknowledged, stored once
     return HttpResponse("{}", content_type="application/json")

@@ -242,3 +242,27 @@ def test_sync_status_page_and_sync_now(shopify, role_users):
     warehouse = Client()
     assert warehouse.login(username="u_warehouse", password=PASSWORD)
     assert warehouse.get("/channels/").status_code == 403
+
+
+def test_bad_content_length_is_a_400_not_a_500(shopify):
+    _sandbox, store = shopify
+    response = Client().post("/webhooks/shopify/shop/", data=b"{}", content_type="application/json",
+                             CONTENT_LENGTH="abc")
+    assert response.status_code == 400 and response.json()["code"] == "bad_request"
+    too_big = Client().post("/webhooks/shopify/shop/", data=b"{}", content_type="application/json",
+                            CONTENT_LENGTH=str(50 * 1024 * 1024))
+    assert too_big.status_code == 413
+    assert not InboxMessage.objects.filter(store=store).exists()
+
+
+def test_bench_bare_view_is_off_by_default_and_stores_a_repeat_once(shopify, settings):
+    sandbox, store = shopify
+    body = b'{"id": 1}'
+    headers = {"HTTP_X_SHOPIFY_HMAC_SHA256": shopify_hmac(sandbox.api_secret, body), "HTTP_X_SHOPIFY_EVENT_ID": "e1"}
+    assert Client().post("/bench/bare-webhook/shop/", data=body, content_type="application/json",
+                         **headers).status_code == 404
+    settings.OMS_BENCH_BARE_WEBHOOK = True
+    for _ in range(2):
+        assert Client().post("/bench/bare-webhook/shop/", data=body, content_type="application/json",
+                             **headers).status_code == 200
+    assert InboxMessage.objects.filter(store=store).count() == 1
