@@ -11,12 +11,13 @@ OMS_SHOPIFY_SANDBOX_PORT ?= 8801
 OMS_TAOBAO_SANDBOX_PORT ?= 8802
 OMS_PDD_SANDBOX_PORT ?= 8803
 OMS_DOUYIN_SANDBOX_PORT ?= 8804
-export OMS_SHOPIFY_SANDBOX_PORT OMS_TAOBAO_SANDBOX_PORT OMS_PDD_SANDBOX_PORT OMS_DOUYIN_SANDBOX_PORT
+OMS_SF_SANDBOX_PORT ?= 8805
+export OMS_SHOPIFY_SANDBOX_PORT OMS_TAOBAO_SANDBOX_PORT OMS_PDD_SANDBOX_PORT OMS_DOUYIN_SANDBOX_PORT OMS_SF_SANDBOX_PORT
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help install setup run demo test bench lint docs services clean
+.PHONY: help install setup run demo test bench lint docs services clean vendor
 
 help:
 	@echo "make run   - set up and start the order hub with demo data (SQLite, no services needed)"
@@ -64,3 +65,9 @@ docs: install
 
 clean:
 	rm -rf $(VENV) var
+
+# Front-end libraries from npm (package-lock.json), copied into static/ so the kanban works offline (no CDN).
+vendor:
+	npm ci
+	mkdir -p static/vendor/sortablejs
+	cp node_modules/sortablejs/Sortable.min.js node_modules/sortablejs/LICENSE static/vendor/sortablejs/

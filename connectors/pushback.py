@@ -144,6 +144,9 @@ def shipment_confirm(*, order_id: int, carrier_code: str, tracking_number: str, 
 
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
+        if order_services.order_has_shipments(order_id=order.pk):
+            raise ValidationFailed(_("This order ships in parcels: ship them from the warehouse kanban."),
+                                   code="follows_shipments")
         partial = bool(line_nos) and len(set(line_nos)) < order.lines.count()
         if order.status in (OrderStatus.IN_FULFILMENT, OrderStatus.PARTIALLY_SHIPPED):
             if partial:

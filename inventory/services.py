@@ -316,12 +316,15 @@ RESERVE_ROUNDS = 3
 
 
 def stock_reserve_for_order(*, order_id: int, allow_split: bool = False, province: str = "",
-                            reference: str = "") -> ReservationResult:
+                            reference: str = "", preferred_warehouse_ids: list[int] | None = None,
+                            only_warehouse_ids: list[int] | None = None) -> ReservationResult:
     """Reserve every line of the order in one warehouse (all or nothing), or split when allowed.
 
-    Warehouses are tried best first (serving the receiver's province, then priority). An order that
-    already holds active reservations is left as it is. Returns the shortages when nothing could be
-    reserved; the caller (the order pipeline) decides what happens to the order.
+    Warehouses are tried best first: the routing rules' ranking (``preferred_warehouse_ids``) when
+    given, else serving the receiver's province, then priority; ``only_warehouse_ids`` limits the
+    choice (a routing override). An order that already holds active reservations is left as it is.
+    Returns the shortages when nothing could be reserved; the caller (the order pipeline) decides
+    what happens to the order.
     """
     with transaction.atomic():
         for _round in range(RESERVE_ROUNDS):
@@ -332,6 +335,11 @@ def stock_reserve_for_order(*, order_id: int, allow_split: bool = False, provinc
                 raise StockInvalid(_("The order has no lines or a line without a known SKU."), code="sku_unmapped")
             needs_by_sku = snapshot.needs_by_sku
             ranked = snapshot.warehouses_best_first(province)
+            if preferred_warehouse_ids:
+                ranked = ([w for w in preferred_warehouse_ids if w in ranked]
+                          + [w for w in ranked if w not in preferred_warehouse_ids])
+            if only_warehouse_ids is not None:
+                ranked = [w for w in ranked if w in only_warehouse_ids]
             plan, raced = None, False
             for warehouse_id in ranked:
                 if all(snapshot.available.get((warehouse_id, sku), 0) >= qty for sku, qty in needs_by_sku.items()):
@@ -411,6 +419,21 @@ def _close_reservations(*, order_id: int, kind: str, reference: str, reservation
 def stock_release_for_order(*, order_id: int, reference: str = "") -> int:
     """Give the order's reserved stock back to the pool (cancel, timeout, close). Safe to call twice."""
     return _close_reservations(order_id=order_id, kind=MovementKind.RELEASE, reference=reference)
+
+
+def stock_reservation_split(*, reservation_id: int, quantity: int) -> Reservation:
+    """Cut ``quantity`` units off an active reservation into a new one (a parcel split by hand).
+
+    The counters and the ledger do not change: the same units stay reserved, only in two rows.
+    """
+    with transaction.atomic():
+        reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
+        if reservation.status != ACTIVE or not 0 < quantity < reservation.quantity:
+            raise StockInvalid(_("Only part of an active reservation can be split off."), code="split_invalid")
+        Reservation.objects.filter(pk=reservation.pk).update(quantity=F("quantity") - quantity)
+        return Reservation.objects.create(order_id=reservation.order_id, order_line_id=reservation.order_line_id,
+                                          warehouse_id=reservation.warehouse_id, sku_id=reservation.sku_id,
+                                          quantity=quantity)
 
 
 def stock_ship(*, order_id: int, reservation_ids: list[int] | None = None, reference: str = "") -> int:

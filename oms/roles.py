@@ -17,21 +17,28 @@ _VIEW_STOCK = ["inventory.view_warehouse", "inventory.view_sku"]
 _MOVE_STOCK = ["inventory.view_stocklevel", "inventory.view_stockmovement", "inventory.view_reservation",
                "inventory.add_stockmovement", "inventory.view_bundlecomponent", "inventory.view_platformskumapping"]
 
-# Later issues add their apps' permissions here (shipments, tickets, print jobs...).
+# Later issues add their apps' permissions here (tickets, print jobs...).
+_VIEW_SHIPMENTS = ["fulfillment.view_shipment", "fulfillment.view_wave", "fulfillment.view_carrier",
+                   "fulfillment.view_warehouserule", "fulfillment.view_carrierrule",
+                   "fulfillment.view_routingdecision"]
+# Move parcels on the kanban, scan-pack, run waves; routing overrides, merge and split.
+_WORK_SHIPMENTS = ["fulfillment.move_shipment", "fulfillment.add_wave", "fulfillment.route_shipment"]
 _VIEW_CHANNELS = ["connectors.view_channelsyncstate", "connectors.view_inboxmessage"]
 # Sync now, replay/discard dead letters, set up stores and their credentials.
 _RUN_CHANNELS = ["connectors.change_channelsyncstate", "connectors.change_inboxmessage", "orders.change_store",
                  "orders.add_store"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    WAREHOUSE: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.transition_order"],
+    WAREHOUSE: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.transition_order", *_VIEW_SHIPMENTS,
+                *_WORK_SHIPMENTS],
     CUSTOMER_SERVICE: [*_VIEW_ORDERS, *_VIEW_STOCK, "inventory.view_stocklevel", "orders.view_pii",
                        "orders.add_order", "orders.hold_order", "orders.cancel_order", "orders.transition_order",
-                       *_VIEW_CHANNELS],
+                       *_VIEW_CHANNELS, *_VIEW_SHIPMENTS],
     FINANCE: [*_VIEW_ORDERS, "finance.view_paymentsnapshot"],
     MANAGER: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.view_pii", "orders.add_order", "orders.hold_order",
               "orders.cancel_order", "orders.transition_order", "finance.view_paymentsnapshot", *_VIEW_CHANNELS,
-              *_RUN_CHANNELS],
+              *_RUN_CHANNELS, *_VIEW_SHIPMENTS, *_WORK_SHIPMENTS, "fulfillment.edit_routing_rules",
+              "fulfillment.change_carrier", "fulfillment.add_carrier"],
     ADMIN: ["*"],  # every permission; admins are also staff and use the Django admin
 }
 

@@ -6,7 +6,11 @@ from django.db.models import F
 from oms.models import NumberSequence
 
 # Sequences that exist on PostgreSQL; the migration that creates them lists the same names.
-POSTGRES_SEQUENCES = {"order_number": "oms_order_number_seq"}
+POSTGRES_SEQUENCES = {
+    "order_number": "oms_order_number_seq",
+    "shipment_number": "oms_shipment_number_seq",
+    "wave_number": "oms_wave_number_seq",
+}
 SEQUENCE_START = 100001
 
 

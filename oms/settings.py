@@ -227,6 +227,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "flush-channel-stock": {"task": "connectors.tasks.flush_channel_stock_task", "schedule": 5.0},
     "sync-completeness-hourly": {"task": "connectors.tasks.sync_check_task", "schedule": crontab(minute=5)},
     "sweep-shipment-pushes": {"task": "connectors.tasks.sweep_shipment_pushes_task", "schedule": 15.0},
+    "pull-tracking": {"task": "fulfillment.tasks.pull_tracking_task", "schedule": 1800.0},
+    "flag-stale-tracking": {"task": "fulfillment.tasks.flag_stale_tracking_task", "schedule": 3600.0},
+    "sweep-notifications": {"task": "fulfillment.tasks.sweep_notifications_task", "schedule": 60.0},
     "reconcile-stock-nightly": {"task": "inventory.tasks.reconcile_stock_task",
                                 "schedule": crontab(hour=19, minute=30)},  # 03:30 Asia/Shanghai
 }
@@ -251,4 +254,18 @@ LOGGING = {
 # --- Product settings -----------------------------------------------------------------------
 ORDER_NUMBER_PREFIX = env_str("OMS_ORDER_NUMBER_PREFIX", "SO")
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("OMS_IDEMPOTENCY_KEY_TTL_HOURS", 48)
+# A parcel in transit without a tracking update for this many days raises an alert for customer service.
+OMS_TRACKING_STALE_DAYS = env_int("OMS_TRACKING_STALE_DAYS", 7)
+
+# Customer notifications (shipped notices) go out by e-mail. The trial writes them to var/mail; set
+# EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_* variables for a real server.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "orders@example.com")
 OMS_BENCH_BARE_WEBHOOK = env_bool("OMS_BENCH_BARE_WEBHOOK", False)  # `bench webhook`: serve the bare webhook view

@@ -26,6 +26,7 @@ urlpatterns = [
     path("inventory/", include("inventory.urls")),
     path("finance/", include("finance.urls")),
     path("channels/", include("connectors.urls")),
+    path("fulfillment/", include("fulfillment.urls")),
     path("webhooks/<slug:platform>/<slug:store_code>/", connector_views.webhook, name="webhook"),
     path("bench/bare-webhook/<slug:store_code>/", connector_views.bench_bare_webhook, name="bench-bare-webhook"),
     path("api/v1/", include(api_v1.urls)),

@@ -44,6 +44,10 @@ class Store(TimeStampedModel):
     stock_share = models.DecimalField(_("share of available stock"), max_digits=5, decimal_places=4,
                                       default=Decimal("1"))
     stock_buffer = models.PositiveIntegerField(_("stock buffer"), default=0)
+    # The shipping promise: a paid order should leave the warehouse within this many hours (kanban SLA).
+    ship_within_hours = models.PositiveIntegerField(_("ship within (hours)"), default=48)
+    # Orders of the same buyer and address that wait in one warehouse ship as one parcel.
+    merge_shipments = models.BooleanField(_("merge parcels of the same buyer and address"), default=True)
     # App keys, secrets and tokens. Kept out of __repr__, logs, list pages and the API.
     credentials = models.JSONField(_("credentials"), default=dict, blank=True)
 
@@ -137,6 +141,10 @@ class Order(FSMModelMixin, TimeStampedModel):
     paid_amount = models.DecimalField(_("paid amount"), max_digits=14, decimal_places=2, default=Decimal("0"))
 
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
+    # The delivery service promised to the buyer; carrier rules look at it.
+    promised_service = models.CharField(_("promised service"), max_length=20, default="standard",
+                                        choices=[("standard", _("Standard")), ("express", _("Express")),
+                                                 ("next_morning", _("Next morning"))])
     tags = models.JSONField(_("tags"), default=list, blank=True)
     buyer_note = models.TextField(_("buyer note"), blank=True, default="")
     seller_note = models.TextField(_("seller note"), blank=True, default="")

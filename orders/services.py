@@ -319,7 +319,13 @@ def order_pay(*, order_id: int, actor=None, actor_label: str = "system", paid_at
 
 
 def order_approve(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    return _transition(order_id=order_id, name="approve", actor=actor, actor_label=actor_label, reason=reason)
+    """Ready for the warehouse: the reserved units become parcels on the warehouse's kanban."""
+    from fulfillment.services import shipments_create_for_order
+
+    with transaction.atomic():
+        order = _transition(order_id=order_id, name="approve", actor=actor, actor_label=actor_label, reason=reason)
+        shipments_create_for_order(order_id=order.pk, actor=actor, actor_label=actor_label)
+    return order
 
 
 def order_start_fulfilment(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
@@ -357,6 +363,7 @@ def order_cancel(*, order_id: int, actor=None, actor_label: str = "system", reas
     with transaction.atomic():
         order = _transition(order_id=order_id, name="cancel", actor=actor, actor_label=actor_label, reason=reason,
                             before=clear_holds, extra_fields=("hold_reasons", "stock_shortages"))
+        _cancel_shipments(order, reason=reason or "cancelled", actor=actor)
         _release_stock(order, reason=reason or "cancelled")
     return order
 
@@ -365,8 +372,15 @@ def order_close(*, order_id: int, actor=None, actor_label: str = "system", reaso
     """Close after fulfilment started (e.g. refunded in full); anything still reserved is released."""
     with transaction.atomic():
         order = _transition(order_id=order_id, name="close", actor=actor, actor_label=actor_label, reason=reason)
+        _cancel_shipments(order, reason=reason or "closed", actor=actor)
         _release_stock(order, reason=reason or "closed")
     return order
+
+
+def _cancel_shipments(order: Order, *, reason: str, actor) -> None:
+    from fulfillment.services import shipments_cancel_for_order
+
+    shipments_cancel_for_order(order_id=order.pk, reason=reason, actor=actor)
 
 
 def _release_stock(order: Order, *, reason: str) -> None:
@@ -479,10 +493,17 @@ def order_process(*, order_id: int) -> Order:
 
 
 def _reserve(order: Order, store: Store):
+    """Reserve where the routing rules point first (stock has the last word) and record why."""
+    from fulfillment import routing
+    from fulfillment.services import routing_record_warehouse
+
+    route = routing.warehouse_route(routing.order_facts(order))
     result = stock.stock_reserve_for_order(order_id=order.pk, allow_split=store.allow_split,
-                                           province=order.receiver_province, reference=f"order:{order.number}")
+                                           province=order.receiver_province, reference=f"order:{order.number}",
+                                           preferred_warehouse_ids=route.ranking)
     if result.reserved and not result.already:
         events.event_order_stock_reserved(order=order, warehouse_ids=result.warehouse_ids)
+        routing_record_warehouse(order=order, route=route, reserved_in=result.warehouse_ids)
     return result
 
 
@@ -629,6 +650,41 @@ def order_follow_channel(*, order_id: int, target: str, platform_updated_at, raw
 
 # The transitions a person may trigger from the UI or the API, with the permission each needs.
 # Holds and releases have their own services because they carry a reason code.
+# With parcels, these steps happen when the parcels move (fulfillment.services), not by hand.
+SHIPMENT_DRIVEN = {"start_fulfilment", "ship_partially", "ship", "deliver"}
+
+
+def order_has_shipments(*, order_id: int) -> bool:
+    from fulfillment.models import Shipment, ShipmentStatus
+
+    return Shipment.objects.filter(lines__order_id=order_id).exclude(status=ShipmentStatus.CANCELLED).exists()
+
+
+def _move_shipments_of(*, order_id: int, name: str, user) -> Order:
+    """An order with parcels moves through them: starting fulfilment starts picking every waiting
+    parcel, delivering delivers every parcel in transit; shipping needs the scan and a tracking number."""
+    from fulfillment import services as parcels
+    from fulfillment.models import Shipment, ShipmentStatus
+
+    steps = {"start_fulfilment": (ShipmentStatus.TO_PICK, parcels.shipment_start_picking),
+             "deliver": (ShipmentStatus.SHIPPED, parcels.shipment_deliver)}
+    if name not in steps:
+        raise TransitionNotAllowed(_("This order ships in parcels: pack and ship them at the warehouse."),
+                                   code="follows_shipments")
+    status, step = steps[name]
+    ids = list(Shipment.objects.filter(lines__order_id=order_id, status=status).distinct().order_by("pk")
+               .values_list("pk", flat=True))
+    if not ids:
+        order = Order.objects.get(pk=order_id)
+        raise TransitionNotAllowed(_("Order %(number)s cannot be changed by “%(action)s” while it is %(status)s.") % {
+            "number": order.number, "action": transition_label(name), "status": order.get_status_display()},
+            data={"status": order.status, "transition": name})
+    with transaction.atomic():
+        for shipment_id in ids:
+            step(shipment_id=shipment_id, actor=user)
+    return Order.objects.get(pk=order_id)
+
+
 USER_TRANSITIONS = {
     "pay": (order_pay, "orders.transition_order"),
     "approve": (order_approve, "orders.transition_order"),
@@ -649,4 +705,6 @@ def order_apply_user_transition(*, order_id: int, name: str, user, reason: str =
     service, permission = USER_TRANSITIONS[name]
     if not user.has_perm(permission):
         raise DomainError(_("You are not allowed to do this."), code="permission_denied", http_status=403)
+    if name in SHIPMENT_DRIVEN and order_has_shipments(order_id=order_id):
+        return _move_shipments_of(order_id=order_id, name=name, user=user)
     return service(order_id=order_id, actor=user, reason=reason)

@@ -5,16 +5,20 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.utils import DatabaseError
+from django.utils.module_loading import import_string
 
 from connectors.registry import SANDBOXES, sandbox_class
 from inventory.models import SKU
+
+# Carrier sandboxes are not sales channels, so they live outside the connector registry.
+CARRIER_SANDBOXES = {"sf": "fulfillment.carriers.sf_sandbox.SFSandbox"}
 
 
 class Command(BaseCommand):
     help = "Serve a local emulator of a platform's API on 127.0.0.1 (orders, signing, paging, errors, webhooks)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--platform", required=True, choices=sorted(SANDBOXES))
+        parser.add_argument("--platform", required=True, choices=sorted({*SANDBOXES, *CARRIER_SANDBOXES}))
         parser.add_argument("--port", type=int, required=True)
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--rate", type=float, default=0.0, help="new orders per minute (0 = only on request)")
@@ -42,7 +46,9 @@ class Command(BaseCommand):
                   "rate_per_minute": options["rate"], "webhook_url": options["webhook_url"], **credentials}
         if skus:
             kwargs["skus"] = skus
-        sandbox = sandbox_class(options["platform"])(**kwargs)
+        platform = options["platform"]
+        cls = import_string(CARRIER_SANDBOXES[platform]) if platform in CARRIER_SANDBOXES else sandbox_class(platform)
+        sandbox = cls(**kwargs)
         if options["initial"]:
             # Back-dated a little, so platforms polled with a lag (PDD: 3 minutes) show them at once.
             sandbox.set_clock(datetime.now(UTC) - timedelta(minutes=10))

@@ -1,0 +1,79 @@
+"""One function per shipment event type; each writes one ShipmentEvent row in the caller's transaction."""
+
+from fulfillment.models import Shipment, ShipmentEvent, ShipmentEventType
+
+
+def _actor_fields(actor, actor_label: str) -> dict:
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        return {"actor": actor, "actor_label": ""}
+    return {"actor": None, "actor_label": actor_label or "system"}
+
+
+def _event(shipment: Shipment, type_: str, *, actor=None, actor_label: str = "system", reason: str = "",
+           data: dict | None = None, from_status: str = "", to_status: str = "") -> ShipmentEvent:
+    return ShipmentEvent.objects.create(shipment=shipment, type=type_, reason=str(reason)[:500], data=data or {},
+                                        from_status=from_status or shipment.status,
+                                        to_status=to_status or shipment.status, **_actor_fields(actor, actor_label))
+
+
+def event_shipment_created(*, shipment: Shipment, orders: list[str], actor=None, actor_label: str = "system"):
+    return _event(shipment, ShipmentEventType.CREATED, actor=actor, actor_label=actor_label,
+                  data={"orders": orders})
+
+
+def event_shipment_status_changed(*, shipment: Shipment, from_status: str, transition: str, actor=None,
+                                  actor_label: str = "system", reason: str = "", data: dict | None = None):
+    return _event(shipment, ShipmentEventType.STATUS_CHANGED, actor=actor, actor_label=actor_label, reason=reason,
+                  from_status=from_status, data={"transition": transition, **(data or {})})
+
+
+def event_shipment_routed(*, shipment: Shipment, reason: str, carrier: str, service: str, rule: str):
+    return _event(shipment, ShipmentEventType.ROUTED, reason=reason,
+                  data={"carrier": carrier, "service": service, "rule": rule})
+
+
+def event_shipment_routing_overridden(*, shipment: Shipment, what: str, before: str, after: str, reason: str,
+                                      actor=None):
+    return _event(shipment, ShipmentEventType.ROUTING_OVERRIDDEN, actor=actor, reason=reason,
+                  data={"what": what, "before": before, "after": after})
+
+
+def event_shipment_merged(*, shipment: Shipment, other: str, orders: list[str], actor=None, actor_label="system",
+                          reason: str = ""):
+    return _event(shipment, ShipmentEventType.MERGED, actor=actor, actor_label=actor_label, reason=reason,
+                  data={"other": other, "orders": orders})
+
+
+def event_shipment_unmerged(*, shipment: Shipment, new_shipments: list[str], actor=None, reason: str = ""):
+    return _event(shipment, ShipmentEventType.UNMERGED, actor=actor, reason=reason,
+                  data={"new_shipments": new_shipments})
+
+
+def event_shipment_split(*, shipment: Shipment, new_shipment: str, moved: list[dict], actor=None, reason: str = ""):
+    return _event(shipment, ShipmentEventType.SPLIT, actor=actor, reason=reason,
+                  data={"new_shipment": new_shipment, "moved": moved})
+
+
+def event_shipment_scan_refused(*, shipment: Shipment, barcode: str, problem: str, message: str, actor=None):
+    return _event(shipment, ShipmentEventType.SCAN_REFUSED, actor=actor, reason=message,
+                  data={"barcode": barcode[:64], "problem": problem})
+
+
+def event_shipment_waybill(*, shipment: Shipment, tracking_number: str, source: str, actor=None):
+    return _event(shipment, ShipmentEventType.WAYBILL, actor=actor, actor_label=source,
+                  data={"tracking_number": tracking_number, "source": source})
+
+
+def event_shipment_tracking(*, shipment: Shipment, count: int, latest: str):
+    return _event(shipment, ShipmentEventType.TRACKING, actor_label="carrier", reason=latest,
+                  data={"new_events": count})
+
+
+def event_shipment_tracking_stale(*, shipment: Shipment, days: int, since: str):
+    return _event(shipment, ShipmentEventType.TRACKING_STALE, actor_label="system",
+                  data={"days": days, "since": since})
+
+
+def event_shipment_weight_mismatch(*, shipment: Shipment, expected: int, measured: int, actor=None):
+    return _event(shipment, ShipmentEventType.WEIGHT_MISMATCH, actor=actor,
+                  data={"expected_grams": expected, "measured_grams": measured})

@@ -1,0 +1,211 @@
+"""Reads of the warehouse kanban: every column's count in one query, and one page of cards per column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from fulfillment.models import KANBAN_COLUMNS, Shipment, ShipmentStatus
+from inventory.models import Warehouse
+from orders.models import Platform
+
+SS = ShipmentStatus
+PAGE = 40
+# A card due within this many seconds is shown as "due soon" (amber); past its due time it is overdue (red).
+DUE_SOON_SECONDS = 2 * 3600
+
+# The buttons of a card: the usual next step first. The service decides in the end (e.g. "pack" is refused
+# until every item is scanned), so these only follow the transition graph and never query. Labels reuse the
+# state machine's msgids so they translate once.
+_NEXT = {
+    SS.TO_PICK: [(SS.PICKING, gettext_lazy("Start picking"))],
+    SS.PICKING: [(SS.PACKED, gettext_lazy("Pack")), (SS.TO_PICK, gettext_lazy("Back to pick"))],
+    SS.PACKED: [(SS.SHIPPED, gettext_lazy("Ship"))],
+    SS.SHIPPED: [],
+    SS.EXCEPTION: [(SS.TO_PICK, gettext_lazy("Resolve: back to pick"))],
+}
+_CAN_RAISE_EXCEPTION = {SS.TO_PICK, SS.PICKING, SS.PACKED, SS.SHIPPED}
+
+
+@dataclass(frozen=True)
+class KanbanFilters:
+    """What the board's filter form selected; None / "" means any."""
+
+    carrier_id: int | None = None
+    channel: str = ""
+    min_priority: int | None = None
+
+    def q(self) -> Q:
+        q = Q()
+        if self.carrier_id is not None:
+            q &= Q(carrier_id=self.carrier_id)
+        if self.channel:
+            q &= Q(platform=self.channel)
+        if self.min_priority:
+            q &= Q(priority__gte=self.min_priority)
+        return q
+
+
+@dataclass
+class KanbanCard:
+    """A shipment with what its card shows, computed without further queries."""
+
+    shipment: Shipment
+    channel: str
+    age: str
+    sla: str
+    overdue: bool
+    due_soon: bool
+    moves: list[tuple[str, str]]
+    can_raise_exception: bool
+
+    @property
+    def sla_due_ms(self) -> int:
+        return int(self.shipment.sla_due_at.timestamp() * 1000)
+
+    @property
+    def created_ms(self) -> int:
+        return int(self.shipment.created_at.timestamp() * 1000)
+
+
+@dataclass
+class KanbanColumn:
+    status: str
+    label: str
+    count: int | None
+    cards: list[KanbanCard] = field(default_factory=list)
+    page: int = 1
+    has_more: bool = False
+
+    @property
+    def next_page(self) -> int:
+        return self.page + 1
+
+
+@dataclass
+class KanbanBoard:
+    warehouse: Warehouse
+    columns: list[KanbanColumn]
+
+    @property
+    def total(self) -> int:
+        return sum(column.count or 0 for column in self.columns)
+
+
+# --- Durations, as the card shows them (kanban.js ticks them with the same formats) -----------------
+
+def duration_formats() -> dict[str, str]:
+    """The translated formats, for the page's JavaScript to tick the countdowns the same way."""
+    return {"dh": _("%(days)sd %(hours)sh"), "hm": _("%(hours)sh %(minutes)sm"), "m": _("%(minutes)sm"),
+            "due": _("due in %(time)s"), "overdue": _("overdue %(time)s")}
+
+
+def duration_short(seconds: float) -> str:
+    """"2d 3h", "5h 12m" or "7m": a countdown that fits a card on a phone."""
+    minutes = int(abs(seconds) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return _("%(days)sd %(hours)sh") % {"days": days, "hours": hours}
+    if hours:
+        return _("%(hours)sh %(minutes)sm") % {"hours": hours, "minutes": minutes}
+    return _("%(minutes)sm") % {"minutes": minutes}
+
+
+def kanban_card(shipment: Shipment, *, now: datetime | None = None) -> KanbanCard:
+    now = now or timezone.now()
+    left = (shipment.sla_due_at - now).total_seconds()
+    remaining = duration_short(left)
+    status = shipment.status
+    moves = list(_NEXT.get(status, []))
+    if status == SS.EXCEPTION and shipment.status_before_exception == SS.SHIPPED:
+        moves = [(SS.SHIPPED, gettext_lazy("Resolve: still in transit"))]
+    return KanbanCard(
+        shipment=shipment,
+        channel=Platform(shipment.platform).label if shipment.platform in Platform.values else shipment.platform,
+        age=duration_short((now - shipment.created_at).total_seconds()),
+        sla=(_("overdue %(time)s") if left < 0 else _("due in %(time)s")) % {"time": remaining},
+        overdue=left < 0,
+        due_soon=0 <= left < DUE_SOON_SECONDS,
+        moves=[(str(to), str(label)) for to, label in moves],
+        can_raise_exception=status in _CAN_RAISE_EXCEPTION,
+    )
+
+
+# --- Selectors -------------------------------------------------------------------------------------
+
+def start_of_today() -> datetime:
+    """Midnight today in the display zone (Asia/Shanghai), as an aware datetime."""
+    zone = timezone.get_default_timezone()
+    return datetime.combine(timezone.localdate(timezone.now(), zone), time.min, tzinfo=zone)
+
+
+def _column_q(status: str, since: datetime) -> Q:
+    # The shipped column is today's hand-overs only; the rest is history, not work.
+    if status == SS.SHIPPED:
+        return Q(status=status, shipped_at__gte=since)
+    return Q(status=status)
+
+
+def _column_queryset(*, warehouse: Warehouse, status: str, filters: KanbanFilters,
+                     since: datetime) -> QuerySet[Shipment]:
+    # Most urgent first: (sla_due_at, id) is the order of shipment_kanban_idx (warehouse, status, sla_due_at,
+    # id), so a page is an index range scan whatever the column's size. VIPs are not pulled ahead: their
+    # orders already promise a shorter ship-by time, and the badge makes them stand out. The shipped column
+    # shows the latest hand-over first instead.
+    order = ("-shipped_at", "-id") if status == SS.SHIPPED else ("sla_due_at", "id")
+    return (Shipment.objects.filter(warehouse=warehouse).filter(_column_q(status, since)).filter(filters.q())
+            .select_related("carrier").order_by(*order))
+
+
+def _page(queryset: QuerySet[Shipment], page: int, now: datetime) -> tuple[list[KanbanCard], bool]:
+    start = (page - 1) * PAGE
+    # One row past the page tells whether there is more, without a COUNT.
+    rows = list(queryset[start:start + PAGE + 1])
+    return [kanban_card(shipment, now=now) for shipment in rows[:PAGE]], len(rows) > PAGE
+
+
+def kanban_counts(*, warehouse: Warehouse, filters: KanbanFilters) -> dict[str, int]:
+    """Cards per column, every column in one aggregate query (GROUP BY status)."""
+    since = start_of_today()
+    columns = Q()
+    for status in KANBAN_COLUMNS:
+        columns |= _column_q(status, since)
+    rows = (Shipment.objects.filter(warehouse=warehouse).filter(columns).filter(filters.q())
+            .values("status").annotate(n=Count("id")).order_by())
+    counts = {str(status): 0 for status in KANBAN_COLUMNS}
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+def kanban_board(*, warehouse: Warehouse, filters: KanbanFilters) -> KanbanBoard:
+    """The board: counts (one query) and the first page of every column (one query each)."""
+    counts = kanban_counts(warehouse=warehouse, filters=filters)
+    since, now = start_of_today(), timezone.now()
+    columns = []
+    for status in KANBAN_COLUMNS:
+        queryset = _column_queryset(warehouse=warehouse, status=status, filters=filters, since=since)
+        cards, has_more = _page(queryset, 1, now)
+        columns.append(KanbanColumn(status=str(status), label=str(status.label), count=counts[status], cards=cards,
+                                    page=1, has_more=has_more))
+    return KanbanBoard(warehouse=warehouse, columns=columns)
+
+
+def kanban_column(*, warehouse: Warehouse, status: str, filters: KanbanFilters, page: int = 1) -> KanbanColumn:
+    """One page of one column ("load more"); its count is left out (the counts partial refreshes those).
+
+    Pages are by offset: a card moved meanwhile may shift the next page by one, which the periodic refresh of
+    the board makes good; the board is a work queue, not a ledger.
+    """
+    if status not in KANBAN_COLUMNS:
+        raise ValueError(f"not a kanban column: {status!r}")
+    page = max(int(page), 1)
+    queryset = _column_queryset(warehouse=warehouse, status=status, filters=filters, since=start_of_today())
+    cards, has_more = _page(queryset, page, timezone.now())
+    return KanbanColumn(status=status, label=str(SS(status).label), count=None, cards=cards, page=page,
+                        has_more=has_more)

@@ -1,0 +1,81 @@
+"""Customer notifications: queued as outbox rows in the shipping transaction, sent by a task, swept until done."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import timedelta
+
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from fulfillment.carriers.formatting import customer_tracking
+from fulfillment.models import CustomerNotification, NotificationStatus, Shipment
+from orders.models import Order
+
+logger = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+SEND_LEASE = timedelta(minutes=2)
+
+
+def notification_queue_shipped(*, order: Order, shipment: Shipment) -> CustomerNotification:
+    """Write the "your parcel is on its way" message for the buyer; sent after commit (or swept)."""
+    number, url = customer_tracking(shipment.carrier.code if shipment.carrier else "", shipment.tracking_number)
+    carrier = shipment.carrier.name if shipment.carrier else ""
+    with translation.override("zh-hans"):  # the buyers of these shops read Chinese
+        subject = _("Your order %(number)s has shipped") % {"number": order.number}
+        body = _("Hello %(name)s,\n\nyour order %(number)s left our warehouse with %(carrier)s.\n"
+                 "Tracking number: %(tracking)s\n%(url)s\n") % {
+            "name": order.buyer_name or order.receiver_name, "number": order.number, "carrier": carrier,
+            "tracking": number, "url": url}
+    recipient = order.buyer_email.strip()
+    try:
+        with transaction.atomic():
+            notification = CustomerNotification.objects.create(
+                order=order, shipment=shipment, kind="shipped", recipient=recipient, subject=subject[:200], body=body,
+                status=NotificationStatus.QUEUED if recipient else NotificationStatus.SKIPPED,
+                last_error="" if recipient else "no e-mail address", next_attempt_at=timezone.now())
+    except IntegrityError:
+        return CustomerNotification.objects.get(order=order, shipment=shipment, kind="shipped")
+    if recipient:
+        transaction.on_commit(lambda: _enqueue(notification.pk))
+    return notification
+
+
+def _enqueue(notification_id: int) -> None:
+    from fulfillment.tasks import send_notification_task
+
+    send_notification_task.delay(notification_id=notification_id)
+
+
+def notification_send(*, notification_id: int) -> str:
+    """Send one queued message; the row is claimed first so two workers never send it twice."""
+    now = timezone.now()
+    claimed = CustomerNotification.objects.filter(
+        pk=notification_id, status=NotificationStatus.QUEUED).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).update(
+        next_attempt_at=now + SEND_LEASE, attempts=F("attempts") + 1)
+    notification = CustomerNotification.objects.get(pk=notification_id)
+    if not claimed:
+        return notification.status
+    try:
+        send_mail(notification.subject, notification.body, None, [notification.recipient], fail_silently=False)
+    except (smtplib.SMTPException, OSError) as exc:
+        failed = notification.attempts >= MAX_ATTEMPTS
+        CustomerNotification.objects.filter(pk=notification.pk).update(
+            status=NotificationStatus.FAILED if failed else NotificationStatus.QUEUED, last_error=str(exc)[:500],
+            next_attempt_at=now + timedelta(minutes=2 ** min(notification.attempts, 8)))
+        logger.warning("notification %s not sent (attempt %s): %s", notification.pk, notification.attempts, exc)
+        return NotificationStatus.FAILED if failed else NotificationStatus.QUEUED
+    CustomerNotification.objects.filter(pk=notification.pk).update(status=NotificationStatus.SENT, sent_at=now,
+                                                                   last_error="")
+    return NotificationStatus.SENT
+
+
+def notifications_due() -> list[int]:
+    return list(CustomerNotification.objects.filter(status=NotificationStatus.QUEUED,
+                                                    next_attempt_at__lte=timezone.now())
+                .order_by("next_attempt_at").values_list("pk", flat=True)[:500])

@@ -1,0 +1,190 @@
+"""Carrier calls for shipments: waybills (tracking numbers and label data), tracking pulls and the
+stale-parcel alert. Network calls happen here, outside transactions; results are saved under a lock."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fulfillment import events
+from fulfillment.carriers import adapter_for
+from fulfillment.carriers.base import (
+    Address,
+    CarrierAuthError,
+    CarrierError,
+    CarrierPermanentError,
+    CarrierTransientError,
+    WaybillRequest,
+)
+from fulfillment.exceptions import CarrierUnavailable, RoutingInvalid
+from fulfillment.models import CarrierKind, Shipment, ShipmentStatus, TrackingEvent
+from oms.locks import lock_one
+
+logger = logging.getLogger(__name__)
+SS = ShipmentStatus
+# Numbers asked per tracking query (the SF-like API takes a list).
+TRACKING_BATCH = 20
+
+
+def _waybill_request(shipment: Shipment) -> WaybillRequest:
+    line = shipment.lines.select_related("order", "sku").order_by("pk")
+    first_order = line[0].order if line else None
+    warehouse = shipment.warehouse
+    receiver = Address(
+        name=first_order.receiver_name if first_order else "", phone=first_order.receiver_phone if first_order else "",
+        province=first_order.receiver_province if first_order else "", city=first_order.receiver_city if first_order else "",
+        district=first_order.receiver_district if first_order else "",
+        address=first_order.receiver_address if first_order else "",
+        country=first_order.receiver_country if first_order else "CN")
+    sender = Address(name=warehouse.name, phone=warehouse.contact_phone, province="", city="", district="",
+                     address=warehouse.address, country=warehouse.country)
+    items = tuple((item.sku.name[:60], item.quantity) for item in line)
+    return WaybillRequest(order_ref=shipment.number, sender=sender, receiver=receiver,
+                          weight_grams=shipment.measured_weight_grams or shipment.expected_weight_grams or 1,
+                          service=shipment.service_level, items=items)
+
+
+def shipment_request_waybill(*, shipment_id: int) -> Shipment:
+    """Ask the shipment's carrier for a waybill; the carrier de-duplicates on our shipment number, so
+    asking again after a timeout returns the same number instead of a second waybill."""
+    shipment = Shipment.objects.select_related("carrier", "warehouse").get(pk=shipment_id)
+    if shipment.tracking_number:
+        return shipment
+    if shipment.carrier is None or shipment.carrier.kind == CarrierKind.MANUAL:
+        raise RoutingInvalid(_("Parcel %(number)s has no carrier with an API: scan or type its number.") % {
+            "number": shipment.number}, code="tracking_required")
+    adapter = adapter_for(shipment.carrier.kind, shipment.carrier.config)
+    try:
+        waybill = adapter.create_waybill(_waybill_request(shipment))
+    except CarrierTransientError as exc:
+        raise CarrierUnavailable(_("%(carrier)s did not answer; try again in a moment (%(error)s).") % {
+            "carrier": shipment.carrier.name, "error": exc.message}) from exc
+    except CarrierError as exc:  # refused (address, credentials): a person must look
+        raise RoutingInvalid(_("%(carrier)s refused the waybill: %(error)s") % {
+            "carrier": shipment.carrier.name, "error": exc.message}, code="waybill_refused") from exc
+    with transaction.atomic():
+        locked = lock_one(Shipment, shipment_id)
+        if locked.tracking_number:
+            return locked
+        locked.tracking_number = waybill.tracking_number
+        locked.handover_code = waybill.handover_code
+        locked.label_data = waybill.label
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=["tracking_number", "handover_code", "label_data", "updated_at"])
+        except IntegrityError as exc:
+            raise RoutingInvalid(_("The carrier returned a number another parcel already has."),
+                                 code="tracking_duplicate") from exc
+        events.event_shipment_waybill(shipment=locked, tracking_number=waybill.tracking_number,
+                                      source=f"carrier:{shipment.carrier.code}")
+        return locked
+
+
+def shipment_cancel_waybill(*, shipment_id: int) -> bool:
+    """Tell the carrier a cancelled parcel's waybill is void. Returns False when it must be retried."""
+    shipment = Shipment.objects.select_related("carrier").get(pk=shipment_id)
+    if shipment.status != SS.CANCELLED or not shipment.tracking_number or shipment.carrier is None:
+        return True
+    try:
+        adapter_for(shipment.carrier.kind, shipment.carrier.config).cancel_waybill(shipment.tracking_number)
+    except CarrierTransientError:
+        return False
+    except CarrierPermanentError as exc:
+        logger.warning("waybill %s of %s not cancelled: %s", shipment.tracking_number, shipment.number, exc.message)
+    return True
+
+
+def _save_events(shipment_id: int, found: list, now) -> Shipment | None:
+    with transaction.atomic():
+        shipment = lock_one(Shipment, shipment_id)
+        known = set(shipment.tracking_events.values_list("occurred_at", "code"))
+        new = [e for e in found if (e.occurred_at, e.code) not in known]
+        TrackingEvent.objects.bulk_create([
+            TrackingEvent(shipment=shipment, occurred_at=e.occurred_at, code=e.code[:20],
+                          description=e.description[:300], location=e.location[:100]) for e in new],
+            ignore_conflicts=True)
+        fields = ["tracking_checked_at", "updated_at"]
+        shipment.tracking_checked_at = now
+        if new:
+            shipment.last_tracking_at = max(e.occurred_at for e in found)
+            fields.append("last_tracking_at")
+            if shipment.tracking_stale_since and shipment.last_tracking_at > shipment.tracking_stale_since:
+                shipment.tracking_stale_since = None  # it moves again
+                fields.append("tracking_stale_since")
+            latest = max(new, key=lambda e: e.occurred_at)
+            events.event_shipment_tracking(shipment=shipment, count=len(new),
+                                           latest=f"{latest.code}: {latest.description}")
+        shipment.save(update_fields=fields)
+        return shipment if new else None
+
+
+def shipments_pull_tracking(*, now=None, shipment_ids: list[int] | None = None) -> dict:
+    """Ask the carriers for news of parcels in transit; deliver or flag what the news says."""
+    from fulfillment.services import shipment_deliver, shipment_raise_exception
+
+    now = now or timezone.now()
+    query = Shipment.objects.filter(status=SS.SHIPPED).exclude(tracking_number="").exclude(
+        carrier__kind=CarrierKind.MANUAL).select_related("carrier")
+    if shipment_ids is not None:
+        query = query.filter(pk__in=shipment_ids)
+    by_carrier: dict[int, list[Shipment]] = defaultdict(list)
+    for shipment in query.order_by("tracking_checked_at", "pk")[:2000]:
+        by_carrier[shipment.carrier_id].append(shipment)
+    stats = {"checked": 0, "updated": 0, "delivered": 0, "exceptions": 0, "errors": 0}
+    for shipments in by_carrier.values():
+        carrier = shipments[0].carrier
+        adapter = adapter_for(carrier.kind, carrier.config)
+        for start in range(0, len(shipments), TRACKING_BATCH):
+            batch = {s.tracking_number: s for s in shipments[start:start + TRACKING_BATCH]}
+            try:
+                found = adapter.query_tracking(list(batch))
+            except (CarrierTransientError, CarrierAuthError, CarrierPermanentError) as exc:
+                stats["errors"] += 1
+                logger.warning("tracking query to %s failed: %s", carrier.code, exc.message)
+                continue
+            for number, shipment in batch.items():
+                stats["checked"] += 1
+                updated = _save_events(shipment.pk, found.get(number, []), now)
+                if updated is None:
+                    continue
+                stats["updated"] += 1
+                codes = [e.code for e in found.get(number, [])]
+                if "delivered" in codes:
+                    delivered_at = max(e.occurred_at for e in found[number] if e.code == "delivered")
+                    shipment_deliver(shipment_id=shipment.pk, actor_label=f"carrier:{carrier.code}",
+                                     delivered_at=delivered_at)
+                    stats["delivered"] += 1
+                elif codes and codes[-1] == "exception":
+                    shipment_raise_exception(shipment_id=shipment.pk, actor_label=f"carrier:{carrier.code}",
+                                             reason=found[number][-1].description or _("Carrier reported a problem."))
+                    stats["exceptions"] += 1
+    return stats
+
+
+def shipments_flag_stale_tracking(*, now=None, days: int | None = None) -> int:
+    """Parcels in transit with no tracking update for ``days`` (default from settings, 7) raise an
+    alert for customer service, once per silence."""
+    now = now or timezone.now()
+    days = days if days is not None else settings.OMS_TRACKING_STALE_DAYS
+    cutoff = now - timedelta(days=days)
+    stale = Shipment.objects.filter(status=SS.SHIPPED, tracking_stale_since__isnull=True).filter(
+        Q(last_tracking_at__lt=cutoff) | Q(last_tracking_at__isnull=True, shipped_at__lt=cutoff))
+    flagged = 0
+    for shipment_id in stale.order_by("pk").values_list("pk", flat=True)[:5000]:
+        with transaction.atomic():
+            shipment = lock_one(Shipment, shipment_id)
+            if shipment.status != SS.SHIPPED or shipment.tracking_stale_since:
+                continue
+            since = shipment.last_tracking_at or shipment.shipped_at
+            shipment.tracking_stale_since = since
+            shipment.save(update_fields=["tracking_stale_since", "updated_at"])
+            events.event_shipment_tracking_stale(shipment=shipment, days=days, since=since.isoformat())
+            flagged += 1
+    return flagged

@@ -1,0 +1,3 @@
+"""Fulfilment pages: packing (being written)."""
+
+urlpatterns: list = []

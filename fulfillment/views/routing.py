@@ -1,0 +1,3 @@
+"""Fulfilment pages: routing (being written)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Fulfilment pages: shipments (being written)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Fulfilment pages: waves (being written)."""
+
+urlpatterns: list = []
