@@ -114,22 +114,29 @@ def test_shopify_fulfillment_with_tracking(skus):
         sandbox.stop()
 
 
-def test_shipping_from_the_order_page_queues_the_platform_confirmation(taobao, role_users):
+def test_shipping_one_parcel_of_a_split_order_confirms_its_lines_to_the_platform(taobao, role_users):
+    """The order page lists the parcels; shipping one parcel of two queues a partial confirmation."""
     from django.test import Client
 
-    from orders import services as order_services
+    from fulfillment import services as parcels
+    from fulfillment.models import Carrier, Shipment
     from tests.conftest import PASSWORD
+    from tests.fulfillment.helpers import ship_parcel
+
+    Carrier.objects.create(code="YTO", name="圆通", kind="manual")
     sandbox, store = taobao
     order = import_trade(sandbox, store, lines=2)
-    order_services.order_start_fulfilment(order_id=order.pk)
-    client = Client()
-    assert client.login(username="u_warehouse", password=PASSWORD)
-    page = client.get(f"/orders/{order.pk}/").content.decode()
-    assert 'data-transition="shipment"' in page
-    client.post(f"/orders/{order.pk}/shipment/", {"carrier_code": "yto", "tracking_number": "YT9", "lines": "1"})
+    parcel = Shipment.objects.filter(lines__order=order, status="to_pick").distinct().get()
+    first_line = parcel.lines.filter(order_line__line_no=1)
+    part = parcels.shipment_split(shipment_id=parcel.pk, quantities={line.pk: line.quantity for line in first_line})
+    ship_parcel(part, tracking="YT9000000009")
     order.refresh_from_db()
     assert order.status == "partially_shipped"
     push = ShipmentPush.objects.get(order=order)
     assert push.carrier_code == "YTO" and push.line_ids == [order.lines.get(line_no=1).platform_line_id]
+    assert push.shipment_key == part.number
     assert pushback.shipment_push_send(push_id=push.pk) == PushStatus.SENT
-    assert "YT9" in client.get(f"/orders/{order.pk}/").content.decode()
+    client = Client()
+    assert client.login(username="u_warehouse", password=PASSWORD)
+    page = client.get(f"/orders/{order.pk}/").content.decode()
+    assert "YT9000000009" in page and 'data-transition="shipment"' not in page

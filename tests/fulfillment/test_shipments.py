@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from connectors.models import ShipmentPush
 from fulfillment import services
@@ -186,7 +186,7 @@ def test_two_stations_packing_one_parcel_at_once_end_with_one_success(make_order
         except PackingRefused as exc:
             results.append(exc.code)
         finally:
-            close_old_connections()
+            connection.close()
 
     threads = [threading.Thread(target=station) for _ in range(2)]
     for thread in threads:
@@ -215,7 +215,7 @@ def test_two_stations_scanning_the_last_unit_count_it_once(make_order):
         except ScanRefused as exc:
             results.append(exc.code)
         finally:
-            close_old_connections()
+            connection.close()
 
     threads = [threading.Thread(target=station) for _ in range(2)]
     for thread in threads:

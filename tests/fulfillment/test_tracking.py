@@ -1,0 +1,89 @@
+"""Waybills and tracking against the SF-like sandbox over real HTTP: a parcel gets its number from the
+carrier, is delivered when the carrier says so, and raises the stale alert when its tracking stalls."""
+
+from datetime import timedelta
+
+import pytest
+
+from fulfillment import services
+from fulfillment.carriers.sf_sandbox import SFSandbox
+from fulfillment.models import Carrier, CarrierKind, Shipment, ShipmentEventType, ShipmentStatus
+from fulfillment.selectors import customer_tracking_of, stale_shipments
+from fulfillment.tracking import shipments_flag_stale_tracking, shipments_pull_tracking
+from orders.models import Order, OrderStatus
+from orders.services import ReceiverInput
+from tests.fulfillment.helpers import parcel_of, scan_all
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sf(warehouse):
+    warehouse.address, warehouse.contact_phone = "上海市青浦区华新镇 88 号", "021-60000000"
+    warehouse.save()
+    sandbox = SFSandbox(port=0, seed=3)
+    sandbox.start()
+    carrier = Carrier.objects.create(code="SF", name="顺丰速运", kind=CarrierKind.SF, cost_first_kg=1,
+                                     services=["standard", "express", "next_morning"],
+                                     config=sandbox.adapter_config())
+    yield sandbox, carrier
+    sandbox.stop()
+
+
+def shipped_with_sf(make_order, **order) -> Shipment:
+    parcel = parcel_of(make_order(**order))
+    services.shipment_start_picking(shipment_id=parcel.pk)
+    scan_all(parcel)
+    services.shipment_pack(shipment_id=parcel.pk)
+    return services.shipment_ship(shipment_id=parcel.pk)  # no number given: the carrier's API is asked
+
+
+def test_shipping_asks_the_carrier_for_a_waybill_once(make_order, sf):
+    sandbox, carrier = sf
+    parcel = shipped_with_sf(make_order)
+    assert parcel.carrier == carrier and parcel.status == ShipmentStatus.SHIPPED
+    assert parcel.tracking_number.startswith("SF") and len(parcel.tracking_number) == 15
+    assert parcel.handover_code and parcel.label_data
+    assert [w["orderId"] for w in sandbox.waybills()] == [parcel.number]
+    display, url = customer_tracking_of(parcel)
+    assert display.replace(" ", "") == parcel.tracking_number and parcel.tracking_number in url
+    assert parcel.handover_code not in display
+    assert parcel.events.filter(type=ShipmentEventType.WAYBILL).count() == 1
+
+
+def test_tracking_events_deliver_the_parcel_and_the_order(make_order, sf):
+    sandbox, _carrier = sf
+    parcel = shipped_with_sf(make_order)
+    sandbox.set_clock(sandbox.now() + timedelta(hours=35))
+    stats = shipments_pull_tracking(now=sandbox.now())
+    assert stats["delivered"] == 1
+    parcel.refresh_from_db()
+    assert parcel.status == ShipmentStatus.DELIVERED
+    assert list(parcel.tracking_events.values_list("code", flat=True))[-1] == "delivered"
+    assert Order.objects.get(pk=parcel.lines.first().order_id).status == OrderStatus.DELIVERED
+    assert shipments_pull_tracking(now=sandbox.now())["checked"] == 0  # delivered parcels are not asked again
+
+
+def test_a_parcel_whose_tracking_stalls_for_seven_days_raises_the_alert(make_order, sf):
+    sandbox, _carrier = sf
+    moving = shipped_with_sf(make_order)
+    stalled = shipped_with_sf(make_order, platform_order_id="TB-STALL",
+                              receiver=ReceiverInput(name="赵六", phone="13700000000", province="北京市",
+                                                     city="北京市", address="长安街 1 号"))
+    sandbox.faults.stall = [stalled.tracking_number]
+    shipped_at = stalled.shipped_at
+    # Day 6: both have news or not yet silent long enough.
+    sandbox.set_clock(sandbox.now() + timedelta(days=6))
+    shipments_pull_tracking(now=shipped_at + timedelta(days=6))
+    assert shipments_flag_stale_tracking(now=shipped_at + timedelta(days=6)) == 0
+    # Day 8: the stalled parcel's last event (accepted, +1 h) is more than 7 days old.
+    sandbox.set_clock(sandbox.now() + timedelta(days=2))
+    shipments_pull_tracking(now=shipped_at + timedelta(days=8))
+    assert shipments_flag_stale_tracking(now=shipped_at + timedelta(days=8)) == 1
+    stalled.refresh_from_db()
+    moving.refresh_from_db()
+    assert stalled.tracking_stale_since is not None and stalled.status == ShipmentStatus.SHIPPED
+    assert moving.status == ShipmentStatus.DELIVERED and moving.tracking_stale_since is None
+    assert list(stale_shipments()) == [stalled]
+    assert stalled.events.filter(type=ShipmentEventType.TRACKING_STALE).count() == 1
+    assert shipments_flag_stale_tracking(now=shipped_at + timedelta(days=9)) == 0  # alerted once per silence
