@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from collections import Counter
@@ -16,6 +17,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from connectors.models import ChannelSyncState
+from fulfillment import services as fulfilment
+from fulfillment.models import Carrier, CarrierKind, CarrierRule, Shipment, ShipmentStatus, WarehouseRule
 from inventory.models import SKU, MovementKind, StockLevel, StockMovement, Warehouse
 from inventory.services import stock_receive, stock_take
 from oms import roles
@@ -578,23 +581,119 @@ def _steps(rng: random.Random, order: _DemoOrder, *, cancel_from: str, partial_f
     if target == S.READY:
         return steps
 
-    steps.append((services.order_start_fulfilment, {}))
+    steps.append((_parcels_start_picking, {}))
     if target == S.CLOSED:
         steps.append((services.order_close, {"reason": "仓库缺货无法发出，已全额退款关单"}))
         return steps
     if partial_first:
-        steps.append((services.order_ship_partially, {"reason": "部分商品缺货，先发有货商品"}))
+        steps.append((_parcel_ship_first_line, {}))
     if target in (S.IN_FULFILMENT, S.PARTIALLY_SHIPPED):
         return steps
-    steps.append((services.order_ship, {}))
+    steps.append((_parcels_ship, {}))
     if target == S.SHIPPED:
         return steps
     delivered = target == S.DELIVERED or rng.random() < 0.85
     if delivered:
-        steps.append((services.order_deliver, {"reason": "物流已签收"}))
+        steps.append((_parcels_deliver, {}))
     if target == S.COMPLETED:
         steps.append((services.order_complete, {"reason": "买家确认收货" if delivered else "超时自动确认收货"}))
     return steps
+
+
+# --- Fulfilment: carriers, rules, bin locations, and the parcels of the demo orders ---------------
+
+# (code, name, kind, services, first kg, each further kg)
+CARRIERS = [
+    ("SF", "顺丰速运", CarrierKind.SF, ["standard", "express", "next_morning"], "18.00", "6.00"),
+    ("YTO", "圆通速递", CarrierKind.MANUAL, ["standard"], "5.50", "2.00"),
+    ("ZTO", "中通快递", CarrierKind.MANUAL, ["standard"], "5.00", "2.50"),
+    ("USPS", "USPS", CarrierKind.MANUAL, ["standard", "express"], "35.00", "12.00"),
+]
+SF_SANDBOX_PORT = int(os.environ.get("OMS_SF_SANDBOX_PORT", "8805"))
+
+
+def _fulfilment_load() -> int:
+    """Carriers (SF talks to the local SF-like sandbox), a few routing rules and bin locations."""
+    created = 0
+    for code, name, kind, offered, first, extra in CARRIERS:
+        config = ({"base_url": f"http://127.0.0.1:{SF_SANDBOX_PORT}", "partner_id": "OMS_DEMO",
+                   "checkword": "sandbox-checkword"} if kind == CarrierKind.SF else {})
+        _carrier, new = Carrier.objects.get_or_create(code=code, defaults={
+            "name": name, "kind": kind, "services": offered, "cost_first_kg": Decimal(first),
+            "cost_extra_kg": Decimal(extra), "config": config})
+        created += new
+    carriers = {c.code: c for c in Carrier.objects.all()}
+    if not CarrierRule.objects.exists():
+        CarrierRule.objects.create(name="VIP 一律顺丰次晨", position=10, priorities=[Priority.VIP],
+                                   carrier=carriers["SF"], service="next_morning")
+        CarrierRule.objects.create(name="美国订单走 USPS", position=20, countries=["US"], carrier=carriers["USPS"])
+        CarrierRule.objects.create(name="承诺次晨达走顺丰", position=30, services=["next_morning", "express"],
+                                   carrier=carriers["SF"], service="express")
+    if not WarehouseRule.objects.exists():
+        WarehouseRule.objects.create(name="海外订单走新泽西仓", position=10, countries=["US"],
+                                     warehouse=Warehouse.objects.get(code="US-NJ"))
+        WarehouseRule.objects.create(name="华南订单走广州仓", position=20, provinces=["广东省", "广西壮族自治区",
+                                                                                "福建省", "海南省"],
+                                     warehouse=Warehouse.objects.get(code="GZ"))
+    for index, level in enumerate(StockLevel.objects.filter(location="").select_related("warehouse")
+                                  .order_by("warehouse_id", "sku__code")):
+        level.location = f"{'ABC'[index % 3]}-{index // 3 % 12 + 1:02d}-{index % 4 + 1}"
+        level.save(update_fields=["location"])
+    return created
+
+
+def _order_parcels(order_id: int, *statuses: str) -> list[int]:
+    return list(Shipment.objects.filter(lines__order_id=order_id, status__in=statuses).distinct()
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def _parcel_ship(shipment_id: int, actor_label: str) -> None:
+    """Pick, scan every item, pack and ship with a made-up tracking number (no carrier runs yet)."""
+    parcel = Shipment.objects.select_related("carrier").get(pk=shipment_id)
+    if parcel.status == ShipmentStatus.TO_PICK:
+        fulfilment.shipment_start_picking(shipment_id=shipment_id, actor_label=actor_label)
+    for line in parcel.lines.select_related("sku"):
+        for _unit in range(line.quantity - line.verified_quantity):
+            fulfilment.shipment_scan_item(shipment_id=shipment_id, barcode=line.sku.code)
+    fulfilment.shipment_pack(shipment_id=shipment_id)
+    code = parcel.carrier.code if parcel.carrier else "YT"
+    digits = f"{int(hashlib.sha1(parcel.number.encode()).hexdigest(), 16) % 10**12:012d}"
+    fulfilment.shipment_ship(shipment_id=shipment_id, tracking_number=f"{code}{digits}"[:20])
+
+
+def _parcels_start_picking(*, order_id: int, actor_label: str) -> Order:
+    for shipment_id in _order_parcels(order_id, ShipmentStatus.TO_PICK):
+        fulfilment.shipment_start_picking(shipment_id=shipment_id, actor_label=actor_label)
+    return Order.objects.get(pk=order_id)
+
+
+def _parcel_ship_first_line(*, order_id: int, actor_label: str) -> Order:
+    """A part ships first: the first line goes into a parcel of its own, which ships."""
+    for shipment_id in _order_parcels(order_id, ShipmentStatus.TO_PICK, ShipmentStatus.PICKING):
+        parcel = Shipment.objects.get(pk=shipment_id)
+        first = parcel.lines.order_by("order_line__line_no", "pk").first()
+        if parcel.lines.count() < 2 or first is None:
+            continue
+        if parcel.status == ShipmentStatus.PICKING:
+            fulfilment.shipment_unpick(shipment_id=shipment_id)
+        part = fulfilment.shipment_split(shipment_id=shipment_id, quantities={first.pk: first.quantity},
+                                         reason="部分商品缺货，先发有货商品")
+        _parcel_ship(part.pk, actor_label)
+        fulfilment.shipment_start_picking(shipment_id=shipment_id, actor_label=actor_label)
+        break
+    return Order.objects.get(pk=order_id)
+
+
+def _parcels_ship(*, order_id: int, actor_label: str) -> Order:
+    for shipment_id in _order_parcels(order_id, ShipmentStatus.TO_PICK, ShipmentStatus.PICKING):
+        _parcel_ship(shipment_id, actor_label)
+    return Order.objects.get(pk=order_id)
+
+
+def _parcels_deliver(*, order_id: int, actor_label: str) -> Order:
+    for shipment_id in _order_parcels(order_id, ShipmentStatus.SHIPPED):
+        fulfilment.shipment_deliver(shipment_id=shipment_id, actor_label=actor_label)
+    return Order.objects.get(pk=order_id)
 
 
 def _orders_load(*, count: int, seed: int, stores: dict[str, Store]) -> tuple[int, int]:
@@ -651,6 +750,7 @@ def demo_load(*, orders: int = 300, seed: int = 2026,
     say(f"Warehouses: {len(WAREHOUSES)} ({_warehouses_load()} new).")
     say(f"SKUs: {len(SKUS)} ({_skus_load()} new).")
     say(f"Opening stock: {_stock_load()} receipts.")
+    say(f"Carriers: {len(CARRIERS)} ({_fulfilment_load()} new), with routing rules and bin locations.")
     created, skipped = _orders_load(count=orders, seed=seed, stores=stores)
     say(f"Orders: {created} created, {skipped} already there.")
     say(f"Orders awaiting stock of {SCARCE_SKU}: {_scarcity_load(stores)} new.")

@@ -64,3 +64,21 @@ def test_a_changed_password_survives_a_rerun():
     assert ("cs", "customer_service", None) in logins
     assert authenticate(username="cs", password="my-own-password-42") is not None
     assert list(user.groups.values_list("name", flat=True)) == ["customer_service"]
+
+
+@pytest.mark.django_db
+def test_demo_orders_walk_through_their_parcels(loaded_twice):
+    """The order states of the demo come from real parcels: picking, shipped and delivered agree."""
+    from fulfillment.models import Carrier, Shipment, ShipmentStatus
+    from inventory.services import stock_reconcile
+    from orders.models import Order, OrderStatus
+
+    assert Carrier.objects.count() == 4
+    for order in Order.objects.filter(status__in=[OrderStatus.SHIPPED, OrderStatus.DELIVERED]):
+        states = set(Shipment.objects.filter(lines__order=order).exclude(status=ShipmentStatus.CANCELLED)
+                     .values_list("status", flat=True))
+        assert states and states <= {ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED}, order.number
+    for order in Order.objects.filter(status=OrderStatus.IN_FULFILMENT):
+        assert Shipment.objects.filter(lines__order=order, status=ShipmentStatus.PICKING).exists(), order.number
+    assert Shipment.objects.filter(status=ShipmentStatus.TO_PICK).exists()
+    assert stock_reconcile() == []
