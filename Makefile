@@ -17,7 +17,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help install setup run demo test bench lint docs services clean vendor
+.PHONY: help install setup run demo test bench lint docs services browser clean vendor
 
 help:
 	@echo "make run   - set up and start the order hub with demo data (SQLite, no services needed)"
@@ -50,7 +50,10 @@ run: demo
 services:
 	@bash scripts/ensure_services.sh
 
-test: install services
+browser:
+	@bash scripts/ensure_chromium.sh
+
+test: install services browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py compile_translations
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
