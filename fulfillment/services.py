@@ -37,7 +37,7 @@ from fulfillment.models import (
 )
 from inventory import services as stock
 from inventory.models import Reservation, ReservationStatus, Warehouse
-from oms.exceptions import ConflictError
+from oms.exceptions import ConflictError, ValidationFailed
 from oms.locks import lock_many, lock_one
 from oms.sequences import next_sequence_value
 from orders.models import Order, OrderStatus
@@ -121,11 +121,9 @@ def _refresh_summary(shipment: Shipment) -> None:
         shipment.priority = max(o.priority for o in ordered)
         shipment.amount = sum((o.total_amount for o in ordered), start=ordered[0].total_amount * 0)
         shipment.sla_due_at = min(_ship_by(o) for o in ordered)
-        shipment.service_level = max((o.promised_service or ServiceLevel.STANDARD for o in ordered),
-                                     key=[ServiceLevel.STANDARD, ServiceLevel.EXPRESS, ServiceLevel.NEXT_MORNING].index)
     shipment.expected_weight_grams = sum(line.sku.weight_grams * line.quantity for line in lines)
-    shipment.save(update_fields=["order_numbers", "priority", "amount", "sla_due_at", "service_level",
-                                 "expected_weight_grams", "updated_at"])
+    shipment.save(update_fields=["order_numbers", "priority", "amount", "sla_due_at", "expected_weight_grams",
+                                 "updated_at"])
 
 
 def _route_carrier(shipment: Shipment, order: Order, facts: routing.OrderFacts) -> None:
@@ -279,9 +277,11 @@ def shipment_move(*, shipment_id: int, to_status: str, actor=None, reason: str =
         (SS.PICKING, SS.PACKED): lambda: shipment_pack(shipment_id=shipment_id, actor=actor),
         (SS.PACKED, SS.SHIPPED): lambda: shipment_ship(shipment_id=shipment_id, actor=actor),
         (SS.SHIPPED, SS.DELIVERED): lambda: shipment_deliver(shipment_id=shipment_id, actor=actor),
-        (SS.EXCEPTION, SS.TO_PICK): lambda: shipment_resolve(shipment_id=shipment_id, actor=actor),
-        (SS.EXCEPTION, SS.SHIPPED): lambda: shipment_resolve(shipment_id=shipment_id, actor=actor),
     }
+    if here == SS.EXCEPTION:
+        # A parcel already handed over goes back in transit; any other goes back to be picked again.
+        back_to = SS.SHIPPED if shipment.status_before_exception == SS.SHIPPED else SS.TO_PICK
+        moves[(SS.EXCEPTION, back_to)] = lambda: shipment_resolve(shipment_id=shipment_id, actor=actor)
     move = moves.get((here, to_status))
     if move is None:
         raise MoveRefused(_("A parcel cannot go from “%(from)s” to “%(to)s”.") % {
@@ -464,10 +464,19 @@ def shipment_ship(*, shipment_id: int, actor=None, tracking_number: str = "") ->
                     order_ship_partially(order_id=order.pk, actor=actor, reason=reason)
                 else:
                     order_ship(order_id=order.pk, actor=actor, reason=reason)
-            shipment_push_enqueue(order_id=order.pk, carrier_code=shipment.carrier.code if shipment.carrier else "OTHER",
-                                  tracking_number=shipment.tracking_number,
-                                  line_nos=None if whole_order else sorted({line.order_line.line_no for line in mine}),
-                                  shipment_key=shipment.number)
+            carrier_code = shipment.carrier.code if shipment.carrier else "OTHER"
+            try:
+                with transaction.atomic():
+                    shipment_push_enqueue(
+                        order_id=order.pk, carrier_code=carrier_code, tracking_number=shipment.tracking_number,
+                        line_nos=None if whole_order else sorted({line.order_line.line_no for line in mine}),
+                        shipment_key=shipment.number)
+            except ValidationFailed as exc:
+                # The parcel has left: a confirmation the platform cannot take (a part of an order whose
+                # lines have no platform ids) must not undo that; it goes on the timeline for a person.
+                order_events.event_order_shipment_push(order=order, state="failed", carrier=carrier_code,
+                                                       tracking=shipment.tracking_number, line_ids=[],
+                                                       error=exc.message)
             notification_queue_shipped(order=order, shipment=shipment)
         return shipment
 

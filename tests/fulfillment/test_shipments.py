@@ -232,3 +232,20 @@ def test_a_paid_manual_order_in_another_store_gets_its_own_parcel(make_order, ma
                                         actor_label="test")
     assert parcel_of(first) != parcel_of(other)
     assert parcel_of(other).amount == Decimal("418.80") or parcel_of(other).amount == other.total_amount
+
+
+def test_an_exception_is_resolved_back_to_where_it_belongs(make_order):
+    parcel = parcel_of(make_order())
+    services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.PICKING)
+    services.shipment_scan_item(shipment_id=parcel.pk, barcode="6901234567908")
+    with pytest.raises(MoveRefused):
+        services.shipment_raise_exception(shipment_id=parcel.pk, reason="  ")
+    services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.EXCEPTION, reason="box damaged")
+    parcel.refresh_from_db()
+    assert (parcel.status, parcel.exception_reason) == (ShipmentStatus.EXCEPTION, "box damaged")
+    with pytest.raises(MoveRefused):
+        services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.SHIPPED)
+    services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.TO_PICK)
+    parcel.refresh_from_db()
+    assert parcel.status == ShipmentStatus.TO_PICK and parcel.exception_reason == ""
+    assert not parcel.lines.filter(verified_quantity__gt=0).exists()  # scanned again from scratch
