@@ -182,13 +182,14 @@ def routing_dry_run(*, limit: int = 100) -> list[DryRunRow]:
     stock has moved on since), against the warehouse the order was actually routed to.
     """
     decided = {}
-    for decision in (RoutingDecision.objects.filter(kind="warehouse").order_by("-created_at", "-id")
+    # What the rules decided; a hand override is a person's choice, not a rule's, so it is not compared.
+    for decision in (RoutingDecision.objects.filter(kind="warehouse", overridden=False).order_by("-created_at", "-id")
                      .select_related("order")[: limit * 3]):
         decided.setdefault(decision.order_id, decision)
         if len(decided) >= limit:
             break
     carrier_decisions = {}
-    for decision in (RoutingDecision.objects.filter(kind="carrier", order_id__in=list(decided))
+    for decision in (RoutingDecision.objects.filter(kind="carrier", overridden=False, order_id__in=list(decided))
                      .select_related("carrier").order_by("created_at", "id")):
         carrier_decisions[decision.order_id] = decision  # the latest wins
     warehouses = list(Warehouse.objects.filter(active=True))

@@ -367,6 +367,8 @@ def missing_items(shipment: Shipment) -> list[dict]:
 
 def shipment_pack(*, shipment_id: int, actor=None, weight_grams: int | None = None) -> Shipment:
     """Close the parcel: every line must be scanned, and a weight, when given, must match the expected one."""
+    if weight_grams is not None:
+        _check_weight(shipment_id=shipment_id, weight_grams=weight_grams, actor=actor)
     with transaction.atomic():
         shipment, _orders = _lock_shipment_with_orders(shipment_id)
         if shipment.status == SS.PACKED:
@@ -378,22 +380,31 @@ def shipment_pack(*, shipment_id: int, actor=None, weight_grams: int | None = No
                                  % {"missing": ", ".join(f"{m['sku']} × {m['missing']}" for m in missing)},
                                  code="items_missing", data={"missing": missing})
         if weight_grams is not None:
-            if weight_grams <= 0 or weight_grams > 1_000_000:
-                raise PackingRefused(_("Enter the weight in grams (1 to 1,000,000)."), code="weight_invalid")
-            expected = shipment.expected_weight_grams
-            tolerance = max(WEIGHT_TOLERANCE_GRAMS, int(expected * WEIGHT_TOLERANCE_RATIO))
-            if expected and abs(weight_grams - expected) > tolerance:
-                events.event_shipment_weight_mismatch(shipment=shipment, expected=expected, measured=weight_grams,
-                                                      actor=actor)
-                raise PackingRefused(_("The parcel weighs %(measured)s g but should weigh about %(expected)s g: "
-                                       "check its contents.") % {"measured": weight_grams, "expected": expected},
-                                     code="weight_mismatch", data={"expected": expected, "measured": weight_grams})
             shipment.measured_weight_grams = weight_grams
         shipment.packed_at = timezone.now()
         _apply(shipment, "pack", actor=actor, extra_fields=("packed_at", "measured_weight_grams"))
         if shipment.carrier_id and shipment.carrier.kind != CarrierKind.MANUAL and not shipment.tracking_number:
             transaction.on_commit(lambda: _enqueue_waybill(shipment.pk))
         return shipment
+
+
+def _check_weight(*, shipment_id: int, weight_grams: int, actor) -> None:
+    """Refuse a weighed parcel far from its expected weight; the mismatch is recorded (its own
+    transaction, so the refusal does not roll it back) because it hints at a wrong or missing item."""
+    if not isinstance(weight_grams, int) or weight_grams <= 0 or weight_grams > 1_000_000:
+        raise PackingRefused(_("Enter the weight in grams (1 to 1,000,000)."), code="weight_invalid")
+    shipment = Shipment.objects.filter(pk=shipment_id).first()
+    if shipment is None:
+        raise ShipmentNotFound(_("Shipment %(id)s does not exist.") % {"id": shipment_id})
+    expected = shipment.expected_weight_grams
+    tolerance = max(WEIGHT_TOLERANCE_GRAMS, int(expected * WEIGHT_TOLERANCE_RATIO))
+    if shipment.status != SS.PICKING or not expected or abs(weight_grams - expected) <= tolerance:
+        return
+    with transaction.atomic():
+        events.event_shipment_weight_mismatch(shipment=shipment, expected=expected, measured=weight_grams, actor=actor)
+    raise PackingRefused(_("The parcel weighs %(measured)s g but should weigh about %(expected)s g: check its contents.")
+                         % {"measured": weight_grams, "expected": expected},
+                         code="weight_mismatch", data={"expected": expected, "measured": weight_grams})
 
 
 def _enqueue_waybill(shipment_id: int) -> None:
@@ -611,7 +622,10 @@ def shipment_split(*, shipment_id: int, quantities: dict[int, int], actor=None, 
         if shipment.status != SS.TO_PICK:
             raise MoveRefused(_("A parcel can only be split before picking starts."), code="split_refused")
         lines = {line.pk: line for line in shipment.lines.select_related("sku")}
-        wanted = {int(k): int(v) for k, v in quantities.items() if int(v) != 0}
+        try:
+            wanted = {int(k): int(v) for k, v in quantities.items() if int(v) != 0}
+        except (TypeError, ValueError):
+            raise RoutingInvalid(_("Quantities must be whole numbers."), code="split_invalid") from None
         unknown = [k for k in wanted if k not in lines]
         if unknown or any(q < 0 or q > lines[k].quantity for k, q in wanted.items() if k in lines):
             raise RoutingInvalid(_("Choose quantities between 0 and each line's quantity."), code="split_invalid")

@@ -60,8 +60,8 @@ def shipment_request_waybill(*, shipment_id: int) -> Shipment:
     if shipment.carrier is None or shipment.carrier.kind == CarrierKind.MANUAL:
         raise RoutingInvalid(_("Parcel %(number)s has no carrier with an API: scan or type its number.") % {
             "number": shipment.number}, code="tracking_required")
-    adapter = adapter_for(shipment.carrier.kind, shipment.carrier.config)
     try:
+        adapter = adapter_for(shipment.carrier.kind, shipment.carrier.config)
         waybill = adapter.create_waybill(_waybill_request(shipment))
     except CarrierTransientError as exc:
         raise CarrierUnavailable(_("%(carrier)s did not answer; try again in a moment (%(error)s).") % {
@@ -140,11 +140,10 @@ def shipments_pull_tracking(*, now=None, shipment_ids: list[int] | None = None) 
     stats = {"checked": 0, "updated": 0, "delivered": 0, "exceptions": 0, "errors": 0}
     for shipments in by_carrier.values():
         carrier = shipments[0].carrier
-        adapter = adapter_for(carrier.kind, carrier.config)
         for start in range(0, len(shipments), TRACKING_BATCH):
             batch = {s.tracking_number: s for s in shipments[start:start + TRACKING_BATCH]}
-            try:
-                found = adapter.query_tracking(list(batch))
+            try:  # a carrier with broken settings fails here alone; the other carriers go on
+                found = adapter_for(carrier.kind, carrier.config).query_tracking(list(batch))
             except (CarrierTransientError, CarrierAuthError, CarrierPermanentError) as exc:
                 stats["errors"] += 1
                 logger.warning("tracking query to %s failed: %s", carrier.code, exc.message)

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from fulfillment.selectors import customer_tracking_of, shipments_for_order
 from oms.exceptions import DomainError
 from oms.pii import can_view_pii, mask_address, mask_name, mask_phone
 from orders import services
@@ -56,6 +57,8 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "masked": not pii,
     }
     hold_labels = dict(HoldReason.choices)
+    # The order's parcels: an order with parcels ships through them, not by the form below.
+    shipments = [{"shipment": s, "tracking": customer_tracking_of(s)} for s in shipments_for_order(order.pk)]
     return render(request, "orders/order_detail.html", {
         "order": order,
         "receiver": receiver,
@@ -67,7 +70,9 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "note_form": NoteForm(),
         "events": list(order.events.all()),
         "reservations": order_reservations(order=order),
-        "shipment_form": ShipmentForm() if order.status in ("in_fulfilment", "partially_shipped") else None,
+        "shipment_form": ShipmentForm() if order.status in ("in_fulfilment", "partially_shipped")
+        and not any(row["shipment"].status != "cancelled" for row in shipments) else None,
+        "shipments": shipments,
         "shipment_pushes": list(order.shipment_pushes.order_by("id")),
     })
 

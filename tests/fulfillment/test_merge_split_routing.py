@@ -187,3 +187,17 @@ def test_the_dry_run_shows_the_difference_after_a_rule_change(make_order, beijin
         row = rows[order.number]
         assert row.differs and row.decided_warehouse == "SH" and row.would_warehouse == "BJ"
         assert row.would_warehouse_rule == "上海 → 北京"
+
+
+def test_bad_split_quantities_are_a_clear_error(make_order):
+    parcel = parcel_of(make_order())
+    with pytest.raises(RoutingInvalid) as bad:
+        services.shipment_split(shipment_id=parcel.pk, quantities={"x": "one"})
+    assert bad.value.code == "split_invalid"
+
+
+def test_the_dry_run_does_not_count_a_hand_override_as_a_rule_difference(make_order, beijing):
+    order = make_order()
+    services.shipment_override_warehouse(shipment_id=parcel_of(order).pk, warehouse_id=beijing.pk, reason="flood")
+    row = next(r for r in routing_dry_run(limit=10) if r.order_number == order.number)
+    assert not row.differs and row.decided_first_choice == "SH"

@@ -87,3 +87,21 @@ def test_a_parcel_whose_tracking_stalls_for_seven_days_raises_the_alert(make_ord
     assert list(stale_shipments()) == [stalled]
     assert stalled.events.filter(type=ShipmentEventType.TRACKING_STALE).count() == 1
     assert shipments_flag_stale_tracking(now=shipped_at + timedelta(days=9)) == 0  # alerted once per silence
+
+
+def test_a_carrier_with_broken_settings_is_a_clear_error_and_does_not_stop_the_others(make_order, sf):
+    from fulfillment.exceptions import RoutingInvalid
+    from fulfillment.tracking import shipment_request_waybill
+
+    _sandbox, carrier = sf
+    good = shipped_with_sf(make_order)
+    broken = Carrier.objects.create(code="ZTO", name="中通", kind=CarrierKind.SF, config={})
+    parcel = parcel_of(make_order(platform_order_id="TB-BROKEN", receiver=ReceiverInput(
+        name="钱七", phone="13600000000", province="江苏省", city="南京市", address="中山路 1 号")))
+    Shipment.objects.filter(pk=parcel.pk).update(carrier=broken)
+    with pytest.raises(RoutingInvalid):
+        shipment_request_waybill(shipment_id=parcel.pk)
+    Shipment.objects.filter(pk=parcel.pk).update(status=ShipmentStatus.SHIPPED, tracking_number="ZT123456789")
+    stats = shipments_pull_tracking()
+    assert stats["errors"] == 1 and stats["checked"] == 1  # the SF parcel was still asked about
+    assert good.tracking_number
