@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from django.db.models import Count, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -63,6 +64,9 @@ class KanbanCard:
     due_soon: bool
     moves: list[tuple[str, str]]
     can_raise_exception: bool
+    move_url: (
+        str  # reversed once here: a card uses it five times, and reverse() is a visible share of the page
+    )
 
     @property
     def sla_due_ms(self) -> int:
@@ -92,21 +96,25 @@ class KanbanBoard:
     warehouse: Warehouse
     columns: list[KanbanColumn]
 
-    @property
-    def total(self) -> int:
-        return sum(column.count or 0 for column in self.columns)
-
 
 # --- Durations, as the card shows them (kanban.js ticks them with the same formats) -----------------
 
-def duration_formats() -> dict[str, str]:
+
+def duration_formats() -> dict[str, str | int]:
     """The translated formats, for the page's JavaScript to tick the countdowns the same way."""
-    return {"dh": _("%(days)sd %(hours)sh"), "hm": _("%(hours)sh %(minutes)sm"), "m": _("%(minutes)sm"),
-            "due": _("due in %(time)s"), "overdue": _("overdue %(time)s")}
+    return {
+        "dh": _("%(days)sd %(hours)sh"),
+        "hm": _("%(hours)sh %(minutes)sm"),
+        "m": _("%(minutes)sm"),
+        "due": _("due in %(time)s"),
+        "overdue": _("overdue %(time)s"),
+        "age": _("age %(time)s"),
+        "due_soon_ms": DUE_SOON_SECONDS * 1000,
+    }
 
 
 def duration_short(seconds: float) -> str:
-    """"2d 3h", "5h 12m" or "7m": a countdown that fits a card on a phone."""
+    """A duration that fits a card on a phone: "2d 3h", "5h 12m" or "7m"."""
     minutes = int(abs(seconds) // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
@@ -127,17 +135,21 @@ def kanban_card(shipment: Shipment, *, now: datetime | None = None) -> KanbanCar
         moves = [(SS.SHIPPED, gettext_lazy("Resolve: still in transit"))]
     return KanbanCard(
         shipment=shipment,
-        channel=Platform(shipment.platform).label if shipment.platform in Platform.values else shipment.platform,
-        age=duration_short((now - shipment.created_at).total_seconds()),
+        channel=Platform(shipment.platform).label
+        if shipment.platform in Platform.values
+        else shipment.platform,
+        age=_("age %(time)s") % {"time": duration_short((now - shipment.created_at).total_seconds())},
         sla=(_("overdue %(time)s") if left < 0 else _("due in %(time)s")) % {"time": remaining},
         overdue=left < 0,
         due_soon=0 <= left < DUE_SOON_SECONDS,
         moves=[(str(to), str(label)) for to, label in moves],
         can_raise_exception=status in _CAN_RAISE_EXCEPTION,
+        move_url=reverse("fulfillment:shipment-move", args=[shipment.pk]),
     )
 
 
 # --- Selectors -------------------------------------------------------------------------------------
+
 
 def start_of_today() -> datetime:
     """Midnight today in the display zone (Asia/Shanghai), as an aware datetime."""
@@ -152,21 +164,28 @@ def _column_q(status: str, since: datetime) -> Q:
     return Q(status=status)
 
 
-def _column_queryset(*, warehouse: Warehouse, status: str, filters: KanbanFilters,
-                     since: datetime) -> QuerySet[Shipment]:
+def _column_queryset(
+    *, warehouse: Warehouse, status: str, filters: KanbanFilters, since: datetime
+) -> QuerySet[Shipment]:
     # Most urgent first: (sla_due_at, id) is the order of shipment_kanban_idx (warehouse, status, sla_due_at,
-    # id), so a page is an index range scan whatever the column's size. VIPs are not pulled ahead: their
-    # orders already promise a shorter ship-by time, and the badge makes them stand out. The shipped column
-    # shows the latest hand-over first instead.
+    # id), so a page is an index range scan whatever the column's size. VIPs are not pulled ahead: the
+    # ship-by time is the promise a late parcel breaks, whoever the buyer; their badge and red edge make them
+    # stand out, and the priority filter shows them alone. The shipped column shows the latest hand-over first.
     order = ("-shipped_at", "-id") if status == SS.SHIPPED else ("sla_due_at", "id")
-    return (Shipment.objects.filter(warehouse=warehouse).filter(_column_q(status, since)).filter(filters.q())
-            .select_related("carrier").order_by(*order))
+    return (
+        Shipment.objects.filter(warehouse=warehouse)
+        .filter(_column_q(status, since))
+        .filter(filters.q())
+        .select_related("carrier")
+        .defer("label_data", "carrier__config")
+        .order_by(*order)
+    )
 
 
 def _page(queryset: QuerySet[Shipment], page: int, now: datetime) -> tuple[list[KanbanCard], bool]:
     start = (page - 1) * PAGE
     # One row past the page tells whether there is more, without a COUNT.
-    rows = list(queryset[start:start + PAGE + 1])
+    rows = list(queryset[start : start + PAGE + 1])
     return [kanban_card(shipment, now=now) for shipment in rows[:PAGE]], len(rows) > PAGE
 
 
@@ -176,8 +195,14 @@ def kanban_counts(*, warehouse: Warehouse, filters: KanbanFilters) -> dict[str, 
     columns = Q()
     for status in KANBAN_COLUMNS:
         columns |= _column_q(status, since)
-    rows = (Shipment.objects.filter(warehouse=warehouse).filter(columns).filter(filters.q())
-            .values("status").annotate(n=Count("id")).order_by())
+    rows = (
+        Shipment.objects.filter(warehouse=warehouse)
+        .filter(columns)
+        .filter(filters.q())
+        .values("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
     counts = {str(status): 0 for status in KANBAN_COLUMNS}
     counts.update({row["status"]: row["n"] for row in rows})
     return counts
@@ -191,12 +216,22 @@ def kanban_board(*, warehouse: Warehouse, filters: KanbanFilters) -> KanbanBoard
     for status in KANBAN_COLUMNS:
         queryset = _column_queryset(warehouse=warehouse, status=status, filters=filters, since=since)
         cards, has_more = _page(queryset, 1, now)
-        columns.append(KanbanColumn(status=str(status), label=str(status.label), count=counts[status], cards=cards,
-                                    page=1, has_more=has_more))
+        columns.append(
+            KanbanColumn(
+                status=str(status),
+                label=str(status.label),
+                count=counts[status],
+                cards=cards,
+                page=1,
+                has_more=has_more,
+            )
+        )
     return KanbanBoard(warehouse=warehouse, columns=columns)
 
 
-def kanban_column(*, warehouse: Warehouse, status: str, filters: KanbanFilters, page: int = 1) -> KanbanColumn:
+def kanban_column(
+    *, warehouse: Warehouse, status: str, filters: KanbanFilters, page: int = 1
+) -> KanbanColumn:
     """One page of one column ("load more"); its count is left out (the counts partial refreshes those).
 
     Pages are by offset: a card moved meanwhile may shift the next page by one, which the periodic refresh of
@@ -207,5 +242,6 @@ def kanban_column(*, warehouse: Warehouse, status: str, filters: KanbanFilters, 
     page = max(int(page), 1)
     queryset = _column_queryset(warehouse=warehouse, status=status, filters=filters, since=start_of_today())
     cards, has_more = _page(queryset, page, timezone.now())
-    return KanbanColumn(status=status, label=str(SS(status).label), count=None, cards=cards, page=page,
-                        has_more=has_more)
+    return KanbanColumn(
+        status=status, label=str(SS(status).label), count=None, cards=cards, page=page, has_more=has_more
+    )

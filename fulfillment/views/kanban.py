@@ -1,11 +1,253 @@
-"""Fulfilment pages: the warehouse kanban (being written)."""
+"""Warehouse kanban pages: the board per warehouse, its column and count partials, and the card move POST."""
 
-from django.http import HttpResponse
-from django.urls import path
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from fulfillment import services
+from fulfillment.kanban import (
+    KanbanFilters,
+    duration_formats,
+    kanban_board,
+    kanban_card,
+    kanban_column,
+    kanban_counts,
+)
+from fulfillment.models import KANBAN_COLUMNS, Carrier, ShipmentStatus
+from inventory.models import Warehouse
+from oms.exceptions import DomainError
+from orders.models import Platform
+
+VIEW_SHIPMENTS = "fulfillment.view_shipment"
+MOVE_SHIPMENTS = "fulfillment.move_shipment"
+# "Load more" goes no further than this page (40 cards each): past it, filter the board instead.
+MAX_PAGE = 500
 
 
-def kanban_home(request):
-    return HttpResponse("")
+class KanbanFilterForm(forms.Form):
+    carrier = forms.ModelChoiceField(
+        queryset=Carrier.objects.order_by("code"),
+        required=False,
+        label=gettext_lazy("Carrier"),
+        empty_label=gettext_lazy("All carriers"),
+    )
+    channel = forms.ChoiceField(
+        choices=[("", gettext_lazy("All channels")), *Platform.choices],
+        required=False,
+        label=gettext_lazy("Channel"),
+    )
+    priority = forms.TypedChoiceField(
+        choices=[
+            ("", gettext_lazy("Any priority")),
+            ("1", gettext_lazy("High and VIP")),
+            ("2", gettext_lazy("VIP only")),
+        ],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        label=gettext_lazy("Priority"),
+    )
 
 
-urlpatterns: list = [path("kanban/", kanban_home, name="kanban-home")]
+def _filters(request: HttpRequest) -> tuple[KanbanFilterForm, KanbanFilters, str]:
+    """The filter form, the filters it selected (an invalid field is ignored) and their query string."""
+    form = KanbanFilterForm(request.GET or None)
+    form.is_valid()
+    data = getattr(form, "cleaned_data", {})
+    carrier = data.get("carrier")
+    filters = KanbanFilters(
+        carrier_id=carrier.pk if carrier else None,
+        channel=data.get("channel") or "",
+        min_priority=data.get("priority"),
+    )
+    query = {"carrier": filters.carrier_id, "channel": filters.channel, "priority": filters.min_priority}
+    return form, filters, urlencode({key: value for key, value in query.items() if value})
+
+
+def _board_url(code: str, query: str = "") -> str:
+    url = reverse("fulfillment:kanban", args=[code])
+    return f"{url}?{query}" if query else url
+
+
+def _active_warehouses() -> list[Warehouse]:
+    return list(Warehouse.objects.filter(active=True).order_by("priority", "code"))
+
+
+def _context(request: HttpRequest, warehouse: Warehouse, query: str, **extra) -> dict:
+    return {
+        "warehouse": warehouse,
+        "filter_query": query,
+        "return_to": _board_url(warehouse.code, query),
+        "can_move": request.user.has_perm(MOVE_SHIPMENTS),
+        **extra,
+    }
+
+
+@login_required
+@permission_required(VIEW_SHIPMENTS, raise_exception=True)
+@require_GET
+def kanban_home(request: HttpRequest) -> HttpResponse:
+    """The first active warehouse's board; with none active, a page that says so."""
+    warehouses = _active_warehouses()
+    if warehouses:
+        return redirect("fulfillment:kanban", code=warehouses[0].code)
+    return render(request, "fulfillment/kanban.html", {"warehouses": [], "board": None})
+
+
+@login_required
+@permission_required(VIEW_SHIPMENTS, raise_exception=True)
+@require_GET
+def kanban_page(request: HttpRequest, code: str) -> HttpResponse:
+    warehouse = get_object_or_404(Warehouse, code=code)
+    form, filters, query = _filters(request)
+    return render(
+        request,
+        "fulfillment/kanban.html",
+        _context(
+            request,
+            warehouse,
+            query,
+            form=form,
+            warehouses=_active_warehouses(),
+            board=kanban_board(warehouse=warehouse, filters=filters),
+            duration_formats=duration_formats(),
+        ),
+    )
+
+
+@login_required
+@permission_required(VIEW_SHIPMENTS, raise_exception=True)
+@require_GET
+def kanban_column_partial(request: HttpRequest, code: str, status: str) -> HttpResponse:
+    """One page of one column: the next cards for "load more" (htmx), or that column alone as a page."""
+    if status not in KANBAN_COLUMNS:
+        raise Http404(_("There is no such column on the kanban."))
+    warehouse = get_object_or_404(Warehouse, code=code)
+    form, filters, query = _filters(request)
+    try:
+        page = min(max(int(request.GET.get("page", 1)), 1), MAX_PAGE)
+    except ValueError:
+        page = 1
+    column = kanban_column(warehouse=warehouse, status=status, filters=filters, page=page)
+    if request.htmx:
+        return render(
+            request, "fulfillment/_kanban_column.html", _context(request, warehouse, query, column=column)
+        )
+    # Without JavaScript "load more" is a link: show that column's page inside the board layout.
+    column.count = kanban_counts(warehouse=warehouse, filters=filters)[status]
+    board = {"warehouse": warehouse, "columns": [column]}
+    return render(
+        request,
+        "fulfillment/kanban.html",
+        _context(
+            request,
+            warehouse,
+            query,
+            form=form,
+            warehouses=_active_warehouses(),
+            board=board,
+            single_column=True,
+            duration_formats=duration_formats(),
+        ),
+    )
+
+
+@login_required
+@permission_required(VIEW_SHIPMENTS, raise_exception=True)
+@require_GET
+def kanban_counts_partial(request: HttpRequest, code: str) -> HttpResponse:
+    """Every column's count as out-of-band swaps: polled, and fetched after each move (kanban-changed)."""
+    warehouse = get_object_or_404(Warehouse, code=code)
+    _form, filters, _query = _filters(request)
+    counts = kanban_counts(warehouse=warehouse, filters=filters)
+    return render(
+        request,
+        "fulfillment/_kanban_counts.html",
+        {"counts": [(status, counts[status]) for status in KANBAN_COLUMNS], "oob": True},
+    )
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
+
+
+def _refused(request: HttpRequest, *, message: str, code: str, status: int) -> HttpResponse:
+    """A refused move: a fragment for the page's alert area (htmx / fetch), or a message and back to the board."""
+    text = _("Refused: %(why)s") % {"why": message}
+    if not request.htmx:
+        messages.error(request, text)
+        return redirect(_safe_next(request) or reverse("fulfillment:kanban-home"))
+    response = HttpResponse(
+        format_html('<p class="kanban-refusal" data-code="{}">{}</p>', code, text), status=status
+    )
+    response["X-Refusal-Code"] = code
+    return response
+
+
+@login_required
+@permission_required(MOVE_SHIPMENTS, raise_exception=True)
+@require_POST
+def shipment_move(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move a card (POST ``to=<status>``, optional ``reason``): the re-rendered card, or the refusal and why."""
+    to_status = request.POST.get("to", "")
+    if to_status not in ShipmentStatus.values:
+        return _refused(
+            request,
+            message=_("“%(to)s” is not a column of the kanban.") % {"to": to_status[:40]},
+            code="invalid_status",
+            status=400,
+        )
+    try:
+        shipment = services.shipment_move(
+            shipment_id=pk,
+            to_status=to_status,
+            actor=request.user,
+            reason=request.POST.get("reason", "").strip()[:300],
+        )
+    except DomainError as exc:
+        return _refused(request, message=exc.message, code=exc.code, status=exc.http_status)
+    if not request.htmx:
+        messages.success(
+            request,
+            _("Parcel %(number)s is now “%(status)s”.")
+            % {"number": shipment.number, "status": shipment.get_status_display()},
+        )
+        return redirect(_safe_next(request) or reverse("fulfillment:kanban-home"))
+    response = render(
+        request,
+        "fulfillment/_kanban_card.html",
+        {
+            "card": kanban_card(shipment),
+            "moved": True,
+            "can_move": True,
+            "return_to": _safe_next(request) or reverse("fulfillment:kanban-home"),
+        },
+    )
+    response["HX-Trigger"] = "kanban-changed"
+    return response
+
+
+urlpatterns: list = [
+    path("kanban/", kanban_home, name="kanban-home"),
+    path("kanban/<slug:code>/", kanban_page, name="kanban"),
+    path("kanban/<slug:code>/column/<str:status>/", kanban_column_partial, name="kanban-column"),
+    path("kanban/<slug:code>/counts/", kanban_counts_partial, name="kanban-counts"),
+    path("shipments/<int:pk>/move/", shipment_move, name="shipment-move"),
+]
