@@ -229,6 +229,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "sweep-shipment-pushes": {"task": "connectors.tasks.sweep_shipment_pushes_task", "schedule": 15.0},
     "pull-tracking": {"task": "fulfillment.tasks.pull_tracking_task", "schedule": 1800.0},
     "flag-stale-tracking": {"task": "fulfillment.tasks.flag_stale_tracking_task", "schedule": 3600.0},
+    # Off-line printers are retried within seconds of coming back (backoff is capped at a minute).
+    "sweep-print-jobs": {"task": "printing.tasks.sweep_print_jobs_task", "schedule": 10.0},
     "sweep-notifications": {"task": "fulfillment.tasks.sweep_notifications_task", "schedule": 60.0},
     "reconcile-stock-nightly": {"task": "inventory.tasks.reconcile_stock_task",
                                 "schedule": crontab(hour=19, minute=30)},  # 03:30 Asia/Shanghai

@@ -1,0 +1,309 @@
+"""Print jobs: create them once (dedup key), reprint on purpose, send directly to network printers with
+retries, and hand them to LAN print bridges that claim one job at a time.
+
+A job's bytes are rendered when it is created, so what prints is what was previewed. Sending happens
+outside any transaction: a job is claimed (queued → sending, with a lease) under a row lock with
+SKIP LOCKED, then sent, then marked printed or put back in the queue with a backoff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from oms.exceptions import ConflictError, DomainError, NotFoundError, ValidationFailed
+from oms.locks import lock_one
+from printing import labels, renderers
+from printing.models import JobKind, JobStatus, PrintBridge, Printer, PrintJob, Transport
+from printing.transports import PrinterUnreachable, send_to_printer
+
+logger = logging.getLogger(__name__)
+
+SEND_LEASE = timedelta(seconds=60)
+# An off-line printer is tried again soon (people are waiting at it), never given up on by itself.
+MAX_BACKOFF_SECONDS = 60
+
+
+class PrintRefused(ValidationFailed):
+    code = "print_refused"
+
+
+class BridgeAuthFailed(DomainError):
+    code = "bridge_unauthorized"
+    http_status = 401
+
+
+class BridgeForbidden(DomainError):
+    code = "bridge_forbidden"
+    http_status = 403
+
+
+# --- Printers and bridges -------------------------------------------------------------------------
+
+def printer_for_warehouse(*, warehouse_id: int, printer_id: int | None = None) -> Printer:
+    query = Printer.objects.filter(warehouse_id=warehouse_id, active=True)
+    printer = query.filter(pk=printer_id).first() if printer_id else query.order_by("name", "pk").first()
+    if printer is None:
+        raise PrintRefused(_("No active printer in this warehouse: add one under Printing → Printers."),
+                           code="no_printer")
+    return printer
+
+
+def bridge_create(*, name: str, warehouse_id: int) -> tuple[PrintBridge, str]:
+    """Register a bridge; the token is returned once and only its hash is kept."""
+    token = f"pb_{secrets.token_urlsafe(32)}"
+    bridge = PrintBridge.objects.create(name=name.strip()[:100] or "bridge", warehouse_id=warehouse_id,
+                                        token_hash=_token_hash(token), token_prefix=token[:8])
+    return bridge, token
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bridge_authenticate(*, token: str) -> PrintBridge:
+    bridge = PrintBridge.objects.filter(token_hash=_token_hash(token or ""), active=True).first() if token else None
+    if bridge is None:
+        raise BridgeAuthFailed(_("Unknown or disabled print bridge token."))
+    PrintBridge.objects.filter(pk=bridge.pk).update(last_seen_at=timezone.now())
+    return bridge
+
+
+# --- Creating jobs --------------------------------------------------------------------------------
+
+@dataclass
+class JobResult:
+    job: PrintJob
+    created: bool  # False: the same job existed already (nothing new will print)
+
+
+def _job_create(*, printer: Printer, kind: str, payload: bytes, dedup_key: str, actor=None, shipment=None, wave=None,
+                reprint_of: PrintJob | None = None, reason: str = "") -> JobResult:
+    try:
+        with transaction.atomic():
+            job = PrintJob.objects.create(printer=printer, kind=kind, payload=payload, dedup_key=dedup_key[:120],
+                                          shipment=shipment, wave=wave, reprint_of=reprint_of, reason=reason[:200],
+                                          requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+                                          next_attempt_at=timezone.now())
+    except IntegrityError:
+        return JobResult(PrintJob.objects.get(dedup_key=dedup_key[:120]), created=False)
+    if printer.transport == Transport.NETWORK:
+        transaction.on_commit(lambda: _enqueue_send(job.pk))
+    return JobResult(job, created=True)
+
+
+def _enqueue_send(job_id: int) -> None:
+    from printing.tasks import send_print_job_task
+
+    send_print_job_task.delay(job_id=job_id)
+
+
+def print_label(*, shipment_id: int, printer_id: int | None = None, actor=None) -> JobResult:
+    """Queue the shipping label of a parcel. Asking again for the same parcel and tracking number
+    returns the existing job: one label per waybill unless a person asks for a reprint."""
+    from fulfillment.models import Shipment
+    from fulfillment.tracking import shipment_request_waybill
+
+    shipment = Shipment.objects.select_related("carrier", "warehouse").filter(pk=shipment_id).first()
+    if shipment is None:
+        raise NotFoundError(_("Shipment %(id)s does not exist.") % {"id": shipment_id}, code="shipment_not_found")
+    if not shipment.tracking_number and shipment.carrier and shipment.carrier.kind != "manual":
+        shipment = shipment_request_waybill(shipment_id=shipment.pk)  # network, outside any transaction
+    if not shipment.tracking_number:
+        raise PrintRefused(_("Parcel %(number)s has no tracking number yet: a label needs one.") % {
+            "number": shipment.number}, code="tracking_required")
+    printer = printer_for_warehouse(warehouse_id=shipment.warehouse_id, printer_id=printer_id)
+    payload = renderers.render_label(labels.label_data(shipment), paper_width=printer.paper_width)
+    return _job_create(printer=printer, kind=JobKind.LABEL, payload=payload, shipment=shipment, actor=actor,
+                       dedup_key=f"label:{shipment.pk}:{shipment.tracking_number}")
+
+
+def print_labels_batch(*, shipment_ids: list[int], actor=None, printer_id: int | None = None) -> dict:
+    """One click for many parcels (a wave, a kanban selection), in carrier order so the stacks of labels
+    come out grouped by carrier. Returns counts and the parcels that could not be printed, with why."""
+    from fulfillment.models import Shipment
+
+    ordered = list(Shipment.objects.filter(pk__in=shipment_ids).order_by("carrier__code", "sla_due_at", "pk")
+                   .values_list("pk", flat=True))
+    result = {"queued": 0, "already": 0, "refused": []}
+    for shipment_id in ordered:
+        try:
+            outcome = print_label(shipment_id=shipment_id, actor=actor, printer_id=printer_id)
+        except DomainError as exc:
+            result["refused"].append({"shipment_id": shipment_id, "message": exc.message})
+            continue
+        result["queued" if outcome.created else "already"] += 1
+    return result
+
+
+def print_pick_list(*, wave_id: int, printer_id: int | None = None, actor=None) -> JobResult:
+    from fulfillment.models import Wave
+
+    wave = Wave.objects.select_related("warehouse").filter(pk=wave_id).first()
+    if wave is None:
+        raise NotFoundError(_("Wave %(id)s does not exist.") % {"id": wave_id}, code="wave_not_found")
+    printer = printer_for_warehouse(warehouse_id=wave.warehouse_id, printer_id=printer_id)
+    payload = renderers.render_pick_list(labels.pick_list_data(wave), paper_width=printer.paper_width)
+    return _job_create(printer=printer, kind=JobKind.PICK_LIST, payload=payload, wave=wave, actor=actor,
+                       dedup_key=f"pick_list:{wave.pk}:{wave.shipments.count()}")
+
+
+def print_test_page(*, printer_id: int, actor=None) -> JobResult:
+    printer = Printer.objects.filter(pk=printer_id).first()
+    if printer is None:
+        raise NotFoundError(_("Printer %(id)s does not exist.") % {"id": printer_id}, code="printer_not_found")
+    payload = renderers.render_test_page(printer_name=printer.name, paper_width=printer.paper_width,
+                                         printed_at=labels.now_text())
+    return _job_create(printer=printer, kind=JobKind.TEST, payload=payload, actor=actor,
+                       dedup_key=f"test:{printer.pk}:{uuid.uuid4().hex}")
+
+
+def job_reprint(*, job_id: int, reason: str, actor=None) -> PrintJob:
+    """An explicit second copy: a new job with its own key and the reason recorded."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise PrintRefused(_("Say why the label is printed again."), code="reason_required",
+                           data={"reason": [_("This field may not be blank.")]})
+    original = PrintJob.objects.select_related("printer").filter(pk=job_id).first()
+    if original is None:
+        raise NotFoundError(_("Print job %(id)s does not exist.") % {"id": job_id}, code="job_not_found")
+    return _job_create(printer=original.printer, kind=original.kind, payload=bytes(original.payload),
+                       shipment=original.shipment, wave=original.wave, actor=actor, reprint_of=original,
+                       reason=reason, dedup_key=f"reprint:{original.pk}:{uuid.uuid4().hex}").job
+
+
+def job_retry(*, job_id: int, actor=None) -> PrintJob:
+    """Send a failed job again (the same job: it has not printed)."""
+    with transaction.atomic():
+        job = lock_one(PrintJob, job_id)
+        if job.status != JobStatus.FAILED:
+            raise ConflictError(_("Only a failed job can be retried."), code="job_not_failed")
+        job.retry()
+        job.attempts, job.next_attempt_at, job.lease_until = 0, timezone.now(), None
+        job.save(update_fields=["status", "attempts", "next_attempt_at", "lease_until"])
+        if job.printer.transport == Transport.NETWORK:
+            transaction.on_commit(lambda: _enqueue_send(job.pk))
+        return job
+
+
+def job_cancel(*, job_id: int, actor=None) -> PrintJob:
+    """Give up on a queued job (e.g. the parcel was cancelled): it will not print."""
+    with transaction.atomic():
+        job = lock_one(PrintJob, job_id)
+        if job.status != JobStatus.QUEUED:
+            raise ConflictError(_("Only a queued job can be cancelled."), code="job_not_queued")
+        job.fail()
+        job.last_error = _("Cancelled by %(user)s.") % {"user": getattr(actor, "username", "system")}
+        job.save(update_fields=["status", "last_error"])
+        return job
+
+
+# --- Sending --------------------------------------------------------------------------------------
+
+def _claimable(now) -> Q:
+    """Queued and due, or stuck in sending past its lease (the sender died)."""
+    return (Q(status=JobStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            | Q(status=JobStatus.SENDING, lease_until__lt=now))
+
+
+def _claim(job: PrintJob, now, bridge: PrintBridge | None = None) -> None:
+    if job.status == JobStatus.SENDING:  # an expired lease: take it over
+        job.requeue()
+    job.claim()
+    job.attempts += 1
+    job.lease_until = now + SEND_LEASE
+    job.claimed_by = bridge
+    job.save(update_fields=["status", "attempts", "lease_until", "claimed_by"])
+
+
+def job_send_direct(*, job_id: int) -> str:
+    """Send one network-printer job from a worker; returns the job's status afterwards."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = (PrintJob.objects.select_for_update(skip_locked=True).filter(_claimable(now), pk=job_id,
+                                                                            printer__transport=Transport.NETWORK)
+               .select_related("printer").first())
+        if job is None:
+            return PrintJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing"
+        _claim(job, now)
+    try:
+        send_to_printer(host=job.printer.host, port=job.printer.port, payload=bytes(job.payload))
+    except PrinterUnreachable as exc:
+        return _sent_failed(job.pk, str(exc))
+    return _sent_ok(job.pk)
+
+
+def _sent_ok(job_id: int) -> str:
+    with transaction.atomic():
+        job = lock_one(PrintJob, job_id)
+        if job.status != JobStatus.SENDING:
+            return job.status
+        job.mark_printed()
+        job.printed_at, job.lease_until, job.last_error = timezone.now(), None, ""
+        job.save(update_fields=["status", "printed_at", "lease_until", "last_error"])
+        Printer.objects.filter(pk=job.printer_id).update(offline_since=None, last_error="")
+        return job.status
+
+
+def _sent_failed(job_id: int, error: str) -> str:
+    """The printer did not take the bytes: back in the queue with a backoff; the printer is marked off-line."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = lock_one(PrintJob, job_id)
+        if job.status != JobStatus.SENDING:
+            return job.status
+        job.requeue()
+        job.lease_until, job.last_error = None, error[:300]
+        job.next_attempt_at = now + timedelta(seconds=min(2 ** min(job.attempts, 6), MAX_BACKOFF_SECONDS))
+        job.save(update_fields=["status", "lease_until", "last_error", "next_attempt_at"])
+        Printer.objects.filter(pk=job.printer_id, offline_since__isnull=True).update(offline_since=now)
+        Printer.objects.filter(pk=job.printer_id).update(last_error=error[:300])
+    logger.warning("print job %s not sent (attempt %s): %s", job_id, job.attempts, error)
+    return JobStatus.QUEUED
+
+
+def jobs_due_direct(*, limit: int = 500) -> list[int]:
+    """Network jobs a worker should send now (the sweeper re-enqueues them: a lost task loses nothing)."""
+    return list(PrintJob.objects.filter(_claimable(timezone.now()), printer__transport=Transport.NETWORK,
+                                        printer__active=True).order_by("pk").values_list("pk", flat=True)[:limit])
+
+
+# --- The bridge side ------------------------------------------------------------------------------
+
+def bridge_claim(*, bridge: PrintBridge) -> PrintJob | None:
+    """The oldest due job for a bridge printer of the bridge's warehouse, claimed for this bridge.
+
+    SKIP LOCKED: two bridges polling at once each get a different job (or none), never the same one.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job = (PrintJob.objects.select_for_update(skip_locked=True, of=("self",))
+               .filter(_claimable(now), printer__transport=Transport.BRIDGE, printer__active=True,
+                       printer__warehouse_id=bridge.warehouse_id)
+               .select_related("printer").order_by("pk").first())
+        if job is None:
+            return None
+        _claim(job, now, bridge=bridge)
+        return job
+
+
+def bridge_ack(*, bridge: PrintBridge, job_id: int, ok: bool, error: str = "") -> str:
+    """A bridge reports the outcome of a job it claimed."""
+    job = PrintJob.objects.select_related("printer").filter(pk=job_id).first()
+    if job is None:
+        raise NotFoundError(_("Print job %(id)s does not exist.") % {"id": job_id}, code="job_not_found")
+    if job.printer.warehouse_id != bridge.warehouse_id:
+        raise BridgeForbidden(_("This job belongs to another warehouse."))
+    if job.claimed_by_id != bridge.pk or job.status != JobStatus.SENDING:
+        raise ConflictError(_("This bridge does not hold the job (its lease may have expired)."),
+                            code="job_not_claimed")
+    return _sent_ok(job.pk) if ok else _sent_failed(job.pk, error or "bridge reported a failure")

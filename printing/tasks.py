@@ -1,0 +1,18 @@
+"""Celery tasks of printing: send a network printer's job, and the sweeper that finds due jobs again."""
+
+from celery import shared_task
+
+from printing import services
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_print_job_task(*, job_id: int) -> str:
+    return services.job_send_direct(job_id=job_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep_print_jobs_task() -> int:
+    due = services.jobs_due_direct()
+    for job_id in due:
+        send_print_job_task.delay(job_id=job_id)
+    return len(due)
