@@ -321,7 +321,7 @@ class CarrierForm(forms.ModelForm):
     left so (or blank), and never echoed back, not even after a form error."""
 
     code = forms.RegexField(
-        label=_("Code"),
+        label=_("Carrier code"),
         regex=r"^[A-Za-z0-9_]{1,16}$",
         max_length=16,
         help_text=_("SF, YTO, ZTO, USPS… (letters, digits, _)."),

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
+from django.utils import translation
 import requests
 
 from fulfillment.carriers import adapter_for
@@ -411,7 +412,8 @@ def test_manual_adapter_refuses_create_and_has_no_tracking():
     with pytest.raises(CarrierPermanentError) as refused:
         adapter.create_waybill(make_request())
     assert refused.value.code == "manual_carrier"
-    assert str(refused.value) == "This carrier has no API: scan or type the tracking number."
+    with translation.override("en"):
+        assert str(refused.value) == "This carrier has no API: scan or type the tracking number."
     assert adapter.query_tracking(["SF1234567890123"]) == {}
     assert adapter.cancel_waybill("SF1234567890123") is None
 

