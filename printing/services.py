@@ -74,7 +74,10 @@ def bridge_authenticate(*, token: str) -> PrintBridge:
     bridge = PrintBridge.objects.filter(token_hash=_token_hash(token or ""), active=True).first() if token else None
     if bridge is None:
         raise BridgeAuthFailed(_("Unknown or disabled print bridge token."))
-    PrintBridge.objects.filter(pk=bridge.pk).update(last_seen_at=timezone.now())
+    now = timezone.now()
+    if bridge.last_seen_at is None or now - bridge.last_seen_at > timedelta(seconds=30):
+        # A bridge polls every second or so: one write per half minute is enough to show it is alive.
+        PrintBridge.objects.filter(pk=bridge.pk).update(last_seen_at=now)
     return bridge
 
 
@@ -242,10 +245,19 @@ def job_send_direct(*, job_id: int) -> str:
     return _sent_ok(job.pk)
 
 
-def _sent_ok(job_id: int) -> str:
+def _held(job: PrintJob, bridge: PrintBridge | None) -> bool:
+    """Still ours to finish: sending, and (for a bridge) still claimed by that bridge — a late answer
+    after the lease passed to another sender must not touch the other sender's attempt."""
+    return job.status == JobStatus.SENDING and (bridge is None or job.claimed_by_id == bridge.pk)
+
+
+def _sent_ok(job_id: int, bridge: PrintBridge | None = None) -> str:
     with transaction.atomic():
         job = lock_one(PrintJob, job_id)
-        if job.status != JobStatus.SENDING:
+        if not _held(job, bridge):
+            if bridge is not None:
+                raise ConflictError(_("This bridge does not hold the job (its lease may have expired)."),
+                                    code="job_not_claimed")
             return job.status
         job.mark_printed()
         job.printed_at, job.lease_until, job.last_error = timezone.now(), None, ""
@@ -254,12 +266,15 @@ def _sent_ok(job_id: int) -> str:
         return job.status
 
 
-def _sent_failed(job_id: int, error: str) -> str:
+def _sent_failed(job_id: int, error: str, bridge: PrintBridge | None = None) -> str:
     """The printer did not take the bytes: back in the queue with a backoff; the printer is marked off-line."""
     now = timezone.now()
     with transaction.atomic():
         job = lock_one(PrintJob, job_id)
-        if job.status != JobStatus.SENDING:
+        if not _held(job, bridge):
+            if bridge is not None:
+                raise ConflictError(_("This bridge does not hold the job (its lease may have expired)."),
+                                    code="job_not_claimed")
             return job.status
         job.requeue()
         job.lease_until, job.last_error = None, error[:300]
@@ -306,4 +321,5 @@ def bridge_ack(*, bridge: PrintBridge, job_id: int, ok: bool, error: str = "") -
     if job.claimed_by_id != bridge.pk or job.status != JobStatus.SENDING:
         raise ConflictError(_("This bridge does not hold the job (its lease may have expired)."),
                             code="job_not_claimed")
-    return _sent_ok(job.pk) if ok else _sent_failed(job.pk, error or "bridge reported a failure")
+    return (_sent_ok(job.pk, bridge) if ok
+            else _sent_failed(job.pk, error or "bridge reported a failure", bridge))
