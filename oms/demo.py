@@ -642,6 +642,34 @@ def _fulfilment_load() -> int:
     return created
 
 
+# One network thermal printer per demo warehouse: the virtual printers that `make run` starts (Procfile.dev),
+# each writing what it receives into var/virtual_printer/<warehouse code>/ (job-<n>.bin, .txt, .png).
+VPRINTER_PORTS = {"SH": int(os.environ.get("OMS_VPRINTER_SH_PORT", "9101")),
+                  "GZ": int(os.environ.get("OMS_VPRINTER_GZ_PORT", "9102")),
+                  "US-NJ": int(os.environ.get("OMS_VPRINTER_US_NJ_PORT", "9103"))}
+
+
+def _printing_load() -> int:
+    """A label printer per warehouse on its virtual printer; a rerun points them at the current ports again
+    (names and whatever staff changed otherwise stay). Returns how many were created."""
+    from printing.models import PaperWidth, Printer, Transport
+
+    created = 0
+    for code, port in VPRINTER_PORTS.items():
+        warehouse = Warehouse.objects.filter(code=code).first()
+        if warehouse is None:
+            continue
+        _printer, new = Printer.objects.update_or_create(
+            code=f"{code.lower()}-label-1",
+            defaults={"warehouse": warehouse, "transport": Transport.NETWORK, "host": "127.0.0.1", "port": port},
+            create_defaults={"warehouse": warehouse, "transport": Transport.NETWORK, "host": "127.0.0.1",
+                             "port": port, "name": f"{code} 面单打印机 1", "paper_width": PaperWidth.MM80,
+                             "active": True},
+        )
+        created += new
+    return created
+
+
 def _order_parcels(order_id: int, *statuses: str) -> list[int]:
     return list(Shipment.objects.filter(lines__order_id=order_id, status__in=statuses).distinct()
                 .order_by("pk").values_list("pk", flat=True))
@@ -751,6 +779,7 @@ def demo_load(*, orders: int = 300, seed: int = 2026,
     say(f"SKUs: {len(SKUS)} ({_skus_load()} new).")
     say(f"Opening stock: {_stock_load()} receipts.")
     say(f"Carriers: {len(CARRIERS)} ({_fulfilment_load()} new), with routing rules and bin locations.")
+    say(f"Label printers: {len(VPRINTER_PORTS)} ({_printing_load()} new), one per warehouse (virtual).")
     created, skipped = _orders_load(count=orders, seed=seed, stores=stores)
     say(f"Orders: {created} created, {skipped} already there.")
     say(f"Orders awaiting stock of {SCARCE_SKU}: {_scarcity_load(stores)} new.")

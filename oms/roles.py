@@ -27,10 +27,15 @@ _VIEW_CHANNELS = ["connectors.view_channelsyncstate", "connectors.view_inboxmess
 # Sync now, replay/discard dead letters, set up stores and their credentials.
 _RUN_CHANNELS = ["connectors.change_channelsyncstate", "connectors.change_inboxmessage", "orders.change_store",
                  "orders.add_store"]
+# Print labels, pick lists and test pages; retry, reprint and cancel jobs; see printers and bridges.
+_PRINT = ["printing.print", "printing.view_printjob", "printing.view_printer", "printing.view_printbridge"]
+# Set up printers and LAN print bridges (a bridge's token is shown once, at creation).
+_SET_UP_PRINTING = ["printing.add_printer", "printing.change_printer", "printing.add_printbridge",
+                    "printing.change_printbridge"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     WAREHOUSE: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.transition_order", *_VIEW_SHIPMENTS,
-                *_WORK_SHIPMENTS],
+                *_WORK_SHIPMENTS, *_PRINT],
     CUSTOMER_SERVICE: [*_VIEW_ORDERS, *_VIEW_STOCK, "inventory.view_stocklevel", "orders.view_pii",
                        "orders.add_order", "orders.hold_order", "orders.cancel_order", "orders.transition_order",
                        *_VIEW_CHANNELS, *_VIEW_SHIPMENTS],
@@ -38,7 +43,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     MANAGER: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.view_pii", "orders.add_order", "orders.hold_order",
               "orders.cancel_order", "orders.transition_order", "finance.view_paymentsnapshot", *_VIEW_CHANNELS,
               *_RUN_CHANNELS, *_VIEW_SHIPMENTS, *_WORK_SHIPMENTS, "fulfillment.edit_routing_rules",
-              "fulfillment.change_carrier", "fulfillment.add_carrier"],
+              "fulfillment.change_carrier", "fulfillment.add_carrier", *_PRINT, *_SET_UP_PRINTING],
     ADMIN: ["*"],  # every permission; admins are also staff and use the Django admin
 }
 

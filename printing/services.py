@@ -81,6 +81,16 @@ def bridge_authenticate(*, token: str) -> PrintBridge:
     return bridge
 
 
+def bridge_deactivate(*, bridge_id: int) -> PrintBridge:
+    """Switch a bridge off: its token stops working at once; jobs it held go back to the queue at lease end."""
+    bridge = PrintBridge.objects.filter(pk=bridge_id).first()
+    if bridge is None:
+        raise NotFoundError(_("Print bridge %(id)s does not exist.") % {"id": bridge_id}, code="bridge_not_found")
+    PrintBridge.objects.filter(pk=bridge.pk).update(active=False)
+    bridge.active = False
+    return bridge
+
+
 # --- Creating jobs --------------------------------------------------------------------------------
 
 @dataclass
@@ -157,7 +167,7 @@ def print_pick_list(*, wave_id: int, printer_id: int | None = None, actor=None) 
     printer = printer_for_warehouse(warehouse_id=wave.warehouse_id, printer_id=printer_id)
     payload = renderers.render_pick_list(labels.pick_list_data(wave), paper_width=printer.paper_width)
     return _job_create(printer=printer, kind=JobKind.PICK_LIST, payload=payload, wave=wave, actor=actor,
-                       dedup_key=f"pick_list:{wave.pk}:{wave.shipments.count()}")
+                       dedup_key=f"pick_list:{wave.pk}:{wave.shipments.exclude(status='cancelled').count()}")
 
 
 def print_test_page(*, printer_id: int, actor=None) -> JobResult:
@@ -179,15 +189,24 @@ def job_reprint(*, job_id: int, reason: str, actor=None) -> PrintJob:
     original = PrintJob.objects.select_related("printer").filter(pk=job_id).first()
     if original is None:
         raise NotFoundError(_("Print job %(id)s does not exist.") % {"id": job_id}, code="job_not_found")
+    if original.status not in (JobStatus.PRINTED, JobStatus.FAILED):
+        raise ConflictError(_("Only a printed or failed job can be printed again."), code="job_not_done")
     return _job_create(printer=original.printer, kind=original.kind, payload=bytes(original.payload),
                        shipment=original.shipment, wave=original.wave, actor=actor, reprint_of=original,
                        reason=reason, dedup_key=f"reprint:{original.pk}:{uuid.uuid4().hex}").job
 
 
+def _lock_job(job_id: int) -> PrintJob:
+    try:
+        return lock_one(PrintJob, job_id)
+    except PrintJob.DoesNotExist:
+        raise NotFoundError(_("Print job %(id)s does not exist.") % {"id": job_id}, code="job_not_found") from None
+
+
 def job_retry(*, job_id: int, actor=None) -> PrintJob:
     """Send a failed job again (the same job: it has not printed)."""
     with transaction.atomic():
-        job = lock_one(PrintJob, job_id)
+        job = _lock_job(job_id)
         if job.status != JobStatus.FAILED:
             raise ConflictError(_("Only a failed job can be retried."), code="job_not_failed")
         job.retry()
@@ -201,7 +220,7 @@ def job_retry(*, job_id: int, actor=None) -> PrintJob:
 def job_cancel(*, job_id: int, actor=None) -> PrintJob:
     """Give up on a queued job (e.g. the parcel was cancelled): it will not print."""
     with transaction.atomic():
-        job = lock_one(PrintJob, job_id)
+        job = _lock_job(job_id)
         if job.status != JobStatus.QUEUED:
             raise ConflictError(_("Only a queued job can be cancelled."), code="job_not_queued")
         job.fail()
@@ -232,7 +251,7 @@ def job_send_direct(*, job_id: int) -> str:
     """Send one network-printer job from a worker; returns the job's status afterwards."""
     now = timezone.now()
     with transaction.atomic():
-        job = (PrintJob.objects.select_for_update(skip_locked=True).filter(_claimable(now), pk=job_id,
+        job = (PrintJob.objects.select_for_update(skip_locked=True, of=("self",)).filter(_claimable(now), pk=job_id,
                                                                             printer__transport=Transport.NETWORK)
                .select_related("printer").first())
         if job is None:
@@ -262,7 +281,7 @@ def _sent_ok(job_id: int, bridge: PrintBridge | None = None) -> str:
         job.mark_printed()
         job.printed_at, job.lease_until, job.last_error = timezone.now(), None, ""
         job.save(update_fields=["status", "printed_at", "lease_until", "last_error"])
-        Printer.objects.filter(pk=job.printer_id).update(offline_since=None, last_error="")
+        Printer.objects.filter(pk=job.printer_id, offline_since__isnull=False).update(offline_since=None, last_error="")
         return job.status
 
 

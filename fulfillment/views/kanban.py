@@ -24,6 +24,7 @@ from fulfillment.kanban import (
     kanban_card,
     kanban_column,
     kanban_counts,
+    offline_printers,
 )
 from fulfillment.models import KANBAN_COLUMNS, Carrier, ShipmentStatus
 from inventory.models import Warehouse
@@ -32,6 +33,8 @@ from orders.models import Platform
 
 VIEW_SHIPMENTS = "fulfillment.view_shipment"
 MOVE_SHIPMENTS = "fulfillment.move_shipment"
+# Ticking cards and printing their labels in one go (the selection form posts to /printing/batch/).
+PRINT = "printing.print"
 # "Load more" goes no further than this page (40 cards each): past it, filter the board instead.
 MAX_PAGE = 500
 
@@ -91,6 +94,7 @@ def _context(request: HttpRequest, warehouse: Warehouse, query: str, **extra) ->
         "filter_query": query,
         "return_to": _board_url(warehouse.code, query),
         "can_move": request.user.has_perm(MOVE_SHIPMENTS),
+        "can_print": request.user.has_perm(PRINT),
         **extra,
     }
 
@@ -123,6 +127,7 @@ def kanban_page(request: HttpRequest, code: str) -> HttpResponse:
             warehouses=_active_warehouses(),
             board=kanban_board(warehouse=warehouse, filters=filters),
             duration_formats=duration_formats(),
+            offline_printers=offline_printers(warehouse=warehouse),
         ),
     )
 
@@ -237,6 +242,7 @@ def shipment_move(request: HttpRequest, pk: int) -> HttpResponse:
             "card": kanban_card(shipment),
             "moved": True,
             "can_move": True,
+            "can_print": request.user.has_perm(PRINT),
             "return_to": _safe_next(request) or reverse("fulfillment:kanban-home"),
         },
     )

@@ -31,6 +31,10 @@ def test_a_late_ack_after_the_lease_passed_to_another_bridge_is_refused(warehous
 def test_a_reprint_needs_a_reason_and_is_a_new_job(warehouse):
     printer = Printer.objects.create(code="sh-2", name="SH 2", warehouse=warehouse, transport=Transport.BRIDGE)
     job = PrintJob.objects.create(printer=printer, kind="label", payload=b"\x1b@label\n", dedup_key="label:1:SF1")
+    with pytest.raises(ConflictError):  # still queued: it has not printed yet
+        services.job_reprint(job_id=job.pk, reason="again")
+    job = PrintJob.objects.create(printer=printer, kind="label", payload=b"\x1b@label\n", dedup_key="label:2:SF2",
+                                  status=JobStatus.PRINTED)
     with pytest.raises(services.PrintRefused):
         services.job_reprint(job_id=job.pk, reason=" ")
     copy = services.job_reprint(job_id=job.pk, reason="label torn")

@@ -1,0 +1,611 @@
+"""Printing pages: the print queue per warehouse (retry, reprint, cancel), label previews as PNG, the print
+buttons of parcels, waves and the kanban selection, and the set-up of printers and LAN print bridges.
+
+Every action is a POST that calls one service of printing.services; a refusal becomes a message (never a 500)
+and an unknown id a 404. The job list of the queue page is an htmx partial that refreshes itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_GET, require_POST
+
+from fulfillment.carriers.base import CarrierError
+from fulfillment.kanban import offline_printers
+from fulfillment.models import Shipment, ShipmentStatus, Wave
+from inventory.models import Warehouse
+from oms.exceptions import DomainError, NotFoundError
+from printing import escpos_decode, labels, preview, renderers, services
+from printing.models import JobStatus, PaperWidth, PrintBridge, Printer, PrintJob
+
+VIEW_JOBS = "printing.view_printjob"
+PRINT = "printing.print"
+VIEW_PRINTERS = "printing.view_printer"
+ADD_PRINTER = "printing.add_printer"
+CHANGE_PRINTER = "printing.change_printer"
+ADD_BRIDGE = "printing.add_printbridge"
+CHANGE_BRIDGE = "printing.change_printbridge"
+PAGE = 50
+# One click prints at most this many labels: a kanban selection or a wave, not the whole warehouse.
+MAX_BATCH = 500
+# Refused parcels named one by one in the messages; the rest are counted.
+MAX_REFUSALS_LISTED = 10
+# States whose jobs are counted on the filter tabs (printed grows without end; it is not counted).
+COUNTED = (JobStatus.QUEUED, JobStatus.SENDING, JobStatus.FAILED)
+
+
+# --- Helpers --------------------------------------------------------------------------------------
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next", "") or request.GET.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    return redirect(_safe_next(request) or default)
+
+
+def _attempt(request: HttpRequest, call: Callable[[], object]) -> object | None:
+    """Call one service; a refusal becomes an error message (None), an unknown id a 404."""
+    try:
+        return call()
+    except NotFoundError as exc:
+        raise Http404(exc.message) from exc
+    except DomainError as exc:
+        messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
+    except CarrierError as exc:  # an adapter that could not be built (its settings): nothing was printed
+        messages.error(request, _("Refused: %(why)s") % {"why": exc})
+    return None
+
+
+def _plain(message: str, status: int) -> HttpResponse:
+    response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _png(payload: bytes, paper_width: int, *, cache: str) -> HttpResponse:
+    response = HttpResponse(
+        preview.render_png(escpos_decode.decode(payload), paper_width=paper_width), content_type="image/png"
+    )
+    response["Cache-Control"] = cache
+    return response
+
+
+def _first_warehouse() -> Warehouse | None:
+    return Warehouse.objects.filter(active=True).order_by("priority", "code").first()
+
+
+def _queue_url(warehouse_code: str, **query) -> str:
+    url = reverse("printing:queue", args=[warehouse_code])
+    query = {key: value for key, value in query.items() if value}
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _say_batch(request: HttpRequest, result: dict, asked: int) -> None:
+    """The summary of a batch: queued, already there, refused (with the reasons), unknown."""
+    refused = result["refused"]
+    unknown = asked - result["queued"] - result["already"] - len(refused)
+    summary = _("Labels: %(queued)s queued, %(already)s already queued or printed, %(refused)s refused.") % {
+        "queued": result["queued"],
+        "already": result["already"],
+        "refused": len(refused),
+    }
+    (messages.warning if refused else messages.success)(request, summary)
+    if refused:
+        numbers = dict(
+            Shipment.objects.filter(pk__in=[r["shipment_id"] for r in refused]).values_list("pk", "number")
+        )
+        for row in refused[:MAX_REFUSALS_LISTED]:
+            messages.error(
+                request,
+                _("Parcel %(number)s not printed: %(why)s")
+                % {"number": numbers.get(row["shipment_id"], row["shipment_id"]), "why": row["message"]},
+            )
+        if len(refused) > MAX_REFUSALS_LISTED:
+            messages.error(
+                request,
+                _("… and %(count)s more parcels not printed.")
+                % {"count": len(refused) - MAX_REFUSALS_LISTED},
+            )
+    if unknown > 0:
+        messages.error(
+            request,
+            ngettext(
+                "%(count)s selected parcel does not exist any more.",
+                "%(count)s selected parcels do not exist any more.",
+                unknown,
+            )
+            % {"count": unknown},
+        )
+
+
+def _ids(values: list[str]) -> list[int]:
+    """Shipment ids from a form (checkboxes); anything that is not a positive number is ignored."""
+    return list(dict.fromkeys(int(v) for v in values if str(v).isdigit() and int(v) > 0))
+
+
+# --- The print queue ------------------------------------------------------------------------------
+
+
+def _queue_context(request: HttpRequest, warehouse: Warehouse) -> dict:
+    status = request.GET.get("status", "")
+    if status not in JobStatus.values:
+        status = ""
+    try:
+        page = min(max(int(request.GET.get("page", 1)), 1), 1000)
+    except ValueError:
+        page = 1
+    jobs = (
+        PrintJob.objects.filter(printer__warehouse=warehouse)
+        .select_related("printer", "shipment", "wave", "requested_by")
+        .defer("payload", "shipment__label_data")
+        .order_by("-created_at", "-id")
+    )
+    if status:
+        jobs = jobs.filter(status=status)
+    start = (page - 1) * PAGE
+    # One row past the page says whether older jobs exist, without counting the whole history.
+    rows = list(jobs[start : start + PAGE + 1])
+    counts = dict(
+        PrintJob.objects.filter(printer__warehouse=warehouse, status__in=COUNTED)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    tabs = [("", _("All"), None)] + [
+        (str(value), str(label), counts.get(value, 0) if value in COUNTED else None)
+        for value, label in JobStatus.choices
+    ]
+    return {
+        "warehouse": warehouse,
+        "warehouses": list(Warehouse.objects.filter(active=True).order_by("priority", "code")),
+        "status": status,
+        "tabs": tabs,
+        "jobs": rows[:PAGE],
+        "page": page,
+        "has_older": len(rows) > PAGE,
+        "older_url": _queue_url(warehouse.code, status=status, page=page + 1),
+        "newer_url": _queue_url(warehouse.code, status=status, page=page - 1 if page > 2 else None),
+        "self_url": _queue_url(warehouse.code, status=status, page=page if page > 1 else None),
+        "jobs_url": reverse("printing:queue-jobs", args=[warehouse.code])
+        + (f"?{request.GET.urlencode()}" if request.GET else ""),
+        "offline_printers": offline_printers(warehouse=warehouse),
+        "can_print": request.user.has_perm(PRINT),
+    }
+
+
+@login_required
+@permission_required(VIEW_JOBS, raise_exception=True)
+@require_GET
+def queue_home(request: HttpRequest) -> HttpResponse:
+    warehouse = _first_warehouse()
+    if warehouse is None:
+        return render(request, "printing/queue.html", {"warehouse": None, "warehouses": []})
+    return redirect("printing:queue", code=warehouse.code)
+
+
+@login_required
+@permission_required(VIEW_JOBS, raise_exception=True)
+@require_GET
+def queue_page(request: HttpRequest, code: str) -> HttpResponse:
+    warehouse = get_object_or_404(Warehouse, code=code)
+    return render(request, "printing/queue.html", _queue_context(request, warehouse))
+
+
+@login_required
+@permission_required(VIEW_JOBS, raise_exception=True)
+@require_GET
+def queue_jobs_partial(request: HttpRequest, code: str) -> HttpResponse:
+    """The refreshing part of the queue page: the off-line alert, the state tabs and the job list."""
+    warehouse = get_object_or_404(Warehouse, code=code)
+    return render(request, "printing/_queue_jobs.html", _queue_context(request, warehouse))
+
+
+@login_required
+@require_GET
+def offline_banner(request: HttpRequest, code: str) -> HttpResponse:
+    """The printer-off-line alert alone (the kanban polls it)."""
+    if not (request.user.has_perm(VIEW_PRINTERS) or request.user.has_perm("fulfillment.view_shipment")):
+        raise PermissionDenied
+    warehouse = get_object_or_404(Warehouse, code=code)
+    return render(
+        request,
+        "printing/_offline_banner.html",
+        {"warehouse": warehouse, "offline_printers": offline_printers(warehouse=warehouse)},
+    )
+
+
+def _job_or_404(pk: int, *, payload: bool = False) -> PrintJob:
+    jobs = PrintJob.objects.select_related(
+        "printer", "printer__warehouse", "shipment", "wave", "requested_by"
+    )
+    if not payload:
+        jobs = jobs.defer("payload")
+    return get_object_or_404(jobs, pk=pk)
+
+
+def _job_done_url(request: HttpRequest, job: PrintJob) -> str:
+    return _safe_next(request) or _queue_url(job.printer.warehouse.code)
+
+
+@login_required
+@require_POST
+@permission_required(PRINT, raise_exception=True)
+def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_or_404(pk)
+    if _attempt(request, lambda: services.job_retry(job_id=job.pk, actor=request.user)) is not None:
+        messages.success(request, _("Print job #%(id)s is queued again.") % {"id": job.pk})
+    return redirect(_job_done_url(request, job))
+
+
+class ReprintForm(forms.Form):
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=200, strip=True)
+
+
+@login_required
+@require_POST
+@permission_required(PRINT, raise_exception=True)
+def job_reprint(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_or_404(pk)
+    form = ReprintForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Refused: %(why)s") % {"why": _("Say why the label is printed again.")})
+        return redirect(_job_done_url(request, job))
+    if job.status not in (JobStatus.PRINTED, JobStatus.FAILED):
+        # A queued job will print anyway: a copy now would print twice by surprise.
+        messages.error(
+            request,
+            _("Refused: %(why)s") % {"why": _("Only a printed or failed job can be printed again.")},
+        )
+        return redirect(_job_done_url(request, job))
+    copy = _attempt(
+        request,
+        lambda: services.job_reprint(job_id=job.pk, reason=form.cleaned_data["reason"], actor=request.user),
+    )
+    if copy is not None:
+        messages.success(
+            request, _("Reprint queued as job #%(new)s (copy of #%(id)s).") % {"new": copy.pk, "id": job.pk}
+        )
+    return redirect(_job_done_url(request, job))
+
+
+@login_required
+@require_POST
+@permission_required(PRINT, raise_exception=True)
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_or_404(pk)
+    if _attempt(request, lambda: services.job_cancel(job_id=job.pk, actor=request.user)) is not None:
+        messages.success(request, _("Print job #%(id)s cancelled: it will not print.") % {"id": job.pk})
+    return redirect(_job_done_url(request, job))
+
+
+# --- Previews -------------------------------------------------------------------------------------
+
+
+@login_required
+@permission_required(VIEW_JOBS, raise_exception=True)
+@require_GET
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A job with its own bytes decoded: the picture and the text that the printer received."""
+    job = _job_or_404(pk, payload=True)
+    decoded = escpos_decode.decode(bytes(job.payload))
+    return render(
+        request,
+        "printing/job_detail.html",
+        {
+            "job": job,
+            "text": decoded.text,
+            "size": len(job.payload),
+            "reprints": list(job.reprints.select_related("requested_by").defer("payload").order_by("pk")),
+            "can_print": request.user.has_perm(PRINT),
+            "queue_url": _queue_url(job.printer.warehouse.code),
+        },
+    )
+
+
+@login_required
+@permission_required(VIEW_JOBS, raise_exception=True)
+@require_GET
+def job_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """The job's own bytes drawn as the printer would: what printed is what is shown."""
+    job = get_object_or_404(
+        PrintJob.objects.select_related("printer").only("payload", "printer__paper_width"), pk=pk
+    )
+    # The bytes of a job never change: the browser may keep the picture.
+    return _png(bytes(job.payload), job.printer.paper_width, cache="private, max-age=86400")
+
+
+@login_required
+@permission_required(VIEW_JOBS, raise_exception=True)
+@require_GET
+def shipment_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    """A parcel's label before it is printed (no job is created), on the warehouse's first printer's paper."""
+    shipment = get_object_or_404(Shipment.objects.select_related("carrier", "warehouse"), pk=pk)
+    if not shipment.tracking_number:
+        return _plain(
+            _("Parcel %(number)s has no tracking number yet: a label needs one.")
+            % {"number": shipment.number},
+            409,
+        )
+    printer = (
+        Printer.objects.filter(warehouse_id=shipment.warehouse_id, active=True).order_by("name", "pk").first()
+    )
+    width = printer.paper_width if printer else PaperWidth.MM80
+    try:
+        payload = renderers.render_label(labels.label_data(shipment), paper_width=width)
+    except DomainError as exc:
+        return _plain(exc.message, exc.http_status)
+    return _png(payload, width, cache="private, no-cache")
+
+
+# --- Print buttons --------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@permission_required(PRINT, raise_exception=True)
+def shipment_label(request: HttpRequest, pk: int) -> HttpResponse:
+    shipment = get_object_or_404(Shipment.objects.only("pk", "number"), pk=pk)
+    result = _attempt(request, lambda: services.print_label(shipment_id=shipment.pk, actor=request.user))
+    if result is not None:
+        job = result.job
+        if result.created:
+            messages.success(
+                request,
+                _("Label of parcel %(number)s queued on %(printer)s (job #%(id)s).")
+                % {"number": shipment.number, "printer": job.printer.name, "id": job.pk},
+            )
+        else:
+            messages.info(
+                request,
+                _(
+                    "The label of parcel %(number)s is already %(status)s (job #%(id)s); to print it again, "
+                    "use Reprint on the print queue."
+                )
+                % {"number": shipment.number, "status": job.get_status_display(), "id": job.pk},
+            )
+    return _back(request, reverse("fulfillment:shipment", args=[shipment.pk]))
+
+
+@login_required
+@require_POST
+@permission_required(PRINT, raise_exception=True)
+def wave_pick_list(request: HttpRequest, pk: int) -> HttpResponse:
+    wave = get_object_or_404(Wave.objects.only("pk", "number"), pk=pk)
+    result = _attempt(request, lambda: services.print_pick_list(wave_id=wave.pk, actor=request.user))
+    if result is not None:
+        job = result.job
+        if result.created:
+            messages.success(
+                request,
+                _("Pick list of wave %(number)s queued on %(printer)s (job #%(id)s).")
+                % {"number": wave.number, "printer": job.printer.name, "id": job.pk},
+            )
+        else:
+            messages.info(
+                request,
+                _(
+                    "The pick list of wave %(number)s is already %(status)s (job #%(id)s); to print it again, "
+                    "use Reprint on the print queue."
+                )
+                % {"number": wave.number, "status": job.get_status_display(), "id": job.pk},
+            )
+    return _back(request, reverse("fulfillment:wave", args=[wave.pk]))
+
+
+@login_required
+@require_POST
+@permission_required(PRINT, raise_exception=True)
+def wave_labels(request: HttpRequest, pk: int) -> HttpResponse:
+    wave = get_object_or_404(Wave.objects.only("pk", "number"), pk=pk)
+    ids = list(
+        wave.shipments.exclude(status=ShipmentStatus.CANCELLED).order_by("pk").values_list("pk", flat=True)
+    )
+    if not ids:
+        messages.error(request, _("Refused: %(why)s") % {"why": _("The wave has no parcel to label.")})
+    else:
+        result = services.print_labels_batch(shipment_ids=ids, actor=request.user)
+        _say_batch(request, result, len(ids))
+    return _back(request, reverse("fulfillment:wave", args=[wave.pk]))
+
+
+@login_required
+@require_POST
+@permission_required(PRINT, raise_exception=True)
+def print_batch(request: HttpRequest) -> HttpResponse:
+    """The labels of the parcels ticked on the kanban (``shipments``), in carrier order."""
+    ids = _ids(request.POST.getlist("shipments"))
+    default = reverse("fulfillment:kanban-home")
+    if not ids:
+        messages.error(request, _("Refused: %(why)s") % {"why": _("Tick the parcels whose labels to print.")})
+        return _back(request, default)
+    if len(ids) > MAX_BATCH:
+        messages.error(
+            request,
+            _("Refused: %(why)s")
+            % {"why": _("At most %(max)s labels in one batch: print a wave instead.") % {"max": MAX_BATCH}},
+        )
+        return _back(request, default)
+    result = services.print_labels_batch(shipment_ids=ids, actor=request.user)
+    _say_batch(request, result, len(ids))
+    return _back(request, default)
+
+
+@login_required
+@require_POST
+@permission_required(PRINT, raise_exception=True)
+def printer_test(request: HttpRequest, pk: int) -> HttpResponse:
+    printer = get_object_or_404(Printer, pk=pk)
+    result = _attempt(request, lambda: services.print_test_page(printer_id=printer.pk, actor=request.user))
+    if result is not None:
+        messages.success(
+            request,
+            _("Test page queued on %(printer)s (job #%(id)s).")
+            % {"printer": printer.name, "id": result.job.pk},
+        )
+    return _back(request, reverse("printing:printers"))
+
+
+# --- Printers and bridges -------------------------------------------------------------------------
+
+
+class PrinterForm(forms.ModelForm):
+    class Meta:
+        model = Printer
+        fields = ["code", "name", "warehouse", "paper_width", "transport", "host", "port", "active"]
+        help_texts = {
+            "host": gettext_lazy(
+                "Network: the address the server connects to. Bridge: the address the bridge reaches on its LAN."
+            ),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["warehouse"].queryset = Warehouse.objects.order_by("priority", "code")
+
+    def clean_port(self) -> int:
+        port = self.cleaned_data["port"]
+        if not 1 <= port <= 65535:
+            raise forms.ValidationError(
+                _("A TCP port is between 1 and 65535 (thermal printers listen on 9100).")
+            )
+        return port
+
+    def clean_host(self) -> str:
+        host = self.cleaned_data["host"].strip()
+        if not host or any(ch.isspace() for ch in host) or "/" in host:
+            raise forms.ValidationError(_("Enter a host name or an IP address, without spaces or slashes."))
+        return host
+
+
+class BridgeForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    warehouse = forms.ModelChoiceField(
+        label=gettext_lazy("Warehouse"),
+        queryset=Warehouse.objects.filter(active=True).order_by("priority", "code"),
+    )
+
+
+def _printers_context(request: HttpRequest, *, bridge_form: BridgeForm | None = None) -> dict:
+    return {
+        "printers": list(
+            Printer.objects.select_related("warehouse").order_by("warehouse__code", "name", "pk")
+        ),
+        "bridges": list(
+            PrintBridge.objects.select_related("warehouse").order_by("warehouse__code", "name", "pk")
+        ),
+        "bridge_form": bridge_form or BridgeForm(),
+        "can": {
+            "add_printer": request.user.has_perm(ADD_PRINTER),
+            "change_printer": request.user.has_perm(CHANGE_PRINTER),
+            "add_bridge": request.user.has_perm(ADD_BRIDGE),
+            "change_bridge": request.user.has_perm(CHANGE_BRIDGE),
+            "print": request.user.has_perm(PRINT),
+        },
+    }
+
+
+@login_required
+@permission_required(VIEW_PRINTERS, raise_exception=True)
+@require_GET
+def printer_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "printing/printers.html", _printers_context(request))
+
+
+@login_required
+def printer_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    # Printers are configuration that managers edit like the admin does (a ModelForm), as carriers are.
+    if not request.user.has_perm(CHANGE_PRINTER if pk else ADD_PRINTER):
+        raise PermissionDenied
+    printer = get_object_or_404(Printer, pk=pk) if pk else None
+    form = PrinterForm(request.POST or None, instance=printer)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        messages.success(request, _("Printer %(name)s saved.") % {"name": saved.name})
+        return redirect("printing:printers")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "printing/printer_form.html", {"form": form, "printer": printer}, status=status)
+
+
+@login_required
+@require_POST
+@permission_required(ADD_BRIDGE, raise_exception=True)
+def bridge_create(request: HttpRequest) -> HttpResponse:
+    """Register a bridge and show its token this once, with the command that starts the agent."""
+    form = BridgeForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request, "printing/printers.html", _printers_context(request, bridge_form=form), status=400
+        )
+    bridge, token = services.bridge_create(
+        name=form.cleaned_data["name"], warehouse_id=form.cleaned_data["warehouse"].pk
+    )
+    server = request.build_absolute_uri("/").rstrip("/")
+    response = render(
+        request,
+        "printing/bridge_created.html",
+        {
+            "bridge": bridge,
+            "token": token,
+            "server": server,
+            "command": f"python -m printing.bridge --server {server} --token {token} --workers 2",
+        },
+    )
+    # The token is in this page only: no cache may keep it.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+@permission_required(CHANGE_BRIDGE, raise_exception=True)
+def bridge_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
+    bridge = get_object_or_404(PrintBridge, pk=pk)
+    services.bridge_deactivate(bridge_id=bridge.pk)
+    messages.success(
+        request, _("Print bridge %(name)s deactivated: its token no longer works.") % {"name": bridge.name}
+    )
+    return redirect("printing:printers")
+
+
+urlpatterns: list = [
+    path("", queue_home, name="queue-home"),
+    path("queue/<slug:code>/", queue_page, name="queue"),
+    path("queue/<slug:code>/jobs/", queue_jobs_partial, name="queue-jobs"),
+    path("offline/<slug:code>/", offline_banner, name="offline-banner"),
+    path("jobs/<int:pk>/", job_detail, name="job"),
+    path("jobs/<int:pk>/preview.png", job_preview, name="job-preview"),
+    path("jobs/<int:pk>/retry/", job_retry, name="job-retry"),
+    path("jobs/<int:pk>/reprint/", job_reprint, name="job-reprint"),
+    path("jobs/<int:pk>/cancel/", job_cancel, name="job-cancel"),
+    path("shipments/<int:pk>/preview.png", shipment_preview, name="shipment-preview"),
+    path("shipments/<int:pk>/label/", shipment_label, name="shipment-label"),
+    path("waves/<int:pk>/pick-list/", wave_pick_list, name="wave-pick-list"),
+    path("waves/<int:pk>/labels/", wave_labels, name="wave-labels"),
+    path("batch/", print_batch, name="batch"),
+    path("printers/", printer_list, name="printers"),
+    path("printers/new/", printer_edit, name="printer-create"),
+    path("printers/<int:pk>/", printer_edit, name="printer-edit"),
+    path("printers/<int:pk>/test/", printer_test, name="printer-test"),
+    path("bridges/new/", bridge_create, name="bridge-create"),
+    path("bridges/<int:pk>/deactivate/", bridge_deactivate, name="bridge-deactivate"),
+]
