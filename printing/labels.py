@@ -41,10 +41,20 @@ def label_data(shipment: Shipment) -> LabelData:
         sender_name=warehouse.name, sender_phone=warehouse.contact_phone, sender_address=warehouse.address,
         receiver_name=order.receiver_name if order else "",
         receiver_phone_masked=mask_phone(order.receiver_phone) if order else "",
-        receiver_address=order.full_address if order else "",
+        receiver_address=_address(order) if order else "",
         items=tuple(sorted(items.items())), order_numbers=shipment.order_numbers, parcel_number=shipment.number,
         priority_mark=mark, printed_at=now_text(),
     )
+
+
+def _address(order) -> str:
+    """Province, city, district and street; a municipality's city repeats its province (上海市 上海市): once."""
+    parts: list[str] = []
+    for part in (order.receiver_province, order.receiver_city, order.receiver_district, order.receiver_address):
+        part = (part or "").strip()
+        if part and (not parts or parts[-1] != part):
+            parts.append(part)
+    return " ".join(parts)
 
 
 def pick_list_data(wave: Wave) -> PickListData:
