@@ -414,7 +414,8 @@ def test_queue_lists_jobs_with_their_facts_and_filters_by_state(role_users, jobs
     rows = re.findall(r'<tr data-job="(\d+)" data-status="(\w+)"', html)
     assert rows == [(str(jobs[s].pk), s) for s in ("queued", "failed", "printed")]
     assert 'hx-get="/printing/queue/SH/jobs/"' in html and "every 5s" in html
-    assert "Cancelled by u_manager." in html and "u_warehouse" in html
+    # The reason was stored when the job was cancelled (outside a request: in the default Chinese).
+    assert ("Cancelled by u_manager." in html or "已由 u_manager 取消。" in html) and "u_warehouse" in html
     assert jobs["queued"].shipment.number in html
     assert re.search(r'data-count-for="queued">1<', html) and re.search(r'data-count-for="failed">1<', html)
 
