@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
-from django.utils import translation
 import requests
+from django.utils import translation
 
 from fulfillment.carriers import adapter_for
 from fulfillment.carriers.base import (
