@@ -1,9 +1,15 @@
 """Shared fixtures: role users, stores, SKUs and an order factory that goes through the real services."""
 
+import os
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from rest_framework.test import APIClient
 
 from inventory.models import SKU, Warehouse
@@ -14,6 +20,7 @@ from orders.models import Platform, Store
 from orders.services import BuyerInput, LineInput, OrderInput, ReceiverInput
 
 PASSWORD = "test-pass-123!"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -102,3 +109,30 @@ def make_order(taobao_store, skus):
         return services.order_create(store=store or taobao_store, data=order_input(paid=paid, **overrides),
                                      actor_label="test")
     return make
+
+
+@pytest.fixture
+def celery_worker_process():
+    """A real worker on the test database and the Redis broker, on a queue of its own."""
+    db = django_settings.DATABASES["default"]
+    env = {**os.environ,
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}",
+           # Mail the worker sends stays in its memory (the test reads the outbox row's status).
+           "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+    # A queue of its own, so no other worker on the same Redis takes these tasks.
+    queue = f"worker-test-{os.getpid()}"
+    from oms.celery import app as celery_app
+
+    previous_queue = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "oms", "worker", "--pool=solo", "--loglevel=WARNING", "-Q", queue,
+         f"--hostname=test-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield worker
+    celery_app.conf.task_default_queue = previous_queue
+    worker.terminate()
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()

@@ -1,50 +1,19 @@
 """End to end: a manual order via the API waits for stock, and a real Celery worker makes it ready on receipt."""
 
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.test import Client
 
 from inventory import services as stock
-from oms.celery import app as celery_app
 from orders.models import Order, OrderStatus
 from tests.conftest import PASSWORD
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (make test sets REDIS_URL)"),
 ]
-
-
-@pytest.fixture
-def celery_worker_process():
-    """A real worker on the test database and the Redis broker, on a queue of its own."""
-    db = settings.DATABASES["default"]
-    env = {**os.environ,
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"}
-    # A queue of its own, so no other worker on the same Redis takes these tasks.
-    queue = f"stock-test-{os.getpid()}"
-    previous_queue = celery_app.conf.task_default_queue
-    celery_app.conf.task_default_queue = queue
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "oms", "worker", "--pool=solo", "--loglevel=WARNING", "-Q", queue,
-         f"--hostname=stock-{os.getpid()}@%h"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    yield worker
-    celery_app.conf.task_default_queue = previous_queue
-    worker.terminate()
-    try:
-        worker.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        worker.kill()
 
 
 def test_api_order_waits_for_stock_and_becomes_ready_when_stock_is_received(
