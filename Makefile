@@ -68,7 +68,7 @@ lint: install
 	$(BIN)/ruff check .
 
 docs: install
-	$(BIN)/python manage.py order_state_diagram
+	$(BIN)/python manage.py state_diagrams
 
 clean:
 	rm -rf $(VENV) var
