@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run   - set up and start the order hub with demo data (SQLite, no services needed)"
 	@echo "make test  - set up and run the whole test suite on PostgreSQL and Redis"
-	@echo "make docs  - regenerate docs/order-states.md from the order state machine"
+	@echo "make docs  - regenerate the state diagrams in docs/ (orders, parcels, print jobs) from the code"
 	@echo "make bench - run the benchmarks on PostgreSQL (scratch database) and print their figures"
 	@echo "make lint  - ruff"
 
