@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -17,13 +16,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from fulfillment import services
 from fulfillment.forms import CarrierForm, CarrierRuleForm, DryRunForm, WarehouseRuleForm, config_keys_summary
 from fulfillment.models import Carrier, CarrierRule, WarehouseRule
 from fulfillment.routing import routing_dry_run
 
 EDIT = "fulfillment.edit_routing_rules"
-# Positions are renumbered in steps of 10 on every move, leaving room for hand edits in the admin.
-POSITION_STEP = 10
 RULE_KINDS = {
     "warehouse": (WarehouseRule, WarehouseRuleForm, gettext_lazy("warehouse rule")),
     "carrier": (CarrierRule, CarrierRuleForm, gettext_lazy("carrier rule")),
@@ -61,12 +59,7 @@ def rule_edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpRes
     rule = get_object_or_404(model, pk=pk) if pk else None
     form = form_class(request.POST or None, instance=rule)
     if request.method == "POST" and form.is_valid():
-        saved = form.save(commit=False)
-        # A new rule goes last (two saved at once may share a position: then the older one comes first).
-        if rule is None:
-            last = model.objects.order_by("-position").values_list("position", flat=True).first()
-            saved.position = (last or 0) + POSITION_STEP
-        saved.save()
+        saved = services.routing_rule_save(rule=form.save(commit=False))
         messages.success(request, _("Rule “%(name)s” saved.") % {"name": saved.name})
         return redirect("fulfillment:routing-rules")
     status = 400 if request.method == "POST" else 200
@@ -99,10 +92,8 @@ def rule_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 @permission_required(EDIT, raise_exception=True)
 def rule_toggle(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     model, _form, _label = _kind(kind)
-    with transaction.atomic():
-        rule = get_object_or_404(model.objects.select_for_update(), pk=pk)
-        rule.active = not rule.active
-        rule.save(update_fields=["active", "updated_at"])
+    get_object_or_404(model, pk=pk)
+    rule = services.routing_rule_toggle(model=model, rule_id=pk)
     if rule.active:
         messages.success(request, _("Rule “%(name)s” switched on.") % {"name": rule.name})
     else:
@@ -118,19 +109,8 @@ def rule_move(request: HttpRequest, kind: str, pk: int, direction: str) -> HttpR
     model, _form, _label = _kind(kind)
     if direction not in ("up", "down"):
         raise Http404
-    with transaction.atomic():
-        # Locked in pk order (the project's lock order), then ordered as the routing reads them.
-        rules = sorted(model.objects.select_for_update().order_by("pk"), key=lambda r: (r.position, r.pk))
-        index = next((i for i, r in enumerate(rules) if r.pk == pk), None)
-        if index is None:
-            raise Http404
-        other = index - 1 if direction == "up" else index + 1
-        if 0 <= other < len(rules):
-            rules[index], rules[other] = rules[other], rules[index]
-        for number, rule in enumerate(rules, start=1):
-            if rule.position != number * POSITION_STEP:
-                rule.position = number * POSITION_STEP
-                rule.save(update_fields=["position", "updated_at"])
+    get_object_or_404(model, pk=pk)
+    services.routing_rule_move(model=model, rule_id=pk, direction=direction)
     return redirect(f"{reverse('fulfillment:routing-rules')}#{kind}-rule-{pk}")
 
 
