@@ -201,3 +201,25 @@ def test_the_dry_run_does_not_count_a_hand_override_as_a_rule_difference(make_or
     services.shipment_override_warehouse(shipment_id=parcel_of(order).pk, warehouse_id=beijing.pk, reason="flood")
     row = next(r for r in routing_dry_run(limit=10) if r.order_number == order.number)
     assert not row.differs and row.decided_first_choice == "SH"
+
+
+def test_an_order_split_across_warehouses_ships_in_one_parcel_per_warehouse(make_order, taobao_store, beijing,
+                                                                             skus, manual_carrier):
+    taobao_store.allow_split = True
+    taobao_store.save()
+    # Shanghai has no cups left, Beijing no tea: no single warehouse holds every line.
+    StockLevel.objects.filter(warehouse__code="SH", sku=skus["CUP-CER-350"]).update(on_hand=0)
+    StockLevel.objects.filter(warehouse=beijing, sku=skus["TEA-LJ-250G"]).update(on_hand=0)
+    order = make_order()
+    parcels = {p.warehouse.code: p for p in Shipment.objects.filter(lines__order=order).distinct()}
+    assert set(parcels) == {"SH", "BJ"}
+    assert {line.sku.code for line in parcels["SH"].lines.all()} == {"TEA-LJ-250G"}
+    assert {line.sku.code for line in parcels["BJ"].lines.all()} == {"CUP-CER-350"}
+    lines_exact(order)
+    decision = RoutingDecision.objects.get(order=order, kind=DecisionKind.WAREHOUSE)
+    assert sorted(decision.warehouse_ids) == sorted(p.warehouse_id for p in parcels.values())
+    assert "split" in decision.reason or "拆" in decision.reason
+    ship_parcel(parcels["BJ"], tracking="YT3000000001")
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PARTIALLY_SHIPPED
+    ship_parcel(parcels["SH"], tracking="YT3000000002")
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.SHIPPED
