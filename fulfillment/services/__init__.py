@@ -1,0 +1,57 @@
+"""Fulfilment operations: build parcels from reservations, move them, pack by scan, ship, merge, split, waves.
+
+One module per area (building, moves, packing, merge_split, overrides, waves, rules; common holds the
+lock and transition helpers); everything callers use is re-exported here, so `services.<name>` works.
+
+Lock order everywhere: the orders of a shipment (ascending pk), then the shipment. Order services
+that reach into fulfilment (cancel, close) already hold their order's lock and then lock shipments,
+which keeps the same order. Carrier calls (network) never happen inside a transaction.
+"""
+
+from fulfillment.services.building import (
+    receiver_key,
+    routing_record_warehouse,
+    shipment_number_next,
+    shipments_create_for_order,
+)
+from fulfillment.services.merge_split import shipment_split, shipment_unmerge, shipments_merge
+from fulfillment.services.moves import (
+    shipment_deliver,
+    shipment_move,
+    shipment_raise_exception,
+    shipment_resolve,
+    shipment_set_tracking_number,
+    shipment_ship,
+    shipment_start_picking,
+    shipment_unpick,
+    shipments_cancel_for_order,
+)
+from fulfillment.services.overrides import shipment_override_carrier, shipment_override_warehouse
+from fulfillment.services.packing import (
+    WEIGHT_TOLERANCE_GRAMS,
+    WEIGHT_TOLERANCE_RATIO,
+    ScanResult,
+    missing_items,
+    shipment_find_for_scan,
+    shipment_pack,
+    shipment_scan_item,
+    shipment_scan_reset,
+)
+from fulfillment.services.rules import (
+    RULE_POSITION_STEP,
+    routing_rule_move,
+    routing_rule_save,
+    routing_rule_toggle,
+)
+from fulfillment.services.waves import wave_create, wave_create_by_rule, wave_number_next, wave_start
+
+__all__ = [
+    "RULE_POSITION_STEP", "WEIGHT_TOLERANCE_GRAMS", "WEIGHT_TOLERANCE_RATIO", "ScanResult", "missing_items",
+    "receiver_key", "routing_record_warehouse", "routing_rule_move", "routing_rule_save", "routing_rule_toggle",
+    "shipment_deliver", "shipment_find_for_scan", "shipment_move", "shipment_number_next",
+    "shipment_override_carrier", "shipment_override_warehouse", "shipment_pack", "shipment_raise_exception",
+    "shipment_resolve", "shipment_scan_item", "shipment_scan_reset", "shipment_set_tracking_number",
+    "shipment_ship", "shipment_split", "shipment_start_picking", "shipment_unmerge", "shipment_unpick",
+    "shipments_cancel_for_order", "shipments_create_for_order", "shipments_merge", "wave_create",
+    "wave_create_by_rule", "wave_number_next", "wave_start",
+]

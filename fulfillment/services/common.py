@@ -1,0 +1,59 @@
+"""Shared pieces of the fulfilment services: locks in the project's order, the transition runner, parcel summaries."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django_fsm import can_proceed
+
+from fulfillment import events
+from fulfillment.exceptions import MoveRefused, ShipmentNotFound
+from fulfillment.models import (
+    Shipment,
+    ShipmentLine,
+)
+from oms.exceptions import ConflictError
+from oms.locks import lock_many, lock_one
+from orders.models import Order
+
+# --- Reading and locking --------------------------------------------------------------------------
+
+def _shipment_order_ids(shipment_id: int) -> set[int]:
+    return set(ShipmentLine.objects.filter(shipment_id=shipment_id).values_list("order_id", flat=True))
+
+
+def _lock_shipment_with_orders(shipment_id: int) -> tuple[Shipment, list[Order]]:
+    """Lock the shipment's orders, then the shipment (the project's lock order). Call inside atomic()."""
+    for _attempt in range(3):
+        order_ids = _shipment_order_ids(shipment_id)
+        orders = lock_many(Order, order_ids)
+        try:
+            shipment = lock_one(Shipment, shipment_id)
+        except Shipment.DoesNotExist:
+            raise ShipmentNotFound(_("Shipment %(id)s does not exist.") % {"id": shipment_id}) from None
+        if _shipment_order_ids(shipment_id) <= order_ids:  # a merge may have added orders meanwhile
+            return shipment, orders
+    raise ConflictError(_("The shipment changed while it was being updated; try again."), code="retry")
+
+
+def _transition_label(name: str) -> str:
+    method = getattr(Shipment, name)
+    meta = method._django_fsm
+    return str(next(iter(meta.transitions.values())).custom.get("label", name))
+
+
+def _apply(shipment: Shipment, name: str, *, actor, actor_label: str = "system", reason: str = "",
+           extra_fields: tuple[str, ...] = (), data: dict | None = None, refusal: str = "") -> None:
+    """Run the FSM transition on a locked shipment, save it and write its event."""
+    method = getattr(shipment, name)
+    if not can_proceed(method, check_conditions=False):
+        raise MoveRefused(_("Shipment %(number)s cannot “%(action)s” while it is %(status)s.") % {
+            "number": shipment.number, "action": _transition_label(name), "status": shipment.get_status_display()},
+            data={"status": shipment.status, "transition": name})
+    if not can_proceed(method):
+        raise MoveRefused(refusal or _("Shipment %(number)s is not ready to “%(action)s”.") % {
+            "number": shipment.number, "action": _transition_label(name)}, data={"status": shipment.status})
+    from_status = shipment.status
+    method()
+    shipment.save(update_fields=["status", "status_before_exception", "updated_at", *extra_fields])
+    events.event_shipment_status_changed(shipment=shipment, from_status=from_status, transition=name, actor=actor,
+                                         actor_label=actor_label, reason=reason, data=data)
