@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from fulfillment import services, tracking
 from fulfillment.carriers.base import CarrierError
+from fulfillment.filters import ShipmentFilter
 from fulfillment.forms import (
     MergeForm,
     OptionalReasonForm,
@@ -26,7 +27,6 @@ from fulfillment.forms import (
     OverrideWarehouseForm,
     ReasonForm,
     ShipForm,
-    ShipmentFilter,
     SplitForm,
     TrackingNumberForm,
 )
