@@ -25,6 +25,7 @@ from fulfillment.carriers.base import (
 )
 from fulfillment.exceptions import CarrierUnavailable, RoutingInvalid
 from fulfillment.models import CarrierKind, Shipment, ShipmentStatus, TrackingEvent
+from oms.exceptions import DomainError
 from oms.locks import lock_one
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,11 @@ def shipment_request_waybill(*, shipment_id: int) -> Shipment:
                                  code="tracking_duplicate") from exc
         events.event_shipment_waybill(shipment=locked, tracking_number=waybill.tracking_number,
                                       source=f"carrier:{shipment.carrier.code}")
+        if locked.status == SS.CANCELLED:
+            # Cancelled while the carrier was being asked: the waybill is kept on record and voided.
+            from fulfillment.services.moves import _enqueue_waybill_cancel
+
+            transaction.on_commit(lambda: _enqueue_waybill_cancel(locked.pk))
         return locked
 
 
@@ -130,7 +136,7 @@ def shipments_pull_tracking(*, now=None, shipment_ids: list[int] | None = None) 
     from fulfillment.services import shipment_deliver, shipment_raise_exception
 
     now = now or timezone.now()
-    query = Shipment.objects.filter(status=SS.SHIPPED).exclude(tracking_number="").exclude(
+    query = Shipment.objects.filter(status=SS.SHIPPED, carrier__isnull=False).exclude(tracking_number="").exclude(
         carrier__kind=CarrierKind.MANUAL).select_related("carrier")
     if shipment_ids is not None:
         query = query.filter(pk__in=shipment_ids)
@@ -150,20 +156,24 @@ def shipments_pull_tracking(*, now=None, shipment_ids: list[int] | None = None) 
                 continue
             for number, shipment in batch.items():
                 stats["checked"] += 1
-                updated = _save_events(shipment.pk, found.get(number, []), now)
-                if updated is None:
-                    continue
-                stats["updated"] += 1
-                codes = [e.code for e in found.get(number, [])]
-                if "delivered" in codes:
-                    delivered_at = max(e.occurred_at for e in found[number] if e.code == "delivered")
-                    shipment_deliver(shipment_id=shipment.pk, actor_label=f"carrier:{carrier.code}",
-                                     delivered_at=delivered_at)
-                    stats["delivered"] += 1
-                elif codes and codes[-1] == "exception":
-                    shipment_raise_exception(shipment_id=shipment.pk, actor_label=f"carrier:{carrier.code}",
-                                             reason=found[number][-1].description or _("Carrier reported a problem."))
-                    stats["exceptions"] += 1
+                events_of = found.get(number, [])
+                updated = _save_events(shipment.pk, events_of, now)
+                stats["updated"] += updated is not None
+                delivered = [e.occurred_at for e in events_of if e.code == "delivered"]
+                try:
+                    # Decided from every checkpoint the carrier reports, not only the new ones: a
+                    # delivery saved by a sweep that failed before delivering is picked up again.
+                    if delivered:
+                        shipment_deliver(shipment_id=shipment.pk, actor_label=f"carrier:{carrier.code}",
+                                         delivered_at=max(delivered))
+                        stats["delivered"] += 1
+                    elif updated is not None and events_of and events_of[-1].code == "exception":
+                        shipment_raise_exception(shipment_id=shipment.pk, actor_label=f"carrier:{carrier.code}",
+                                                 reason=events_of[-1].description or _("Carrier reported a problem."))
+                        stats["exceptions"] += 1
+                except DomainError as exc:  # this parcel changed meanwhile; the others go on
+                    stats["errors"] += 1
+                    logger.warning("tracking of %s not applied: %s", shipment.number, exc.message)
     return stats
 
 

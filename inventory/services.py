@@ -416,6 +416,42 @@ def _close_reservations(*, order_id: int, kind: str, reference: str, reservation
     return sum(per_row.values())
 
 
+def stock_ship_reservations(*, reservation_ids: list[int], reference: str = "") -> dict[int, int]:
+    """Ship the given reservations of any orders (a merged parcel) in one pass over the stock rows,
+    in (warehouse, SKU) order like every other stock write. Returns units shipped per order."""
+    with transaction.atomic():
+        reservations = list(Reservation.objects.select_for_update().filter(pk__in=reservation_ids, status=ACTIVE)
+                            .order_by("pk"))
+        if not reservations:
+            return {}
+        per_level: dict[tuple[int, int], int] = defaultdict(int)
+        per_order: dict[tuple[int, int, int], int] = defaultdict(int)
+        for reservation in reservations:
+            per_level[(reservation.warehouse_id, reservation.sku_id)] += reservation.quantity
+            per_order[(reservation.order_id, reservation.warehouse_id, reservation.sku_id)] += reservation.quantity
+        for (warehouse_id, sku_id), quantity in sorted(per_level.items()):
+            StockLevel.objects.filter(warehouse_id=warehouse_id, sku_id=sku_id).update(
+                on_hand=F("on_hand") - quantity, reserved=F("reserved") - quantity)
+        Reservation.objects.filter(pk__in=[r.pk for r in reservations]).update(status=ReservationStatus.SHIPPED,
+                                                                              closed_at=timezone.now())
+        StockMovement.objects.bulk_create([
+            StockMovement(warehouse_id=warehouse_id, sku_id=sku_id, kind=MovementKind.SHIPMENT,
+                          reserved_delta=-quantity, on_hand_delta=-quantity, order_id=order_id, reference=reference)
+            for (order_id, warehouse_id, sku_id), quantity in sorted(per_order.items())
+        ])
+    units: dict[int, int] = defaultdict(int)
+    for (order_id, _warehouse, _sku), quantity in per_order.items():
+        units[order_id] += quantity
+    return dict(units)
+
+
+def stock_lock_levels(*, warehouse_ids: list[int], sku_ids: list[int]) -> None:
+    """Lock the stock rows of these warehouses and SKUs up front, in (warehouse, SKU) order, for an
+    operation that releases in one warehouse and reserves in another (a routing override)."""
+    list(StockLevel.objects.select_for_update().filter(warehouse_id__in=warehouse_ids, sku_id__in=sku_ids)
+         .order_by("warehouse_id", "sku_id").values_list("pk", flat=True))
+
+
 def stock_release_for_order(*, order_id: int, reference: str = "") -> int:
     """Give the order's reserved stock back to the pool (cancel, timeout, close). Safe to call twice."""
     return _close_reservations(order_id=order_id, kind=MovementKind.RELEASE, reference=reference)

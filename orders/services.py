@@ -340,6 +340,12 @@ def order_ship(*, order_id: int, actor=None, actor_label: str = "system", reason
     """Everything left the warehouse: the order's remaining reservations leave the pool."""
     with transaction.atomic():
         order = _transition(order_id=order_id, name="ship", actor=actor, actor_label=actor_label, reason=reason)
+        # Shipped here rather than through its parcels (the platform says it shipped, e.g. from the
+        # seller's own back office): open parcels must not be picked and shipped a second time. When
+        # the last parcel just shipped there is none left open and this does nothing. Parcels are
+        # locked before stock rows, as everywhere (orders → parcels → stock).
+        _cancel_shipments(order, reason=_("Shipped outside the warehouse flow: %(reason)s") % {
+            "reason": reason or actor_label}, actor=actor)
         units = stock.stock_ship(order_id=order.pk, reference=f"order:{order.number}")
         if units:
             events.event_order_stock_shipped(order=order, units=units)
@@ -671,6 +677,9 @@ def _move_shipments_of(*, order_id: int, name: str, user) -> Order:
     if name not in steps:
         raise TransitionNotAllowed(_("This order ships in parcels: pack and ship them at the warehouse."),
                                    code="follows_shipments")
+    if not user.has_perm("fulfillment.move_shipment"):
+        raise DomainError(_("This order's parcels move at the warehouse: you are not allowed to move them."),
+                          code="permission_denied", http_status=403)
     status, step = steps[name]
     ids = list(Shipment.objects.filter(lines__order_id=order_id, status=status).distinct().order_by("pk")
                .values_list("pk", flat=True))

@@ -67,8 +67,9 @@ EXIT_TOKEN_REJECTED = 3
 
 PRINTER_TIMEOUT_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 60.0
-# The OMS lends a claimed job for 60 s; a result that could not be reported is retried for longer than
-# that, because until the acknowledgement arrives the OMS may hand the same label out again.
+# The OMS lends a claimed job for 180 s. A result that could not be reported is retried for 120 s,
+# inside that lease, so the job is not handed to another bridge while its acknowledgement is on its
+# way; only an OMS outage longer than the lease can make a label print twice.
 ACK_RETRY_SECONDS = 120.0
 
 

@@ -28,7 +28,9 @@ from printing.transports import PrinterUnreachable, send_to_printer
 
 logger = logging.getLogger(__name__)
 
-SEND_LEASE = timedelta(seconds=60)
+# Longer than the bridge agent keeps retrying an acknowledgement (120 s), so a job whose ack is delayed
+# by an OMS outage is not handed to another sender and printed twice.
+SEND_LEASE = timedelta(seconds=180)
 # An off-line printer is tried again soon (people are waiting at it), never given up on by itself.
 MAX_BACKOFF_SECONDS = 60
 
@@ -129,6 +131,9 @@ def print_label(*, shipment_id: int, printer_id: int | None = None, actor=None) 
     shipment = Shipment.objects.select_related("carrier", "warehouse").filter(pk=shipment_id).first()
     if shipment is None:
         raise NotFoundError(_("Shipment %(id)s does not exist.") % {"id": shipment_id}, code="shipment_not_found")
+    if shipment.status == "cancelled":
+        raise PrintRefused(_("Parcel %(number)s is cancelled: its label must not be used.") % {
+            "number": shipment.number}, code="parcel_cancelled")
     if not shipment.tracking_number and shipment.carrier and shipment.carrier.kind != "manual":
         shipment = shipment_request_waybill(shipment_id=shipment.pk)  # network, outside any transaction
     if not shipment.tracking_number:
@@ -227,6 +232,19 @@ def job_cancel(*, job_id: int, actor=None) -> PrintJob:
         job.last_error = _("Cancelled by %(user)s.") % {"user": getattr(actor, "username", "system")}
         job.save(update_fields=["status", "last_error"])
         return job
+
+
+def jobs_void_for_shipment(*, shipment_id: int) -> int:
+    """A cancelled parcel's labels still waiting in the queue will not print (one being sent may)."""
+    voided = 0
+    with transaction.atomic():
+        for job in (PrintJob.objects.select_for_update(skip_locked=True, of=("self",))
+                    .filter(shipment_id=shipment_id, status=JobStatus.QUEUED).order_by("pk")):
+            job.fail()
+            job.last_error = _("The parcel was cancelled.")
+            job.save(update_fields=["status", "last_error"])
+            voided += 1
+    return voided
 
 
 # --- Sending --------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
@@ -13,7 +14,7 @@ from fulfillment.models import (
 )
 from oms.exceptions import ConflictError
 from oms.locks import lock_many, lock_one
-from orders.models import Order
+from orders.models import Order, OrderStatus
 
 # --- Reading and locking --------------------------------------------------------------------------
 
@@ -21,18 +22,46 @@ def _shipment_order_ids(shipment_id: int) -> set[int]:
     return set(ShipmentLine.objects.filter(shipment_id=shipment_id).values_list("order_id", flat=True))
 
 
+class _OrdersChanged(Exception):
+    """A merge added an order to the parcel between reading its orders and locking them."""
+
+
 def _lock_shipment_with_orders(shipment_id: int) -> tuple[Shipment, list[Order]]:
-    """Lock the shipment's orders, then the shipment (the project's lock order). Call inside atomic()."""
+    """Lock the shipment's orders, then the shipment (the project's lock order). Call inside atomic().
+
+    Each attempt runs in a savepoint: when a merge added an order meanwhile, rolling the savepoint
+    back releases the locks taken, so the next attempt takes every lock again in ascending order
+    instead of waiting for a lower order while holding the parcel.
+    """
     for _attempt in range(3):
-        order_ids = _shipment_order_ids(shipment_id)
-        orders = lock_many(Order, order_ids)
         try:
-            shipment = lock_one(Shipment, shipment_id)
-        except Shipment.DoesNotExist:
-            raise ShipmentNotFound(_("Shipment %(id)s does not exist.") % {"id": shipment_id}) from None
-        if _shipment_order_ids(shipment_id) <= order_ids:  # a merge may have added orders meanwhile
-            return shipment, orders
+            with transaction.atomic():
+                order_ids = _shipment_order_ids(shipment_id)
+                orders = lock_many(Order, order_ids)
+                try:
+                    shipment = lock_one(Shipment, shipment_id)
+                except Shipment.DoesNotExist:
+                    raise ShipmentNotFound(_("Shipment %(id)s does not exist.") % {"id": shipment_id}) from None
+                if not _shipment_order_ids(shipment_id) <= order_ids:
+                    raise _OrdersChanged
+                return shipment, orders
+        except _OrdersChanged:
+            continue
     raise ConflictError(_("The shipment changed while it was being updated; try again."), code="retry")
+
+
+# Orders whose parcels may be worked on: a held, cancelled or closed order stops its parcels.
+WORKABLE_ORDER_STATES = {OrderStatus.READY, OrderStatus.IN_FULFILMENT, OrderStatus.PARTIALLY_SHIPPED}
+
+
+def _require_workable_orders(shipment: Shipment, orders: list[Order]) -> None:
+    """Refuse to pick, pack or ship a parcel while one of its orders is held (or no longer shippable)."""
+    stopped = [o for o in orders if o.status not in WORKABLE_ORDER_STATES]
+    if stopped:
+        raise MoveRefused(_("Parcel %(number)s waits: order %(orders)s is %(status)s.") % {
+            "number": shipment.number, "orders": ", ".join(o.number for o in stopped),
+            "status": stopped[0].get_status_display()}, code="order_not_workable",
+            data={"orders": [o.number for o in stopped]})
 
 
 def _transition_label(name: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -16,7 +16,7 @@ from fulfillment.models import (
     ShipmentStatus,
 )
 from fulfillment.services.building import _refresh_summary
-from fulfillment.services.common import _apply, _lock_shipment_with_orders
+from fulfillment.services.common import _apply, _lock_shipment_with_orders, _require_workable_orders
 from fulfillment.services.packing import shipment_pack
 from inventory import services as stock
 from inventory.models import Reservation, ReservationStatus
@@ -35,6 +35,7 @@ def shipment_start_picking(*, shipment_id: int, actor=None, actor_label: str = "
 
     with transaction.atomic():
         shipment, orders = _lock_shipment_with_orders(shipment_id)
+        _require_workable_orders(shipment, orders)
         shipment.picked_at = timezone.now()
         _apply(shipment, "start_picking", actor=actor, actor_label=actor_label, extra_fields=("picked_at",))
         for order in orders:
@@ -125,7 +126,12 @@ def shipment_set_tracking_number(*, shipment_id: int, tracking_number: str, acto
             raise RoutingInvalid(_("Tracking number %(number)s is already used by another parcel.") % {
                 "number": number}, code="tracking_duplicate")
         shipment.tracking_number = number
-        shipment.save(update_fields=["tracking_number", "updated_at"])
+        try:
+            with transaction.atomic():  # a concurrent twin got the number first: a clear refusal
+                shipment.save(update_fields=["tracking_number", "updated_at"])
+        except IntegrityError:
+            raise RoutingInvalid(_("Tracking number %(number)s is already used by another parcel.") % {
+                "number": number}, code="tracking_duplicate") from None
         events.event_shipment_waybill(shipment=shipment, tracking_number=number, source="manual", actor=actor)
         return shipment
 
@@ -148,16 +154,18 @@ def shipment_ship(*, shipment_id: int, actor=None, tracking_number: str = "") ->
         shipment_request_waybill(shipment_id=shipment_id)  # network: outside any transaction
     with transaction.atomic():
         shipment, orders = _lock_shipment_with_orders(shipment_id)
+        _require_workable_orders(shipment, orders)
         shipment.shipped_at = timezone.now()
         _apply(shipment, "ship", actor=actor, extra_fields=("shipped_at",),
                refusal=_("Parcel %(number)s has no tracking number yet.") % {"number": shipment.number})
         lines = list(shipment.lines.select_related("order_line"))
+        # One pass over the stock rows for every order in the parcel (a merged parcel too).
+        shipped_units = stock.stock_ship_reservations(reservation_ids=[line.reservation_id for line in lines],
+                                                      reference=f"shipment:{shipment.number}")
         for order in orders:
             mine = [line for line in lines if line.order_id == order.pk]
-            units = stock.stock_ship(order_id=order.pk, reservation_ids=[line.reservation_id for line in mine],
-                                     reference=f"shipment:{shipment.number}")
-            if units:
-                order_events.event_order_stock_shipped(order=order, units=units)
+            if shipped_units.get(order.pk):
+                order_events.event_order_stock_shipped(order=order, units=shipped_units[order.pk])
             still_reserved = Reservation.objects.filter(order=order, status=ReservationStatus.ACTIVE).exists()
             reason = _("Parcel %(number)s shipped: %(tracking)s") % {"number": shipment.number,
                                                                      "tracking": shipment.tracking_number}
@@ -213,19 +221,33 @@ def shipments_cancel_for_order(*, order_id: int, reason: str, actor=None) -> int
                                                               shipment__status__in=OPEN_SHIPMENT_STATES)
                                   .values_list("shipment_id", flat=True)))
         for shipment in lock_many(Shipment, shipment_ids):
+            if shipment.status == SS.EXCEPTION and shipment.status_before_exception == SS.SHIPPED:
+                continue  # it left the warehouse: it is in transit (or lost), not something to cancel
             others = shipment.lines.exclude(order_id=order_id).exists()
             if others:
                 shipment.lines.filter(order_id=order_id).delete()
                 ShipmentLine.objects.filter(shipment=shipment).update(verified_quantity=0)
                 _refresh_summary(shipment)
-                events.event_shipment_unmerged(shipment=shipment, new_shipments=[], actor=actor,
-                                               reason=_("An order left the parcel: %(reason)s") % {"reason": reason})
+                left = _("An order left the parcel: %(reason)s") % {"reason": reason}
+                events.event_shipment_unmerged(shipment=shipment, new_shipments=[], actor=actor, reason=left)
+                if shipment.status == SS.PACKED:
+                    # Its goods are still in the closed box: open it and check before it may ship.
+                    shipment.exception_reason = _("An order left the packed parcel: unpack and scan again.")[:300]
+                    _apply(shipment, "raise_exception", actor=actor, reason=shipment.exception_reason,
+                           extra_fields=("exception_reason",))
                 continue
             _apply(shipment, "cancel", actor=actor, reason=reason)
             cancelled += 1
+            _void_queued_labels(shipment.pk)
             if shipment.tracking_number and shipment.carrier and shipment.carrier.kind != CarrierKind.MANUAL:
                 transaction.on_commit(lambda pk=shipment.pk: _enqueue_waybill_cancel(pk))
     return cancelled
+
+
+def _void_queued_labels(shipment_id: int) -> None:
+    from printing.services import jobs_void_for_shipment
+
+    jobs_void_for_shipment(shipment_id=shipment_id)
 
 
 def _enqueue_waybill_cancel(shipment_id: int) -> None:

@@ -78,6 +78,10 @@ def shipment_override_warehouse(*, shipment_id: int, warehouse_id: int, reason: 
             raise RoutingInvalid(_("The parcel already ships from %(warehouse)s.") % {"warehouse": target.name},
                                  code="warehouse_invalid")
         before = shipment.warehouse.code
+        # Both warehouses' stock rows, locked in (warehouse, SKU) order before releasing here and
+        # reserving there, so two overrides in opposite directions cannot deadlock.
+        stock.stock_lock_levels(warehouse_ids=[shipment.warehouse_id, target.pk],
+                                sku_ids=list(shipment.lines.values_list("sku_id", flat=True)))
         shipment.lines.all().delete()
         stock.stock_release_for_order(order_id=order.pk, reference=f"order:{order.number}")
         result = stock.stock_reserve_for_order(order_id=order.pk, only_warehouse_ids=[target.pk],

@@ -18,7 +18,7 @@ from fulfillment.models import (
     ShipmentLine,
     ShipmentStatus,
 )
-from fulfillment.services.common import _apply, _lock_shipment_with_orders
+from fulfillment.services.common import _apply, _lock_shipment_with_orders, _require_workable_orders
 from oms.locks import lock_one
 
 SS = ShipmentStatus
@@ -107,10 +107,12 @@ def shipment_pack(*, shipment_id: int, actor=None, weight_grams: int | None = No
     if weight_grams is not None:
         _check_weight(shipment_id=shipment_id, weight_grams=weight_grams, actor=actor)
     with transaction.atomic():
-        shipment, _orders = _lock_shipment_with_orders(shipment_id)
+        shipment, orders = _lock_shipment_with_orders(shipment_id)
         if shipment.status == SS.PACKED:
             raise PackingRefused(_("Parcel %(number)s is already packed.") % {"number": shipment.number},
                                  code="already_packed")
+        if shipment.status == SS.PICKING:
+            _require_workable_orders(shipment, orders)
         missing = missing_items(shipment) if shipment.status == SS.PICKING else []
         if missing:
             raise PackingRefused(_("Not every item is scanned: %(missing)s missing. Scan them at the packing station.")

@@ -151,7 +151,7 @@ def wave_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-@permission_required(CREATE, raise_exception=True)
+@permission_required([CREATE, "fulfillment.move_shipment"], raise_exception=True)
 def wave_start(request: HttpRequest, pk: int) -> HttpResponse:
     wave = get_object_or_404(Wave, pk=pk)
     try:

@@ -169,7 +169,7 @@ def test_failed_create_does_not_burn_the_idempotency_key(api_client_for, manual_
 def test_transition_not_allowed_answers_409_and_changes_nothing(api_client_for, make_order):
     order = make_order()
     services_events = OrderEvent.objects.filter(order=order).count()
-    client = api_client_for("customer_service")
+    client = api_client_for("manager")
     started = client.post(f"/api/v1/orders/{order.pk}/transition/", {"transition": "start_fulfilment"}, format="json")
     assert started.status_code == 200
     order.refresh_from_db()

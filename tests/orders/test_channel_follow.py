@@ -75,3 +75,18 @@ def test_a_person_hold_is_not_lifted_by_the_platform(make_order):
     services.order_hold(order_id=order.pk, hold_reason="risk")
     order, _ = follow(order, "paid", 1)
     assert order.status == OrderStatus.HELD and order.hold_reasons == ["risk"]
+
+
+def test_shipped_on_the_platform_cancels_the_open_parcel_so_it_is_not_shipped_twice(make_order):
+    from fulfillment.models import Shipment, ShipmentStatus
+    from inventory.models import StockLevel
+
+    order = make_order(paid=False)
+    order, _ = follow(order, "paid", 1)
+    parcel = Shipment.objects.filter(lines__order=order).distinct().get()
+    before = StockLevel.objects.get(sku__code="TEA-LJ-250G").on_hand
+    order, _ = follow(order, "shipped", 2)  # the seller shipped it from the platform's back office
+    assert order.status == OrderStatus.SHIPPED
+    parcel.refresh_from_db()
+    assert parcel.status == ShipmentStatus.CANCELLED  # off the kanban: the warehouse will not ship it again
+    assert StockLevel.objects.get(sku__code="TEA-LJ-250G").on_hand == before - 2  # shipped once

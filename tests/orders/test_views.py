@@ -71,17 +71,17 @@ def test_warehouse_cannot_see_finance(role_users, make_order):
 
 def test_transition_button_moves_the_order_and_writes_the_event(role_users, make_order):
     order = make_order()
-    client = login(role_users, "customer_service")
+    client = login(role_users, "manager")
     response = client.post(f"/orders/{order.pk}/transition/start_fulfilment/", follow=True)
     order.refresh_from_db()
     assert order.status == OrderStatus.IN_FULFILMENT
-    assert OrderEvent.objects.filter(order=order, to_status="in_fulfilment", actor=role_users["customer_service"]).exists()
+    assert OrderEvent.objects.filter(order=order, to_status="in_fulfilment", actor=role_users["manager"]).exists()
     assert "in_fulfilment" in response.content.decode()
 
 
 def test_refused_transition_shows_why_and_changes_nothing(role_users, make_order):
     order = make_order()
-    client = login(role_users, "customer_service")
+    client = login(role_users, "manager")
     events = order.events.count()
     response = client.post(f"/orders/{order.pk}/transition/deliver/", follow=True)
     messages = [str(m) for m in response.context["messages"]]
@@ -156,3 +156,12 @@ def test_api_follows_accept_language(api_client_for, make_order):
     english = client.get(f"/api/v1/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="en").json()
     chinese = client.get(f"/api/v1/orders/{order.pk}/").json()
     assert english["status_display"] == "Ready for fulfilment" and chinese["status_display"] == "待发货"
+
+
+def test_customer_service_cannot_move_parcels_through_the_order_page(role_users, make_order):
+    order = make_order()
+    response = login(role_users, "customer_service").post(f"/orders/{order.pk}/transition/start_fulfilment/",
+                                                           follow=True)
+    assert [str(m) for m in response.context["messages"]]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.READY
