@@ -235,6 +235,9 @@ class Shipment(FSMModelMixin, TimeStampedModel):
     # The carrier's sorting / hand-over code for the label and the manifest; never shown to customers.
     handover_code = models.CharField(_("hand-over code"), max_length=64, blank=True, default="")
     label_data = models.JSONField(_("label data"), default=dict, blank=True)
+    # A cancelled parcel's waybill must be voided at the carrier; set once the carrier has done it
+    # (a sweeper retries the rest, so a lost task never leaves a live waybill behind).
+    waybill_voided_at = models.DateTimeField(_("waybill voided at"), null=True, blank=True)
 
     wave = models.ForeignKey(Wave, null=True, blank=True, on_delete=models.SET_NULL, related_name="shipments",
                              verbose_name=_("wave"))

@@ -26,6 +26,14 @@ def cancel_waybill_task(self, *, shipment_id: int) -> None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def sweep_waybill_voids_task() -> int:
+    due = tracking.waybills_to_void()
+    for shipment_id in due:
+        cancel_waybill_task.delay(shipment_id=shipment_id)
+    return len(due)
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def pull_tracking_task() -> dict:
     return tracking.shipments_pull_tracking()
 

@@ -96,15 +96,24 @@ def shipment_request_waybill(*, shipment_id: int) -> Shipment:
 def shipment_cancel_waybill(*, shipment_id: int) -> bool:
     """Tell the carrier a cancelled parcel's waybill is void. Returns False when it must be retried."""
     shipment = Shipment.objects.select_related("carrier").get(pk=shipment_id)
-    if shipment.status != SS.CANCELLED or not shipment.tracking_number or shipment.carrier is None:
+    if (shipment.status != SS.CANCELLED or not shipment.tracking_number or shipment.carrier is None
+            or shipment.waybill_voided_at or shipment.carrier.kind == CarrierKind.MANUAL):
         return True
     try:
         adapter_for(shipment.carrier.kind, shipment.carrier.config).cancel_waybill(shipment.tracking_number)
     except CarrierTransientError:
         return False
-    except CarrierPermanentError as exc:
+    except CarrierPermanentError as exc:  # e.g. already picked up: nothing more the hub can do
         logger.warning("waybill %s of %s not cancelled: %s", shipment.tracking_number, shipment.number, exc.message)
+    Shipment.objects.filter(pk=shipment.pk).update(waybill_voided_at=timezone.now())
     return True
+
+
+def waybills_to_void(*, limit: int = 200) -> list[int]:
+    """Cancelled parcels whose API waybill is not voided yet (the sweeper retries them)."""
+    return list(Shipment.objects.filter(status=SS.CANCELLED, waybill_voided_at__isnull=True, carrier__isnull=False)
+                .exclude(tracking_number="").exclude(carrier__kind=CarrierKind.MANUAL)
+                .order_by("pk").values_list("pk", flat=True)[:limit])
 
 
 def _save_events(shipment_id: int, found: list, now) -> Shipment | None:

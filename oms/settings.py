@@ -227,6 +227,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "flush-channel-stock": {"task": "connectors.tasks.flush_channel_stock_task", "schedule": 5.0},
     "sync-completeness-hourly": {"task": "connectors.tasks.sync_check_task", "schedule": crontab(minute=5)},
     "sweep-shipment-pushes": {"task": "connectors.tasks.sweep_shipment_pushes_task", "schedule": 15.0},
+    "sweep-waybill-voids": {"task": "fulfillment.tasks.sweep_waybill_voids_task", "schedule": 900.0},
     "pull-tracking": {"task": "fulfillment.tasks.pull_tracking_task", "schedule": 1800.0},
     "flag-stale-tracking": {"task": "fulfillment.tasks.flag_stale_tracking_task", "schedule": 3600.0},
     # Off-line printers are retried within seconds of coming back (backoff is capped at a minute).

@@ -105,3 +105,18 @@ def test_a_carrier_with_broken_settings_is_a_clear_error_and_does_not_stop_the_o
     stats = shipments_pull_tracking()
     assert stats["errors"] == 1 and stats["checked"] == 1  # the SF parcel was still asked about
     assert good.tracking_number
+
+
+def test_a_cancelled_parcels_waybill_is_voided_at_the_carrier_by_the_sweeper(make_order, sf):
+    from fulfillment.tracking import shipment_cancel_waybill, shipment_request_waybill, waybills_to_void
+    from orders import services as order_services
+
+    sandbox, _carrier = sf
+    order = make_order()
+    shipment = parcel_of(order)
+    number = shipment_request_waybill(shipment_id=shipment.pk).tracking_number
+    order_services.order_cancel(order_id=order.pk, reason="buyer cancelled")  # its void task may be lost
+    assert waybills_to_void() == [shipment.pk]  # so the sweeper finds it
+    assert shipment_cancel_waybill(shipment_id=shipment.pk)
+    assert {w["waybillNo"]: w["status"] for w in sandbox.waybills()}[number] == "cancelled"
+    assert waybills_to_void() == []
