@@ -133,15 +133,24 @@ def kanban_card(shipment: Shipment, *, now: datetime | None = None) -> KanbanCar
     moves = list(_NEXT.get(status, []))
     if status == SS.EXCEPTION and shipment.status_before_exception == SS.SHIPPED:
         moves = [(SS.SHIPPED, gettext_lazy("Resolve: still in transit"))]
+    if status in (SS.SHIPPED, SS.DELIVERED) and shipment.shipped_at:
+        # Handed over: the promise was kept or not; nothing counts down any more.
+        shipped = timezone.localtime(shipment.shipped_at).strftime("%H:%M")
+        late = (shipment.shipped_at - shipment.sla_due_at).total_seconds()
+        sla = (_("shipped %(time)s, %(late)s late") % {"time": shipped, "late": duration_short(late)} if late > 0
+               else _("shipped %(time)s, on time") % {"time": shipped})
+        left = None
+    else:
+        sla = (_("overdue %(time)s") if left < 0 else _("due in %(time)s")) % {"time": remaining}
     return KanbanCard(
         shipment=shipment,
         channel=Platform(shipment.platform).label
         if shipment.platform in Platform.values
         else shipment.platform,
         age=_("age %(time)s") % {"time": duration_short((now - shipment.created_at).total_seconds())},
-        sla=(_("overdue %(time)s") if left < 0 else _("due in %(time)s")) % {"time": remaining},
-        overdue=left < 0,
-        due_soon=0 <= left < DUE_SOON_SECONDS,
+        sla=sla,
+        overdue=left is not None and left < 0,
+        due_soon=left is not None and 0 <= left < DUE_SOON_SECONDS,
         moves=[(str(to), str(label)) for to, label in moves],
         can_raise_exception=status in _CAN_RAISE_EXCEPTION,
         move_url=reverse("fulfillment:shipment-move", args=[shipment.pk]),

@@ -724,6 +724,21 @@ def _parcels_deliver(*, order_id: int, actor_label: str) -> Order:
     return Order.objects.get(pk=order_id)
 
 
+def _parcels_backdate(order: Order, *, now: datetime) -> None:
+    """Demo orders are placed days ago; their parcels get times that fit (the kanban shows ages and
+    shipping times), instead of all being made and shipped "just now"."""
+    start = order.paid_at or order.placed_at
+    shipped = min(start + timedelta(hours=20), now)
+    for parcel in Shipment.objects.filter(lines__order=order).distinct():
+        values = {"created_at": start}
+        if parcel.status in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED):
+            values.update(picked_at=shipped - timedelta(hours=2), packed_at=shipped - timedelta(hours=1),
+                          shipped_at=shipped)
+        if parcel.status == ShipmentStatus.DELIVERED:
+            values["delivered_at"] = min(shipped + timedelta(days=2), now)
+        Shipment.objects.filter(pk=parcel.pk).update(**values)
+
+
 def _orders_load(*, count: int, seed: int, stores: dict[str, Store]) -> tuple[int, int]:
     plan = _status_plan(count, random.Random(seed))
     now = timezone.now().replace(microsecond=0)
@@ -751,6 +766,7 @@ def _orders_load(*, count: int, seed: int, stores: dict[str, Store]) -> tuple[in
                 order = services.order_create(store=store, data=spec.data, actor_label=DEMO_ACTOR)
                 for service, kwargs in spec.steps:
                     order = service(order_id=order.pk, actor_label=DEMO_ACTOR, **kwargs)
+                _parcels_backdate(order, now=now)
         except OrderInvalid as exc:
             # Another run loaded the same order since the check above.
             if exc.code != "duplicate_order":

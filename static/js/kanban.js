@@ -165,13 +165,15 @@
   function tick() {
     const now = Date.now();
     board.querySelectorAll(".kanban-card").forEach(function (card) {
+      const age = card.querySelector(".kc-age");
+      if (age) age.textContent = fill(formats.age, { time: duration(now - Number(age.dataset.created)) });
+      // A parcel handed over shows when it shipped; only the others count down.
+      if (card.dataset.status === "shipped" || card.dataset.status === "delivered") return;
       const left = Number(card.dataset.slaDue) - now;
       const sla = card.querySelector(".kc-sla");
       if (sla) sla.textContent = fill(left < 0 ? formats.overdue : formats.due, { time: duration(left) });
       card.classList.toggle("is-overdue", left < 0);
       card.classList.toggle("is-due-soon", left >= 0 && left < formats.due_soon_ms);
-      const age = card.querySelector(".kc-age");
-      if (age) age.textContent = fill(formats.age, { time: duration(now - Number(age.dataset.created)) });
     });
   }
 
