@@ -27,6 +27,11 @@ def routing_rule_save(*, rule: WarehouseRule | CarrierRule) -> WarehouseRule | C
     return rule
 
 
+def routing_rule_delete(*, rule: WarehouseRule | CarrierRule) -> None:
+    """Delete a rule; decisions it made keep its name (RoutingDecision.rule_name) and lose only the link."""
+    rule.delete()
+
+
 def routing_rule_toggle(*, model: type[WarehouseRule] | type[CarrierRule], rule_id: int):
     """Switch a rule on or off; decisions already taken keep the rule's name."""
     with transaction.atomic():

@@ -82,7 +82,7 @@ def rule_edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpRes
 def rule_delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     model, _form, _label = _kind(kind)
     rule = get_object_or_404(model, pk=pk)
-    rule.delete()  # past decisions keep the rule's name (RoutingDecision.rule_name)
+    services.routing_rule_delete(rule=rule)
     messages.success(request, _("Rule “%(name)s” deleted.") % {"name": rule.name})
     return redirect("fulfillment:routing-rules")
 
