@@ -39,6 +39,7 @@ from fulfillment.services.packing import (
 )
 from fulfillment.services.rules import (
     RULE_POSITION_STEP,
+    routing_rule_delete,
     routing_rule_move,
     routing_rule_save,
     routing_rule_toggle,
@@ -47,7 +48,8 @@ from fulfillment.services.waves import wave_create, wave_create_by_rule, wave_nu
 
 __all__ = [
     "RULE_POSITION_STEP", "WEIGHT_TOLERANCE_GRAMS", "WEIGHT_TOLERANCE_RATIO", "ScanResult", "missing_items",
-    "receiver_key", "routing_record_warehouse", "routing_rule_delete", "routing_rule_move", "routing_rule_save", "routing_rule_toggle",
+    "receiver_key", "routing_record_warehouse", "routing_rule_delete", "routing_rule_move", "routing_rule_save",
+    "routing_rule_toggle",
     "shipment_deliver", "shipment_find_for_scan", "shipment_move", "shipment_number_next",
     "shipment_override_carrier", "shipment_override_warehouse", "shipment_pack", "shipment_raise_exception",
     "shipment_resolve", "shipment_scan_item", "shipment_scan_reset", "shipment_set_tracking_number",
