@@ -1,55 +1,15 @@
 """The kanban in a real browser: log in, drag a card to the next column, and see an illegal drop snap back."""
 
-from pathlib import Path
-
-import pytest
-from django.db import connections
 
 from fulfillment.models import Shipment, ShipmentStatus
 from orders.models import OrderStatus
 from orders.services import ReceiverInput
 from tests.conftest import PASSWORD
+from tests.e2e.browser import BROWSER_MARKS, sync_api
 
-CHROMIUM = Path("/usr/bin/chromium")
 SS = ShipmentStatus
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs the system Chromium (/usr/bin/chromium, Debian package "
-        "`chromium`); Playwright never downloads a browser here",
-    ),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs the `playwright` Python package")
-
-
-@pytest.fixture(autouse=True)
-def allow_sync_orm_next_to_playwright(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; Django would refuse the ORM calls the test
-    # makes between browser steps. The live server answers in its own thread either way.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def browser_page(live_server):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-background-networking"]
-        )
-        context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-US")
-        # English msgids, so the assertions do not depend on the state of the Chinese catalogue.
-        context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-            # While Playwright's event loop runs, Django hands this thread's ORM calls a connection of their
-            # own; close it here, or it outlives the test and the test database cannot be dropped.
-            connections.close_all()
+pytestmark = BROWSER_MARKS
 
 
 def make_parcels(make_order, count: int) -> list[Shipment]:
