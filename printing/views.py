@@ -360,29 +360,33 @@ def shipment_preview(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Print buttons --------------------------------------------------------------------------------
 
 
+def _report_job(request: HttpRequest, result, number: str, *, queued: str, already: str) -> None:
+    """Say what a print button did: a new job queued, or the existing one (dedup) and how to reprint."""
+    if result is None:  # refused: _attempt already said why
+        return
+    job = result.job
+    if result.created:
+        messages.success(request, queued % {"number": number, "printer": job.printer.name, "id": job.pk})
+    else:
+        messages.info(request, already % {"number": number, "status": job.get_status_display(), "id": job.pk})
+
+
 @login_required
 @require_POST
 @permission_required(PRINT, raise_exception=True)
 def shipment_label(request: HttpRequest, pk: int) -> HttpResponse:
     shipment = get_object_or_404(Shipment.objects.only("pk", "number"), pk=pk)
     result = _attempt(request, lambda: services.print_label(shipment_id=shipment.pk, actor=request.user))
-    if result is not None:
-        job = result.job
-        if result.created:
-            messages.success(
-                request,
-                _("Label of parcel %(number)s queued on %(printer)s (job #%(id)s).")
-                % {"number": shipment.number, "printer": job.printer.name, "id": job.pk},
-            )
-        else:
-            messages.info(
-                request,
-                _(
-                    "The label of parcel %(number)s is already %(status)s (job #%(id)s); to print it again, "
-                    "use Reprint on the print queue."
-                )
-                % {"number": shipment.number, "status": job.get_status_display(), "id": job.pk},
-            )
+    _report_job(
+        request,
+        result,
+        shipment.number,
+        queued=_("Label of parcel %(number)s queued on %(printer)s (job #%(id)s)."),
+        already=_(
+            "The label of parcel %(number)s is already %(status)s (job #%(id)s); to print it again, "
+            "use Reprint on the print queue."
+        ),
+    )
     return _back(request, reverse("fulfillment:shipment", args=[shipment.pk]))
 
 
@@ -392,23 +396,16 @@ def shipment_label(request: HttpRequest, pk: int) -> HttpResponse:
 def wave_pick_list(request: HttpRequest, pk: int) -> HttpResponse:
     wave = get_object_or_404(Wave.objects.only("pk", "number"), pk=pk)
     result = _attempt(request, lambda: services.print_pick_list(wave_id=wave.pk, actor=request.user))
-    if result is not None:
-        job = result.job
-        if result.created:
-            messages.success(
-                request,
-                _("Pick list of wave %(number)s queued on %(printer)s (job #%(id)s).")
-                % {"number": wave.number, "printer": job.printer.name, "id": job.pk},
-            )
-        else:
-            messages.info(
-                request,
-                _(
-                    "The pick list of wave %(number)s is already %(status)s (job #%(id)s); to print it again, "
-                    "use Reprint on the print queue."
-                )
-                % {"number": wave.number, "status": job.get_status_display(), "id": job.pk},
-            )
+    _report_job(
+        request,
+        result,
+        wave.number,
+        queued=_("Pick list of wave %(number)s queued on %(printer)s (job #%(id)s)."),
+        already=_(
+            "The pick list of wave %(number)s is already %(status)s (job #%(id)s); to print it again, "
+            "use Reprint on the print queue."
+        ),
+    )
     return _back(request, reverse("fulfillment:wave", args=[wave.pk]))
 
 
