@@ -13,6 +13,7 @@ from fulfillment.models import Carrier, CarrierKind, Shipment, ShipmentStatus
 from fulfillment.tracking import _save_events, shipments_pull_tracking
 from orders import services as order_services
 from orders.models import HoldReason, Order, OrderStatus
+from orders.services import ReceiverInput
 from printing import services as printing
 from printing.models import JobStatus, Printer, PrintJob, Transport
 from tests.fulfillment.helpers import parcel_of, scan_all, ship_parcel
@@ -78,10 +79,27 @@ def test_a_delivery_checkpoint_saved_earlier_still_delivers_the_parcel(make_orde
         sandbox.stop()
 
 
-def test_a_parcel_without_a_carrier_does_not_stop_the_tracking_sweep(make_order):
-    parcel = ship_parcel(parcel_of(make_order()), tracking="XX1234567")  # no carrier is set up at all
+def test_a_parcel_without_a_carrier_does_not_stop_the_tracking_sweep(make_order, warehouse):
+    from fulfillment.carriers.sf_sandbox import SFSandbox
+
+    parcel = ship_parcel(parcel_of(make_order()), tracking="XX1234567")  # no carrier was set up for it
     assert Shipment.objects.get(pk=parcel.pk).carrier_id is None
-    assert shipments_pull_tracking()["checked"] == 0
+    warehouse.address = "上海市青浦区华新镇 88 号"
+    warehouse.save()
+    sandbox = SFSandbox(port=0, seed=6)
+    sandbox.start()
+    try:
+        sf = Carrier.objects.create(code="SF", name="顺丰", kind=CarrierKind.SF, config=sandbox.adapter_config())
+        other = parcel_of(make_order(platform_order_id="TB-SF", receiver=ReceiverInput(
+            name="孙八", phone="13500000000", province="浙江省", city="杭州市", address="文三路 1 号")))
+        Shipment.objects.filter(pk=other.pk).update(carrier=sf)
+        services.shipment_start_picking(shipment_id=other.pk)
+        scan_all(other)
+        services.shipment_pack(shipment_id=other.pk)
+        services.shipment_ship(shipment_id=other.pk)  # waybill from the sandbox
+        assert shipments_pull_tracking()["checked"] == 1  # the SF parcel; the carrier-less one is skipped
+    finally:
+        sandbox.stop()
 
 
 def test_a_cancelled_parcel_neither_prints_nor_keeps_its_queued_label(make_order, manual_carrier, warehouse):

@@ -4,6 +4,7 @@ carrier, is delivered when the carrier says so, and raises the stale alert when 
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from fulfillment import services
 from fulfillment.carriers.sf_sandbox import SFSandbox
@@ -101,10 +102,14 @@ def test_a_carrier_with_broken_settings_is_a_clear_error_and_does_not_stop_the_o
     Shipment.objects.filter(pk=parcel.pk).update(carrier=broken)
     with pytest.raises(RoutingInvalid):
         shipment_request_waybill(shipment_id=parcel.pk)
-    Shipment.objects.filter(pk=parcel.pk).update(status=ShipmentStatus.SHIPPED, tracking_number="ZT123456789")
+    # The broken carrier's parcel is asked about first (least recently checked), the good one after it.
+    now = timezone.now()
+    Shipment.objects.filter(pk=parcel.pk).update(status=ShipmentStatus.SHIPPED, tracking_number="ZT123456789",
+                                                 tracking_checked_at=now - timedelta(days=1))
+    Shipment.objects.filter(pk=good.pk).update(tracking_checked_at=now - timedelta(hours=1))
     stats = shipments_pull_tracking()
     assert stats["errors"] == 1 and stats["checked"] == 1  # the SF parcel was still asked about
-    assert good.tracking_number
+    assert Shipment.objects.get(pk=good.pk).tracking_checked_at > now - timedelta(minutes=1)
 
 
 def test_a_cancelled_parcels_waybill_is_voided_at_the_carrier_by_the_sweeper(make_order, sf):
