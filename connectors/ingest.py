@@ -9,7 +9,7 @@ from connectors.base import PermanentError, UnifiedOrder
 from inventory.models import SKU, PlatformSKUMapping
 from orders import services as order_services
 from orders.exceptions import OrderInvalid
-from orders.models import Order, Store
+from orders.models import Order, OrderLine, Store
 from orders.services import BuyerInput, LineInput, OrderInput, ReceiverInput
 
 
@@ -40,20 +40,33 @@ def resolve_sku_codes(*, store: Store, unified: UnifiedOrder) -> list[str]:
     return resolved
 
 
+def _fit(model, field_name: str, value: str | None) -> str:
+    """Platforms send texts longer than our columns (Shopify titles are "product − variant"): an order
+    keeps a shortened title or address rather than being refused for it."""
+    limit = model._meta.get_field(field_name).max_length
+    return (value or "")[:limit]
+
+
 def order_input_from_unified(*, store: Store, unified: UnifiedOrder, raw_ref: str) -> OrderInput:
     codes = resolve_sku_codes(store=store, unified=unified)
     receiver = unified.receiver
     return OrderInput(
         platform_order_id=unified.platform_order_id,
-        lines=[LineInput(sku_code=code, quantity=line.quantity, unit_price=line.unit_price, title=line.title,
+        lines=[LineInput(sku_code=code, quantity=line.quantity, unit_price=line.unit_price,
+                         title=_fit(OrderLine, "title", line.title),
                          discount_amount=line.discount, platform_sku_id=line.platform_sku_id,
                          platform_line_id=line.platform_line_id)
                for code, line in zip(codes, unified.lines, strict=True)],
-        receiver=ReceiverInput(name=receiver.name, phone=receiver.phone, address=receiver.address,
-                               country=(receiver.country or "CN")[:2].upper(), province=receiver.province,
-                               city=receiver.city, district=receiver.district, zip=receiver.zip),
-        buyer=BuyerInput(id=unified.buyer.id, name=unified.buyer.name, email=unified.buyer.email,
-                         phone=unified.buyer.phone),
+        receiver=ReceiverInput(name=_fit(Order, "receiver_name", receiver.name),
+                               phone=_fit(Order, "receiver_phone", receiver.phone),
+                               address=_fit(Order, "receiver_address", receiver.address),
+                               country=(receiver.country or "CN")[:2].upper(),
+                               province=_fit(Order, "receiver_province", receiver.province),
+                               city=_fit(Order, "receiver_city", receiver.city),
+                               district=_fit(Order, "receiver_district", receiver.district),
+                               zip=_fit(Order, "receiver_zip", receiver.zip)),
+        buyer=BuyerInput(id=_fit(Order, "buyer_id", unified.buyer.id), name=_fit(Order, "buyer_name", unified.buyer.name),
+                         email=unified.buyer.email, phone=_fit(Order, "buyer_phone", unified.buyer.phone)),
         currency=unified.currency,
         shipping_amount=unified.shipping,
         discount_amount=unified.discount,  # order-level only: the lines carry their own

@@ -14,7 +14,8 @@ from connectors.base import AuthError, ConnectorError, PermanentError, Transient
 from connectors.models import PushStatus, ShipmentPush
 from connectors.registry import CONNECTORS, connector_for_store
 from connectors.services import backoff_seconds
-from oms.exceptions import ValidationFailed
+from oms.exceptions import NotFoundError, ValidationFailed
+from oms.locks import lock_one
 from orders.events import event_order_shipment_push
 from orders.models import Order, OrderLine
 
@@ -143,7 +144,10 @@ def shipment_confirm(*, order_id: int, carrier_code: str, tracking_number: str, 
     from orders.models import OrderStatus
 
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        try:
+            order = lock_one(Order, order_id)
+        except Order.DoesNotExist:
+            raise NotFoundError(_("Order %(id)s does not exist.") % {"id": order_id}, code="order_not_found") from None
         if order_services.order_has_shipments(order_id=order.pk):
             raise ValidationFailed(_("This order ships in parcels: ship them from the warehouse kanban."),
                                    code="follows_shipments")

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,7 +29,7 @@ from connectors.base import (
 from connectors.ingest import UnmappedSKU, channel_order_apply
 from connectors.models import ChannelSyncState, DeadReason, InboxKind, InboxMessage, InboxStatus
 from connectors.registry import CONNECTORS, connector_class, connector_for_store
-from oms.exceptions import DomainError, NotFoundError
+from oms.exceptions import DomainError, NotFoundError, ValidationFailed
 from orders.models import Store
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,9 @@ class WebhookOutcome:
 
 def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], body: bytes) -> WebhookOutcome:
     """Verify on the raw body, store, acknowledge. Nothing is processed here (a worker does it after commit)."""
-    store = Store.objects.filter(code=store_code, platform=platform, active=True).first()
+    # Manual stores have no connector and no webhooks: they are unknown here, not a server error.
+    store = Store.objects.filter(code=store_code, platform=platform, platform__in=list(CONNECTORS),
+                                 active=True).first()
     if store is None:
         return WebhookOutcome(404, json.dumps({"code": "unknown_store", "message": "No such active store."}))
     connector = connector_for_store(store)
@@ -125,21 +127,8 @@ def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], 
     kept = {k: v for k, v in lowered.items() if k in KEPT_HEADERS}
     try:
         deliveries = connector.parse_webhook(headers=lowered, body=body)
-    except SignatureError as exc:
-        # Counted and listed for the operator, never processed; the platform gets 401.
-        _count(store.pk, signature_failures=1)
-        inbox_store(store=store, kind=InboxKind.WEBHOOK, delivery_key=f"badsig:{timezone.now().timestamp()}:{random.random()}",
-                    body=body.decode("utf-8", "replace"), headers=kept, status=InboxStatus.DEAD,
-                    dead_reason=DeadReason.SIGNATURE, last_error=exc.message)
-        return WebhookOutcome(401, json.dumps({"code": "bad_signature", "message": "Signature does not match."}))
     except PermanentError as exc:
-        inbox_store(store=store, kind=InboxKind.WEBHOOK,
-                    delivery_key=f"bad:{lowered.get('x-shopify-event-id') or timezone.now().timestamp()}",
-                    body=body.decode("utf-8", "replace"), headers=kept, status=InboxStatus.DEAD,
-                    dead_reason=DeadReason.BAD_PAYLOAD, last_error=exc.message)
-        _count(store.pk, webhooks_received=1, errors=1)
-        ack, content_type = connector.webhook_ack()
-        return WebhookOutcome(200, ack, content_type)  # acknowledged: retrying a broken body cannot help
+        return _webhook_refused(store, connector, exc, body=body, kept=kept, lowered=lowered)
     with transaction.atomic():
         _count(store.pk, webhooks_received=len(deliveries))
         for delivery in deliveries:
@@ -148,6 +137,33 @@ def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], 
                         platform_updated_at=delivery.updated_at, headers=kept,
                         body=json.dumps({"needs_fetch": True, "platform_order_id": delivery.platform_order_id})
                         if delivery.needs_fetch else json.dumps(delivery.payload, ensure_ascii=False))
+    ack, content_type = connector.webhook_ack()
+    return WebhookOutcome(200, ack, content_type)
+
+
+def _webhook_refused(store: Store, connector, exc: PermanentError, *, body: bytes, kept: dict,
+                     lowered: dict) -> WebhookOutcome:
+    """What a refused delivery becomes. Only a verified body may ever be replayed into an order."""
+    if exc.code == "push_unsupported":
+        # This platform only polls: a body posted here was never sent by it. Nothing is stored.
+        return WebhookOutcome(404, json.dumps({"code": "push_unsupported",
+                                               "message": "This platform does not push orders."}))
+    text = body.decode("utf-8", "replace")
+    if isinstance(exc, (SignatureError, AuthError)):
+        # Not verified (a wrong signature, or no secret to check it with): counted and listed for the
+        # operator, never processed nor replayable; the platform gets 401.
+        _count(store.pk, signature_failures=1)
+        inbox_store(store=store, kind=InboxKind.WEBHOOK, delivery_key=f"badsig:{timezone.now().timestamp()}:{random.random()}",
+                    body=text, headers=kept, status=InboxStatus.DEAD, dead_reason=DeadReason.SIGNATURE,
+                    last_error=exc.message)
+        return WebhookOutcome(401, json.dumps({"code": "bad_signature", "message": "Signature does not match."}))
+    # Verified but unusable: kept as a dead letter a person can fix and replay; acknowledged, since the
+    # platform retrying a broken body cannot help.
+    inbox_store(store=store, kind=InboxKind.WEBHOOK,
+                delivery_key=f"bad:{lowered.get('x-shopify-event-id') or timezone.now().timestamp()}",
+                body=text, headers=kept, status=InboxStatus.DEAD, dead_reason=DeadReason.BAD_PAYLOAD,
+                last_error=exc.message)
+    _count(store.pk, webhooks_received=1, errors=1)
     ack, content_type = connector.webhook_ack()
     return WebhookOutcome(200, ack, content_type)
 
@@ -228,6 +244,10 @@ def inbox_process_message(*, message_id: int, store: Store | None = None) -> str
         return _dead(message, DeadReason.BAD_PAYLOAD, exc.message)
     except DomainError as exc:
         return _dead(message, DeadReason.REJECTED, f"{exc.code}: {exc.message}")
+    except DataError as exc:
+        # A value the database cannot hold (out of range, too long): a person looks at this row; the
+        # rows behind it go on instead of stalling on it.
+        return _dead(message, DeadReason.REJECTED, f"database refused a value: {exc}")
 
 
 def _dead(message: InboxMessage, reason: str, error: str) -> str:
@@ -272,6 +292,9 @@ def dead_letter_discard(*, message_id: int) -> InboxMessage:
         updated = InboxMessage.objects.filter(pk=message_id, status=InboxStatus.DEAD).update(
             status=InboxStatus.DISCARDED)
         if not updated:
+            if not InboxMessage.objects.filter(pk=message_id).exists():
+                raise NotFoundError(_("Inbox message %(id)s does not exist.") % {"id": message_id},
+                                    code="message_not_found")
             raise DomainError(_("Only dead letters can be discarded."), code="not_dead", http_status=409)
     return InboxMessage.objects.get(pk=message_id)
 
@@ -369,6 +392,10 @@ def store_setup(*, store: Store | None, platform: str, code: str, name: str, act
     with transaction.atomic():
         if store is None:
             store = Store(platform=platform)
+        elif store.platform != platform and store.orders.exists():
+            # Its orders, outbox rows and stock pushes belong to the old platform's API.
+            raise ValidationFailed(_("A store with orders cannot move to another platform: create a new store."),
+                                   code="platform_change", data={"platform": [_("Cannot change once orders exist.")]})
         store.platform, store.code, store.name, store.active = platform, code, name, active
         store.default_currency, store.reserve_on, store.allow_split = default_currency, reserve_on, allow_split
         store.credentials = credentials

@@ -122,16 +122,22 @@ def channel_stock_flush(*, limit: int = 2000) -> dict[str, int]:
         counts = _flush_once(limit=limit)
     finally:
         cache.delete(FLUSH_LOCK)
-    if cache.get(FLUSH_AGAIN) or ChannelStock.objects.filter(change_seq__gt=F("pushed_seq"),
-                                                             next_attempt_at__isnull=True).exists():
+    if cache.get(FLUSH_AGAIN) or _pushable().filter(next_attempt_at__isnull=True).exists():
         cache.delete(FLUSH_AGAIN)
         schedule_flush()  # changes arrived while pushing
     return counts
 
 
+def _pushable():
+    """Stale rows of stores that still take pushes: switching a store (or its push) off stops what was
+    queued, and such rows never make the flush schedule itself again."""
+    return ChannelStock.objects.filter(change_seq__gt=F("pushed_seq"), store__active=True,
+                                       store__stock_push_enabled=True, store__platform__in=list(CONNECTORS))
+
+
 def _flush_once(*, limit: int) -> dict[str, int]:
     now = timezone.now()
-    rows = list(ChannelStock.objects.filter(change_seq__gt=F("pushed_seq"))
+    rows = list(_pushable()
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
                 # Oldest change first, so one slow platform does not hold the others back.
                 .select_related("store", "sku").order_by("changed_at", "store_id", "sku_id")[:limit])

@@ -95,15 +95,21 @@ def store_edit(request: HttpRequest, store_id: int | None = None) -> HttpRespons
     form = StoreSetupForm(request.POST or None, store=store, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        saved = services.store_setup(store=store, platform=data["platform"], code=data["code"], name=data["name"],
-                                     active=data["active"], default_currency=data["default_currency"],
-                                     reserve_on=data["reserve_on"], allow_split=data["allow_split"],
-                                     credentials=form.credentials(), sync_enabled=data["sync_enabled"],
-                                     poll_interval_seconds=data["poll_interval_seconds"])
-        messages.success(request, _("Store %(store)s saved.") % {"store": saved.name})
-        return redirect("connectors:status")
+        try:
+            saved = services.store_setup(store=store, platform=data["platform"], code=data["code"],
+                                         name=data["name"], active=data["active"],
+                                         default_currency=data["default_currency"], reserve_on=data["reserve_on"],
+                                         allow_split=data["allow_split"], credentials=form.credentials(),
+                                         sync_enabled=data["sync_enabled"],
+                                         poll_interval_seconds=data["poll_interval_seconds"])
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Store %(store)s saved.") % {"store": saved.name})
+            return redirect("connectors:status")
     return render(request, "connectors/store_form.html", {
-        "form": form, "store": store, "credential_fields": CREDENTIAL_FIELDS})
+        "form": form, "store": store, "credential_fields": CREDENTIAL_FIELDS},
+        status=400 if request.method == "POST" else 200)
 
 
 # --- Benchmark only ----------------------------------------------------------------------------------

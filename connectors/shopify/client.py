@@ -319,7 +319,13 @@ class ShopifyClient:
 
     def set_inventory_level(self, *, inventory_item_id: int | str, location_id: int | str, available: int) -> dict:
         """Set the absolute available count (idempotent, so ordinary retries are safe)."""
-        body = {"location_id": int(location_id), "inventory_item_id": int(inventory_item_id),
-                "available": int(available)}
+        try:
+            body = {"location_id": int(location_id), "inventory_item_id": int(inventory_item_id),
+                    "available": int(available)}
+        except (TypeError, ValueError):
+            # A location or item id that is not a number is a setup mistake, not a hiccup: refuse it
+            # for this push (recorded on the row) instead of breaking every store's flush.
+            raise PermanentError(f"inventory_levels/set.json: location {location_id!r} / item "
+                                 f"{inventory_item_id!r} is not a numeric Shopify id", code="bad_id") from None
         data, _ = self._request("POST", "inventory_levels/set.json", json_body=body)
         return self._member(data, "inventory_level", dict, "inventory_levels/set.json")
