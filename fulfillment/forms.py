@@ -365,6 +365,12 @@ class CarrierForm(forms.ModelForm):
             ) from None
         if not isinstance(config, dict):
             raise forms.ValidationError(_("The API settings must be a JSON object: {…}."))
+        try:  # what PostgreSQL's jsonb cannot hold: NaN, Infinity (also 1e400) and NUL characters
+            stored = json.dumps(config, allow_nan=False)
+        except ValueError:
+            raise forms.ValidationError(_("Numbers in the API settings must be finite.")) from None
+        if "\\u0000" in stored:
+            raise forms.ValidationError(_("The API settings may not contain NUL characters."))
         return config_merge_secrets(config, self.instance.config if self.instance.pk else {})
 
     def clean(self):

@@ -3,20 +3,21 @@
 from celery import shared_task
 
 from fulfillment import notifications, tracking
-from fulfillment.exceptions import CarrierUnavailable
+from fulfillment.exceptions import CarrierUnavailable, RoutingInvalid
 from fulfillment.models import Shipment
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=8)
 def request_waybill_task(self, *, shipment_id: int) -> str:
     """Get the tracking number of a packed parcel ahead of shipping (the label prints from it)."""
-    shipment = Shipment.objects.filter(pk=shipment_id).only("tracking_number", "status").first()
-    if shipment is None or shipment.tracking_number or shipment.status not in ("packed", "picking"):
+    if not Shipment.objects.filter(pk=shipment_id).exists():
         return "skipped"
     try:
         return tracking.shipment_request_waybill(shipment_id=shipment_id).tracking_number
     except CarrierUnavailable as exc:
         raise self.retry(exc=exc, countdown=min(30 * 2 ** self.request.retries, 900)) from exc
+    except RoutingInvalid as exc:  # no longer needed (cancelled, shipped) or refused: a person sees the parcel
+        return exc.code
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=10)

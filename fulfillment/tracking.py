@@ -30,6 +30,8 @@ from oms.locks import lock_one
 
 logger = logging.getLogger(__name__)
 SS = ShipmentStatus
+# A parcel that may still get a waybill: not yet handed over, not cancelled.
+WAYBILL_STATES = (SS.TO_PICK, SS.PICKING, SS.PACKED)
 # Numbers asked per tracking query (the SF-like API takes a list).
 TRACKING_BATCH = 20
 
@@ -58,6 +60,9 @@ def shipment_request_waybill(*, shipment_id: int) -> Shipment:
     shipment = Shipment.objects.select_related("carrier", "warehouse").get(pk=shipment_id)
     if shipment.tracking_number:
         return shipment
+    if shipment.status not in WAYBILL_STATES:
+        raise RoutingInvalid(_("Parcel %(number)s is %(status)s: it needs no waybill.") % {
+            "number": shipment.number, "status": shipment.get_status_display()}, code="waybill_not_needed")
     if shipment.carrier is None or shipment.carrier.kind == CarrierKind.MANUAL:
         raise RoutingInvalid(_("Parcel %(number)s has no carrier with an API: scan or type its number.") % {
             "number": shipment.number}, code="tracking_required")

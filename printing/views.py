@@ -28,6 +28,7 @@ from fulfillment.kanban import offline_printers
 from fulfillment.models import Shipment, ShipmentStatus, Wave
 from inventory.models import Warehouse
 from oms.exceptions import DomainError, NotFoundError
+from oms.inputs import parse_ids
 from printing import escpos_decode, labels, preview, renderers, services
 from printing.models import JobStatus, PaperWidth, PrintBridge, Printer, PrintJob
 
@@ -140,7 +141,7 @@ def _say_batch(request: HttpRequest, result: dict, asked: int) -> None:
 
 def _ids(values: list[str]) -> list[int]:
     """Shipment ids from a form (checkboxes); anything that is not a positive number is ignored."""
-    return list(dict.fromkeys(int(v) for v in values if str(v).isdigit() and int(v) > 0))
+    return parse_ids(values)
 
 
 # --- The print queue ------------------------------------------------------------------------------
@@ -269,13 +270,6 @@ def job_reprint(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReprintForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Refused: %(why)s") % {"why": _("Say why the label is printed again.")})
-        return redirect(_job_done_url(request, job))
-    if job.status not in (JobStatus.PRINTED, JobStatus.FAILED):
-        # A queued job will print anyway: a copy now would print twice by surprise.
-        messages.error(
-            request,
-            _("Refused: %(why)s") % {"why": _("Only a printed or failed job can be printed again.")},
-        )
         return redirect(_job_done_url(request, job))
     copy = _attempt(
         request,

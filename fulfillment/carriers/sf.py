@@ -256,7 +256,7 @@ class SFAdapter(CarrierAdapter):
         try:
             timeout = float(self.config.get("timeout") or DEFAULT_TIMEOUT)
             max_retries = int(self.config.get("max_retries", 2))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise CarrierPermanentError(f"SF carrier config: {exc}", code="config") from exc
         self.client = SFClient(
             url=gateway_url(str(self.config["base_url"]), SERVICE_PATH),

@@ -114,7 +114,7 @@ def shipment_set_tracking_number(*, shipment_id: int, tracking_number: str, acto
     from fulfillment.carriers.formatting import normalize_tracking_number
 
     number = normalize_tracking_number(tracking_number or "")
-    if not 6 <= len(number) <= 40 or not number.isalnum():
+    if not 6 <= len(number) <= 40 or not (number.isascii() and number.isalnum()):  # a barcode takes ASCII only
         raise RoutingInvalid(_("A tracking number has 6 to 40 letters and digits."), code="tracking_invalid",
                              data={"tracking_number": [_("Not a tracking number.")]})
     with transaction.atomic():

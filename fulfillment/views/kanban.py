@@ -193,6 +193,10 @@ def _safe_next(request: HttpRequest) -> str:
     return ""
 
 
+# The longest reason a parcel's exception keeps (Shipment.exception_reason).
+MAX_REASON = 300
+
+
 def _refused(request: HttpRequest, *, message: str, code: str, status: int) -> HttpResponse:
     """A refused move: a fragment for the page's alert area (htmx / fetch), or a message and back to the board."""
     text = _("Refused: %(why)s") % {"why": message}
@@ -219,13 +223,16 @@ def shipment_move(request: HttpRequest, pk: int) -> HttpResponse:
             code="invalid_status",
             status=400,
         )
-    try:
-        shipment = services.shipment_move(
-            shipment_id=pk,
-            to_status=to_status,
-            actor=request.user,
-            reason=request.POST.get("reason", "").strip()[:300],
+    reason = request.POST.get("reason", "").strip()
+    if len(reason) > MAX_REASON:  # said, not cut: the rest of what the packer wrote would be lost
+        return _refused(
+            request,
+            message=_("Say what is wrong in at most %(max)s characters.") % {"max": MAX_REASON},
+            code="reason_too_long",
+            status=400,
         )
+    try:
+        shipment = services.shipment_move(shipment_id=pk, to_status=to_status, actor=request.user, reason=reason)
     except DomainError as exc:
         return _refused(request, message=exc.message, code=exc.code, status=exc.http_status)
     if not request.htmx:

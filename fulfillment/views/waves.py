@@ -20,6 +20,7 @@ from fulfillment.models import Shipment, ShipmentStatus, Wave
 from fulfillment.selectors import wave_pick_list
 from inventory.models import Warehouse
 from oms.exceptions import DomainError
+from oms.inputs import parse_ids
 
 PAGE_SIZE = 50
 # The selection list shows the most urgent waiting parcels; a bigger batch is what "by rule" is for.
@@ -60,7 +61,7 @@ def _list_context(request: HttpRequest, *, selection_form=None, rule_form=None) 
         "waiting_count": waiting.count(),
         "selection_form": selection_form or WaveSelectionForm(initial={"warehouse": code}),
         "rule_form": rule_form or WaveRuleForm(initial={"warehouse": code}),
-        "selected": {int(v) for v in selection_form.data.getlist("shipments") if str(v).isdigit()}
+        "selected": set(parse_ids(selection_form.data.getlist("shipments")))
         if selection_form is not None
         else set(),
     }

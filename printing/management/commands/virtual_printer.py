@@ -2,7 +2,7 @@
 
 import threading
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from printing.virtual_printer import add_arguments, from_options, job_summary
 
@@ -17,8 +17,11 @@ class Command(BaseCommand):
         add_arguments(parser)
 
     def handle(self, *args, **options):
-        printer = from_options(options, on_job=lambda job: self.say(job_summary(job)))
-        printer.start()
+        try:
+            printer = from_options(options, on_job=lambda job: self.say(job_summary(job)))
+            printer.start()
+        except (OSError, OverflowError, ValueError) as exc:  # port taken or out of range, folder not writable
+            raise CommandError(f"cannot start the virtual printer: {exc}") from exc
         where = f", writing to {printer.directory}" if printer.directory else ""
         self.say(f"Virtual printer listening on {printer.host}:{printer.port}{where}. Ctrl-C to stop.")
         try:
