@@ -23,6 +23,7 @@ from inventory.selectors import (
     stock_level_queryset,
 )
 from oms.exceptions import DomainError
+from oms.inputs import query_without_page
 
 PAGE_SIZE = 50
 # A refused import lists at most this many bad rows; its summary still counts every row.
@@ -40,12 +41,6 @@ def _filtered_levels(request: HttpRequest) -> tuple[StockLevelFilter, QuerySet[S
     return level_filter, level_filter.qs if valid else stock_level_queryset()
 
 
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
-
-
 @login_required
 @permission_required(VIEW_STOCK, raise_exception=True)
 def stock_list(request: HttpRequest) -> HttpResponse:
@@ -53,7 +48,7 @@ def stock_list(request: HttpRequest) -> HttpResponse:
     return render(request, "inventory/stock_list.html", {
         "filter": level_filter,
         "page": Paginator(levels, PAGE_SIZE).get_page(request.GET.get("page")),
-        "query": _query_without_page(request),
+        "query": query_without_page(request),
         "low_count": stock_level_low_count(),
     })
 

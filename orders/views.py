@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from fulfillment.selectors import customer_tracking_of, shipments_for_order
 from oms.exceptions import DomainError
+from oms.inputs import query_without_page
 from oms.pii import can_view_pii, mask_address, mask_name, mask_phone
 from orders import services
 from orders.filters import OrderFilter
@@ -33,13 +34,11 @@ def order_list(request: HttpRequest) -> HttpResponse:
     order_filter = OrderFilter(request.GET or None, queryset=order_list_queryset())
     queryset = order_filter.qs if order_filter.is_bound and order_filter.is_valid() else order_list_queryset()
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     pii = can_view_pii(request.user)
     rows = [{"order": order, "receiver": order.receiver_name if pii else mask_name(order.receiver_name)}
             for order in page.object_list]
     return render(request, "orders/order_list.html", {
-        "filter": order_filter, "page": page, "rows": rows, "query": query.urlencode(),
+        "filter": order_filter, "page": page, "rows": rows, "query": query_without_page(request),
     })
 
 

@@ -18,7 +18,6 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -27,8 +26,9 @@ from fulfillment.carriers.base import CarrierError
 from fulfillment.kanban import offline_printers
 from fulfillment.models import Shipment, ShipmentStatus, Wave
 from inventory.models import Warehouse
+from inventory.selectors import warehouses_active
 from oms.exceptions import DomainError, NotFoundError
-from oms.inputs import parse_ids
+from oms.inputs import parse_ids, safe_next
 from printing import escpos_decode, labels, preview, renderers, services
 from printing.models import JobStatus, PaperWidth, PrintBridge, Printer, PrintJob
 
@@ -51,17 +51,8 @@ COUNTED = (JobStatus.QUEUED, JobStatus.SENDING, JobStatus.FAILED)
 # --- Helpers --------------------------------------------------------------------------------------
 
 
-def _safe_next(request: HttpRequest) -> str:
-    target = request.POST.get("next", "") or request.GET.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return ""
-
-
 def _back(request: HttpRequest, default: str) -> HttpResponse:
-    return redirect(_safe_next(request) or default)
+    return redirect(safe_next(request) or default)
 
 
 def _attempt(request: HttpRequest, call: Callable[[], object]) -> object | None:
@@ -92,7 +83,7 @@ def _png(payload: bytes, paper_width: int, *, cache: str) -> HttpResponse:
 
 
 def _first_warehouse() -> Warehouse | None:
-    return Warehouse.objects.filter(active=True).order_by("priority", "code").first()
+    return warehouses_active().first()
 
 
 def _queue_url(warehouse_code: str, **query) -> str:
@@ -178,7 +169,7 @@ def _queue_context(request: HttpRequest, warehouse: Warehouse) -> dict:
     ]
     return {
         "warehouse": warehouse,
-        "warehouses": list(Warehouse.objects.filter(active=True).order_by("priority", "code")),
+        "warehouses": list(warehouses_active()),
         "status": status,
         "tabs": tabs,
         "jobs": rows[:PAGE],
@@ -245,7 +236,7 @@ def _job_or_404(pk: int, *, payload: bool = False) -> PrintJob:
 
 
 def _job_done_url(request: HttpRequest, job: PrintJob) -> str:
-    return _safe_next(request) or _queue_url(job.printer.warehouse.code)
+    return safe_next(request) or _queue_url(job.printer.warehouse.code)
 
 
 @login_required
@@ -492,7 +483,7 @@ class BridgeForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
     warehouse = forms.ModelChoiceField(
         label=gettext_lazy("Warehouse"),
-        queryset=Warehouse.objects.filter(active=True).order_by("priority", "code"),
+        queryset=warehouses_active(),
     )
 
 

@@ -11,7 +11,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -28,7 +27,9 @@ from fulfillment.kanban import (
 )
 from fulfillment.models import KANBAN_COLUMNS, Carrier, ShipmentStatus
 from inventory.models import Warehouse
+from inventory.selectors import warehouses_active
 from oms.exceptions import DomainError
+from oms.inputs import safe_next
 from orders.models import Platform
 
 VIEW_SHIPMENTS = "fulfillment.view_shipment"
@@ -85,7 +86,7 @@ def _board_url(code: str, query: str = "") -> str:
 
 
 def _active_warehouses() -> list[Warehouse]:
-    return list(Warehouse.objects.filter(active=True).order_by("priority", "code"))
+    return list(warehouses_active())
 
 
 def _context(request: HttpRequest, warehouse: Warehouse, query: str, **extra) -> dict:
@@ -184,15 +185,6 @@ def kanban_counts_partial(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-def _safe_next(request: HttpRequest) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return ""
-
-
 # The longest reason a parcel's exception keeps (Shipment.exception_reason).
 MAX_REASON = 300
 
@@ -202,7 +194,7 @@ def _refused(request: HttpRequest, *, message: str, code: str, status: int) -> H
     text = _("Refused: %(why)s") % {"why": message}
     if not request.htmx:
         messages.error(request, text)
-        return redirect(_safe_next(request) or reverse("fulfillment:kanban-home"))
+        return redirect(safe_next(request) or reverse("fulfillment:kanban-home"))
     response = HttpResponse(
         format_html('<p class="kanban-refusal" data-code="{}">{}</p>', code, text), status=status
     )
@@ -241,7 +233,7 @@ def shipment_move(request: HttpRequest, pk: int) -> HttpResponse:
             _("Parcel %(number)s is now “%(status)s”.")
             % {"number": shipment.number, "status": shipment.get_status_display()},
         )
-        return redirect(_safe_next(request) or reverse("fulfillment:kanban-home"))
+        return redirect(safe_next(request) or reverse("fulfillment:kanban-home"))
     response = render(
         request,
         "fulfillment/_kanban_card.html",
@@ -250,7 +242,7 @@ def shipment_move(request: HttpRequest, pk: int) -> HttpResponse:
             "moved": True,
             "can_move": True,
             "can_print": request.user.has_perm(PRINT),
-            "return_to": _safe_next(request) or reverse("fulfillment:kanban-home"),
+            "return_to": safe_next(request) or reverse("fulfillment:kanban-home"),
         },
     )
     response["HX-Trigger"] = "kanban-changed"

@@ -41,18 +41,13 @@ from fulfillment.models import (
 from fulfillment.selectors import customer_tracking_of, merge_candidates, shipment_detail, stale_shipments
 from inventory.models import Warehouse
 from oms.exceptions import DomainError
+from oms.inputs import query_without_page
 
 PAGE_SIZE = 50
 VIEW = "fulfillment.view_shipment"
 MOVE = "fulfillment.move_shipment"
 ROUTE = "fulfillment.route_shipment"
 SS = ShipmentStatus
-
-
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
 
 
 @login_required
@@ -70,7 +65,7 @@ def shipment_list(request: HttpRequest) -> HttpResponse:
             "filter": shipment_filter,
             "page": page,
             "rows": rows,
-            "query": _query_without_page(request),
+            "query": query_without_page(request),
         },
     )
 

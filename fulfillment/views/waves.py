@@ -19,6 +19,7 @@ from fulfillment.forms import WaveRuleForm, WaveSelectionForm
 from fulfillment.models import Shipment, ShipmentStatus, Wave
 from fulfillment.selectors import wave_pick_list
 from inventory.models import Warehouse
+from inventory.selectors import warehouses_active
 from oms.exceptions import DomainError
 from oms.inputs import parse_ids
 
@@ -46,7 +47,7 @@ def _list_context(request: HttpRequest, *, selection_form=None, rule_form=None) 
         .annotate(parcels=Count("shipments", filter=~Q(shipments__status=ShipmentStatus.CANCELLED)))
         .order_by("-created_at", "-id")
     )
-    warehouses = list(Warehouse.objects.filter(active=True).order_by("priority", "code"))
+    warehouses = list(warehouses_active())
     code = (
         selection_form.data.get("warehouse") if selection_form is not None else request.GET.get("warehouse")
     ) or ""
