@@ -26,6 +26,7 @@ from connectors.base import (
     SignatureError,
     TransientError,
 )
+from connectors.http import jittered_backoff
 from connectors.ingest import UnmappedSKU, channel_order_apply
 from connectors.models import ChannelSyncState, DeadReason, InboxKind, InboxMessage, InboxStatus
 from connectors.registry import CONNECTORS, connector_class, connector_for_store
@@ -43,8 +44,8 @@ KEPT_HEADERS = ("x-shopify-topic", "x-shopify-event-id", "x-shopify-webhook-id",
 
 
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:
-    """Exponential backoff with full jitter: random in [0.5, 1] × min(cap, base × 2^attempt)."""
-    return min(cap, base * (2 ** max(attempt, 0))) * random.uniform(0.5, 1.0)
+    """The gateway clients' jittered backoff, for rows retried by the sweepers (inbox, outbox, stock)."""
+    return jittered_backoff(max(attempt, 0), base=base, cap=cap, uniform=random.uniform)
 
 
 def sync_state_for(store: Store) -> ChannelSyncState:
