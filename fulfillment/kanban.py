@@ -40,9 +40,13 @@ class KanbanFilters:
     carrier_id: int | None = None
     channel: str = ""
     min_priority: int | None = None
+    # The viewer's store scope (inventory.selectors.store_ids_for_user); None: every store.
+    store_ids: frozenset[int] | None = None
 
     def q(self) -> Q:
         q = Q()
+        if self.store_ids is not None:
+            q &= Q(store_id__in=self.store_ids)
         if self.carrier_id is not None:
             q &= Q(carrier_id=self.carrier_id)
         if self.channel:

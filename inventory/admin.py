@@ -1,6 +1,10 @@
-"""Django admin for warehouses, SKUs with their bundle components, platform SKU mappings, and read-only stock."""
+"""Django admin for warehouses, SKUs with their bundle components, platform SKU mappings, read-only stock, and
+staff scopes (inline on the user page)."""
 
 from django.contrib import admin
+from django.contrib.admin.exceptions import NotRegistered
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +14,7 @@ from inventory.models import (
     BundleComponent,
     PlatformSKUMapping,
     Reservation,
+    StaffScope,
     StockLevel,
     StockMovement,
     Warehouse,
@@ -126,3 +131,45 @@ class ReservationAdmin(ReadOnlyAdmin):
     list_filter = ["status", "warehouse"]
     search_fields = ["order__number", "sku__code"]
     list_select_related = ["order", "order_line", "warehouse", "sku"]
+
+
+class StaffScopeInline(admin.StackedInline):
+    model = StaffScope
+    can_delete = True
+    extra = 0
+    max_num = 1
+    filter_horizontal = ["warehouses", "stores"]
+    verbose_name_plural = _("staff scope (warehouses and stores this user works for; managers and admins see all)")
+
+
+@admin.register(StaffScope)
+class StaffScopeAdmin(admin.ModelAdmin):
+    list_display = ["user", "warehouses_display", "stores_display"]
+    search_fields = ["user__username"]
+    autocomplete_fields = ["user"]
+    filter_horizontal = ["warehouses", "stores"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user").prefetch_related("warehouses", "stores")
+
+    @admin.display(description=_("warehouses"))
+    def warehouses_display(self, scope: StaffScope) -> str:
+        return ", ".join(w.code for w in scope.warehouses.all()) or _("every warehouse")
+
+    @admin.display(description=_("stores"))
+    def stores_display(self, scope: StaffScope) -> str:
+        return ", ".join(s.code for s in scope.stores.all()) or _("every store")
+
+
+# The scope is edited where the user is: extend whichever user admin is registered (auth's by default).
+_User = get_user_model()
+try:
+    _UserAdminBase = type(admin.site.get_model_admin(_User))
+    admin.site.unregister(_User)
+except NotRegistered:
+    _UserAdminBase = UserAdmin
+
+
+@admin.register(_User)
+class ScopedUserAdmin(_UserAdminBase):
+    inlines = [*_UserAdminBase.inlines, StaffScopeInline]

@@ -194,3 +194,29 @@ class Reservation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}/{self.order_line_id} {self.sku_id}@{self.warehouse_id} × {self.quantity} {self.status}"
+
+
+class StaffScope(models.Model):
+    """The warehouses (and optionally stores) one staff user works for; no row, or none ticked, means all.
+
+    Read through inventory.selectors.warehouse_ids_for_user / store_ids_for_user: managers and admins see
+    everything whatever is set here. It lives in inventory, above orders (Store) and beside Warehouse, so
+    fulfillment and printing read it without importing upwards.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_scope",
+                                verbose_name=_("user"))
+    warehouses = models.ManyToManyField(
+        Warehouse, blank=True, related_name="+", verbose_name=_("warehouses"),
+        help_text=_("The warehouses whose parcels, waves and printers this user works with. "
+                    "None ticked: every warehouse."))
+    stores = models.ManyToManyField(
+        "orders.Store", blank=True, related_name="+", verbose_name=_("stores"),
+        help_text=_("Only parcels of these stores are shown. None ticked: every store."))
+
+    class Meta:
+        verbose_name = _("staff scope")
+        verbose_name_plural = _("staff scopes")
+
+    def __str__(self) -> str:
+        return f"scope of user {self.user_id}"

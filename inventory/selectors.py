@@ -1,8 +1,10 @@
 """Read helpers of the inventory pool."""
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
 
-from inventory.models import SKU, StockLevel, StockMovement, Warehouse
+from inventory.models import SKU, StaffScope, StockLevel, StockMovement, Warehouse
+from oms import roles
 
 
 def sku_codes_missing(codes: list[str]) -> list[str]:
@@ -71,3 +73,70 @@ def sku_movements(*, sku_id: int) -> QuerySet[StockMovement]:
     return (StockMovement.objects.filter(sku_id=sku_id)
             .select_related("warehouse", "order", "actor")
             .order_by("-created_at", "-id"))
+
+
+# --- Staff scopes: which warehouses and stores a user works for ----------------------------------
+
+# Cached on the user object: one request asks many times (the page, its pickers, each action).
+_SCOPE_CACHE = "_oms_staff_scope"
+
+
+def _scope_of(user) -> tuple[frozenset[int] | None, frozenset[int] | None]:
+    """(warehouse ids, store ids) the user is limited to; None means all."""
+    cached = getattr(user, _SCOPE_CACHE, None)
+    if cached is not None:
+        return cached
+    scope: tuple[frozenset[int] | None, frozenset[int] | None] = (None, None)
+    # Managers and admins oversee every warehouse whatever a stale scope row says.
+    if (user.is_authenticated and not user.is_superuser
+            and not user.groups.filter(name__in=[roles.MANAGER, roles.ADMIN]).exists()):
+        row = StaffScope.objects.filter(user_id=user.pk).prefetch_related("warehouses", "stores").first()
+        if row is not None:
+            # Nothing ticked keeps the old behaviour (everything), so existing installs are unchanged.
+            warehouses = frozenset(w.pk for w in row.warehouses.all()) or None
+            stores = frozenset(s.pk for s in row.stores.all()) or None
+            scope = (warehouses, stores)
+    setattr(user, _SCOPE_CACHE, scope)
+    return scope
+
+
+def warehouse_ids_for_user(user) -> frozenset[int] | None:
+    """The ids of the warehouses the user works for, or None for all of them."""
+    return _scope_of(user)[0]
+
+
+def store_ids_for_user(user) -> frozenset[int] | None:
+    """The ids of the stores whose parcels the user sees, or None for all of them."""
+    return _scope_of(user)[1]
+
+
+def user_sees_warehouse(*, user, warehouse_id: int) -> bool:
+    warehouse_ids = warehouse_ids_for_user(user)
+    return warehouse_ids is None or warehouse_id in warehouse_ids
+
+
+def scope_filter(queryset: QuerySet, *, user, warehouse: str = "warehouse", store: str | None = None) -> QuerySet:
+    """The rows of ``queryset`` within the user's scope; ``warehouse``/``store`` name the lookups to the
+    warehouse and (for parcels) the store. An object outside it then simply is not found: a 404 by id
+    that says nothing about whether it exists."""
+    warehouse_ids, store_ids = _scope_of(user)
+    if warehouse_ids is not None:
+        queryset = queryset.filter(**{f"{warehouse}__in": warehouse_ids})
+    if store is not None and store_ids is not None:
+        queryset = queryset.filter(**{f"{store}__in": store_ids})
+    return queryset
+
+
+def warehouses_for_user(*, user) -> QuerySet[Warehouse]:
+    """The active warehouses the user works for: what every warehouse picker offers them."""
+    return scope_filter(warehouses_active(), user=user, warehouse="pk")
+
+
+def warehouse_check_access(*, user, warehouse: Warehouse) -> None:
+    """Refuse a page of an explicit warehouse (by its code) outside the user's scope with a 403.
+
+    Pages of one object by id (parcel, wave, print job, printer) answer 404 instead through
+    ``scope_filter``, so ids cannot be probed; a warehouse code is no secret, and a clear "not yours" helps.
+    """
+    if not user_sees_warehouse(user=user, warehouse_id=warehouse.pk):
+        raise PermissionDenied

@@ -19,7 +19,7 @@ from rest_framework.authtoken.models import Token
 from connectors.models import ChannelSyncState
 from fulfillment import services as fulfilment
 from fulfillment.models import Carrier, CarrierKind, CarrierRule, Shipment, ShipmentStatus, WarehouseRule
-from inventory.models import SKU, MovementKind, StockLevel, StockMovement, Warehouse
+from inventory.models import SKU, MovementKind, StaffScope, StockLevel, StockMovement, Warehouse
 from inventory.services import stock_receive, stock_take
 from oms import roles
 from orders import services
@@ -40,6 +40,9 @@ DEMO_USERS = [
     ("manager", roles.MANAGER),
     ("admin", roles.ADMIN),
 ]
+# Warehouse codes each demo user is limited to (inventory.StaffScope); a user not named here sees every
+# warehouse. The warehouse clerk works in Shanghai only, to show the scope; the manager oversees all.
+DEMO_SCOPES = {"warehouse": ["SH"]}
 
 # (code, platform, name, default currency)
 STORES = [
@@ -272,6 +275,20 @@ def _users_load() -> tuple[list[tuple[str, str, str | None]], int]:
         Token.objects.get_or_create(user=user)
         logins.append((username, role, password))
     return logins, created_count
+
+
+def _scopes_load() -> int:
+    """Give the demo users their warehouse scopes once; a scope someone changed since is left as it is."""
+    created_count = 0
+    for username, codes in DEMO_SCOPES.items():
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            continue
+        scope, created = StaffScope.objects.get_or_create(user=user)
+        if created:
+            scope.warehouses.set(Warehouse.objects.filter(code__in=codes))
+            created_count += 1
+    return created_count
 
 
 def _stores_load() -> tuple[dict[str, Store], int]:
@@ -792,6 +809,7 @@ def demo_load(*, orders: int = 300, seed: int = 2026,
     stores, stores_created = _stores_load()
     say(f"Stores: {len(stores)} ({stores_created} new).")
     say(f"Warehouses: {len(WAREHOUSES)} ({_warehouses_load()} new).")
+    say(f"Staff scopes: {_scopes_load()} new (the warehouse user works in {', '.join(DEMO_SCOPES['warehouse'])}).")
     say(f"SKUs: {len(SKUS)} ({_skus_load()} new).")
     say(f"Opening stock: {_stock_load()} receipts.")
     say(f"Carriers: {len(CARRIERS)} ({_fulfilment_load()} new), with routing rules and bin locations.")

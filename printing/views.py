@@ -14,7 +14,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -26,7 +26,13 @@ from fulfillment.carriers.base import CarrierError
 from fulfillment.kanban import offline_printers
 from fulfillment.models import Shipment, ShipmentStatus, Wave
 from inventory.models import Warehouse
-from inventory.selectors import warehouses_active
+from inventory.selectors import (
+    scope_filter,
+    store_ids_for_user,
+    warehouse_check_access,
+    warehouses_active,
+    warehouses_for_user,
+)
 from oms.exceptions import DomainError, NotFoundError
 from oms.inputs import parse_ids, safe_next
 from printing import escpos_decode, labels, preview, renderers, services
@@ -82,8 +88,39 @@ def _png(payload: bytes, paper_width: int, *, cache: str) -> HttpResponse:
     return response
 
 
-def _first_warehouse() -> Warehouse | None:
-    return warehouses_active().first()
+def _first_warehouse(request: HttpRequest) -> Warehouse | None:
+    return warehouses_for_user(user=request.user).first()
+
+
+# --- Scope: a user works with the printers, jobs, parcels and waves of their own warehouses ----------
+# By id an object outside the scope is a 404 (ids cannot be probed); a warehouse page by code is a 403.
+
+
+def _warehouse(request: HttpRequest, code: str) -> Warehouse:
+    warehouse = get_object_or_404(Warehouse, code=code)
+    warehouse_check_access(user=request.user, warehouse=warehouse)
+    return warehouse
+
+
+def _jobs(request: HttpRequest):
+    """Print jobs of the user's warehouses' printers; a label of another store's parcel is not theirs either."""
+    jobs = scope_filter(PrintJob.objects.all(), user=request.user, warehouse="printer__warehouse")
+    store_ids = store_ids_for_user(request.user)
+    if store_ids is not None:
+        jobs = jobs.filter(Q(shipment__isnull=True) | Q(shipment__store__in=store_ids))
+    return jobs
+
+
+def _printers(request: HttpRequest):
+    return scope_filter(Printer.objects.all(), user=request.user)
+
+
+def _shipments(request: HttpRequest):
+    return scope_filter(Shipment.objects.all(), user=request.user, store="store")
+
+
+def _waves(request: HttpRequest):
+    return scope_filter(Wave.objects.all(), user=request.user)
 
 
 def _queue_url(warehouse_code: str, **query) -> str:
@@ -147,7 +184,8 @@ def _queue_context(request: HttpRequest, warehouse: Warehouse) -> dict:
     except ValueError:
         page = 1
     jobs = (
-        PrintJob.objects.filter(printer__warehouse=warehouse)
+        _jobs(request)
+        .filter(printer__warehouse=warehouse)
         .select_related("printer", "shipment", "wave", "requested_by")
         .defer("payload", "shipment__label_data")
         .order_by("-created_at", "-id")
@@ -158,7 +196,8 @@ def _queue_context(request: HttpRequest, warehouse: Warehouse) -> dict:
     # One row past the page says whether older jobs exist, without counting the whole history.
     rows = list(jobs[start : start + PAGE + 1])
     counts = dict(
-        PrintJob.objects.filter(printer__warehouse=warehouse, status__in=COUNTED)
+        _jobs(request)
+        .filter(printer__warehouse=warehouse, status__in=COUNTED)
         .values_list("status")
         .annotate(n=Count("id"))
         .order_by()
@@ -169,7 +208,7 @@ def _queue_context(request: HttpRequest, warehouse: Warehouse) -> dict:
     ]
     return {
         "warehouse": warehouse,
-        "warehouses": list(warehouses_active()),
+        "warehouses": list(warehouses_for_user(user=request.user)),
         "status": status,
         "tabs": tabs,
         "jobs": rows[:PAGE],
@@ -189,7 +228,7 @@ def _queue_context(request: HttpRequest, warehouse: Warehouse) -> dict:
 @permission_required(VIEW_JOBS, raise_exception=True)
 @require_GET
 def queue_home(request: HttpRequest) -> HttpResponse:
-    warehouse = _first_warehouse()
+    warehouse = _first_warehouse(request)
     if warehouse is None:
         return render(request, "printing/queue.html", {"warehouse": None, "warehouses": []})
     return redirect("printing:queue", code=warehouse.code)
@@ -199,7 +238,7 @@ def queue_home(request: HttpRequest) -> HttpResponse:
 @permission_required(VIEW_JOBS, raise_exception=True)
 @require_GET
 def queue_page(request: HttpRequest, code: str) -> HttpResponse:
-    warehouse = get_object_or_404(Warehouse, code=code)
+    warehouse = _warehouse(request, code)
     return render(request, "printing/queue.html", _queue_context(request, warehouse))
 
 
@@ -208,7 +247,7 @@ def queue_page(request: HttpRequest, code: str) -> HttpResponse:
 @require_GET
 def queue_jobs_partial(request: HttpRequest, code: str) -> HttpResponse:
     """The refreshing part of the queue page: the off-line alert, the state tabs and the job list."""
-    warehouse = get_object_or_404(Warehouse, code=code)
+    warehouse = _warehouse(request, code)
     return render(request, "printing/_queue_jobs.html", _queue_context(request, warehouse))
 
 
@@ -218,7 +257,7 @@ def offline_banner(request: HttpRequest, code: str) -> HttpResponse:
     """The printer-off-line alert alone (the kanban polls it)."""
     if not (request.user.has_perm(VIEW_PRINTERS) or request.user.has_perm("fulfillment.view_shipment")):
         raise PermissionDenied
-    warehouse = get_object_or_404(Warehouse, code=code)
+    warehouse = _warehouse(request, code)
     return render(
         request,
         "printing/_offline_banner.html",
@@ -226,8 +265,8 @@ def offline_banner(request: HttpRequest, code: str) -> HttpResponse:
     )
 
 
-def _job_or_404(pk: int, *, payload: bool = False) -> PrintJob:
-    jobs = PrintJob.objects.select_related(
+def _job_or_404(request: HttpRequest, pk: int, *, payload: bool = False) -> PrintJob:
+    jobs = _jobs(request).select_related(
         "printer", "printer__warehouse", "shipment", "wave", "requested_by"
     )
     if not payload:
@@ -243,7 +282,7 @@ def _job_done_url(request: HttpRequest, job: PrintJob) -> str:
 @require_POST
 @permission_required(PRINT, raise_exception=True)
 def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job_or_404(pk)
+    job = _job_or_404(request, pk)
     if _attempt(request, lambda: services.job_retry(job_id=job.pk, actor=request.user)) is not None:
         messages.success(request, _("Print job #%(id)s is queued again.") % {"id": job.pk})
     return redirect(_job_done_url(request, job))
@@ -257,7 +296,7 @@ class ReprintForm(forms.Form):
 @require_POST
 @permission_required(PRINT, raise_exception=True)
 def job_reprint(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job_or_404(pk)
+    job = _job_or_404(request, pk)
     form = ReprintForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Refused: %(why)s") % {"why": _("Say why the label is printed again.")})
@@ -277,7 +316,7 @@ def job_reprint(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(PRINT, raise_exception=True)
 def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _job_or_404(pk)
+    job = _job_or_404(request, pk)
     if _attempt(request, lambda: services.job_cancel(job_id=job.pk, actor=request.user)) is not None:
         messages.success(request, _("Print job #%(id)s cancelled: it will not print.") % {"id": job.pk})
     return redirect(_job_done_url(request, job))
@@ -291,7 +330,7 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A job with its own bytes decoded: the picture and the text that the printer received."""
-    job = _job_or_404(pk, payload=True)
+    job = _job_or_404(request, pk, payload=True)
     decoded = escpos_decode.decode(bytes(job.payload))
     return render(
         request,
@@ -313,7 +352,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def job_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """The job's own bytes drawn as the printer would: what printed is what is shown."""
     job = get_object_or_404(
-        PrintJob.objects.select_related("printer").only("payload", "printer__paper_width"), pk=pk
+        _jobs(request).select_related("printer").only("payload", "printer__paper_width"), pk=pk
     )
     # The bytes of a job never change: the browser may keep the picture.
     return _png(bytes(job.payload), job.printer.paper_width, cache="private, max-age=86400")
@@ -324,7 +363,7 @@ def job_preview(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def shipment_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """A parcel's label before it is printed (no job is created), on the warehouse's first printer's paper."""
-    shipment = get_object_or_404(Shipment.objects.select_related("carrier", "warehouse"), pk=pk)
+    shipment = get_object_or_404(_shipments(request).select_related("carrier", "warehouse"), pk=pk)
     if not shipment.tracking_number:
         return _plain(
             _("Parcel %(number)s has no tracking number yet: a label needs one.")
@@ -360,7 +399,7 @@ def _report_job(request: HttpRequest, result, number: str, *, queued: str, alrea
 @require_POST
 @permission_required(PRINT, raise_exception=True)
 def shipment_label(request: HttpRequest, pk: int) -> HttpResponse:
-    shipment = get_object_or_404(Shipment.objects.only("pk", "number"), pk=pk)
+    shipment = get_object_or_404(_shipments(request).only("pk", "number"), pk=pk)
     result = _attempt(request, lambda: services.print_label(shipment_id=shipment.pk, actor=request.user))
     _report_job(
         request,
@@ -379,7 +418,7 @@ def shipment_label(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(PRINT, raise_exception=True)
 def wave_pick_list(request: HttpRequest, pk: int) -> HttpResponse:
-    wave = get_object_or_404(Wave.objects.only("pk", "number"), pk=pk)
+    wave = get_object_or_404(_waves(request).only("pk", "number"), pk=pk)
     result = _attempt(request, lambda: services.print_pick_list(wave_id=wave.pk, actor=request.user))
     _report_job(
         request,
@@ -398,9 +437,12 @@ def wave_pick_list(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(PRINT, raise_exception=True)
 def wave_labels(request: HttpRequest, pk: int) -> HttpResponse:
-    wave = get_object_or_404(Wave.objects.only("pk", "number"), pk=pk)
+    wave = get_object_or_404(_waves(request).only("pk", "number"), pk=pk)
     ids = list(
-        wave.shipments.exclude(status=ShipmentStatus.CANCELLED).order_by("pk").values_list("pk", flat=True)
+        scope_filter(wave.shipments.all(), user=request.user, store="store")
+        .exclude(status=ShipmentStatus.CANCELLED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
     if not ids:
         messages.error(request, _("Refused: %(why)s") % {"why": _("The wave has no parcel to label.")})
@@ -427,7 +469,9 @@ def print_batch(request: HttpRequest) -> HttpResponse:
             % {"why": _("At most %(max)s labels in one batch: print a wave instead.") % {"max": MAX_BATCH}},
         )
         return _back(request, default)
-    result = services.print_labels_batch(shipment_ids=ids, actor=request.user)
+    # Parcels outside the user's warehouses or stores are left out and counted as "do not exist".
+    allowed = set(_shipments(request).filter(pk__in=ids).values_list("pk", flat=True))
+    result = services.print_labels_batch(shipment_ids=[pk for pk in ids if pk in allowed], actor=request.user)
     _say_batch(request, result, len(ids))
     return _back(request, default)
 
@@ -436,7 +480,7 @@ def print_batch(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required(PRINT, raise_exception=True)
 def printer_test(request: HttpRequest, pk: int) -> HttpResponse:
-    printer = get_object_or_404(Printer, pk=pk)
+    printer = get_object_or_404(_printers(request), pk=pk)
     result = _attempt(request, lambda: services.print_test_page(printer_id=printer.pk, actor=request.user))
     if result is not None:
         messages.success(
@@ -460,9 +504,13 @@ class PrinterForm(forms.ModelForm):
             ),
         }
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["warehouse"].queryset = Warehouse.objects.order_by("priority", "code")
+        warehouses = Warehouse.objects.order_by("priority", "code")
+        # A scoped user sets up printers of their own warehouses only.
+        self.fields["warehouse"].queryset = (
+            warehouses if user is None else scope_filter(warehouses, user=user, warehouse="pk")
+        )
 
     def clean_port(self) -> int:
         port = self.cleaned_data["port"]
@@ -486,16 +534,23 @@ class BridgeForm(forms.Form):
         queryset=warehouses_active(),
     )
 
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            self.fields["warehouse"].queryset = warehouses_for_user(user=user)
+
 
 def _printers_context(request: HttpRequest, *, bridge_form: BridgeForm | None = None) -> dict:
     return {
         "printers": list(
-            Printer.objects.select_related("warehouse").order_by("warehouse__code", "name", "pk")
+            _printers(request).select_related("warehouse").order_by("warehouse__code", "name", "pk")
         ),
         "bridges": list(
-            PrintBridge.objects.select_related("warehouse").order_by("warehouse__code", "name", "pk")
+            scope_filter(PrintBridge.objects.all(), user=request.user)
+            .select_related("warehouse")
+            .order_by("warehouse__code", "name", "pk")
         ),
-        "bridge_form": bridge_form or BridgeForm(),
+        "bridge_form": bridge_form or BridgeForm(user=request.user),
         "can": {
             "add_printer": request.user.has_perm(ADD_PRINTER),
             "change_printer": request.user.has_perm(CHANGE_PRINTER),
@@ -518,8 +573,8 @@ def printer_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     # Printers are configuration that managers edit like the admin does (a ModelForm), as carriers are.
     if not request.user.has_perm(CHANGE_PRINTER if pk else ADD_PRINTER):
         raise PermissionDenied
-    printer = get_object_or_404(Printer, pk=pk) if pk else None
-    form = PrinterForm(request.POST or None, instance=printer)
+    printer = get_object_or_404(_printers(request), pk=pk) if pk else None
+    form = PrinterForm(request.POST or None, instance=printer, user=request.user)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
         messages.success(request, _("Printer %(name)s saved.") % {"name": saved.name})
@@ -533,7 +588,7 @@ def printer_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @permission_required(ADD_BRIDGE, raise_exception=True)
 def bridge_create(request: HttpRequest) -> HttpResponse:
     """Register a bridge and show its token this once, with the command that starts the agent."""
-    form = BridgeForm(request.POST)
+    form = BridgeForm(request.POST, user=request.user)
     if not form.is_valid():
         return render(
             request, "printing/printers.html", _printers_context(request, bridge_form=form), status=400
@@ -561,7 +616,7 @@ def bridge_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required(CHANGE_BRIDGE, raise_exception=True)
 def bridge_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
-    bridge = get_object_or_404(PrintBridge, pk=pk)
+    bridge = get_object_or_404(scope_filter(PrintBridge.objects.all(), user=request.user), pk=pk)
     services.bridge_deactivate(bridge_id=bridge.pk)
     messages.success(
         request, _("Print bridge %(name)s deactivated: its token no longer works.") % {"name": bridge.name}

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from fulfillment import services
+from fulfillment.exceptions import ShipmentNotFound
 from fulfillment.kanban import (
     KanbanFilters,
     duration_formats,
@@ -25,9 +26,9 @@ from fulfillment.kanban import (
     kanban_counts,
     offline_printers,
 )
-from fulfillment.models import KANBAN_COLUMNS, Carrier, ShipmentStatus
+from fulfillment.models import KANBAN_COLUMNS, Carrier, Shipment, ShipmentStatus
 from inventory.models import Warehouse
-from inventory.selectors import warehouses_active
+from inventory.selectors import scope_filter, store_ids_for_user, warehouse_check_access, warehouses_for_user
 from oms.exceptions import DomainError
 from oms.inputs import safe_next
 from orders.models import Platform
@@ -75,6 +76,7 @@ def _filters(request: HttpRequest) -> tuple[KanbanFilterForm, KanbanFilters, str
         carrier_id=carrier.pk if carrier else None,
         channel=data.get("channel") or "",
         min_priority=data.get("priority"),
+        store_ids=store_ids_for_user(request.user),
     )
     query = {"carrier": filters.carrier_id, "channel": filters.channel, "priority": filters.min_priority}
     return form, filters, urlencode({key: value for key, value in query.items() if value})
@@ -85,8 +87,16 @@ def _board_url(code: str, query: str = "") -> str:
     return f"{url}?{query}" if query else url
 
 
-def _active_warehouses() -> list[Warehouse]:
-    return list(warehouses_active())
+def _active_warehouses(request: HttpRequest) -> list[Warehouse]:
+    """The warehouses of the picker: the active ones the user works for."""
+    return list(warehouses_for_user(user=request.user))
+
+
+def _warehouse(request: HttpRequest, code: str) -> Warehouse:
+    """The board's warehouse: 404 if unknown, 403 if it is not one the user works for."""
+    warehouse = get_object_or_404(Warehouse, code=code)
+    warehouse_check_access(user=request.user, warehouse=warehouse)
+    return warehouse
 
 
 def _context(request: HttpRequest, warehouse: Warehouse, query: str, **extra) -> dict:
@@ -105,7 +115,7 @@ def _context(request: HttpRequest, warehouse: Warehouse, query: str, **extra) ->
 @require_GET
 def kanban_home(request: HttpRequest) -> HttpResponse:
     """The first active warehouse's board; with none active, a page that says so."""
-    warehouses = _active_warehouses()
+    warehouses = _active_warehouses(request)
     if warehouses:
         return redirect("fulfillment:kanban", code=warehouses[0].code)
     return render(request, "fulfillment/kanban.html", {"warehouses": [], "board": None})
@@ -115,7 +125,7 @@ def kanban_home(request: HttpRequest) -> HttpResponse:
 @permission_required(VIEW_SHIPMENTS, raise_exception=True)
 @require_GET
 def kanban_page(request: HttpRequest, code: str) -> HttpResponse:
-    warehouse = get_object_or_404(Warehouse, code=code)
+    warehouse = _warehouse(request, code)
     form, filters, query = _filters(request)
     return render(
         request,
@@ -125,7 +135,7 @@ def kanban_page(request: HttpRequest, code: str) -> HttpResponse:
             warehouse,
             query,
             form=form,
-            warehouses=_active_warehouses(),
+            warehouses=_active_warehouses(request),
             board=kanban_board(warehouse=warehouse, filters=filters),
             duration_formats=duration_formats(),
             offline_printers=offline_printers(warehouse=warehouse),
@@ -140,7 +150,7 @@ def kanban_column_partial(request: HttpRequest, code: str, status: str) -> HttpR
     """One page of one column: the next cards for "load more" (htmx), or that column alone as a page."""
     if status not in KANBAN_COLUMNS:
         raise Http404(_("There is no such column on the kanban."))
-    warehouse = get_object_or_404(Warehouse, code=code)
+    warehouse = _warehouse(request, code)
     form, filters, query = _filters(request)
     try:
         page = min(max(int(request.GET.get("page", 1)), 1), MAX_PAGE)
@@ -162,7 +172,7 @@ def kanban_column_partial(request: HttpRequest, code: str, status: str) -> HttpR
             warehouse,
             query,
             form=form,
-            warehouses=_active_warehouses(),
+            warehouses=_active_warehouses(request),
             board=board,
             single_column=True,
             duration_formats=duration_formats(),
@@ -175,7 +185,7 @@ def kanban_column_partial(request: HttpRequest, code: str, status: str) -> HttpR
 @require_GET
 def kanban_counts_partial(request: HttpRequest, code: str) -> HttpResponse:
     """Every column's count as out-of-band swaps: polled, and fetched after each move (kanban-changed)."""
-    warehouse = get_object_or_404(Warehouse, code=code)
+    warehouse = _warehouse(request, code)
     _form, filters, _query = _filters(request)
     counts = kanban_counts(warehouse=warehouse, filters=filters)
     return render(
@@ -224,6 +234,9 @@ def shipment_move(request: HttpRequest, pk: int) -> HttpResponse:
             status=400,
         )
     try:
+        # A parcel outside the user's warehouses or stores is refused exactly like one that does not exist.
+        if not scope_filter(Shipment.objects.filter(pk=pk), user=request.user, store="store").exists():
+            raise ShipmentNotFound(_("Shipment %(id)s does not exist.") % {"id": pk})
         shipment = services.shipment_move(shipment_id=pk, to_status=to_status, actor=request.user, reason=reason)
     except DomainError as exc:
         return _refused(request, message=exc.message, code=exc.code, status=exc.http_status)

@@ -19,6 +19,7 @@ from fulfillment import services
 from fulfillment.exceptions import ScanRefused
 from fulfillment.forms import PackForm, ScanForm
 from fulfillment.models import Shipment, ShipmentStatus
+from inventory.selectors import scope_filter
 from oms.exceptions import DomainError
 
 PACK = "fulfillment.move_shipment"
@@ -42,11 +43,18 @@ def _is_item_of(shipment: Shipment, code: str) -> bool:
     return bool(code) and shipment.lines.filter(Q(sku__barcode=code) | Q(sku__code=code)).exists()
 
 
-def _parcel_for(code: str) -> Shipment | None:
+def _in_scope(request: HttpRequest):
+    """The parcels this user may pack: those of their warehouses and stores (others are "no such parcel")."""
+    return scope_filter(Shipment.objects.all(), user=request.user, store="store")
+
+
+def _parcel_for(request: HttpRequest, code: str) -> Shipment | None:
     try:
-        return services.shipment_find_for_scan(code=code)
+        parcel = services.shipment_find_for_scan(code=code)
     except ScanRefused:
         return None
+    # Another warehouse's label reads like an unknown one: the station says nothing about that parcel.
+    return parcel if _in_scope(request).filter(pk=parcel.pk).exists() else None
 
 
 def _opened(shipment: Shipment) -> dict:
@@ -130,7 +138,7 @@ def _answer(
 @login_required
 @permission_required(PACK, raise_exception=True)
 def packing(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    shipment = get_object_or_404(Shipment, pk=pk) if pk else None
+    shipment = get_object_or_404(_in_scope(request), pk=pk) if pk else None
     feedback = request.session.pop(FEEDBACK_KEY, None)
     if feedback is None and shipment is not None and shipment.status != ShipmentStatus.PICKING:
         feedback = _opened(shipment)
@@ -142,14 +150,14 @@ def packing(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @permission_required(PACK, raise_exception=True)
 def packing_scan(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """One scan: an item of the open parcel is counted; another parcel's label opens that parcel."""
-    shipment = get_object_or_404(Shipment, pk=pk) if pk else None
+    shipment = get_object_or_404(_in_scope(request), pk=pk) if pk else None
     form = ScanForm(request.POST)
     if not form.is_valid():
         message = " ".join(form.errors.get("code", [])) or _("Scan a barcode first.")
         return _answer(request, shipment, _feedback(BAD, message, shipment=shipment), status=400)
     code = form.cleaned_data["code"]
     if shipment is None or not _is_item_of(shipment, code):
-        parcel = _parcel_for(code)
+        parcel = _parcel_for(request, code)
         if parcel is not None and (shipment is None or parcel.pk != shipment.pk):
             return _answer(request, parcel, _opened(parcel))
         if parcel is not None:
@@ -177,7 +185,7 @@ def packing_scan(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @require_POST
 @permission_required(PACK, raise_exception=True)
 def packing_pack(request: HttpRequest, pk: int) -> HttpResponse:
-    shipment = get_object_or_404(Shipment, pk=pk)
+    shipment = get_object_or_404(_in_scope(request), pk=pk)
     form = PackForm(request.POST)
     if not form.is_valid():
         message = " ".join(form.errors.get("weight_grams", [])) or _("Check the weight.")
@@ -210,7 +218,7 @@ def packing_pack(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(PACK, raise_exception=True)
 def packing_reset(request: HttpRequest, pk: int) -> HttpResponse:
-    shipment = get_object_or_404(Shipment, pk=pk)
+    shipment = get_object_or_404(_in_scope(request), pk=pk)
     try:
         services.shipment_scan_reset(shipment_id=pk, actor=request.user)
     except DomainError as exc:
@@ -225,7 +233,7 @@ def packing_reset(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(PACK, raise_exception=True)
 def packing_start(request: HttpRequest, pk: int) -> HttpResponse:
-    shipment = get_object_or_404(Shipment, pk=pk)
+    shipment = get_object_or_404(_in_scope(request), pk=pk)
     try:
         services.shipment_start_picking(shipment_id=pk, actor=request.user)
     except DomainError as exc:

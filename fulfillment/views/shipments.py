@@ -40,6 +40,7 @@ from fulfillment.models import (
 )
 from fulfillment.selectors import customer_tracking_of, merge_candidates, shipment_detail, stale_shipments
 from inventory.models import Warehouse
+from inventory.selectors import scope_filter
 from oms.exceptions import DomainError
 from oms.inputs import query_without_page
 
@@ -53,8 +54,16 @@ SS = ShipmentStatus
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def shipment_list(request: HttpRequest) -> HttpResponse:
-    base = Shipment.objects.select_related("warehouse", "carrier", "store").order_by("-created_at", "-id")
+    base = scope_filter(
+        Shipment.objects.select_related("warehouse", "carrier", "store").order_by("-created_at", "-id"),
+        user=request.user,
+        store="store",
+    )
     shipment_filter = ShipmentFilter(request.GET or None, queryset=base)
+    # The picker offers only the user's warehouses (another one is an invalid choice, so the list stays scoped).
+    shipment_filter.filters["warehouse"].queryset = scope_filter(
+        Warehouse.objects.order_by("priority", "code"), user=request.user, warehouse="pk"
+    )
     queryset = shipment_filter.qs if shipment_filter.is_bound and shipment_filter.is_valid() else base
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [{"shipment": s, "tracking": customer_tracking_of(s)} for s in page.object_list]
@@ -90,7 +99,16 @@ def _decisions(shipment: Shipment, order_ids: list[int]) -> list[dict]:
     ]
 
 
-def _forms(shipment: Shipment, lines: list, bound: dict | None = None) -> dict:
+def _override_warehouse_form(request: HttpRequest, shipment: Shipment, data=None) -> OverrideWarehouseForm:
+    """The "ship from another warehouse" form, offering only the warehouses the user works for."""
+    form = OverrideWarehouseForm(data, exclude_id=shipment.warehouse_id)
+    form.fields["warehouse"].queryset = scope_filter(
+        form.fields["warehouse"].queryset, user=request.user, warehouse="pk"
+    )
+    return form
+
+
+def _forms(request: HttpRequest, shipment: Shipment, lines: list, bound: dict | None = None) -> dict:
     """Every action form of the page; ``bound`` replaces one with the submitted, invalid one."""
     forms = {
         "ship_form": ShipForm(),
@@ -100,7 +118,7 @@ def _forms(shipment: Shipment, lines: list, bound: dict | None = None) -> dict:
         "carrier_form": OverrideCarrierForm(
             initial={"carrier": shipment.carrier_id, "service": shipment.service_level}
         ),
-        "warehouse_form": OverrideWarehouseForm(exclude_id=shipment.warehouse_id),
+        "warehouse_form": _override_warehouse_form(request, shipment),
         "merge_form": MergeForm(candidates=merge_candidates(shipment)),
         "unmerge_form": OptionalReasonForm(),
         "split_form": SplitForm(lines=lines),
@@ -147,11 +165,14 @@ def _detail_context(request: HttpRequest, shipment: Shipment, bound: dict | None
             "unmerge": can_route and status == SS.TO_PICK and len(orders) > 1,
             "split": can_route and status == SS.TO_PICK and sum(line.quantity for line in lines) > 1,
         },
-        **_forms(shipment, lines, bound),
+        **_forms(request, shipment, lines, bound),
     }
 
 
-def _shipment_or_404(pk: int) -> Shipment:
+def _shipment_or_404(request: HttpRequest, pk: int) -> Shipment:
+    """The parcel, or 404 when it does not exist or lies outside the user's warehouses or stores."""
+    if not scope_filter(Shipment.objects.filter(pk=pk), user=request.user, store="store").exists():
+        raise Http404
     try:
         return shipment_detail(pk)
     except Shipment.DoesNotExist:
@@ -161,7 +182,7 @@ def _shipment_or_404(pk: int) -> Shipment:
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def shipment_detail_page(request: HttpRequest, pk: int) -> HttpResponse:
-    shipment = _shipment_or_404(pk)
+    shipment = _shipment_or_404(request, pk)
     return render(request, "fulfillment/shipment_detail.html", _detail_context(request, shipment))
 
 
@@ -182,7 +203,7 @@ def _act(
     """
     if not request.user.has_perm(permission):
         raise PermissionDenied
-    shipment = _shipment_or_404(pk)
+    shipment = _shipment_or_404(request, pk)
     data: dict = {}
     if make_form is not None:
         form = make_form(shipment)
@@ -346,7 +367,7 @@ def shipment_override_warehouse(request: HttpRequest, pk: int) -> HttpResponse:
             % {"number": s.number, "warehouse": s.warehouse.name}
         ),
         form_name="warehouse_form",
-        make_form=lambda s: OverrideWarehouseForm(request.POST, exclude_id=s.warehouse_id),
+        make_form=lambda s: _override_warehouse_form(request, s, request.POST),
     )
 
 
@@ -405,7 +426,7 @@ def shipment_split(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 def shipment_stale(request: HttpRequest) -> HttpResponse:
     """Parcels in transit without a tracking update for days: customer service calls the carrier or the buyer."""
-    page = Paginator(stale_shipments(), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(scope_filter(stale_shipments(), user=request.user, store="store"), PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
     rows = []
     for shipment in page.object_list:

@@ -19,7 +19,7 @@ from fulfillment.forms import WaveRuleForm, WaveSelectionForm
 from fulfillment.models import Shipment, ShipmentStatus, Wave
 from fulfillment.selectors import wave_pick_list
 from inventory.models import Warehouse
-from inventory.selectors import warehouses_active
+from inventory.selectors import scope_filter, warehouses_for_user
 from oms.exceptions import DomainError
 from oms.inputs import parse_ids
 
@@ -30,29 +30,44 @@ VIEW = "fulfillment.view_wave"
 CREATE = "fulfillment.add_wave"
 
 
-def _waiting(warehouse: Warehouse | None):
-    """Parcels of the warehouse that may join a wave: waiting to be picked and in no wave yet."""
+def _waiting(request: HttpRequest, warehouse: Warehouse | None):
+    """Parcels of the warehouse that may join a wave: waiting to be picked, in no wave yet, and of the
+    stores the user works for (the warehouse itself was chosen among the user's)."""
     if warehouse is None:
         return Shipment.objects.none()
-    return (
+    parcels = (
         Shipment.objects.filter(warehouse=warehouse, status=ShipmentStatus.TO_PICK, wave__isnull=True)
         .select_related("carrier")
         .order_by("-priority", "sla_due_at", "pk")
     )
+    return scope_filter(parcels, user=request.user, store="store")
+
+
+def _rule_form(request: HttpRequest, data=None, **kwargs) -> WaveRuleForm:
+    """The "wave by rule" form, its warehouse picker limited to the user's warehouses."""
+    form = WaveRuleForm(data, **kwargs)
+    form.fields["warehouse"].queryset = warehouses_for_user(user=request.user)
+    return form
+
+
+def _waves(request: HttpRequest):
+    """Waves of the warehouses the user works for (404 by id for the others)."""
+    return scope_filter(Wave.objects.all(), user=request.user)
 
 
 def _list_context(request: HttpRequest, *, selection_form=None, rule_form=None) -> dict:
     waves = (
-        Wave.objects.select_related("warehouse", "created_by")
+        _waves(request)
+        .select_related("warehouse", "created_by")
         .annotate(parcels=Count("shipments", filter=~Q(shipments__status=ShipmentStatus.CANCELLED)))
         .order_by("-created_at", "-id")
     )
-    warehouses = list(warehouses_active())
+    warehouses = list(warehouses_for_user(user=request.user))
     code = (
         selection_form.data.get("warehouse") if selection_form is not None else request.GET.get("warehouse")
     ) or ""
     chosen = next((w for w in warehouses if w.code == code), None)
-    waiting = _waiting(chosen)
+    waiting = _waiting(request, chosen)
     return {
         "page": Paginator(waves, PAGE_SIZE).get_page(request.GET.get("page")),
         "query": "",
@@ -61,7 +76,7 @@ def _list_context(request: HttpRequest, *, selection_form=None, rule_form=None) 
         "waiting": list(waiting[:SELECTION_ROWS]),
         "waiting_count": waiting.count(),
         "selection_form": selection_form or WaveSelectionForm(initial={"warehouse": code}),
-        "rule_form": rule_form or WaveRuleForm(initial={"warehouse": code}),
+        "rule_form": rule_form or _rule_form(request, initial={"warehouse": code}),
         "selected": set(parse_ids(selection_form.data.getlist("shipments")))
         if selection_form is not None
         else set(),
@@ -90,8 +105,10 @@ def _created(request: HttpRequest, wave: Wave) -> HttpResponse:
 @permission_required(CREATE, raise_exception=True)
 def wave_create(request: HttpRequest) -> HttpResponse:
     """A wave of the ticked parcels."""
-    warehouse = Warehouse.objects.filter(code=request.POST.get("warehouse", ""), active=True).first()
-    form = WaveSelectionForm(request.POST, candidates=_waiting(warehouse))
+    warehouse = warehouses_for_user(user=request.user).filter(code=request.POST.get("warehouse", "")).first()
+    form = WaveSelectionForm(request.POST, candidates=_waiting(request, warehouse))
+    # Another warehouse's code is then an invalid choice: a form error (400), no wave.
+    form.fields["warehouse"].queryset = warehouses_for_user(user=request.user)
     if not form.is_valid():
         context = _list_context(request, selection_form=form)
         return render(request, "fulfillment/wave_list.html", context, status=400)
@@ -112,7 +129,7 @@ def wave_create(request: HttpRequest) -> HttpResponse:
 @permission_required(CREATE, raise_exception=True)
 def wave_create_by_rule(request: HttpRequest) -> HttpResponse:
     """A wave of the most urgent waiting parcels of one warehouse, of a carrier and/or province, up to N."""
-    form = WaveRuleForm(request.POST)
+    form = _rule_form(request, request.POST)
     if not form.is_valid():
         return render(
             request, "fulfillment/wave_list.html", _list_context(request, rule_form=form), status=400
@@ -135,8 +152,12 @@ def wave_create_by_rule(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def wave_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    wave = get_object_or_404(Wave.objects.select_related("warehouse", "created_by"), pk=pk)
-    shipments = list(wave.shipments.select_related("carrier").order_by("-priority", "sla_due_at", "pk"))
+    wave = get_object_or_404(_waves(request).select_related("warehouse", "created_by"), pk=pk)
+    shipments = list(
+        scope_filter(wave.shipments.all(), user=request.user, store="store")
+        .select_related("carrier")
+        .order_by("-priority", "sla_due_at", "pk")
+    )
     rows = wave_pick_list(wave)
     return render(
         request,
@@ -155,7 +176,7 @@ def wave_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required([CREATE, "fulfillment.move_shipment"], raise_exception=True)
 def wave_start(request: HttpRequest, pk: int) -> HttpResponse:
-    wave = get_object_or_404(Wave, pk=pk)
+    wave = get_object_or_404(_waves(request), pk=pk)
     try:
         services.wave_start(wave_id=wave.pk, actor=request.user)
     except DomainError as exc:

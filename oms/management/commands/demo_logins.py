@@ -5,6 +5,8 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from inventory.models import Warehouse
+from inventory.selectors import warehouse_ids_for_user
 from oms.demo import DEMO_USERS, demo_password
 
 
@@ -21,7 +23,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"  Order hub (订单中枢) starting at {options['url']}"))
         self.stdout.write(f"  API docs: {options['url']}api/docs/   admin: {options['url']}admin/")
         self.stdout.write("")
-        self.stdout.write(f"  {'username':<10} {'role':<17} password")
+        self.stdout.write(f"  {'username':<10} {'role':<17} {'password':<24} warehouses")
         for username, role in DEMO_USERS:
             user = users.get(username)
             password = demo_password(username)
@@ -31,7 +33,18 @@ class Command(BaseCommand):
                 shown = "(changed by you)"
             else:
                 shown = password
-            self.stdout.write(f"  {username:<10} {role:<17} {shown}")
+            self.stdout.write(f"  {username:<10} {role:<17} {shown:<24} {self._warehouses(user)}")
         self.stdout.write("")
+        self.stdout.write("  Staff scopes (which warehouses a user works in) are set on the user's admin page.")
         self.stdout.write("  Stop with Ctrl+C. Web, Celery worker and beat logs follow.")
         self.stdout.write(bar)
+
+    @staticmethod
+    def _warehouses(user) -> str:
+        """The warehouses the user works in: the scope shown beside the login, so the demo explains itself."""
+        if user is None:
+            return ""
+        warehouse_ids = warehouse_ids_for_user(user)
+        if warehouse_ids is None:
+            return "all"
+        return ", ".join(Warehouse.objects.filter(pk__in=warehouse_ids).order_by("code").values_list("code", flat=True))
