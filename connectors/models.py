@@ -1,6 +1,7 @@
 """Per-store sync state (watermark, leases, counters) and the inbox of every raw payload received."""
 
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -84,6 +85,11 @@ class InboxMessage(models.Model):
     duplicates = models.PositiveIntegerField(_("duplicate deliveries"), default=0)
     order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                               verbose_name=_("order"))
+    # A refused (unverified) delivery keeps only a bounded record: the start of its body in ``body``, and
+    # these, so anyone posting junk cannot fill the database and operators still see who sent what.
+    body_size = models.PositiveIntegerField(_("body size (bytes)"), null=True, blank=True)
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64, blank=True, default="")
+    source_address = models.GenericIPAddressField(_("source address"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("inbox message")
@@ -93,6 +99,8 @@ class InboxMessage(models.Model):
             models.Index(fields=["store", "status", "next_attempt_at"]),
             models.Index(fields=["store", "platform_order_id"]),
             models.Index(fields=["status", "received_at"]),
+            # The purge of refused deliveries past their retention.
+            models.Index(fields=["received_at"], condition=Q(dead_reason="signature"), name="inbox_refused_received"),
         ]
 
     def __str__(self) -> str:

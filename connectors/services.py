@@ -7,12 +7,19 @@ one order are applied one at a time and in order; a sweeper re-enqueues anything
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import ipaddress
 import json
 import logging
+import math
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -31,6 +38,7 @@ from connectors.ingest import UnmappedSKU, channel_order_apply
 from connectors.models import ChannelSyncState, DeadReason, InboxKind, InboxMessage, InboxStatus
 from connectors.registry import CONNECTORS, connector_class, connector_for_store
 from oms.exceptions import DomainError, NotFoundError, ValidationFailed
+from oms.guard import clean_data, clean_text
 from orders.models import Store
 
 logger = logging.getLogger(__name__)
@@ -41,6 +49,11 @@ PROCESS_LEASE = timedelta(minutes=5)
 # Headers kept with a webhook (the signature itself is not needed once verified).
 KEPT_HEADERS = ("x-shopify-topic", "x-shopify-event-id", "x-shopify-webhook-id", "x-shopify-triggered-at",
                 "x-shopify-shop-domain", "x-shopify-api-version", "app-id", "content-type")
+# A header value longer than this is cut: the kept headers are for reading, not for replaying.
+KEPT_HEADER_CHARS = 200
+# What a refused (unverified) delivery keeps of its body: the start, for a person to recognise it.
+REFUSED_BODY_PREFIX_CHARS = 256
+REFUSED_WINDOW_SECONDS = 60
 
 
 def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> float:
@@ -67,15 +80,24 @@ def _enqueue_processing(store_id: int) -> None:
 
 def inbox_store(*, store: Store, kind: str, delivery_key: str, body: str, platform_order_id: str = "",
                 platform_updated_at: datetime | None = None, topic: str = "", headers: dict | None = None,
-                status: str = InboxStatus.PENDING, dead_reason: str = "", last_error: str = "") -> tuple[InboxMessage, bool]:
-    """Store one delivery; a repeat of the same delivery is counted and not stored again."""
+                status: str = InboxStatus.PENDING, dead_reason: str = "", last_error: str = "",
+                body_size: int | None = None, body_sha256: str = "",
+                source_address: str | None = None) -> tuple[InboxMessage, bool]:
+    """Store one delivery; a repeat of the same delivery is counted and not stored again.
+
+    A refused delivery passes only the start of its body, with its size, hash and source address.
+    """
+    # Texts from outside: the database cannot hold a NUL, in text nor in jsonb.
+    delivery_key, topic, platform_order_id = clean_text(delivery_key), clean_text(topic), clean_text(platform_order_id)
+    headers, last_error = clean_data(headers or {}), clean_text(last_error)
     try:
         with transaction.atomic():
             message = InboxMessage.objects.create(
                 store=store, kind=kind, delivery_key=delivery_key[:200], body=body, topic=topic[:64],
                 platform_order_id=platform_order_id[:64], platform_updated_at=platform_updated_at,
                 headers=headers or {}, status=status, dead_reason=dead_reason, last_error=last_error,
-                next_attempt_at=timezone.now() if status == InboxStatus.PENDING else None)
+                next_attempt_at=timezone.now() if status == InboxStatus.PENDING else None,
+                body_size=body_size, body_sha256=body_sha256, source_address=source_address)
     except IntegrityError:
         InboxMessage.objects.filter(store=store, delivery_key=delivery_key[:200]).update(
             duplicates=F("duplicates") + 1)
@@ -92,8 +114,8 @@ def inbox_store_polled(*, store: Store, raws: list[RawOrder]) -> int:
         return 0
     now = timezone.now()
     rows = [InboxMessage(store=store, kind=InboxKind.POLL, topic="poll",
-                         delivery_key=f"poll:{raw.platform_order_id}:{raw.updated_at.isoformat()}"[:200],
-                         platform_order_id=raw.platform_order_id[:64], platform_updated_at=raw.updated_at,
+                         delivery_key=clean_text(f"poll:{raw.platform_order_id}:{raw.updated_at.isoformat()}")[:200],
+                         platform_order_id=clean_text(raw.platform_order_id)[:64], platform_updated_at=raw.updated_at,
                          body=json.dumps(raw.payload, ensure_ascii=False), next_attempt_at=now)
             for raw in raws]
     keys = [row.delivery_key for row in rows]
@@ -114,9 +136,11 @@ class WebhookOutcome:
     status: int
     body: str
     content_type: str = "application/json"
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], body: bytes) -> WebhookOutcome:
+def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], body: bytes,
+                    source_address: str | None = None) -> WebhookOutcome:
     """Verify on the raw body, store, acknowledge. Nothing is processed here (a worker does it after commit)."""
     # Manual stores have no connector and no webhooks: they are unknown here, not a server error.
     store = Store.objects.filter(code=store_code, platform=platform, platform__in=list(CONNECTORS),
@@ -125,11 +149,12 @@ def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], 
         return WebhookOutcome(404, json.dumps({"code": "unknown_store", "message": "No such active store."}))
     connector = connector_for_store(store)
     lowered = {k.lower(): v for k, v in headers.items()}
-    kept = {k: v for k, v in lowered.items() if k in KEPT_HEADERS}
+    kept = {k: str(v)[:KEPT_HEADER_CHARS] for k, v in lowered.items() if k in KEPT_HEADERS}
     try:
         deliveries = connector.parse_webhook(headers=lowered, body=body)
     except PermanentError as exc:
-        return _webhook_refused(store, connector, exc, body=body, kept=kept, lowered=lowered)
+        return _webhook_refused(store, connector, exc, body=body, kept=kept, lowered=lowered,
+                                source_address=source_address)
     with transaction.atomic():
         _count(store.pk, webhooks_received=len(deliveries))
         for delivery in deliveries:
@@ -143,21 +168,32 @@ def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], 
 
 
 def _webhook_refused(store: Store, connector, exc: PermanentError, *, body: bytes, kept: dict,
-                     lowered: dict) -> WebhookOutcome:
+                     lowered: dict, source_address: str | None) -> WebhookOutcome:
     """What a refused delivery becomes. Only a verified body may ever be replayed into an order."""
     if exc.code == "push_unsupported":
         # This platform only polls: a body posted here was never sent by it. Nothing is stored.
         return WebhookOutcome(404, json.dumps({"code": "push_unsupported",
                                                "message": "This platform does not push orders."}))
-    text = body.decode("utf-8", "replace")
     if isinstance(exc, (SignatureError, AuthError)):
-        # Not verified (a wrong signature, or no secret to check it with): counted and listed for the
-        # operator, never processed nor replayable; the platform gets 401.
+        # Not verified (a wrong signature, or no secret to check it with): anyone can send these, so they
+        # are rate-limited per store and address and keep only a bounded record (size, hash, the start of
+        # the body) for the operator; never processed nor replayable; the platform gets 401.
+        retry_after = refused_webhook_throttle(store_id=store.pk, source_address=source_address)
+        if retry_after:
+            return WebhookOutcome(429, json.dumps({"code": "too_many_refused",
+                                                   "message": "Too many refused deliveries; try again later."}),
+                                  headers={"Retry-After": str(retry_after)})
         _count(store.pk, signature_failures=1)
         inbox_store(store=store, kind=InboxKind.WEBHOOK, delivery_key=f"badsig:{timezone.now().timestamp()}:{random.random()}",
-                    body=text, headers=kept, status=InboxStatus.DEAD, dead_reason=DeadReason.SIGNATURE,
-                    last_error=exc.message)
+                    body=clean_text(body[:REFUSED_BODY_PREFIX_CHARS * 4].decode("utf-8", "replace"))
+                    [:REFUSED_BODY_PREFIX_CHARS],
+                    headers=kept, status=InboxStatus.DEAD, dead_reason=DeadReason.SIGNATURE,
+                    last_error=exc.message, body_size=len(body), body_sha256=hashlib.sha256(body).hexdigest(),
+                    source_address=_ip_or_none(source_address))
         return WebhookOutcome(401, json.dumps({"code": "bad_signature", "message": "Signature does not match."}))
+    # A verified body may hold a NUL only as a JSON escape (the input guard refuses raw ones); cleaning
+    # cannot change a valid JSON document, and the database cannot hold a raw NUL.
+    text = clean_text(body.decode("utf-8", "replace"))
     # Verified but unusable: kept as a dead letter a person can fix and replay; acknowledged, since the
     # platform retrying a broken body cannot help.
     inbox_store(store=store, kind=InboxKind.WEBHOOK,
@@ -167,6 +203,53 @@ def _webhook_refused(store: Store, connector, exc: PermanentError, *, body: byte
     _count(store.pk, webhooks_received=1, errors=1)
     ack, content_type = connector.webhook_ack()
     return WebhookOutcome(200, ack, content_type)
+
+
+def refused_webhook_throttle(*, store_id: int, source_address: str | None) -> int:
+    """Count one refused delivery of (store, address) in a fixed one-minute window of the shared cache.
+
+    Returns 0 while under OMS_REFUSED_WEBHOOK_LIMIT_PER_MINUTE, else the seconds until the window ends
+    (the Retry-After). Verified deliveries never come here, so junk cannot slow down the real platform.
+    """
+    now = _clock()
+    window = int(now // REFUSED_WINDOW_SECONDS)
+    key = f"oms:refused-webhook:{store_id}:{_ip_or_none(source_address) or '-'}:{window}"
+    cache.add(key, 0, timeout=REFUSED_WINDOW_SECONDS + 5)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr: a fresh window
+        cache.add(key, 1, timeout=REFUSED_WINDOW_SECONDS + 5)
+        count = 1
+    limit = settings.OMS_REFUSED_WEBHOOK_LIMIT_PER_MINUTE
+    if count <= limit:
+        return 0
+    if count == limit + 1:  # once per window, so the log cannot be flooded either
+        logger.warning("refused webhooks of store %s from %s over %s a minute: refusing for the rest of the "
+                       "minute", store_id, source_address, limit)
+    return max(1, math.ceil((window + 1) * REFUSED_WINDOW_SECONDS - now))
+
+
+def _ip_or_none(address: str | None) -> str | None:
+    """REMOTE_ADDR as the inet column takes it (a unix-socket server may pass something else)."""
+    try:
+        return str(ipaddress.ip_address((address or "").strip()))
+    except ValueError:
+        return None
+
+
+def _clock() -> float:
+    return time.time()
+
+
+def refused_deliveries_purge(*, now: datetime | None = None) -> int:
+    """Delete the records of refused deliveries older than OMS_REFUSED_WEBHOOK_RETENTION_DAYS. Returns how many.
+
+    Only unverified deliveries (reason "signature") are purged: accepted ones and dead letters a person may
+    still replay stay.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.OMS_REFUSED_WEBHOOK_RETENTION_DAYS)
+    deleted, _per_model = InboxMessage.objects.filter(dead_reason=DeadReason.SIGNATURE, received_at__lt=cutoff).delete()
+    return deleted
 
 
 # --- Processing ----------------------------------------------------------------------------------
@@ -223,7 +306,9 @@ def inbox_process_message(*, message_id: int, store: Store | None = None) -> str
             payload = raw.payload
             InboxMessage.objects.filter(pk=message.pk).update(body=json.dumps(payload, ensure_ascii=False),
                                                               platform_updated_at=raw.updated_at)
-        unified = connector_class(store.platform).map_order(payload)
+        # The body stays as the platform sent it; what reaches the orders has no NUL (PostgreSQL refuses it
+        # in text and jsonb, and the row would fail on every retry) nor other control characters.
+        unified = connector_class(store.platform).map_order(clean_data(payload))
         with transaction.atomic():
             locked = InboxMessage.objects.select_for_update().get(pk=message.pk)
             if locked.status != InboxStatus.PENDING:
@@ -253,7 +338,8 @@ def inbox_process_message(*, message_id: int, store: Store | None = None) -> str
 
 def _dead(message: InboxMessage, reason: str, error: str) -> str:
     InboxMessage.objects.filter(pk=message.pk).update(status=InboxStatus.DEAD, dead_reason=reason,
-                                                      last_error=error[:2000], attempts=F("attempts") + 1)
+                                                      last_error=clean_text(error)[:2000],
+                                                      attempts=F("attempts") + 1)
     _count(message.store_id, errors=1)
     logger.warning("inbox %s dead-lettered: %s %s", message.pk, reason, error[:200])
     return InboxStatus.DEAD
@@ -264,7 +350,7 @@ def _retry_later(message: InboxMessage, error: str) -> str:
     if attempts >= MAX_ATTEMPTS:
         return _dead(message, DeadReason.RETRIES_EXHAUSTED, error)
     InboxMessage.objects.filter(pk=message.pk).update(
-        attempts=attempts, last_error=error[:2000],
+        attempts=attempts, last_error=clean_text(error)[:2000],
         next_attempt_at=timezone.now() + timedelta(seconds=backoff_seconds(attempts)))
     _count(message.store_id, errors=1)
     return InboxStatus.PENDING

@@ -62,3 +62,9 @@ def sync_check_task() -> int:
     from connectors.completeness import sync_check_last_hour
 
     return sum(1 for check in sync_check_last_hour() if check.missing)
+
+
+@shared_task(ignore_result=True)
+def purge_refused_deliveries_task() -> int:
+    """Records of refused (unverified) webhook deliveries are kept for a retention period only."""
+    return services.refused_deliveries_purge()

@@ -32,9 +32,11 @@ def webhook(request: HttpRequest, platform: str, store_code: str) -> HttpRespons
     if declared > MAX_WEBHOOK_BYTES:
         return HttpResponse('{"code":"too_large","message":"Body too large."}', status=413,
                             content_type="application/json")
+    # The input guard (oms.guard) has already refused raw control characters in the body.
     outcome = services.webhook_receive(platform=platform, store_code=store_code, headers=dict(request.headers),
-                                       body=request.body)
-    return HttpResponse(outcome.body, status=outcome.status, content_type=outcome.content_type)
+                                       body=request.body, source_address=request.META.get("REMOTE_ADDR"))
+    return HttpResponse(outcome.body, status=outcome.status, content_type=outcome.content_type,
+                        headers=outcome.headers)
 
 
 @login_required
