@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
+from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
 from inventory.models import SKU, Warehouse
@@ -33,7 +34,7 @@ def test_each_printed_password_logs_in(loaded_twice):
     assert [(username, role) for username, role, _password in loaded_twice] == DEMO_USERS
     for username, _role, password in loaded_twice:
         assert password == f"demo-{username}-2026"
-        assert authenticate(username=username, password=password) is not None
+        assert authenticate(request=HttpRequest(), username=username, password=password) is not None
 
 
 @pytest.mark.django_db
@@ -62,7 +63,7 @@ def test_a_changed_password_survives_a_rerun():
     logins = demo_load(orders=0)
 
     assert ("cs", "customer_service", None) in logins
-    assert authenticate(username="cs", password="my-own-password-42") is not None
+    assert authenticate(request=HttpRequest(), username="cs", password="my-own-password-42") is not None
     assert list(user.groups.values_list("name", flat=True)) == ["customer_service"]
 
 
