@@ -20,4 +20,5 @@ RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=build-only-not-used-at-runtime-0123456789ab
 
 USER oms
 EXPOSE 8000
-CMD ["gunicorn", "oms.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Bind, workers and the masked access log (phone numbers in query strings) come from oms/gunicorn_conf.py.
+CMD ["gunicorn", "oms.wsgi:application", "--config", "python:oms.gunicorn_conf"]

@@ -17,8 +17,12 @@ from inventory.forms import MAX_QUANTITY, MAX_UPLOAD_BYTES
 from inventory.models import SKU, BundleComponent, StockLevel, Warehouse
 from inventory.services import Count, stock_take_many
 from oms.exceptions import DomainError, ValidationFailed
+from oms.xlsx_guard import XlsxLimits, XlsxRefused, xlsx_guard_check
 
 MAX_ROWS = 20_000
+# Checked before openpyxl opens the file: it would otherwise inflate the whole shared-strings table.
+# A count sheet needs three columns; the export's seven (re-imported after editing) fit easily.
+COUNT_SHEET_LIMITS = XlsxLimits(max_rows=MAX_ROWS + 1, max_cells=200_000)
 
 # Header cell (trimmed, lower-cased) → column. English and Chinese headers are both accepted so a
 # sheet made by hand in either language, or an edited export, is read the same way.
@@ -107,12 +111,17 @@ class CountSheetReport:
 def count_sheet_read(file, *, max_rows: int = MAX_ROWS) -> list[CountRow]:
     """Read the warehouse / sku / counted columns of the first sheet; blank rows are skipped.
 
-    Raises CountSheetUnreadable when the file is not an .xlsx workbook, lacks a column or has too
-    many rows. Cells are not checked here (see ``count_sheet_validate``).
+    Raises CountSheetUnreadable when the file is not an .xlsx workbook, unpacks too large (the shared
+    guard in oms/xlsx_guard.py), lacks a column or has too many rows. Cells are not checked here
+    (see ``count_sheet_validate``).
     """
     size = getattr(file, "size", None)
     if size is not None and size > MAX_UPLOAD_BYTES:
         raise CountSheetUnreadable(_("The file is larger than 5 MB."))
+    try:
+        xlsx_guard_check(file, limits=COUNT_SHEET_LIMITS)
+    except XlsxRefused as exc:
+        raise CountSheetUnreadable(exc.message, code=exc.code) from exc
     try:
         workbook = load_workbook(file, read_only=True, data_only=True)
     except _READ_ERRORS as exc:

@@ -1,7 +1,11 @@
-"""Language choice: Simplified Chinese unless the user picked English (cookie) or an API client asks for it."""
+"""Language choice (Simplified Chinese unless the user picked English or an API client asks) and the 404 page under DEBUG."""
 
 from django.conf import settings
+from django.http import Http404
+from django.urls import Resolver404, get_resolver
 from django.utils import translation
+
+from oms.views import error_404
 
 
 class DefaultChineseLocaleMiddleware:
@@ -27,3 +31,30 @@ class DefaultChineseLocaleMiddleware:
         response.headers.setdefault("Content-Language", request.LANGUAGE_CODE)
         translation.deactivate()
         return response
+
+
+class ProjectNotFoundPageMiddleware:
+    """Under DEBUG, answer a 404 with the project's page instead of Django's technical 404.
+
+    The technical page lists every URL pattern of the project to whoever asks, and the trial runs with
+    DEBUG on; anyone it is shown to on a LAN would see the whole map. The project page is used for
+    every client (not only remote ones): behind a proxy every request looks local. Without DEBUG
+    Django already uses handler404, so this does nothing there.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.DEBUG:
+            # An unknown path fails in URL resolution, before any view and so before process_exception.
+            try:
+                get_resolver(getattr(request, "urlconf", None)).resolve(request.path_info)
+            except Resolver404 as exc:
+                return error_404(request, exc)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if settings.DEBUG and isinstance(exception, Http404):
+            return error_404(request, exception)
+        return None

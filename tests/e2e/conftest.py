@@ -24,8 +24,13 @@ def browser_page(live_server):
         context.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
         page = context.new_page()
         page.set_default_timeout(10_000)
+        # The pages run under the Content-Security-Policy; Chromium reports what it refused on the console.
+        csp_violations = []
+        page.on("console", lambda message: csp_violations.append(f"{message.text} at {message.location}")
+                if "Content Security Policy" in message.text else None)
         try:
             yield page
+            assert csp_violations == [], csp_violations
         finally:
             context.close()
             browser.close()
