@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -17,8 +18,8 @@ class ChannelSyncState(models.Model):
     initial_lookback_hours = models.PositiveIntegerField(_("first poll looks back (hours)"), default=24)
     next_poll_at = models.DateTimeField(_("next poll"), null=True, blank=True, db_index=True)
     # One poll and one inbox drain at a time per store, without holding a database lock during HTTP.
-    poll_lease_until = models.DateTimeField(null=True, blank=True)
-    process_lease_until = models.DateTimeField(null=True, blank=True)
+    poll_lease_until = models.DateTimeField(_("polling leased until"), null=True, blank=True)
+    process_lease_until = models.DateTimeField(_("processing leased until"), null=True, blank=True)
     last_poll_started_at = models.DateTimeField(_("last poll started"), null=True, blank=True)
     last_success_at = models.DateTimeField(_("last successful poll"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True, default="")
@@ -111,7 +112,11 @@ class PushStatus(models.TextChoices):
     PENDING = "pending", _("Waiting to be sent")
     SENDING = "sending", _("Sending")
     SENT = "sent", _("Confirmed by the platform")
+    # Confirmed, but only for the lines the platform knows: others in the parcel are not its sub-orders.
+    PARTIAL = "partial", _("Partly confirmed by the platform")
     FAILED = "failed", _("Failed (needs a person)")
+    # A person decided the platform is not to be told by us (e.g. it was shipped there by hand).
+    DISCARDED = "discarded", _("Discarded by a person")
 
 
 class ShipmentPush(models.Model):
@@ -129,10 +134,14 @@ class ShipmentPush(models.Model):
     tracking_number = models.CharField(_("tracking number"), max_length=64)
     # Platform line ids of a partial (split) shipment; empty means the whole order.
     line_ids = models.JSONField(_("platform line ids"), default=list, blank=True)
+    # Our line numbers behind line_ids, and those of the parcel left out because the platform does not know
+    # them (no platform line id: a gift or a line added here): what the platform is told, said in our terms.
+    line_nos = models.JSONField(_("line numbers"), default=list, blank=True)
+    skipped_line_nos = models.JSONField(_("lines the platform does not know"), default=list, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=PushStatus.choices, default=PushStatus.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True, default="")
     response = models.JSONField(_("platform response"), default=dict, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -147,6 +156,47 @@ class ShipmentPush(models.Model):
     def __str__(self) -> str:
         return f"{self.order_id} {self.carrier_code} {self.tracking_number} {self.status}"
 
+    @property
+    def state_summary(self) -> str:
+        """One sentence for the order page: what the platform was told and what it accepted, in our line numbers."""
+        lines, not_platform = _lines_phrase(self.line_nos), _not_platform_phrase(self.skipped_line_nos)
+        if self.status == PushStatus.PARTIAL:
+            return gettext("Partly confirmed: the platform confirmed %(confirmed)s; not sent: %(not_platform)s.") % {
+                "confirmed": lines, "not_platform": not_platform}
+        if self.status == PushStatus.SENT:
+            if self.line_nos:
+                return gettext("The platform confirmed %(lines)s.") % {"lines": lines}
+            if self.line_ids:  # a row from before line numbers were kept
+                return gettext("The platform confirmed the shipment of these sub-orders.")
+            return gettext("The platform confirmed the shipment of the whole order.")
+        if self.status == PushStatus.FAILED:
+            return gettext("The platform did not accept this shipment. Fix the cause and send it again, or "
+                           "discard it if the platform was told another way.")
+        if self.status == PushStatus.DISCARDED:
+            return gettext("Discarded by a person: the OMS will not tell the platform about this shipment.")
+        if self.skipped_line_nos:
+            return gettext("Waiting for the platform: %(lines)s will be sent; not sent: %(not_platform)s.") % {
+                "lines": lines, "not_platform": not_platform}
+        if self.attempts and self.last_error:
+            return gettext("Not confirmed yet after %(attempts)s tries; it is tried again by itself.") % {
+                "attempts": self.attempts}
+        return gettext("Waiting to be sent to the platform.")
+
+
+def line_list(line_nos) -> str:
+    """Order line numbers as a reader writes them: "2, 3" in English, "2、3" in Chinese."""
+    return pgettext("list separator", ", ").join(str(n) for n in line_nos or [])
+
+
+def _lines_phrase(line_nos) -> str:
+    return ngettext("line %(lines)s", "lines %(lines)s", len(line_nos or [])) % {"lines": line_list(line_nos)}
+
+
+def _not_platform_phrase(line_nos) -> str:
+    return ngettext("line %(lines)s is not one of the platform's sub-orders",
+                    "lines %(lines)s are not the platform's sub-orders", len(line_nos or [])) % {
+        "lines": line_list(line_nos)}
+
 
 class ChannelStock(models.Model):
     """The quantity a store's platform shows for one SKU: what was pushed last, and whether it is stale.
@@ -159,12 +209,12 @@ class ChannelStock(models.Model):
                               verbose_name=_("store"))
     sku = models.ForeignKey("inventory.SKU", on_delete=models.CASCADE, related_name="channel_stock",
                             verbose_name=_("SKU"))
-    change_seq = models.PositiveBigIntegerField(default=0)
-    pushed_seq = models.PositiveBigIntegerField(default=0)
+    change_seq = models.PositiveBigIntegerField(_("stock change number"), default=0)
+    pushed_seq = models.PositiveBigIntegerField(_("pushed change number"), default=0)
     changed_at = models.DateTimeField(_("changed at"), null=True, blank=True)
     last_pushed_quantity = models.IntegerField(_("last pushed quantity"), null=True, blank=True)
     last_pushed_at = models.DateTimeField(_("last pushed at"), null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True, default="")
     pushes = models.PositiveIntegerField(_("platform calls"), default=0)
 

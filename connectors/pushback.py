@@ -11,10 +11,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from connectors.base import AuthError, ConnectorError, PermanentError, TransientError
-from connectors.models import PushStatus, ShipmentPush
+from connectors.models import PushStatus, ShipmentPush, line_list
 from connectors.registry import CONNECTORS, connector_for_store
 from connectors.services import backoff_seconds
-from oms.exceptions import NotFoundError, ValidationFailed
+from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
 from oms.locks import lock_one
 from orders.events import event_order_shipment_push
 from orders.models import Order, OrderLine
@@ -41,24 +41,36 @@ def shipment_push_enqueue(*, order_id: int, carrier_code: str, tracking_number: 
     if order.store.platform not in CONNECTORS:
         return None
     line_ids: list[str] = []
+    sent_nos: list[int] = []
+    skipped: list[int] = []
     if line_nos:
         lines = dict(OrderLine.objects.filter(order=order, line_no__in=line_nos)
                      .values_list("line_no", "platform_line_id"))
         missing = sorted(set(line_nos) - set(lines))
-        if missing or not all(lines.values()):
-            raise ValidationFailed(_("Lines %(lines)s are not platform lines of this order.") % {
-                "lines": ", ".join(map(str, missing or line_nos))}, data={"line_nos": [_("Unknown line.")]})
-        line_ids = [lines[n] for n in sorted(lines)]
-        if len(line_ids) == order.lines.count():
-            line_ids = []  # every line: a full shipment
+        if missing:
+            raise ValidationFailed(_("Lines %(lines)s are not lines of this order.") % {
+                "lines": line_list(missing)}, data={"line_nos": [_("Unknown line.")]})
+        # A line without a platform id (a gift, a line added here) is not the platform's to confirm: the
+        # platform is told about the others, and the push says which lines it was not told about.
+        sent_nos = sorted(n for n, platform_id in lines.items() if platform_id)
+        skipped = sorted(n for n, platform_id in lines.items() if not platform_id)
+        if not sent_nos:
+            raise ValidationFailed(_("Lines %(lines)s are not the platform's sub-orders: there is nothing to "
+                                     "confirm to it.") % {"lines": line_list(skipped)},
+                                   code="no_platform_lines", data={"line_nos": [_("Not a platform line.")]})
+        line_ids = [lines[n] for n in sent_nos]
+        if not skipped and len(line_ids) == order.lines.count():
+            line_ids, sent_nos = [], []  # every line: a full shipment
     key = (shipment_key or f"{carrier_code}:{tracking_number}")[:100]
     try:
         with transaction.atomic():
             push = ShipmentPush.objects.create(order=order, store=order.store, shipment_key=key,
                                                carrier_code=carrier_code, tracking_number=tracking_number,
-                                               line_ids=line_ids, next_attempt_at=timezone.now())
+                                               line_ids=line_ids, line_nos=sent_nos, skipped_line_nos=skipped,
+                                               next_attempt_at=timezone.now())
             event_order_shipment_push(order=order, state="queued", carrier=carrier_code, tracking=tracking_number,
-                                      line_ids=line_ids)
+                                      line_ids=line_ids, reason=push.state_summary,
+                                      data={"line_nos": sent_nos, "skipped_line_nos": skipped})
             transaction.on_commit(lambda: _enqueue(push.pk))
     except IntegrityError:
         return ShipmentPush.objects.get(order=order, shipment_key=key)
@@ -94,13 +106,18 @@ def shipment_push_send(*, push_id: int) -> str:
         return _push_retry(push, exc)
     except PermanentError as exc:
         return _push_failed(push, exc)
+    # The platform took what it was sent; lines it does not know were never sent, so the state says "partly".
+    done = PushStatus.PARTIAL if push.skipped_line_nos else PushStatus.SENT
     with transaction.atomic():
-        ShipmentPush.objects.filter(pk=push.pk).update(status=PushStatus.SENT, sent_at=timezone.now(),
+        ShipmentPush.objects.filter(pk=push.pk).update(status=done, sent_at=timezone.now(),
                                                        lease_until=None, last_error="",
                                                        response=response if isinstance(response, dict) else {})
-        event_order_shipment_push(order=push.order, state="sent", carrier=push.carrier_code,
-                                  tracking=push.tracking_number, line_ids=push.line_ids, attempts=push.attempts)
-    return PushStatus.SENT
+        push.status = done
+        event_order_shipment_push(order=push.order, state=done, carrier=push.carrier_code,
+                                  tracking=push.tracking_number, line_ids=push.line_ids, attempts=push.attempts,
+                                  reason=push.state_summary,
+                                  data={"line_nos": push.line_nos, "skipped_line_nos": push.skipped_line_nos})
+    return done
 
 
 def _push_retry(push: ShipmentPush, exc: ConnectorError) -> str:
@@ -124,6 +141,48 @@ def _push_failed(push: ShipmentPush, exc: ConnectorError) -> str:
         event_order_shipment_push(order=push.order, state="failed", carrier=push.carrier_code,
                                   tracking=push.tracking_number, line_ids=push.line_ids, error=exc.message)
     return PushStatus.FAILED
+
+
+def _lock_push(push_id: int) -> ShipmentPush:
+    try:
+        return lock_one(ShipmentPush, push_id)
+    except ShipmentPush.DoesNotExist:
+        raise NotFoundError(_("Shipment push %(id)s does not exist.") % {"id": push_id},
+                            code="push_not_found") from None
+
+
+def shipment_push_retry(*, push_id: int, actor=None) -> ShipmentPush:
+    """A person sends a failed (or discarded) confirmation again, after fixing the cause: a fresh round of tries."""
+    with transaction.atomic():
+        push = _lock_push(push_id)
+        if push.status not in (PushStatus.FAILED, PushStatus.DISCARDED):
+            raise ConflictError(_("Only a failed or discarded push-back can be sent again; this one is: "
+                                  "%(status)s.") % {"status": push.get_status_display()}, code="push_not_failed")
+        push.status, push.attempts, push.next_attempt_at, push.lease_until = (PushStatus.PENDING, 0,
+                                                                               timezone.now(), None)
+        push.save(update_fields=["status", "attempts", "next_attempt_at", "lease_until"])
+        event_order_shipment_push(order=push.order, state="retried", carrier=push.carrier_code,
+                                  tracking=push.tracking_number, line_ids=push.line_ids, actor=actor)
+        transaction.on_commit(lambda: _enqueue(push.pk))
+        return push
+
+
+def shipment_push_discard(*, push_id: int, actor=None) -> ShipmentPush:
+    """A person gives up on a confirmation that failed or keeps waiting (e.g. it was shipped on the platform
+    by hand): it is never sent, and the order page says so rather than "waiting"."""
+    with transaction.atomic():
+        push = _lock_push(push_id)
+        if push.status == PushStatus.SENDING:
+            raise ConflictError(_("This push-back is being sent right now: wait a moment and look again."),
+                                code="push_sending")
+        if push.status not in (PushStatus.PENDING, PushStatus.FAILED):
+            raise ConflictError(_("Only a waiting or failed push-back can be discarded; this one is: "
+                                  "%(status)s.") % {"status": push.get_status_display()}, code="push_done")
+        push.status, push.lease_until = PushStatus.DISCARDED, None
+        push.save(update_fields=["status", "lease_until"])
+        event_order_shipment_push(order=push.order, state=PushStatus.DISCARDED, carrier=push.carrier_code,
+                                  tracking=push.tracking_number, line_ids=push.line_ids, actor=actor)
+        return push
 
 
 def shipment_pushes_due() -> list[int]:

@@ -14,4 +14,5 @@ urlpatterns = [
     path("dead-letters/", views.dead_letter_list, name="dead_letters"),
     path("stock/", views_stock.channel_stock, name="stock"),
     path("dead-letters/<int:message_id>/<slug:action>/", views.dead_letter_action, name="dead_letter_action"),
+    path("shipment-pushes/<int:push_id>/<slug:action>/", views.shipment_push_action, name="shipment_push_action"),
 ]

@@ -4,15 +4,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from connectors import selectors, services
+from connectors import pushback, selectors, services
 from connectors.forms import CREDENTIAL_FIELDS, StoreSetupForm
-from connectors.models import ChannelSyncState
+from connectors.models import ChannelSyncState, ShipmentPush
 from oms.exceptions import DomainError
 from orders.models import Store
 
@@ -153,3 +154,29 @@ def bench_bare_webhook(request: HttpRequest, store_code: str) -> HttpResponse:
     except IntegrityError:
         pass  # a repeated delivery: acknowledged, stored once
     return HttpResponse("{}", content_type="application/json")
+
+
+# --- Push-back from the order page ------------------------------------------------------------------------
+# Sending a failed confirmation again or giving up on it is channel work, like replaying or discarding a dead
+# letter: the same permission guards both.
+RUN_PUSHES = "connectors.change_inboxmessage"
+
+
+@login_required
+@require_POST
+@permission_required(RUN_PUSHES, raise_exception=True)
+def shipment_push_action(request: HttpRequest, push_id: int, action: str) -> HttpResponse:
+    """Retry or discard one shipment push-back, then back to its order with what happened."""
+    if action not in ("retry", "discard"):
+        raise Http404
+    push = get_object_or_404(ShipmentPush.objects.only("pk", "order_id"), pk=push_id)
+    try:
+        if action == "retry":
+            pushback.shipment_push_retry(push_id=push.pk, actor=request.user)
+            messages.success(request, _("Push-back queued again: it is sent to the platform in a moment."))
+        else:
+            pushback.shipment_push_discard(push_id=push.pk, actor=request.user)
+            messages.success(request, _("Push-back discarded: the platform will not be told by the OMS."))
+    except DomainError as exc:
+        messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
+    return redirect(f"{reverse('orders:detail', args=[push.order_id])}#shipment-push-{push.pk}")

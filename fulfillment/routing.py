@@ -175,11 +175,18 @@ class DryRunRow:
         return self.warehouse_differs or self.carrier_differs
 
 
-def routing_dry_run(*, limit: int = 100) -> list[DryRunRow]:
+def _with_tried(active: list, tried) -> list:
+    """Today's active rules plus switched-off ones being tried, each at its place in the order."""
+    return sorted([*active, *(rule for rule in tried if not rule.active)], key=lambda rule: (rule.position, rule.pk))
+
+
+def routing_dry_run(*, limit: int = 100, try_warehouse_rules=(), try_carrier_rules=()) -> list[DryRunRow]:
     """Route the last ``limit`` routed orders with today's rules and set that beside what was decided.
 
     The warehouse compared is the first choice of the ranking (stock is not re-checked: past orders'
-    stock has moved on since), against the warehouse the order was actually routed to.
+    stock has moved on since), against the warehouse the order was actually routed to. Switched-off
+    rules passed in ``try_*_rules`` count as if they were on: a new rule is tried here before it is
+    switched on.
     """
     decided = {}
     # What the rules decided; a hand override is a person's choice, not a rule's, so it is not compared.
@@ -194,7 +201,8 @@ def routing_dry_run(*, limit: int = 100) -> list[DryRunRow]:
         carrier_decisions[decision.order_id] = decision  # the latest wins
     warehouses = list(Warehouse.objects.filter(active=True))
     names = {w.pk: w.code for w in Warehouse.objects.all()}
-    rules, carrier_rules = active_warehouse_rules(), active_carrier_rules()
+    rules = _with_tried(active_warehouse_rules(), try_warehouse_rules)
+    carrier_rules = _with_tried(active_carrier_rules(), try_carrier_rules)
     carriers = list(Carrier.objects.filter(active=True))
     weights = dict(Shipment.objects.filter(routing_decisions__order_id__in=list(decided))
                    .values_list("routing_decisions__order_id").annotate(w=Sum("expected_weight_grams")))

@@ -64,9 +64,12 @@ def event_order_channel_mismatch(*, order: Order, target: str, raw_status: str) 
 
 
 def event_order_shipment_push(*, order: Order, state: str, carrier: str, tracking: str, line_ids: list,
-                              attempts: int = 0, error: str = "") -> OrderEvent:
-    """A shipment confirmation to the platform was queued, confirmed, or gave up."""
-    return OrderEvent.objects.create(order=order, type=OrderEventType.SHIPMENT_PUSH, actor_label="channel",
-                                     from_status=order.status, to_status=order.status, reason=error[:500],
+                              attempts: int = 0, error: str = "", reason: str = "", actor=None,
+                              data: dict | None = None) -> OrderEvent:
+    """A shipment confirmation to the platform was queued, confirmed (wholly or in part), gave up, or a person
+    retried or discarded it. ``state`` says which; ``reason`` is the sentence shown, ``error`` the platform's."""
+    return OrderEvent.objects.create(order=order, type=OrderEventType.SHIPMENT_PUSH,
+                                     from_status=order.status, to_status=order.status, reason=(error or reason)[:500],
                                      data={"state": state, "carrier": carrier, "tracking": tracking,
-                                           "line_ids": line_ids, "attempts": attempts})
+                                           "line_ids": line_ids, "attempts": attempts, **(data or {})},
+                                     **_actor_fields(actor, "channel"))

@@ -300,7 +300,49 @@ def _sent_ok(job_id: int, bridge: PrintBridge | None = None) -> str:
         job.printed_at, job.lease_until, job.last_error = timezone.now(), None, ""
         job.save(update_fields=["status", "printed_at", "lease_until", "last_error"])
         Printer.objects.filter(pk=job.printer_id, offline_since__isnull=False).update(offline_since=None, last_error="")
+        released = printer_queue_release(printer_id=job.printer_id)
+        if released and bridge is None:
+            # A bridge printer's jobs are now due, so the bridge's next poll takes them; a network printer's
+            # queue is sent by a worker as soon as this commits.
+            printer_id = job.printer_id
+            transaction.on_commit(lambda: _enqueue_printer_queue(printer_id))
         return job.status
+
+
+def printer_queue_release(*, printer_id: int) -> list[int]:
+    """The printer just took a job, so it is on-line again: its other queued jobs stop waiting out their
+    backoff (which grows to a minute) and are due now, because people are standing at that printer.
+
+    Only next_attempt_at changes (a plain column, not the state); a claim still goes through the state."""
+    now = timezone.now()
+    waiting = list(PrintJob.objects.filter(printer_id=printer_id, status=JobStatus.QUEUED, next_attempt_at__gt=now)
+                   .order_by("pk").values_list("pk", flat=True))
+    if waiting:
+        PrintJob.objects.filter(pk__in=waiting, status=JobStatus.QUEUED).update(next_attempt_at=now)
+    return waiting
+
+
+def _enqueue_printer_queue(printer_id: int) -> None:
+    from printing.tasks import send_printer_queue_task
+
+    send_printer_queue_task.delay(printer_id=printer_id)
+
+
+def printer_send_queue(*, printer_id: int, limit: int = 500) -> dict[int, str]:
+    """Send a network printer's due jobs one after another in the order they were asked for (labels come
+    out in the order people expect); stop at the first one the printer does not take again."""
+    outcome: dict[int, str] = {}
+    due = (PrintJob.objects.filter(_claimable(timezone.now()), printer_id=printer_id,
+                                   printer__transport=Transport.NETWORK, printer__active=True)
+           .order_by("pk").values_list("pk", flat=True)[:limit])
+    for job_id in list(due):
+        outcome[job_id] = job_send_direct(job_id=job_id)
+        # Off-line again: the backoff and the sweeper take over. (A job another sender holds also answers
+        # "queued"; the printer's off-line mark tells the two apart.)
+        if outcome[job_id] == JobStatus.QUEUED and Printer.objects.filter(
+                pk=printer_id, offline_since__isnull=False).exists():
+            break
+    return outcome
 
 
 def _sent_failed(job_id: int, error: str, bridge: PrintBridge | None = None) -> str:

@@ -19,10 +19,14 @@ RULE_POSITION_STEP = 10
 
 
 def routing_rule_save(*, rule: WarehouseRule | CarrierRule) -> WarehouseRule | CarrierRule:
-    """Save a rule from its form; a new one goes last (two saved at once may share a position: the older wins)."""
+    """Save a rule from its form; a new one goes last (two saved at once may share a position: the older wins).
+
+    A new rule starts switched off: it routes no order until someone has seen in the dry run what it would
+    change and switches it on."""
     if rule.pk is None:
         last = type(rule).objects.order_by("-position").values_list("position", flat=True).first()
         rule.position = (last or 0) + RULE_POSITION_STEP
+        rule.active = False
     rule.save()
     return rule
 

@@ -58,8 +58,15 @@ def rule_edit(request: HttpRequest, kind: str, pk: int | None = None) -> HttpRes
     model, form_class, label = _kind(kind)
     rule = get_object_or_404(model, pk=pk) if pk else None
     form = form_class(request.POST or None, instance=rule)
+    if rule is None:
+        form.fields.pop("active")  # a new rule starts switched off (routing_rule_save): no box that would lie
     if request.method == "POST" and form.is_valid():
         saved = services.routing_rule_save(rule=form.save(commit=False))
+        if rule is None:
+            messages.success(request, _("Rule “%(name)s” saved, switched off. Below: the recent orders it would "
+                                        "route differently. Switch it on under Routing rules when that is right.")
+                             % {"name": saved.name})
+            return redirect(f"{reverse('fulfillment:routing-dry-run')}?{kind}_rule={saved.pk}")
         messages.success(request, _("Rule “%(name)s” saved.") % {"name": saved.name})
         return redirect("fulfillment:routing-rules")
     status = 400 if request.method == "POST" else 200
@@ -143,18 +150,31 @@ def carrier_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @login_required
 @permission_required(EDIT, raise_exception=True)
 def dry_run(request: HttpRequest) -> HttpResponse:
-    """Today's active rules applied to the last N routed orders, beside what was decided for them."""
+    """Today's active rules (and switched-off ones being tried) applied to the last N routed orders, beside what
+    was decided for them. Only the orders that would be routed differently are listed unless all are asked for."""
     form = DryRunForm(request.GET or None)
     if form.is_bound and not form.is_valid():
         return render(request, "fulfillment/routing_dry_run.html", {"form": form, "rows": None}, status=400)
-    limit = (form.cleaned_data.get("limit") if form.is_bound else None) or 100
-    rows = routing_dry_run(limit=limit)
+    data = form.cleaned_data if form.is_bound else {}
+    limit = data.get("limit") or 100
+    show_all = bool(data.get("all"))
+    rows = routing_dry_run(limit=limit, try_warehouse_rules=data.get("warehouse_rule") or (),
+                           try_carrier_rules=data.get("carrier_rule") or ())
+    toggle = request.GET.copy()
+    if show_all:
+        toggle.pop("all", None)
+    else:
+        toggle["all"] = "1"
     return render(
         request,
         "fulfillment/routing_dry_run.html",
         {
             "form": form if form.is_bound else DryRunForm(initial={"limit": limit}),
             "rows": rows,
+            "shown_rows": rows if show_all else [row for row in rows if row.differs],
+            "show_all": show_all,
+            "toggle_query": toggle.urlencode(),
+            "tried": [*(data.get("warehouse_rule") or ()), *(data.get("carrier_rule") or ())],
             "limit": limit,
             "differences": sum(1 for row in rows if row.differs),
             "warehouse_differences": sum(1 for row in rows if row.warehouse_differs),

@@ -157,8 +157,10 @@ def test_create_edit_switch_reorder_and_delete_rules(role_users, warehouse, beij
         ),
         follow=True,
     )
-    assert created.redirect_chain == [("/fulfillment/routing/", 302)]
     first = WarehouseRule.objects.get()
+    # A new rule starts switched off and leads to the dry run that tries it (test_rule_created_disabled).
+    assert created.redirect_chain == [(f"/fulfillment/routing/dry-run/?warehouse_rule={first.pk}", 302)]
+    assert first.active is False
     assert (first.countries, first.provinces, first.priorities, first.categories, first.position) == (
         ["CN"],
         ["上海市", "浙江省"],
@@ -180,6 +182,7 @@ def test_create_edit_switch_reorder_and_delete_rules(role_users, warehouse, beij
     )
     first.refresh_from_db()
     assert first.name == "Shanghai+Zhejiang to BJ" and first.position == 10 and first.categories == []
+    assert first.active is True  # the edit form keeps the switch
 
     client.post(f"/fulfillment/routing/rules/warehouse/{second.pk}/move/up/")
     assert list(WarehouseRule.objects.order_by("position").values_list("name", flat=True)) == [
@@ -194,7 +197,7 @@ def test_create_edit_switch_reorder_and_delete_rules(role_users, warehouse, beij
     ]
     assert client.post(f"/fulfillment/routing/rules/warehouse/{second.pk}/move/sideways/").status_code == 404
 
-    client.post(f"/fulfillment/routing/rules/warehouse/{first.pk}/toggle/")
+    client.post(f"/fulfillment/routing/rules/warehouse/{first.pk}/toggle/")  # switched on by the edit above
     first.refresh_from_db()
     assert first.active is False
     page = client.get("/fulfillment/routing/").content.decode()
@@ -357,6 +360,8 @@ def test_dry_run_shows_what_a_new_rule_would_route_differently(role_users, make_
     assert before.context["differences"] == 0 and 'data-differences="0"' in before.content.decode()
 
     client.post("/fulfillment/routing/rules/warehouse/new/", warehouse_rule_data(beijing))
+    rule = WarehouseRule.objects.get()
+    client.post(f"/fulfillment/routing/rules/warehouse/{rule.pk}/toggle/")  # new rules start switched off
     after = client.get("/fulfillment/routing/dry-run/?limit=2")
     rows = after.context["rows"]
     assert (
