@@ -77,3 +77,16 @@ def event_shipment_tracking_stale(*, shipment: Shipment, days: int, since: str):
 def event_shipment_weight_mismatch(*, shipment: Shipment, expected: int, measured: int, actor=None):
     return _event(shipment, ShipmentEventType.WEIGHT_MISMATCH, actor=actor,
                   data={"expected_grams": expected, "measured_grams": measured})
+
+
+def event_shipment_wave_removed(*, shipment: Shipment, wave: str, actor=None, reason: str = ""):
+    return _event(shipment, ShipmentEventType.WAVE_REMOVED, actor=actor, reason=reason, data={"wave": wave})
+
+
+def event_shipment_wave_cancelled(*, shipment: Shipment, wave: str, actor=None):
+    return _event(shipment, ShipmentEventType.WAVE_CANCELLED, actor=actor, data={"wave": wave})
+
+
+def event_shipment_wave_skipped(*, shipment: Shipment, wave: str, why: str, reason: str, actor=None):
+    return _event(shipment, ShipmentEventType.WAVE_SKIPPED, actor=actor, reason=reason,
+                  data={"wave": wave, "why": why})

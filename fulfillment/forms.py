@@ -18,6 +18,7 @@ from fulfillment.models import (
     CarrierRule,
     ServiceLevel,
     Shipment,
+    ShipmentStatus,
     WarehouseRule,
 )
 from inventory.models import SKU, Warehouse
@@ -452,13 +453,36 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=300)
 
 
+class ShipmentMoveForm(forms.Form):
+    """A card's move (kanban buttons and drag and drop): the column it goes to and, for an exception, why."""
+
+    to = forms.ChoiceField(choices=ShipmentStatus.choices,
+                           error_messages={"invalid_choice": _("That is not a column of the kanban.")})
+    reason = forms.CharField(max_length=300, required=False,  # Shipment.exception_reason
+                             error_messages={"max_length": _("Say what is wrong in at most %(max)s characters.")
+                                             % {"max": 300}})
+
+    def clean(self) -> dict:
+        data = super().clean()
+        # The browser's "required" is no check: an exception nobody can read helps no one at the packing desk.
+        if data.get("to") == ShipmentStatus.EXCEPTION and not data.get("reason") and "reason" not in self.errors:
+            self.add_error("reason", forms.ValidationError(_("Say what the problem is."), code="reason_required"))
+        return data
+
+
 class OptionalReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=300, required=False)
 
 
 class TrackingNumberForm(forms.Form):
+    """The one tracking-number field (parcel page and kanban card): a barcode scanner types and sends Enter."""
+
     tracking_number = forms.CharField(
-        label=_("Tracking number"), max_length=64, widget=forms.TextInput(attrs={"autocomplete": "off"})
+        label=_("Tracking number"),
+        max_length=64,
+        error_messages={"required": _("Scan or type the tracking number.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false",
+                                      "enterkeyhint": "done"}),
     )
 
 
@@ -584,3 +608,17 @@ class DryRunForm(forms.Form):
     limit = forms.IntegerField(
         label=_("Last routed orders"), min_value=1, max_value=1000, initial=100, required=False
     )
+    # A new rule starts switched off: these try it (at its place in the order) before anyone relies on it.
+    warehouse_rule = forms.ModelMultipleChoiceField(
+        label=_("Also try these switched-off warehouse rules"),
+        queryset=WarehouseRule.objects.filter(active=False).order_by("position", "id"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    carrier_rule = forms.ModelMultipleChoiceField(
+        label=_("Also try these switched-off carrier rules"),
+        queryset=CarrierRule.objects.filter(active=False, carrier__active=True).order_by("position", "id"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    all = forms.BooleanField(label=_("Show every order checked"), required=False)

@@ -127,21 +127,23 @@ class RoutingDecision(models.Model):
                                  related_name="routing_decisions", verbose_name=_("shipment"))
     kind = models.CharField(_("kind"), max_length=10, choices=DecisionKind.choices)
     warehouse_rule = models.ForeignKey(WarehouseRule, null=True, blank=True, on_delete=models.SET_NULL,
-                                       related_name="+")
-    carrier_rule = models.ForeignKey(CarrierRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+                                       related_name="+", verbose_name=_("warehouse rule"))
+    carrier_rule = models.ForeignKey(CarrierRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                     verbose_name=_("carrier rule"))
     # The rule's name at decision time (rules are edited and deleted later).
     rule_name = models.CharField(_("rule"), max_length=100, blank=True, default="")
     # The warehouse the rules ranked first, and where the stock was reserved in the end.
     preferred_warehouse = models.ForeignKey("inventory.Warehouse", null=True, blank=True, on_delete=models.SET_NULL,
                                             related_name="+", verbose_name=_("first choice"))
     warehouse_ids = models.JSONField(_("warehouses"), default=list, blank=True)
-    carrier = models.ForeignKey(Carrier, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    carrier = models.ForeignKey(Carrier, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                verbose_name=_("carrier"))
     service = models.CharField(_("service"), max_length=20, blank=True, default="")
     cost = models.DecimalField(_("cost"), max_digits=10, decimal_places=2, null=True, blank=True)
     reason = models.CharField(_("reason"), max_length=500)
     overridden = models.BooleanField(_("overridden by hand"), default=False)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+")
+                              related_name="+", verbose_name=_("by"))
     created_at = models.DateTimeField(_("time"), auto_now_add=True)
 
     class Meta:
@@ -178,6 +180,7 @@ class Wave(TimeStampedModel):
         OPEN = "open", _("Open")
         PICKING = "picking", _("Picking")
         DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
 
     number = models.CharField(_("wave number"), max_length=32, unique=True)
     warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.PROTECT, related_name="waves",
@@ -185,7 +188,7 @@ class Wave(TimeStampedModel):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
     description = models.CharField(_("description"), max_length=200, blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+                                   related_name="+", verbose_name=_("created by"))
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
 
     class Meta:
@@ -208,7 +211,7 @@ class Shipment(FSMModelMixin, TimeStampedModel):
     status = FSMField(_("status"), max_length=16, choices=ShipmentStatus.choices, default=SS.TO_PICK,
                       protected=True)
     # Where an exception came from, so resolving it returns there.
-    status_before_exception = models.CharField(max_length=16, blank=True, default="")
+    status_before_exception = models.CharField(_("status before the exception"), max_length=16, blank=True, default="")
     exception_reason = models.CharField(_("exception"), max_length=300, blank=True, default="")
 
     # Copied from the orders when the shipment is built or merged, so the kanban reads one table.
@@ -218,7 +221,7 @@ class Shipment(FSMModelMixin, TimeStampedModel):
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2, default=Decimal("0"))
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     # Same buyer and address ⇒ same key: merge candidates are found by it.
-    receiver_key = models.CharField(max_length=64, db_index=True)
+    receiver_key = models.CharField(_("buyer and address key"), max_length=64, db_index=True)
     receiver_country = models.CharField(_("country"), max_length=2, default="CN")
     receiver_province = models.CharField(_("province"), max_length=64, blank=True, default="")
     receiver_city = models.CharField(_("city"), max_length=64, blank=True, default="")
@@ -257,6 +260,10 @@ class Shipment(FSMModelMixin, TimeStampedModel):
         indexes = [
             models.Index(fields=["warehouse", "status", "sla_due_at", "id"], name="shipment_kanban_idx"),
             models.Index(fields=["status", "shipped_at"], name="shipment_status_shipped_idx"),
+            # The kanban's shipped lane (today's hand-overs of one warehouse, latest first): its page and its
+            # capped count are one range of this small index, not a merge of two big ones.
+            models.Index(fields=["warehouse", "shipped_at", "id"], condition=Q(status="shipped"),
+                         name="shipment_kanban_shipped_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["carrier", "tracking_number"], condition=~Q(tracking_number=""),
@@ -366,6 +373,9 @@ class ShipmentEventType(models.TextChoices):
     TRACKING = "tracking", _("Tracking update")
     TRACKING_STALE = "tracking_stale", _("No tracking update")
     WEIGHT_MISMATCH = "weight_mismatch", _("Weight mismatch")
+    WAVE_REMOVED = "wave_removed", _("Removed from the wave")
+    WAVE_CANCELLED = "wave_cancelled", _("Wave cancelled")
+    WAVE_SKIPPED = "wave_skipped", _("Not picked with the wave")
 
 
 class ShipmentEvent(models.Model):

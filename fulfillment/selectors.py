@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from fulfillment.carriers.formatting import customer_tracking
 from fulfillment.models import Shipment, ShipmentLine, ShipmentStatus, Wave
 from inventory.models import StockLevel
+from orders.models import HoldReason, OrderStatus
 
 
 @dataclass
@@ -69,3 +70,35 @@ def merge_candidates(shipment: Shipment) -> QuerySet[Shipment]:
     return (Shipment.objects.filter(store_id=shipment.store_id, warehouse_id=shipment.warehouse_id,
                                     receiver_key=shipment.receiver_key, status=ShipmentStatus.TO_PICK)
             .exclude(pk=shipment.pk).filter(Q(wave__isnull=True) | Q(wave_id=shipment.wave_id)))
+
+
+# --- Held parcels ----------------------------------------------------------------------------------
+
+# Order states that stop a parcel before it is picked: on hold, or sent back before fulfilment (a hold
+# released to "paid" waits for approval again). Cancelled and closed orders cancel their parcels themselves,
+# and every state listed here is rare next to the history, so the subquery starts from the orders' status index.
+HELD_ORDER_STATES = [OrderStatus.HELD, OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, OrderStatus.AWAITING_STOCK]
+
+
+def shipment_held_q() -> Q:
+    """Parcels with an order that may not be worked on (a merged parcel waits for its every order).
+
+    A subquery, not a flag on the parcel: a hold is set and released by the order services, and a copy here
+    could fall out of step; PostgreSQL evaluates it once per query (a hashed subplan).
+    """
+    return Q(pk__in=ShipmentLine.objects.filter(order__status__in=HELD_ORDER_STATES).values("shipment_id"))
+
+
+def shipment_holds(*, shipment_ids: list[int]) -> dict[int, str]:
+    """Why each of these parcels waits, as a card or a wave page shows it: "SO-1: Address problem" (one query)."""
+    if not shipment_ids:
+        return {}
+    rows = (ShipmentLine.objects.filter(shipment_id__in=shipment_ids, order__status__in=HELD_ORDER_STATES)
+            .values_list("shipment_id", "order__number", "order__status", "order__hold_reasons")
+            .distinct().order_by("shipment_id", "order__number"))
+    why: dict[int, list[str]] = {}
+    for shipment_id, number, status, reasons in rows:
+        labels = [str(HoldReason(r).label) if r in HoldReason.values else str(r) for r in reasons or []]
+        text = " · ".join(labels) if status == OrderStatus.HELD and labels else str(OrderStatus(status).label)
+        why.setdefault(shipment_id, []).append(f"{number}: {text}")
+    return {shipment_id: "; ".join(parts) for shipment_id, parts in why.items()}

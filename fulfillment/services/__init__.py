@@ -44,7 +44,15 @@ from fulfillment.services.rules import (
     routing_rule_save,
     routing_rule_toggle,
 )
-from fulfillment.services.waves import wave_create, wave_create_by_rule, wave_number_next, wave_start
+from fulfillment.services.waves import (
+    WaveStarted,
+    wave_cancel,
+    wave_create,
+    wave_create_by_rule,
+    wave_number_next,
+    wave_remove_shipment,
+    wave_start,
+)
 
 __all__ = [
     "RULE_POSITION_STEP", "WEIGHT_TOLERANCE_GRAMS", "WEIGHT_TOLERANCE_RATIO", "ScanResult", "missing_items",
@@ -55,5 +63,5 @@ __all__ = [
     "shipment_resolve", "shipment_scan_item", "shipment_scan_reset", "shipment_set_tracking_number",
     "shipment_ship", "shipment_split", "shipment_start_picking", "shipment_unmerge", "shipment_unpick",
     "shipments_cancel_for_order", "shipments_create_for_order", "shipments_merge", "wave_create",
-    "wave_create_by_rule", "wave_number_next", "wave_start",
+    "wave_create_by_rule", "wave_number_next", "wave_start", "WaveStarted", "wave_cancel", "wave_remove_shipment",
 ]

@@ -25,6 +25,8 @@ from oms.locks import lock_many, lock_one
 from orders.models import OrderStatus
 
 SS = ShipmentStatus
+# Shipment.exception_reason's length.
+EXCEPTION_REASON_MAX = 300
 
 
 # --- Moves ----------------------------------------------------------------------------------------
@@ -55,11 +57,15 @@ def shipment_unpick(*, shipment_id: int, actor=None) -> Shipment:
 
 def shipment_raise_exception(*, shipment_id: int, reason: str, actor=None, actor_label: str = "system") -> Shipment:
     reason = (reason or "").strip()
-    if not reason:
-        raise MoveRefused(_("Say what the problem is."), code="reason_required")
+    if not reason:  # bad input (400), whoever calls: the kanban, the parcel page, the shell
+        raise ValidationFailed(_("Say what the problem is."), code="reason_required",
+                               data={"reason": [_("Say what the problem is.")]})
+    if len(reason) > EXCEPTION_REASON_MAX:  # said, not cut: the rest of what the packer wrote would be lost
+        message = _("Say what is wrong in at most %(max)s characters.") % {"max": EXCEPTION_REASON_MAX}
+        raise ValidationFailed(message, code="reason_too_long", data={"reason": [message]})
     with transaction.atomic():
         shipment, _orders = _lock_shipment_with_orders(shipment_id)
-        shipment.exception_reason = reason[:300]
+        shipment.exception_reason = reason
         _apply(shipment, "raise_exception", actor=actor, actor_label=actor_label, reason=reason,
                extra_fields=("exception_reason",))
         return shipment
@@ -86,8 +92,8 @@ def shipment_move(*, shipment_id: int, to_status: str, actor=None, reason: str =
     if to_status == here:
         return shipment
     if to_status == SS.EXCEPTION:
-        return shipment_raise_exception(shipment_id=shipment_id, actor=actor,
-                                        reason=reason or _("Reported from the kanban."))
+        # No made-up reason: an exception without one is refused (reason_required), nothing changes.
+        return shipment_raise_exception(shipment_id=shipment_id, actor=actor, reason=reason)
     moves = {
         (SS.TO_PICK, SS.PICKING): lambda: shipment_start_picking(shipment_id=shipment_id, actor=actor),
         (SS.PICKING, SS.TO_PICK): lambda: shipment_unpick(shipment_id=shipment_id, actor=actor),

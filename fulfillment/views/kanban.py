@@ -17,8 +17,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fulfillment import services
 from fulfillment.exceptions import ShipmentNotFound
+from fulfillment.forms import ShipmentMoveForm
 from fulfillment.kanban import (
+    LANES,
     KanbanFilters,
+    count_display,
     duration_formats,
     kanban_board,
     kanban_card,
@@ -26,7 +29,7 @@ from fulfillment.kanban import (
     kanban_counts,
     offline_printers,
 )
-from fulfillment.models import KANBAN_COLUMNS, Carrier, Shipment, ShipmentStatus
+from fulfillment.models import Carrier, Shipment
 from inventory.models import Warehouse
 from inventory.selectors import scope_filter, store_ids_for_user, warehouse_check_access, warehouses_for_user
 from oms.exceptions import DomainError
@@ -148,7 +151,7 @@ def kanban_page(request: HttpRequest, code: str) -> HttpResponse:
 @require_GET
 def kanban_column_partial(request: HttpRequest, code: str, status: str) -> HttpResponse:
     """One page of one column: the next cards for "load more" (htmx), or that column alone as a page."""
-    if status not in KANBAN_COLUMNS:
+    if status not in LANES:
         raise Http404(_("There is no such column on the kanban."))
     warehouse = _warehouse(request, code)
     form, filters, query = _filters(request)
@@ -191,15 +194,11 @@ def kanban_counts_partial(request: HttpRequest, code: str) -> HttpResponse:
     return render(
         request,
         "fulfillment/_kanban_counts.html",
-        {"counts": [(status, counts[status]) for status in KANBAN_COLUMNS], "oob": True},
+        {"counts": [(lane, count_display(counts[lane])) for lane in LANES], "oob": True},
     )
 
 
-# The longest reason a parcel's exception keeps (Shipment.exception_reason).
-MAX_REASON = 300
-
-
-def _refused(request: HttpRequest, *, message: str, code: str, status: int) -> HttpResponse:
+def refused(request: HttpRequest, *, message: str, code: str, status: int) -> HttpResponse:
     """A refused move: a fragment for the page's alert area (htmx / fetch), or a message and back to the board."""
     text = _("Refused: %(why)s") % {"why": message}
     if not request.htmx:
@@ -217,29 +216,23 @@ def _refused(request: HttpRequest, *, message: str, code: str, status: int) -> H
 @require_POST
 def shipment_move(request: HttpRequest, pk: int) -> HttpResponse:
     """Move a card (POST ``to=<status>``, optional ``reason``): the re-rendered card, or the refusal and why."""
-    to_status = request.POST.get("to", "")
-    if to_status not in ShipmentStatus.values:
-        return _refused(
-            request,
-            message=_("“%(to)s” is not a column of the kanban.") % {"to": to_status[:40]},
-            code="invalid_status",
-            status=400,
-        )
-    reason = request.POST.get("reason", "").strip()
-    if len(reason) > MAX_REASON:  # said, not cut: the rest of what the packer wrote would be lost
-        return _refused(
-            request,
-            message=_("Say what is wrong in at most %(max)s characters.") % {"max": MAX_REASON},
-            code="reason_too_long",
-            status=400,
-        )
+    form = ShipmentMoveForm(request.POST)
+    if not form.is_valid():
+        # Checked here and again by the service: nothing moves, and the person reads what to fix.
+        if "to" in form.errors:
+            message = _("“%(to)s” is not a column of the kanban.") % {"to": request.POST.get("to", "")[:40]}
+            return refused(request, message=message, code="invalid_status", status=400)
+        error = form.errors.as_data()["reason"][0]
+        code = "reason_too_long" if error.code == "max_length" else "reason_required"
+        return refused(request, message=error.messages[0], code=code, status=400)
+    to_status, reason = form.cleaned_data["to"], form.cleaned_data["reason"]
     try:
         # A parcel outside the user's warehouses or stores is refused exactly like one that does not exist.
         if not scope_filter(Shipment.objects.filter(pk=pk), user=request.user, store="store").exists():
             raise ShipmentNotFound(_("Shipment %(id)s does not exist.") % {"id": pk})
         shipment = services.shipment_move(shipment_id=pk, to_status=to_status, actor=request.user, reason=reason)
     except DomainError as exc:
-        return _refused(request, message=exc.message, code=exc.code, status=exc.http_status)
+        return refused(request, message=exc.message, code=exc.code, status=exc.http_status)
     if not request.htmx:
         messages.success(
             request,
@@ -247,13 +240,18 @@ def shipment_move(request: HttpRequest, pk: int) -> HttpResponse:
             % {"number": shipment.number, "status": shipment.get_status_display()},
         )
         return redirect(safe_next(request) or reverse("fulfillment:kanban-home"))
+    return card_response(request, shipment)
+
+
+def card_response(request: HttpRequest, shipment: Shipment) -> HttpResponse:
+    """The card re-rendered after a change (a move, a tracking number), for htmx to swap in and place."""
     response = render(
         request,
         "fulfillment/_kanban_card.html",
         {
             "card": kanban_card(shipment),
             "moved": True,
-            "can_move": True,
+            "can_move": request.user.has_perm(MOVE_SHIPMENTS),
             "can_print": request.user.has_perm(PRINT),
             "return_to": safe_next(request) or reverse("fulfillment:kanban-home"),
         },

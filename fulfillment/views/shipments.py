@@ -39,10 +39,11 @@ from fulfillment.models import (
     ShipmentStatus,
 )
 from fulfillment.selectors import customer_tracking_of, merge_candidates, shipment_detail, stale_shipments
+from fulfillment.views.kanban import card_response, refused
 from inventory.models import Warehouse
 from inventory.selectors import scope_filter
 from oms.exceptions import DomainError
-from oms.inputs import query_without_page
+from oms.inputs import query_without_page, safe_next
 
 PAGE_SIZE = 50
 VIEW = "fulfillment.view_shipment"
@@ -124,6 +125,9 @@ def _forms(request: HttpRequest, shipment: Shipment, lines: list, bound: dict | 
         "split_form": SplitForm(lines=lines),
     }
     forms.update(bound or {})
+    if shipment.status == SS.PACKED and not shipment.tracking_number:
+        # Packed and waiting for its number: the cursor is in the field, so a scan lands there at once.
+        forms["tracking_form"].fields["tracking_number"].widget.attrs["autofocus"] = True
     return forms
 
 
@@ -316,17 +320,40 @@ def shipment_waybill(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def shipment_tracking(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act(
+    """The one tracking-number field, on the parcel page and on the kanban card (scanned or typed, then Enter).
+
+    From the card (htmx) the answer is the card itself, or the refusal for the board's alert area; without
+    JavaScript, or from the parcel page, a message and back to where the form was (``next``) or the parcel.
+    """
+    def save(data: dict) -> Shipment:
+        return services.shipment_set_tracking_number(
+            shipment_id=pk, tracking_number=data["tracking_number"], actor=request.user
+        )
+
+    if request.htmx:
+        if not request.user.has_perm(MOVE):
+            raise PermissionDenied
+        _shipment_or_404(request, pk)
+        form = TrackingNumberForm(request.POST)
+        if not form.is_valid():
+            error = form.errors.as_data()["tracking_number"][0]
+            return refused(request, message=error.messages[0], code="tracking_invalid", status=400)
+        try:
+            shipment = save(form.cleaned_data)
+        except DomainError as exc:
+            return refused(request, message=exc.message, code=exc.code, status=exc.http_status)
+        return card_response(request, shipment)
+    response = _act(
         request,
         pk,
         MOVE,
-        lambda data: services.shipment_set_tracking_number(
-            shipment_id=pk, tracking_number=data["tracking_number"], actor=request.user
-        ),
+        save,
         lambda s: _("Tracking number %(tracking)s saved.") % {"tracking": s.tracking_number},
         form_name="tracking_form",
         make_form=lambda s: TrackingNumberForm(request.POST),
     )
+    back = safe_next(request)
+    return redirect(back) if back and response.status_code == 302 else response
 
 
 @login_required

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from fulfillment import services
 from fulfillment.forms import WaveRuleForm, WaveSelectionForm
 from fulfillment.models import Shipment, ShipmentStatus, Wave
-from fulfillment.selectors import wave_pick_list
+from fulfillment.selectors import shipment_held_q, shipment_holds, wave_pick_list
 from inventory.models import Warehouse
 from inventory.selectors import scope_filter, warehouses_for_user
 from oms.exceptions import DomainError
@@ -30,16 +30,19 @@ VIEW = "fulfillment.view_wave"
 CREATE = "fulfillment.add_wave"
 
 
-def _waiting(request: HttpRequest, warehouse: Warehouse | None):
+def _waiting(request: HttpRequest, warehouse: Warehouse | None, *, held: bool = False):
     """Parcels of the warehouse that may join a wave: waiting to be picked, in no wave yet, and of the
-    stores the user works for (the warehouse itself was chosen among the user's)."""
+    stores the user works for (the warehouse itself was chosen among the user's).
+
+    Parcels whose order is on hold are not offered; ``held=True`` keeps them for checking a posted choice, so
+    that one ticked on a page shown before the hold is refused by the service with its number, not as a
+    bare invalid choice."""
     if warehouse is None:
         return Shipment.objects.none()
-    parcels = (
-        Shipment.objects.filter(warehouse=warehouse, status=ShipmentStatus.TO_PICK, wave__isnull=True)
-        .select_related("carrier")
-        .order_by("-priority", "sla_due_at", "pk")
-    )
+    parcels = Shipment.objects.filter(warehouse=warehouse, status=ShipmentStatus.TO_PICK, wave__isnull=True)
+    if not held:
+        parcels = parcels.exclude(shipment_held_q())
+    parcels = parcels.select_related("carrier").order_by("-priority", "sla_due_at", "pk")
     return scope_filter(parcels, user=request.user, store="store")
 
 
@@ -106,7 +109,7 @@ def _created(request: HttpRequest, wave: Wave) -> HttpResponse:
 def wave_create(request: HttpRequest) -> HttpResponse:
     """A wave of the ticked parcels."""
     warehouse = warehouses_for_user(user=request.user).filter(code=request.POST.get("warehouse", "")).first()
-    form = WaveSelectionForm(request.POST, candidates=_waiting(request, warehouse))
+    form = WaveSelectionForm(request.POST, candidates=_waiting(request, warehouse, held=True))
     # Another warehouse's code is then an invalid choice: a form error (400), no wave.
     form.fields["warehouse"].queryset = warehouses_for_user(user=request.user)
     if not form.is_valid():
@@ -159,6 +162,12 @@ def wave_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .order_by("-priority", "sla_due_at", "pk")
     )
     rows = wave_pick_list(wave)
+    holds = shipment_holds(shipment_ids=[s.pk for s in shipments if s.status == ShipmentStatus.TO_PICK])
+    for shipment in shipments:
+        shipment.hold = holds.get(shipment.pk, "")
+        shipment.removable = wave.status in (Wave.Status.OPEN, Wave.Status.PICKING) and (
+            shipment.status in services.waves.REMOVABLE_STATES
+        )
     return render(
         request,
         "fulfillment/wave_detail.html",
@@ -167,7 +176,10 @@ def wave_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rows": rows,
             "shipments": shipments,
             "units": sum(row.quantity for row in rows),
-            "waiting": sum(1 for s in shipments if s.status == ShipmentStatus.TO_PICK),
+            "waiting": sum(1 for s in shipments if s.status == ShipmentStatus.TO_PICK and not s.hold),
+            "held": sum(1 for s in shipments if s.hold),
+            "cancellable": wave.status in (Wave.Status.OPEN, Wave.Status.PICKING)
+            and all(s.status in services.waves.REMOVABLE_STATES for s in shipments),
         },
     )
 
@@ -176,14 +188,80 @@ def wave_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required([CREATE, "fulfillment.move_shipment"], raise_exception=True)
 def wave_start(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start picking what can be picked; the parcels left waiting (held, cancelled) are named in the message."""
     wave = get_object_or_404(_waves(request), pk=pk)
     try:
-        services.wave_start(wave_id=wave.pk, actor=request.user)
+        result = services.wave_start(wave_id=wave.pk, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
+        return redirect("fulfillment:wave", pk=wave.pk)
+    if not result.held and not result.cancelled:
+        messages.success(
+            request, _("Wave %(number)s started: its parcels are being picked.") % {"number": wave.number}
+        )
+        return redirect("fulfillment:wave", pk=wave.pk)
+    messages.success(
+        request,
+        ngettext(
+            "Wave %(number)s started: %(count)s parcel is being picked.",
+            "Wave %(number)s started: %(count)s parcels are being picked.",
+            len(result.started),
+        )
+        % {"number": wave.number, "count": len(result.started)},
+    )
+    if result.held:
+        messages.warning(
+            request,
+            _("Not picked, their order is on hold: %(numbers)s. Remove them from the wave or release the order.")
+            % {"numbers": ", ".join(result.held)},
+        )
+    if result.cancelled:
+        messages.warning(
+            request,
+            _("Not picked, cancelled: %(numbers)s.") % {"numbers": ", ".join(result.cancelled)},
+        )
+    return redirect("fulfillment:wave", pk=wave.pk)
+
+
+@login_required
+@require_POST
+@permission_required([CREATE, "fulfillment.move_shipment"], raise_exception=True)
+def wave_remove_shipment(request: HttpRequest, pk: int) -> HttpResponse:
+    """Drop one parcel (POST ``shipment=<id>``) from the wave; it waits again on its own."""
+    wave = get_object_or_404(_waves(request), pk=pk)
+    ids = parse_ids([request.POST.get("shipment", "")])
+    # A parcel outside the user's stores is refused exactly like one that is not in the wave.
+    shipment = scope_filter(wave.shipments.filter(pk__in=ids), user=request.user, store="store").first()
+    if shipment is None:
+        messages.error(request, _("Refused: %(why)s") % {"why": _("That parcel is not in this wave.")})
+        return redirect("fulfillment:wave", pk=wave.pk)
+    try:
+        services.wave_remove_shipment(wave_id=wave.pk, shipment_id=shipment.pk, actor=request.user)
     except DomainError as exc:
         messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
     else:
         messages.success(
-            request, _("Wave %(number)s started: its parcels are being picked.") % {"number": wave.number}
+            request,
+            _("Parcel %(parcel)s left wave %(wave)s: it waits to be picked again.")
+            % {"parcel": shipment.number, "wave": wave.number},
+        )
+    return redirect("fulfillment:wave", pk=wave.pk)
+
+
+@login_required
+@require_POST
+@permission_required([CREATE, "fulfillment.move_shipment"], raise_exception=True)
+def wave_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Cancel the wave while nothing of it was picked; its parcels go back to the waiting list."""
+    wave = get_object_or_404(_waves(request), pk=pk)
+    try:
+        services.wave_cancel(wave_id=wave.pk, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
+    else:
+        messages.success(
+            request,
+            _("Wave %(number)s cancelled: its parcels wait to be picked again.") % {"number": wave.number},
         )
     return redirect("fulfillment:wave", pk=wave.pk)
 
@@ -194,4 +272,6 @@ urlpatterns: list = [
     path("waves/new-by-rule/", wave_create_by_rule, name="wave-create-rule"),
     path("waves/<int:pk>/", wave_detail, name="wave"),
     path("waves/<int:pk>/start/", wave_start, name="wave-start"),
+    path("waves/<int:pk>/remove/", wave_remove_shipment, name="wave-remove"),
+    path("waves/<int:pk>/cancel/", wave_cancel, name="wave-cancel"),
 ]

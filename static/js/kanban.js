@@ -107,7 +107,8 @@
   }
 
   if (board.dataset.canMove === "1" && window.Sortable) {
-    board.querySelectorAll(".kanban-list").forEach(function (list) {
+    // The held lane takes no drops and gives none: its parcels wait for their order to be released.
+    board.querySelectorAll('.kanban-column:not([data-status="held"]) .kanban-list').forEach(function (list) {
       Sortable.create(list, {
         group: "kanban",
         sort: false, // a column's order is the server's (most urgent first)

@@ -52,9 +52,14 @@ def test_bench_kanban_small_run_prints_constant_query_counts():
         "partial_queries",
         "move_queries",
         "page_queries_small",
+        "page_p95_ms_small",
+        "page_ratio",
+        "page_kib",
+        "page_kib_small",
     ):
         assert key in figures, key
     assert figures["shipments"] == 300 and figures["ok"] is True and figures["failures"] == []
     assert figures["page_queries"] == figures["page_queries_small"]
     assert figures["shipments_small"] < figures["shipments"]
     assert figures["partial_queries"] < figures["page_queries"]
+    assert figures["page_p95_ms_small"] > 0 and figures["page_ratio"] > 0
