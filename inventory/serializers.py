@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from inventory.forms import MAX_QUANTITY
 from inventory.models import SKU, StockLevel, Warehouse
+from oms.api_schema import StrictInputSerializer
 
 
 class StockLevelSerializer(serializers.ModelSerializer):
@@ -20,7 +21,7 @@ class StockLevelSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StockReceiptSerializer(serializers.Serializer):
+class StockReceiptSerializer(StrictInputSerializer):
     """Goods received into a warehouse. Warehouse and SKU are given by code."""
 
     # Any existing warehouse is accepted here: an inactive one is refused by the service with its

@@ -5,7 +5,8 @@ import logging
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -55,3 +56,40 @@ def api_exception_handler(exc, context):
         code = _CODES.get(type(exc)) or getattr(exc, "default_code", "error")
         response.data = error_body(code, str(detail))
     return response
+
+
+# --- The error shape in the OpenAPI schema ----------------------------------------------------------
+
+
+class ApiErrorSerializer(serializers.Serializer):
+    """Every 4xx answer of the API: a stable code, a sentence, and per-field details when there are some."""
+
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. invalid, not_found, "
+                                           "transition_not_allowed, amount_out_of_range.")
+    message = serializers.CharField(help_text="A readable sentence in the caller's language.")
+    errors = serializers.JSONField(required=False, help_text="Details: per-field messages for code invalid, "
+                                                             "or facts about the refusal (say the current status).")
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Bad input: invalid (with per-field errors), parse_error, or a business rule such as "
+         "amount_out_of_range, order_invalid, unknown_transition, idempotency_key_too_long.",
+    401: "No credentials or wrong ones: not_authenticated, authentication_failed.",
+    403: "The credentials may not do this: permission_denied.",
+    404: "No such object: not_found (or a more precise code such as order_not_found).",
+    405: "This path does not take this method: method_not_allowed.",
+    409: "The object's current state does not allow it: transition_not_allowed, hold_conflict, paid_by_platform, "
+         "duplicate_order...",
+    415: "The body is not JSON: unsupported_media_type.",
+    422: "The same Idempotency-Key came with a different request: idempotency_key_reused.",
+    429: "Too many requests: throttled (retry after the Retry-After header).",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Schema entries for the error answers an operation gives, all in the shared error shape."""
+    return {code: OpenApiResponse(ApiErrorSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in statuses}
+
+
+# What every authenticated API operation may answer besides its own errors.
+COMMON_ERRORS = (401, 403, 405, 429)

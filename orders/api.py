@@ -1,13 +1,17 @@
 """REST API v1 for orders: list, detail, manual creation (idempotent) and the transition endpoints."""
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from oms.api_errors import COMMON_ERRORS, error_responses
+from oms.api_schema import KnownQueryParamsMixin
 from orders import services
-from orders.filters import OrderFilter
+from orders.filters import OrderAPIFilter
+from orders.models import IDEMPOTENCY_KEY_MAX_LENGTH
 from orders.selectors import order_detail_queryset, order_list_queryset
 from orders.serializers import (
     HoldSerializer,
@@ -19,9 +23,13 @@ from orders.serializers import (
 )
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-    description="Send the same key when retrying; the order is created once and the first answer is repeated.")
-ERROR = OpenApiResponse(description="JSON error: {code, message, errors?}")
+    "Idempotency-Key", {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH}, OpenApiParameter.HEADER,
+    required=False,
+    description="Send the same key when retrying; the order is created once and the first answer is repeated "
+                "for OMS_IDEMPOTENCY_KEY_TTL_HOURS (48 by default). At most 128 characters: a longer key is "
+                "refused (400 idempotency_key_too_long), never cut.")
+# The errors of the action endpoints on one order (POST /orders/{id}/<action>/).
+ACTION_ERRORS = error_responses(400, 404, 409, 415, *COMMON_ERRORS)
 
 
 class OrderPermission(permissions.BasePermission):
@@ -36,13 +44,22 @@ class OrderPermission(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
+        if view.action is None and request.method not in view.allowed_methods:
+            # No route for this method (PUT, PATCH, DELETE): let the view answer 405 rather than 403.
+            return True
         perm = self.ACTION_PERMS.get(view.action)
         return bool(perm) and request.user.has_perm(perm)
 
 
-class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+@extend_schema_view(
+    list=extend_schema(responses={200: OrderSerializer(many=True), **error_responses(400, 404, *COMMON_ERRORS)}),
+    retrieve=extend_schema(responses={200: OrderDetailSerializer, **error_responses(404, *COMMON_ERRORS)}),
+)
+class OrderViewSet(KnownQueryParamsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     permission_classes = [OrderPermission]
-    filterset_class = OrderFilter
+    filterset_class = OrderAPIFilter
+    # JSON only: nested lines and a receiver do not survive form encoding.
+    parser_classes = [JSONParser]
 
     def get_queryset(self):
         if self.action == "list":
@@ -61,7 +78,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return OrderDetailSerializer(order, context=self.get_serializer_context()).data
 
     @extend_schema(request=ManualOrderCreateSerializer, parameters=[IDEMPOTENCY_HEADER],
-                   responses={201: OrderDetailSerializer, 400: ERROR, 409: ERROR, 422: ERROR})
+                   responses={201: OrderDetailSerializer, **error_responses(400, 409, 415, 422, *COMMON_ERRORS)})
     def create(self, request, *args, **kwargs):
         """Create a manual-channel order (WeChat/offline). Lines are by merchant SKU code."""
         serializer = ManualOrderCreateSerializer(data=request.data, context=self.get_serializer_context())
@@ -86,7 +103,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             response["Idempotent-Replayed"] = "true"
         return response
 
-    @extend_schema(request=ReasonSerializer, responses={200: OrderDetailSerializer, 409: ERROR})
+    @extend_schema(request=ReasonSerializer, responses={200: OrderDetailSerializer, **ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel the order (allowed before it enters fulfilment)."""
@@ -96,7 +113,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order = services.order_cancel(order_id=order.pk, actor=request.user, reason=body.validated_data["reason"])
         return Response(self._detail(order))
 
-    @extend_schema(request=HoldSerializer, responses={200: OrderDetailSerializer, 409: ERROR})
+    @extend_schema(request=HoldSerializer, responses={200: OrderDetailSerializer, **ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     def hold(self, request, pk=None):
         """Put a hold with a reason code on the order."""
@@ -107,7 +124,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                                     note=body.validated_data["note"], actor=request.user)
         return Response(self._detail(order))
 
-    @extend_schema(request=HoldSerializer, responses={200: OrderDetailSerializer, 409: ERROR})
+    @extend_schema(request=HoldSerializer, responses={200: OrderDetailSerializer, **ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     def release(self, request, pk=None):
         """Release one hold reason; the last release returns the order to where it was."""
@@ -118,10 +135,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                                             note=body.validated_data["note"], actor=request.user)
         return Response(self._detail(order))
 
-    @extend_schema(request=TransitionSerializer, responses={200: OrderDetailSerializer, 403: ERROR, 409: ERROR})
+    @extend_schema(request=TransitionSerializer, responses={200: OrderDetailSerializer, **ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
-        """Apply any user transition by name (pay, approve, start_fulfilment, ship, deliver, complete, close...)."""
+        """Apply a user transition by name (pay, approve, start_fulfilment, ship_partially, ship, deliver, complete,
+        cancel, close). Each needs its own permission (403 permission_denied); pay only for orders of manual
+        stores, as platforms report payment themselves (409 paid_by_platform)."""
         order = self.get_object()
         body = TransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -1,4 +1,4 @@
-"""The order list filters, shared by the web list page and the API."""
+"""The order list filters: one for the web list page, and the API's variant of it."""
 
 import django_filters
 from django.db.models import Q
@@ -28,3 +28,13 @@ class OrderFilter(django_filters.FilterSet):
         if not value:
             return queryset
         return queryset.filter(Q(number__iexact=value) | Q(platform_order_id=value) | Q(number__endswith=value))
+
+
+class OrderAPIFilter(OrderFilter):
+    """The API list: the store by its exact code, like the stock API's warehouse and SKU filters.
+
+    An unknown code lists nothing (200) instead of refusing the request: a code is a plain string to
+    a caller, and the schema cannot list the stores that exist.
+    """
+
+    store = django_filters.CharFilter(field_name="store__code", label=_("Store code"))

@@ -15,8 +15,15 @@ class HoldForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
 
 
+# The longest note an order keeps (OrderEvent.reason holds 500 characters).
+NOTE_MAX_LENGTH = 500
+
+
 class NoteForm(forms.Form):
-    note = forms.CharField(label=_("Note"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    # Each refusal says what is wrong: an empty note and a too long one are different mistakes.
+    note = forms.CharField(label=_("Note"), max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2}),
+                           error_messages={"required": _("The note is empty."),
+                                           "max_length": _("A note has at most %(limit_value)d characters.")})
 
 
 class ShipmentForm(forms.Form):

@@ -57,7 +57,9 @@ class Store(TimeStampedModel):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.get_platform_display()})"
+        # Translatable so Chinese gets full-width brackets: 演示抖店（抖店）. Templates show the store
+        # through this, never with the platform code appended again.
+        return _("%(store)s (%(platform)s)") % {"store": self.name, "platform": self.get_platform_display()}
 
     def __repr__(self) -> str:
         return f"<Store {self.pk} {self.code} platform={self.platform} credentials=***>"
@@ -79,6 +81,18 @@ class OrderStatus(models.TextChoices):
 
 
 S = OrderStatus
+
+# Input limits that keep every amount inside its column (max_digits=14, decimal_places=2, i.e. below
+# 10^12): the largest order (200 lines x 10,000 units x 400,000.00) is 8 x 10^11, plus at most
+# 1,000,000.00 each of shipping and tax. Serializers state them (so the OpenAPI schema does) and
+# the order service checks them again for every other caller (connectors, imports, the shell).
+ORDER_MAX_LINES = 200
+LINE_MAX_QUANTITY = 10_000
+LINE_MAX_UNIT_PRICE = Decimal("400000.00")
+# A line discount never exceeds its own amount (checked by the service).
+LINE_MAX_DISCOUNT = LINE_MAX_UNIT_PRICE * LINE_MAX_QUANTITY
+ORDER_MAX_FEE = Decimal("1000000.00")  # shipping, tax and the order-level discount, each
+AMOUNT_COLUMN_MAX = Decimal("999999999999.99")
 # States from which an order may still be cancelled (nothing has left the warehouse yet).
 CANCELLABLE_STATES = [S.PENDING_PAYMENT, S.PAID, S.AWAITING_STOCK, S.HELD, S.READY]
 HOLDABLE_STATES = [S.PENDING_PAYMENT, S.PAID, S.AWAITING_STOCK, S.READY]
@@ -110,7 +124,7 @@ class Order(FSMModelMixin, TimeStampedModel):
     status = FSMField(_("status"), max_length=32, choices=OrderStatus.choices, default=S.PENDING_PAYMENT,
                       protected=True, db_index=True)
     # The state an order returns to when its last hold is released.
-    status_before_hold = models.CharField(max_length=32, blank=True, default="")
+    status_before_hold = models.CharField(_("status before the hold"), max_length=32, blank=True, default="")
     hold_reasons = models.JSONField(_("hold reasons"), default=list, blank=True)
     # While awaiting stock: [{"sku": code, "needed": n, "available": m, "short": k}, ...]
     stock_shortages = models.JSONField(_("stock shortages"), default=list, blank=True)
@@ -173,9 +187,17 @@ class Order(FSMModelMixin, TimeStampedModel):
         ]
         permissions = [
             ("view_pii", _("Can see unmasked receiver names, phones and addresses")),
-            ("transition_order", _("Can move orders through their states")),
             ("hold_order", _("Can hold and release orders")),
             ("cancel_order", _("Can cancel orders")),
+            # One permission per user transition, so each role gets exactly the steps it owns.
+            ("pay_order", _("Can mark orders of manual stores paid")),
+            ("approve_order", _("Can approve orders for fulfilment")),
+            ("start_fulfilment_order", _("Can start fulfilment of orders")),
+            ("ship_partially_order", _("Can mark orders partly shipped")),
+            ("ship_order", _("Can mark orders shipped")),
+            ("deliver_order", _("Can mark orders delivered")),
+            ("complete_order", _("Can complete orders")),
+            ("close_order", _("Can close orders after fulfilment started")),
         ]
 
     def __str__(self) -> str:
@@ -335,20 +357,28 @@ class OrderEvent(models.Model):
         return self.actor_label or "system"
 
 
+IDEMPOTENCY_KEY_MAX_LENGTH = 128
+
+
 class IdempotencyRecord(models.Model):
     """Remembers the answer to a POST made with an Idempotency-Key, so a retry gets the same answer."""
 
-    key = models.CharField(max_length=128)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    endpoint = models.CharField(max_length=100)
-    request_hash = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
-    order = models.ForeignKey(Order, null=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    key = models.CharField(_("idempotency key"), max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+                             verbose_name=_("user"))
+    endpoint = models.CharField(_("endpoint"), max_length=100)
+    request_hash = models.CharField(_("request fingerprint"), max_length=64)
+    response_status = models.PositiveSmallIntegerField(_("response status"), null=True)
+    response_body = models.JSONField(_("response body"), null=True)
+    order = models.ForeignKey(Order, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("order"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [models.UniqueConstraint(fields=["user", "endpoint", "key"], name="idempotency_unique_key")]
+        # The purge deletes by age.
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_at")]
 
     def __str__(self) -> str:
         return self.key

@@ -4,7 +4,7 @@ from django.db.models import Prefetch, QuerySet
 from django_fsm import can_proceed
 
 from orders.models import HoldReason, Order, OrderEvent, OrderStatus
-from orders.services import USER_TRANSITIONS
+from orders.services import USER_TRANSITIONS, order_user_transition_refusal
 
 
 def order_list_queryset() -> QuerySet[Order]:
@@ -21,7 +21,8 @@ def order_transitions_for_user(*, order: Order, user) -> list[dict]:
     allowed = []
     for name, (_service, permission) in USER_TRANSITIONS.items():
         method = getattr(order, name)
-        if can_proceed(method) and user.has_perm(permission):
+        if (can_proceed(method) and user.has_perm(permission)
+                and order_user_transition_refusal(order=order, name=name) is None):
             meta = method._django_fsm.get_transition(order.status)
             allowed.append({"name": name, "label": str(meta.custom.get("label", name)),
                             "needs_reason": name in {"cancel", "close"}})

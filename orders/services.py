@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -34,6 +34,12 @@ from orders.exceptions import (
     TransitionNotAllowed,
 )
 from orders.models import (
+    AMOUNT_COLUMN_MAX,
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    LINE_MAX_QUANTITY,
+    LINE_MAX_UNIT_PRICE,
+    ORDER_MAX_FEE,
+    ORDER_MAX_LINES,
     HoldReason,
     IdempotencyRecord,
     Order,
@@ -125,8 +131,32 @@ def _money(value: Decimal) -> Decimal:
     return Decimal(value).quantize(CENT)
 
 
+def _check_amount_ranges(data: OrderInput) -> None:
+    """Refuse quantities and amounts that would not fit the order's columns (a database error, a 500)."""
+    errors: dict[str, list[str]] = {}
+
+    def too_large(name: str, value, limit) -> None:
+        if value is not None and value > limit:
+            errors.setdefault(name, []).append(_("At most %(limit)s.") % {"limit": limit})
+
+    if len(data.lines) > ORDER_MAX_LINES:
+        errors.setdefault("lines", []).append(
+            _("An order has at most %(limit)s lines.") % {"limit": ORDER_MAX_LINES})
+    for index, line in enumerate(data.lines):
+        too_large(f"lines[{index}].quantity", line.quantity, LINE_MAX_QUANTITY)
+        too_large(f"lines[{index}].unit_price", line.unit_price, LINE_MAX_UNIT_PRICE)
+    for name in ("shipping_amount", "discount_amount", "tax_amount"):
+        too_large(name, getattr(data, name), ORDER_MAX_FEE)
+    too_large("total_amount", data.expected_total, AMOUNT_COLUMN_MAX)
+    too_large("total_amount", data.platform_total, AMOUNT_COLUMN_MAX)
+    if errors:
+        raise OrderInvalid(_("A quantity or an amount is out of range."), code="amount_out_of_range",
+                           data=errors)
+
+
 def _validate_order_input(*, store: Store, data: OrderInput) -> dict:
     """Check the input and compute the amounts; every problem is reported per field at once."""
+    _check_amount_ranges(data)
     errors: dict[str, list[str]] = {}
     if not store.active:
         errors.setdefault("store", []).append(_("Store %(store)s is not active.") % {"store": store.code})
@@ -246,15 +276,30 @@ def request_fingerprint(payload) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _idempotency_cutoff(now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+
+
 def idempotent_call(*, user, endpoint: str, key: str, fingerprint: str, perform) -> tuple[int, dict, bool]:
     """Run ``perform()`` once per (user, endpoint, key); retries get the first answer back.
 
     ``perform`` returns ``(status, body, order)``. Returns ``(status, body, replayed)``. A failing
     ``perform`` rolls back the key too, so a corrected retry with the same key can still succeed.
-    Concurrent requests with the same key wait on the unique index and then replay.
+    Concurrent requests with the same key wait on the unique index and then replay. A key is
+    remembered for IDEMPOTENCY_KEY_TTL_HOURS: after that it counts as new (and the purge drops it).
     """
-    key = key.strip()[:128]
+    key = key.strip()
+    if not key:
+        raise DomainError(_("The Idempotency-Key is empty."), code="idempotency_key_invalid")
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        # Cutting it would make two different keys collide and replay someone else's answer.
+        raise DomainError(_("The Idempotency-Key may have at most %(limit)s characters.") % {
+            "limit": IDEMPOTENCY_KEY_MAX_LENGTH}, code="idempotency_key_too_long")
     with transaction.atomic():
+        # An expired record is not replayed; deleting it first lets the key start afresh (a concurrent
+        # request with the same key waits on this row lock, then on the unique index, then replays).
+        IdempotencyRecord.objects.filter(user=user, endpoint=endpoint, key=key,
+                                         created_at__lt=_idempotency_cutoff()).delete()
         try:
             with transaction.atomic():
                 record = IdempotencyRecord.objects.create(user=user, endpoint=endpoint, key=key,
@@ -269,6 +314,12 @@ def idempotent_call(*, user, endpoint: str, key: str, fingerprint: str, perform)
         record.response_status, record.response_body, record.order = status, body, order
         record.save(update_fields=["response_status", "response_body", "order"])
     return status, body, False
+
+
+def idempotency_records_purge(*, now: datetime | None = None) -> int:
+    """Delete the idempotency records older than IDEMPOTENCY_KEY_TTL_HOURS; returns how many went."""
+    deleted, _by_model = IdempotencyRecord.objects.filter(created_at__lt=_idempotency_cutoff(now)).delete()
+    return deleted
 
 
 # --- Transitions -------------------------------------------------------------------------------
@@ -452,6 +503,9 @@ def order_release_hold(*, order_id: int, hold_reason: str, note: str = "", actor
 def order_add_note(*, order_id: int, note: str, actor=None, actor_label: str = "system") -> Order:
     if not note.strip():
         raise OrderInvalid(_("The note is empty."), data={"note": [_("This field may not be blank.")]})
+    if len(note.strip()) > 500:  # said, not cut: the rest of what was written would be lost
+        message = _("A note has at most %(limit_value)d characters.") % {"limit_value": 500}
+        raise OrderInvalid(message, data={"note": [message]})
     with transaction.atomic():
         order = _get_order_for_update(order_id)
         events.event_order_note_added(order=order, note=note.strip(), actor=actor, actor_label=actor_label)
@@ -694,26 +748,48 @@ def _move_shipments_of(*, order_id: int, name: str, user) -> Order:
     return Order.objects.get(pk=order_id)
 
 
+# Each transition has its own permission; oms/roles.py gives each to the roles that own the step.
 USER_TRANSITIONS = {
-    "pay": (order_pay, "orders.transition_order"),
-    "approve": (order_approve, "orders.transition_order"),
-    "start_fulfilment": (order_start_fulfilment, "orders.transition_order"),
-    "ship_partially": (order_ship_partially, "orders.transition_order"),
-    "ship": (order_ship, "orders.transition_order"),
-    "deliver": (order_deliver, "orders.transition_order"),
-    "complete": (order_complete, "orders.transition_order"),
+    "pay": (order_pay, "orders.pay_order"),
+    "approve": (order_approve, "orders.approve_order"),
+    "start_fulfilment": (order_start_fulfilment, "orders.start_fulfilment_order"),
+    "ship_partially": (order_ship_partially, "orders.ship_partially_order"),
+    "ship": (order_ship, "orders.ship_order"),
+    "deliver": (order_deliver, "orders.deliver_order"),
+    "complete": (order_complete, "orders.complete_order"),
     "cancel": (order_cancel, "orders.cancel_order"),
-    "close": (order_close, "orders.cancel_order"),
+    "close": (order_close, "orders.close_order"),
 }
 
 
+def order_user_transition_refusal(*, order: Order, name: str) -> DomainError | None:
+    """Why a person may not apply ``name`` to this order whatever their role, or None.
+
+    Payment of a platform order is the platform's to report (the connector follows it); marking it
+    paid by hand would ship goods nobody paid for. Only manual stores take a hand-marked payment.
+    """
+    if name == "pay" and order.store.platform != Platform.MANUAL:
+        return DomainError(
+            _("Order %(number)s comes from %(platform)s, which reports its payment: it cannot be marked paid "
+              "by hand.") % {"number": order.number, "platform": order.store.get_platform_display()},
+            code="paid_by_platform", http_status=409, data={"platform": order.store.platform})
+    return None
+
+
 def order_apply_user_transition(*, order_id: int, name: str, user, reason: str = "") -> Order:
-    """Run one of USER_TRANSITIONS for a person, checking their permission first."""
+    """Run one of USER_TRANSITIONS for a person, checking their permission and the store's rule first."""
     if name not in USER_TRANSITIONS:
         raise OrderInvalid(_("Unknown action %(name)s.") % {"name": name}, code="unknown_transition")
     service, permission = USER_TRANSITIONS[name]
     if not user.has_perm(permission):
         raise DomainError(_("You are not allowed to do this."), code="permission_denied", http_status=403)
+    order = Order.objects.select_related("store").filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound(_("Order %(id)s does not exist.") % {"id": order_id})
+    # The platform never changes on a store with orders, so checking outside the row lock is safe.
+    refusal = order_user_transition_refusal(order=order, name=name)
+    if refusal is not None:
+        raise refusal
     if name in SHIPMENT_DRIVEN and order_has_shipments(order_id=order_id):
         return _move_shipments_of(order_id=order_id, name=name, user=user)
     return service(order_id=order_id, actor=user, reason=reason)

@@ -123,7 +123,7 @@ def order_release(request: HttpRequest, pk: int, reason: str) -> HttpResponse:
 def order_note(request: HttpRequest, pk: int) -> HttpResponse:
     form = NoteForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("The note is empty."))
+        messages.error(request, form.errors["note"][0])
         return redirect("orders:detail", pk=pk)
     return _done(request, pk, lambda: services.order_add_note(order_id=pk, note=form.cleaned_data["note"],
                                                               actor=request.user))
@@ -131,7 +131,7 @@ def order_note(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-@permission_required("orders.transition_order", raise_exception=True)
+@permission_required("orders.ship_order", raise_exception=True)
 def order_shipment(request: HttpRequest, pk: int) -> HttpResponse:
     """Record carrier + tracking number: the order ships and the platform is told (outbox)."""
     from connectors.pushback import shipment_confirm

@@ -14,11 +14,15 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from oms.api_errors import ApiErrorSerializer
+from oms.api_schema import StrictInputSerializer
+from oms.throttles import PrintBridgeRateThrottle
 from printing import services
 from printing.models import PrintBridge, Printer, PrintJob, Transport
 
-ERROR = OpenApiResponse(description="JSON error: {code, message, errors?}")
-AUTH_ERRORS = {401: OpenApiResponse(description="Missing, unknown or disabled bridge token: {code, message}")}
+ERROR = OpenApiResponse(ApiErrorSerializer, description="JSON error: {code, message, errors?}")
+AUTH_ERRORS = {401: OpenApiResponse(ApiErrorSerializer,
+                                    description="Missing, unknown or disabled bridge token: {code, message}")}
 
 
 # --- Authentication -------------------------------------------------------------------------------
@@ -75,6 +79,8 @@ class BridgeAPIView(APIView):
     authentication_classes = [BridgeTokenAuthentication]
     permission_classes = [IsPrintBridge]
     parser_classes = [JSONParser]  # the bridge speaks JSON only
+    # Its own, higher limit per bridge instead of the staff one: a bridge clears hundreds of jobs a minute.
+    throttle_classes = [PrintBridgeRateThrottle]
 
     @property
     def bridge(self) -> PrintBridge:
@@ -109,7 +115,7 @@ class BridgeClaimSerializer(serializers.Serializer):
     job = BridgeJobSerializer(read_only=True)
 
 
-class BridgeAckSerializer(serializers.Serializer):
+class BridgeAckSerializer(StrictInputSerializer):
     ok = serializers.BooleanField(
         help_text="true: the printer took the bytes; false: it could not be reached."
     )
@@ -161,9 +167,10 @@ class BridgeAckView(BridgeAPIView):
             200: BridgeAckResultSerializer,
             400: ERROR,
             **AUTH_ERRORS,
-            403: OpenApiResponse(description="The job belongs to another warehouse."),
-            404: OpenApiResponse(description="No such job."),
-            409: OpenApiResponse(description="This bridge does not hold the job (its lease expired)."),
+            403: OpenApiResponse(ApiErrorSerializer, description="The job belongs to another warehouse."),
+            404: OpenApiResponse(ApiErrorSerializer, description="No such job."),
+            409: OpenApiResponse(ApiErrorSerializer,
+                                 description="This bridge does not hold the job (its lease expired)."),
         },
     )
     def post(self, request, job_id: int):

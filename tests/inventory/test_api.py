@@ -146,4 +146,5 @@ def test_schema_lists_the_stock_endpoints(api_client_for):
     assert {"/api/v1/stock-levels/", "/api/v1/stock-levels/{id}/", "/api/v1/stock-receipts/"} <= set(schema["paths"])
     params = {p["name"] for p in schema["paths"]["/api/v1/stock-levels/"]["get"]["parameters"]}
     assert {"warehouse", "sku", "low", "page"} <= params
-    assert set(schema["paths"]["/api/v1/stock-receipts/"]["post"]["responses"]) == {"201", "400", "401", "403"}
+    assert set(schema["paths"]["/api/v1/stock-receipts/"]["post"]["responses"]) == {
+        "201", "400", "401", "403", "405", "415", "429"}
