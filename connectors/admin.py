@@ -1,8 +1,8 @@
-"""Django admin for sync states and the inbox (read-mostly: processing goes through the services)."""
+"""Django admin for sync states, the inbox, shipment pushes, channel stock and completeness checks (read-mostly)."""
 
 from django.contrib import admin
 
-from connectors.models import ChannelSyncState, InboxMessage
+from connectors.models import ChannelStock, ChannelSyncState, InboxMessage, ShipmentPush, SyncCheck
 
 
 @admin.register(ChannelSyncState)
@@ -29,3 +29,41 @@ class InboxMessageAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written by the push and check services only; the admin shows the rows."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ShipmentPush)
+class ShipmentPushAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "store", "order", "carrier_code", "tracking_number", "status", "attempts",
+                    "sent_at"]
+    list_filter = ["status", "store"]
+    search_fields = ["tracking_number", "shipment_key"]
+    list_select_related = ["store", "order"]
+
+
+@admin.register(ChannelStock)
+class ChannelStockAdmin(ReadOnlyAdmin):
+    list_display = ["store", "sku", "change_seq", "pushed_seq", "last_pushed_quantity", "last_pushed_at",
+                    "next_attempt_at"]
+    list_filter = ["store"]
+    search_fields = ["sku__code"]
+    list_select_related = ["store", "sku"]
+
+
+@admin.register(SyncCheck)
+class SyncCheckAdmin(ReadOnlyAdmin):
+    list_display = ["checked_at", "store", "window_start", "window_end", "platform_count", "hub_count"]
+    list_filter = ["store"]
+    list_select_related = ["store"]

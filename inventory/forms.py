@@ -2,6 +2,7 @@
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from inventory.models import SKU
 from inventory.selectors import warehouses_active
@@ -49,7 +50,7 @@ class StockTakeForm(_StockForm):
 
 class StockAdjustForm(_StockForm):
     # Zero is left to the service so the rule lives in one place; the form only bounds the size.
-    delta = forms.IntegerField(label=_("Change"), min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY,
+    delta = forms.IntegerField(label=pgettext_lazy("stock adjustment", "Change"), min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY,
                                help_text=_("Positive adds to on hand (goods found), negative takes away (damage, loss)."))
     reason = forms.CharField(label=_("Reason"), max_length=255)
 

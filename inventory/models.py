@@ -166,7 +166,7 @@ class StockMovement(models.Model):
 
 
 class ReservationStatus(models.TextChoices):
-    ACTIVE = "active", _("Active")
+    ACTIVE = "active", pgettext_lazy("reservation", "Active")
     RELEASED = "released", _("Released")
     SHIPPED = "shipped", _("Shipped")
 

@@ -15,8 +15,12 @@ class TimeStampedModel(models.Model):
 class NumberSequence(models.Model):
     """Counter used to number documents where the database has no native sequence (SQLite)."""
 
-    name = models.CharField(max_length=50, unique=True)
-    last_value = models.BigIntegerField(default=0)
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    last_value = models.BigIntegerField(_("last number given"), default=0)
+
+    class Meta:
+        verbose_name = _("number sequence")
+        verbose_name_plural = _("number sequences")
 
     def __str__(self) -> str:
         return f"{self.name}={self.last_value}"
@@ -25,8 +29,12 @@ class NumberSequence(models.Model):
 class WorkerHeartbeat(models.Model):
     """Last time each Celery worker ran the heartbeat task; the health endpoint reads it."""
 
-    worker = models.CharField(max_length=200, unique=True)
-    seen_at = models.DateTimeField()
+    worker = models.CharField(_("worker"), max_length=200, unique=True)
+    seen_at = models.DateTimeField(_("last seen"))
+
+    class Meta:
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
 
     def __str__(self) -> str:
         return self.worker

@@ -26,7 +26,7 @@ class PrintBridge(TimeStampedModel):
     name = models.CharField(_("name"), max_length=100)
     warehouse = models.ForeignKey("inventory.Warehouse", on_delete=models.CASCADE, related_name="print_bridges",
                                   verbose_name=_("warehouse"))
-    token_hash = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(_("token hash"), max_length=64, unique=True)
     # The first characters of the token, so a person can tell tokens apart without seeing them.
     token_prefix = models.CharField(_("token starts with"), max_length=8)
     active = models.BooleanField(_("active"), default=True)
@@ -102,8 +102,9 @@ class PrintJob(FSMModelMixin, models.Model):
     last_error = models.CharField(_("last error"), max_length=300, blank=True, default="")
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     # A claimed job belongs to its sender (a worker or a bridge) until this time; then it may be retried.
-    lease_until = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.ForeignKey(PrintBridge, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
+    claimed_by = models.ForeignKey(PrintBridge, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                   verbose_name=_("claimed by"))
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                      related_name="+", verbose_name=_("requested by"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
