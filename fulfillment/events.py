@@ -1,5 +1,7 @@
 """One function per shipment event type; each writes one ShipmentEvent row in the caller's transaction."""
 
+from django.utils.translation import gettext as _
+
 from fulfillment.models import Shipment, ShipmentEvent, ShipmentEventType
 
 
@@ -59,9 +61,16 @@ def event_shipment_scan_refused(*, shipment: Shipment, barcode: str, problem: st
                   data={"barcode": barcode[:64], "problem": problem})
 
 
-def event_shipment_waybill(*, shipment: Shipment, tracking_number: str, source: str, actor=None):
-    return _event(shipment, ShipmentEventType.WAYBILL, actor=actor, actor_label=source,
-                  data={"tracking_number": tracking_number, "source": source})
+def event_shipment_waybill(*, shipment: Shipment, tracking_number: str, source: str, actor=None,
+                           recovered: bool = False):
+    """``recovered``: the carrier had made this waybill on an earlier call whose answer was lost."""
+    data = {"tracking_number": tracking_number, "source": source}
+    reason = ""
+    if recovered:
+        data["recovered"] = True
+        reason = _("The carrier had already made this waybill on an earlier request whose answer was lost; "
+                   "it was looked up and adopted, no second waybill was made.")
+    return _event(shipment, ShipmentEventType.WAYBILL, actor=actor, actor_label=source, reason=reason, data=data)
 
 
 def event_shipment_tracking(*, shipment: Shipment, count: int, latest: str):

@@ -55,8 +55,9 @@ def _waybill_request(shipment: Shipment) -> WaybillRequest:
 
 
 def shipment_request_waybill(*, shipment_id: int) -> Shipment:
-    """Ask the shipment's carrier for a waybill; the carrier de-duplicates on our shipment number, so
-    asking again after a timeout returns the same number instead of a second waybill."""
+    """Ask the shipment's carrier for a waybill. Our shipment number is the carrier's order key, so asking
+    again after a lost answer returns the waybill the carrier already made (the adapter recovers it: SF
+    refuses the repeat with 8016), never a second one; the event says when a waybill was recovered."""
     shipment = Shipment.objects.select_related("carrier", "warehouse").get(pk=shipment_id)
     if shipment.tracking_number:
         return shipment
@@ -89,7 +90,7 @@ def shipment_request_waybill(*, shipment_id: int) -> Shipment:
             raise RoutingInvalid(_("The carrier returned a number another parcel already has."),
                                  code="tracking_duplicate") from exc
         events.event_shipment_waybill(shipment=locked, tracking_number=waybill.tracking_number,
-                                      source=f"carrier:{shipment.carrier.code}")
+                                      source=f"carrier:{shipment.carrier.code}", recovered=waybill.recovered)
         if locked.status == SS.CANCELLED:
             # Cancelled while the carrier was being asked: the waybill is kept on record and voided.
             from fulfillment.services.moves import _enqueue_waybill_cancel
@@ -105,7 +106,9 @@ def shipment_cancel_waybill(*, shipment_id: int) -> bool:
             or shipment.waybill_voided_at or shipment.carrier.kind == CarrierKind.MANUAL):
         return True
     try:
-        adapter_for(shipment.carrier.kind, shipment.carrier.config).cancel_waybill(shipment.tracking_number)
+        # The carrier cancels by its order key, our shipment number (SF refuses a cancel without it).
+        adapter_for(shipment.carrier.kind, shipment.carrier.config).cancel_waybill(
+            shipment.tracking_number, order_ref=shipment.number)
     except CarrierTransientError:
         return False
     except CarrierPermanentError as exc:  # e.g. already picked up: nothing more the hub can do

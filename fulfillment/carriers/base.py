@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -35,7 +35,9 @@ class Address:
 
 @dataclass(frozen=True)
 class WaybillRequest:
-    order_ref: str  # our shipment number; the carrier de-duplicates on it: same ref -> same waybill
+    # Our shipment number, the carrier's order key: asking again with it returns the first waybill, never
+    # a second one (SF refuses the repeat and the adapter recovers the first from SF's order search).
+    order_ref: str
     sender: Address
     receiver: Address
     weight_grams: int
@@ -50,6 +52,9 @@ class Waybill:
     # internal, never shown to customers.
     handover_code: str
     label: dict  # what the label printer needs (dest_route_code, origin_code, service_name, …), JSON-able
+    # True when the carrier had made it on an earlier call whose answer was lost and the adapter found it
+    # again; the same waybill either way, so it takes no part in equality.
+    recovered: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -95,12 +100,15 @@ class CarrierAdapter(ABC):
 
     @abstractmethod
     def create_waybill(self, request: WaybillRequest) -> Waybill:
-        """A waybill for ``request``; the same ``order_ref`` again returns the same waybill."""
+        """A waybill for ``request``; the same ``order_ref`` again returns the same waybill (``recovered``)."""
 
     @abstractmethod
     def query_tracking(self, tracking_numbers: list[str]) -> dict[str, list[TrackingEvent]]:
         """Events per number, oldest first; numbers the carrier does not know are omitted."""
 
     @abstractmethod
-    def cancel_waybill(self, tracking_number: str) -> None:
-        """Cancel a waybill that has not been picked up; cancelling it again is not an error."""
+    def cancel_waybill(self, tracking_number: str, *, order_ref: str = "") -> None:
+        """Cancel a waybill that has not been picked up; cancelling it again is not an error.
+
+        ``order_ref`` is the ``WaybillRequest.order_ref`` the waybill was made for: carriers such as SF
+        cancel by their order key, not by the waybill number."""

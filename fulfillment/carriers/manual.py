@@ -25,5 +25,5 @@ class ManualAdapter(CarrierAdapter):
     def query_tracking(self, tracking_numbers: list[str]) -> dict[str, list[TrackingEvent]]:
         return {}  # no feed: the parcel's progress is entered by hand, if at all
 
-    def cancel_waybill(self, tracking_number: str) -> None:
+    def cancel_waybill(self, tracking_number: str, *, order_ref: str = "") -> None:
         """Nothing to tell anyone: the paper waybill is simply not used."""

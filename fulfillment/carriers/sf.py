@@ -1,9 +1,9 @@
 """SF-Express-like (丰桥-style) carrier client: the signed /std/service envelope and ``SFAdapter``.
 
 The protocol, as the adapter speaks it and ``sf_sandbox.SFSandbox`` answers it. It follows the shape
-of SF's 丰桥 API as publicly described by third-party SDKs; every code below is SF-like and NOT
-CONFIRMED against the real SF API (API_FACTS.md has no SF section). Check them before pointing a
-real account here.
+of SF's 丰桥 API as its pages and public SDKs describe it. The duplicate-order answer, the order
+search and the cancel message are checked (API_FACTS.md, "SF Express"); codes marked NOT CONFIRMED
+are SF-like only. Check them before pointing a real account here.
 
 Request: ``POST {base_url}/std/service``, ``application/x-www-form-urlencoded``, fields
 
@@ -16,21 +16,27 @@ Response (HTTP 200): ``{"apiResultCode", "apiErrorMsg", "apiResponseID", "apiRes
 refused it (``API_MESSAGES``). ``apiResultData`` is a JSON *string*:
 ``{"success": bool, "errorCode": "S0000" | business code, "errorMsg": str | null, "msgData": {…}}``.
 
-Services:
+Services (SF's 丰桥 names; what is checked against SF's pages and SDKs is in API_FACTS.md, "SF
+Express"):
 
 - ``EXP_RECE_CREATE_ORDER``: msgData ``orderId`` (our shipment number), ``expressTypeId``
   (``EXPRESS_TYPES``), ``contactInfoList`` (``contactType`` 1 sender / 2 receiver), ``cargoDetails``,
   ``totalWeight`` (kg, 3 decimals), ``monthlyCard``, ``isReturnRoutelabel`` 1. Answers
   ``waybillNoInfoList`` [{"waybillType": 1, "waybillNo": "SF" + 13 digits}] and ``routeLabelInfo``
   [{"routeLabelData": {"destRouteLabel", "sourceTransferCode", "twoDimensionCode", "codingMapping",
-  "proCode", …}}]. A repeated ``orderId`` answers the SAME waybill, so a retry after a timeout never
-  makes a second one; this adapter relies on it and retries creates.
+  "proCode", …}}]. A repeated ``orderId`` is refused with ``8016`` (重复下单), also after a cancel:
+  SF never reuses an order number. So a retry after a lost answer gets 8016, and the adapter then
+  asks ``EXP_RECE_SEARCH_ORDER_RESP`` for the waybill SF already made and adopts it.
+- ``EXP_RECE_SEARCH_ORDER_RESP``: ``orderId``, ``searchType`` 1 (a forward order). Answers the same
+  shape as a create (``waybillNoInfoList``, ``routeLabelInfo``).
 - ``EXP_RECE_SEARCH_ROUTES``: ``trackingType`` 1 (by waybill number), ``trackingNumber`` (a list,
   at most ``MAX_ROUTE_NUMBERS``). Answers ``routeResps`` [{"mailNo", "routes": [{"acceptTime"
   (Beijing time, "yyyy-MM-dd HH:mm:ss"), "acceptAddress", "remark", "opCode"}]}]; unknown or
   cancelled numbers have no entry.
-- ``EXP_RECE_UPDATE_ORDER`` with ``dealType`` 2: cancel, by ``waybillNoInfoList`` (the interface
-  only knows the tracking number; real SF may want the ``orderId`` too, NOT CONFIRMED).
+- ``EXP_RECE_UPDATE_ORDER`` with ``dealType`` 2: cancel. ``orderId`` is required (6118 without
+  it, 8018 for one SF does not know); ``waybillNoInfoList`` is optional and, when sent, must match
+  the order (8017). Answers ``resStatus`` 2 when done; cancelling a cancelled order answers 8037
+  (已消单), which the adapter takes as done.
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ from fulfillment.carriers.base import (
 SERVICE_PATH = "/std/service"
 CREATE_ORDER = "EXP_RECE_CREATE_ORDER"
 SEARCH_ROUTES = "EXP_RECE_SEARCH_ROUTES"
+SEARCH_ORDER = "EXP_RECE_SEARCH_ORDER_RESP"
+SEARCH_TYPE_FORWARD = 1  # searchType 1: a forward (not a return) order
 UPDATE_ORDER = "EXP_RECE_UPDATE_ORDER"
 DEAL_TYPE_CANCEL = 2
 MAX_ROUTE_NUMBERS = 10  # per route query; SF-like, NOT CONFIRMED
@@ -105,13 +113,25 @@ API_TRANSIENT_CODES = frozenset(
     {"A1005", "A1007", "A1009", "A1099"}
 )  # a new attempt (new requestID) may pass
 
-# Business (apiResultData.errorCode) codes; SF-like, NOT CONFIRMED against the real SF API.
+# Business (apiResultData.errorCode) codes. Checked against SF's pages and SDKs (API_FACTS.md, "SF
+# Express"): 8016, 8037, 8253, 6118, 8017, 8018. The others are SF-like and NOT CONFIRMED.
 BUSINESS_OK = "S0000"
-ERR_INVALID = "1010"  # msgData missing or malformed
-ERR_ORDER_CANCELLED = "8016"  # the orderId belongs to a cancelled waybill and cannot be used again
-ERR_ALREADY_PICKED_UP = "8037"  # the parcel was picked up: too late to cancel
-ERR_UNREACHABLE = "8114"  # the receiver's address is outside the delivery area
-ERR_UNKNOWN_WAYBILL = "6126"  # no such waybill (cancel)
+# SF's 1010 is "sender address missing"; used here for any malformed msgData (NOT CONFIRMED as generic).
+ERR_INVALID = "1010"
+ERR_DUPLICATE_ORDER = "8016"  # 重复下单: the orderId was used before (also when that order was cancelled)
+ERR_ORDER_CANCELLED = "8037"  # 已消单: the order is cancelled already (cancelling it again answers this)
+ERR_ORDER_CANCELLED_ALT = "8253"  # 订单已取消: the update page's other "already cancelled" code
+ERR_ORDER_ID_MISSING = "6118"  # 订单号不能为空
+ERR_ORDER_WAYBILL_MISMATCH = "8017"  # 订单号与运单号不匹配
+ERR_ORDER_NOT_FOUND = "8018"  # 未获取到订单信息: no order with this orderId (cancel)
+# 找不到该订单: SF lists it; that the order search answers it is NOT CONFIRMED.
+ERR_SEARCH_NOT_FOUND = "6150"
+# Too late to cancel (picked up). SF's code for it is NOT CONFIRMED; 8044 is 此订单已经处理中 in old SF lists.
+ERR_ALREADY_PICKED_UP = "8044"
+ERR_UNREACHABLE = "8114"  # the receiver's address is outside the delivery area; NOT CONFIRMED
+# A cancel answered with one of these found the order cancelled already: done, as the interface promises.
+CANCELLED_CODES = frozenset({ERR_ORDER_CANCELLED, ERR_ORDER_CANCELLED_ALT})
+RES_STATUS_DONE = 2  # EXP_RECE_UPDATE_ORDER resStatus: 1 = orderId and waybill do not match, 2 = done
 
 # Route opCode → normalised event code; SF-like, NOT CONFIRMED. An opCode not listed is still a scan,
 # i.e. the parcel is being handled: in_transit (so the "no update for N days" alert is not raised).
@@ -175,7 +195,9 @@ class SFClient(GatewayClient):
         self.clock = clock
 
     def call(self, service_code: str, msg_data: Mapping[str, Any]) -> dict:
-        """The business ``msgData`` of one call. Every SF call here is idempotent, so each is retried."""
+        """The business ``msgData`` of one call, retried on transient failures: queries and cancels are
+        idempotent, and a create repeated after a lost answer is refused (8016) and then recovered by
+        ``SFAdapter`` from the order search, so no call here can make a second waybill."""
         return self._with_retries(lambda: self.call_once(service_code, msg_data), retry_ambiguous=True)
 
     def call_once(self, service_code: str, msg_data: Mapping[str, Any]) -> dict:
@@ -290,15 +312,44 @@ class SFAdapter(CarrierAdapter):
             msg["totalWeight"] = round(request.weight_grams / 1000, 3)
         if self.config.get("monthly_card"):
             msg["monthlyCard"] = str(self.config["monthly_card"])
-        with carrier_errors():
-            data = self.client.call(CREATE_ORDER, msg)
+        try:
+            with carrier_errors():
+                data = self.client.call(CREATE_ORDER, msg)
+        except CarrierPermanentError as exc:
+            if exc.code != ERR_DUPLICATE_ORDER:
+                raise
+            # SF made this order before and refuses the repeat: typically our retry after an answer that
+            # was lost (timeout, cut body). The waybill exists and is billable, so adopt it, never fail.
+            return self._recover_waybill(request, refused=exc)
+        return self._waybill(request, data)
+
+    def _recover_waybill(self, request: WaybillRequest, *, refused: CarrierPermanentError) -> Waybill:
+        """The waybill SF already made for ``request.order_ref`` (after 8016), from the order search."""
+        msg = {"language": "zh-CN", "orderId": request.order_ref, "searchType": SEARCH_TYPE_FORWARD}
+        try:
+            with carrier_errors():
+                data = self.client.call(SEARCH_ORDER, msg)
+        except CarrierPermanentError as exc:
+            if isinstance(exc, CarrierAuthError):
+                raise
+            # E.g. the order was cancelled at SF: its number can never be used again. Keep SF's 8016, the
+            # reason the create failed, and say what the search answered.
+            raise CarrierPermanentError(
+                f"{refused.message}; its waybill could not be recovered: {exc.message}", code=refused.code
+            ) from exc
+        return self._waybill(request, data, recovered=True)
+
+    @staticmethod
+    def _waybill(request: WaybillRequest, data: Mapping[str, Any], *, recovered: bool = False) -> Waybill:
+        """A Waybill from a create or an order-search answer (both carry the same fields)."""
         numbers = [
             str(info.get("waybillNo") or "")
             for info in data.get("waybillNoInfoList") or []
-            if str(info.get("waybillType", 1)) == "1"  # 1 = the parent waybill (母单)
+            # waybillType 1 = the parent waybill (母单)
+            if isinstance(info, dict) and str(info.get("waybillType", 1)) == "1"
         ]
         if not numbers or not numbers[0]:
-            # Retrying is safe (same orderId → same waybill) and usually gets the full answer.
+            # Asking again is safe (a repeat is refused and then recovered) and usually gets the full answer.
             raise CarrierTransientError(
                 f"SF answered no waybill number for {request.order_ref}", code="invalid_response"
             )
@@ -313,7 +364,7 @@ class SFAdapter(CarrierAdapter):
             "coding_mapping": str(route.get("codingMapping") or ""),
             "two_dimension_code": str(route.get("twoDimensionCode") or ""),
         }
-        return Waybill(tracking_number=numbers[0], handover_code=dest_route, label=label)
+        return Waybill(tracking_number=numbers[0], handover_code=dest_route, label=label, recovered=recovered)
 
     @staticmethod
     def _contact(address, contact_type: int) -> dict[str, Any]:
@@ -328,13 +379,36 @@ class SFAdapter(CarrierAdapter):
             "address": address.address,
         }
 
-    def cancel_waybill(self, tracking_number: str) -> None:
+    def cancel_waybill(self, tracking_number: str, *, order_ref: str = "") -> None:
+        """Cancel by SF's key, the ``orderId`` (our shipment number); the waybill goes along so SF checks
+        they belong together. An order SF reports as cancelled already counts as done."""
+        if not order_ref:
+            # SF refuses a cancel without orderId (6118): say so before a call that cannot succeed.
+            raise CarrierPermanentError(
+                f"SF cancels by order number; none given for waybill {tracking_number}",
+                code="order_ref_required",
+            )
         msg = {
+            "language": "zh-CN",
+            "orderId": order_ref,
             "dealType": DEAL_TYPE_CANCEL,
-            "waybillNoInfoList": [{"waybillType": 1, "waybillNo": tracking_number}],
+            "waybillNoInfoList": [{"waybillType": 1, "waybillNo": tracking_number}]
+            if tracking_number
+            else [],
         }
-        with carrier_errors():
-            self.client.call(UPDATE_ORDER, msg)
+        try:
+            with carrier_errors():
+                data = self.client.call(UPDATE_ORDER, msg)
+        except CarrierPermanentError as exc:
+            if exc.code in CANCELLED_CODES:
+                return  # a retried cancel whose first answer was lost, or cancelled by other means
+            raise
+        if str(data.get("resStatus")) != str(RES_STATUS_DONE):
+            raise CarrierPermanentError(
+                f"SF did not cancel order {order_ref} (resStatus {data.get('resStatus')!r}: order and waybill "
+                "do not match)",
+                code=ERR_ORDER_WAYBILL_MISMATCH,
+            )
 
     # --- Tracking ------------------------------------------------------------------------------
 

@@ -1,22 +1,28 @@
 """A local SF-Express-like carrier on 127.0.0.1: signed waybill creation, route tracking on a clock, cancel.
 
-Speaks the protocol described in ``fulfillment.carriers.sf`` (all codes SF-like, NOT CONFIRMED
-against the real SF API). Runs without Django: ``python -m fulfillment.carriers.sf_sandbox --port
+Speaks the protocol described in ``fulfillment.carriers.sf`` and refuses what SF refuses where that
+is checked (API_FACTS.md, "SF Express"); codes marked NOT CONFIRMED are SF-like only. Runs without Django: ``python -m fulfillment.carriers.sf_sandbox --port
 8805`` or ``manage.py sandbox --platform sf``.
 
-- Waybills are kept keyed by ``orderId`` (in the base class's ``orders`` store); a repeated
-  ``orderId`` answers the same waybill. Numbers are "SF" + 13 digits, drawn from the seeded
+- Waybills are kept keyed by ``orderId`` (in the base class's ``orders`` store). As SF does, a
+  repeated ``orderId`` is refused with 8016 (重复下单), also after a cancel, and
+  ``EXP_RECE_SEARCH_ORDER_RESP`` answers an order's waybill (6150 for an unknown one, 8037 for a
+  cancelled one: NOT CONFIRMED what SF answers there). Numbers are "SF" + 13 digits, drawn from the seeded
   generator (the same seed gives the same numbers after a reset). The hand-over code
   (``destRouteLabel``) comes from the receiver's province, city and district only.
 - Tracking follows the sandbox clock (``set_clock`` / ``POST /_sandbox/clock``): each waybill's
   events are ``SCHEDULE`` after its creation, and a query shows those whose time has come.
-- A cancelled waybill is kept (status "cancelled", in the state) but route queries omit it, as they
-  omit unknown numbers; its ``orderId`` cannot be used again (8016). Cancel is refused once the
-  parcel was picked up (8037) and is idempotent before that.
+- Cancel (``EXP_RECE_UPDATE_ORDER``, ``dealType`` 2) goes by ``orderId``, as SF's: without one it
+  is refused with 6118, for an unknown one with 8018, with a waybill that is not the order's with
+  8017, a second time with 8037 (已消单), and once the parcel was picked up with 8044 (NOT
+  CONFIRMED). A cancelled waybill is kept (status "cancelled", in the state) but route queries omit
+  it, as they omit unknown numbers.
 - Control, besides the base's (state, faults, orders, pushed, reset): ``POST /_sandbox/faults``
   also takes ``stall`` and ``exception``, each a list of waybill numbers or ``"*"`` for all; a
   stalled parcel shows only its first event, an exceptional one gets an "exception" event at +20 h
-  instead of moving on. ``POST /_sandbox/clock`` ``{"now": iso | null}`` or ``{"advance_hours": n}``;
+  instead of moving on. ``lost_answers`` n: the next n gateway calls are carried out, but their
+  answer is held back ``lost_answer_seconds`` (2 s) so the caller times out first, as when an answer
+  is lost on its way back. ``POST /_sandbox/clock`` ``{"now": iso | null}`` or ``{"advance_hours": n}``;
   ``GET /_sandbox/clock``.
 """
 
@@ -28,6 +34,7 @@ import dataclasses
 import hmac
 import json
 import random
+import time
 import uuid
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -41,12 +48,18 @@ from fulfillment.carriers.sf import (
     CREATE_ORDER,
     DEAL_TYPE_CANCEL,
     ERR_ALREADY_PICKED_UP,
+    ERR_DUPLICATE_ORDER,
     ERR_INVALID,
     ERR_ORDER_CANCELLED,
-    ERR_UNKNOWN_WAYBILL,
+    ERR_ORDER_ID_MISSING,
+    ERR_ORDER_NOT_FOUND,
+    ERR_ORDER_WAYBILL_MISMATCH,
+    ERR_SEARCH_NOT_FOUND,
     ERR_UNREACHABLE,
     MAX_ROUTE_NUMBERS,
     PRO_CODES,
+    RES_STATUS_DONE,
+    SEARCH_ORDER,
     SEARCH_ROUTES,
     SERVICE_NAMES,
     SERVICE_PATH,
@@ -109,6 +122,7 @@ def place_name(contact: dict, fallback: str) -> str:
 class SFFaults(Faults):
     stall: list[str] = field(default_factory=list)  # waybill numbers, or ["*"]: never past "accepted"
     exception: list[str] = field(default_factory=list)  # waybill numbers, or ["*"]: exception at +20 h
+    lost_answers: int = 0  # next n gateway calls are carried out but answered too late (the caller times out)
 
 
 def _matches(numbers: list[str], number: str) -> bool:
@@ -133,6 +147,7 @@ class SFSandbox(Sandbox):
         self.checkword = checkword or self.credentials.get("checkword") or DEFAULT_CHECKWORD
         self.faults = SFFaults()
         self.api_calls: list[dict] = []  # every gateway call that got past the fault switches
+        self.lost_answer_seconds = 2.0  # how long a "lost" answer is held back (longer than a test's timeout)
 
     # --- Helpers for tests ---------------------------------------------------------------------
 
@@ -237,6 +252,17 @@ class SFSandbox(Sandbox):
     # --- The gateway -----------------------------------------------------------------------------
 
     def handle_api(self, request: Request) -> Response:
+        response = self._gateway(request)
+        with self.lock:
+            lost = self.faults.lost_answers > 0
+            if lost:
+                self.faults.lost_answers -= 1
+        if lost:
+            # Done, but the caller gives up before the answer arrives: what a retry must cope with.
+            time.sleep(self.lost_answer_seconds)
+        return response
+
+    def _gateway(self, request: Request) -> Response:
         if request.path.rstrip("/") != SERVICE_PATH or request.method != "POST":
             return Response(404, {"error": f"unknown endpoint {request.method} {request.path}"})
         form = request.form()
@@ -259,6 +285,7 @@ class SFSandbox(Sandbox):
             return self._api_error("A1002")
         handler = {
             CREATE_ORDER: self._create_order,
+            SEARCH_ORDER: self._search_order,
             SEARCH_ROUTES: self._search_routes,
             UPDATE_ORDER: self._update_order,
         }.get(form["serviceCode"])
@@ -339,22 +366,42 @@ class SFSandbox(Sandbox):
             self.record_push("create", orderId=order_id, refused=ERR_UNREACHABLE)
             return self._fail(ERR_UNREACHABLE, "收件地址超出派送范围，无法送达")
         with self.lock:
-            waybill = self.orders.get(order_id)
-            repeat = waybill is not None
-            if waybill is None:
+            existing = self.orders.get(order_id)
+            if existing is None:
                 waybill = self._new_waybill(order_id, service, sender, receiver, cargo, weight)
                 self.orders[order_id] = waybill
-            refused = waybill["status"] == "cancelled"
-            answer = self._create_answer(waybill)
+                answer = self._create_answer(waybill)
+        if existing is not None:
+            # SF never takes an orderId twice, cancelled or not: the caller must look the order up.
+            self.record_push(
+                "create",
+                orderId=order_id,
+                waybillNo=existing["waybillNo"],
+                repeat=True,
+                refused=ERR_DUPLICATE_ORDER,
+            )
+            return self._fail(ERR_DUPLICATE_ORDER, f"重复下单：订单号 {order_id} 已下过单")
         self.record_push(
-            "create",
-            orderId=order_id,
-            waybillNo=waybill["waybillNo"],
-            repeat=repeat,
-            refused=ERR_ORDER_CANCELLED if refused else None,
+            "create", orderId=order_id, waybillNo=waybill["waybillNo"], repeat=False, refused=None
         )
-        if refused:
-            return self._fail(ERR_ORDER_CANCELLED, f"订单 {order_id} 已取消，订单号不能重复使用")
+        return self._ok(answer)
+
+    # --- Order search ----------------------------------------------------------------------------
+
+    def _search_order(self, msg: dict) -> Response:
+        order_id = str(msg.get("orderId") or "")
+        if not order_id:
+            return self._fail(ERR_ORDER_ID_MISSING, "订单号不能为空")
+        if str(msg.get("searchType", 1)) != "1":
+            return self._fail(ERR_INVALID, "sandbox 只支持 searchType 1 (正向单)")
+        with self.lock:
+            waybill = self.orders.get(order_id)
+            if waybill is None:
+                return self._fail(ERR_SEARCH_NOT_FOUND, f"找不到该订单 {order_id}")
+            if waybill["status"] == "cancelled":
+                return self._fail(ERR_ORDER_CANCELLED, f"订单 {order_id} 已消单")
+            answer = self._create_answer(waybill)
+        self.record_push("search", orderId=order_id, waybillNo=answer["waybillNoInfoList"][0]["waybillNo"])
         return self._ok(answer)
 
     def _new_waybill(
@@ -475,28 +522,30 @@ class SFSandbox(Sandbox):
     def _update_order(self, msg: dict) -> Response:
         if msg.get("dealType") != DEAL_TYPE_CANCEL:
             return self._fail(ERR_INVALID, "sandbox 只支持 dealType 2 (取消)")
+        # SF's key is the orderId (required); the waybill list is optional and must belong to the order.
+        order_id = str(msg.get("orderId") or "")
+        if not order_id:
+            return self._fail(ERR_ORDER_ID_MISSING, "订单号不能为空")
         numbers = [
             str(i.get("waybillNo") or "") for i in msg.get("waybillNoInfoList") or [] if isinstance(i, dict)
         ]
-        order_id = str(msg.get("orderId") or "")
-        if not order_id and not numbers:
-            return self._fail(ERR_INVALID, "orderId 或 waybillNoInfoList 不能为空")
         now = self.now()
         with self.lock:
-            waybill = self.orders.get(order_id) if order_id else None
-            if waybill is None and numbers:
-                waybill = next((w for w in self.orders.values() if w["waybillNo"] == numbers[0]), None)
+            waybill = self.orders.get(order_id)
             if waybill is None:
-                return self._fail(ERR_UNKNOWN_WAYBILL, f"运单 {order_id or numbers[0]} 不存在")
-            if waybill["status"] != "cancelled":
-                picked_up = datetime.fromisoformat(waybill["createdAt"]) + SCHEDULE[0][0]
-                if now >= picked_up:
-                    return self._fail(ERR_ALREADY_PICKED_UP, f"运单 {waybill['waybillNo']} 已揽收，不能取消")
-                waybill["status"] = "cancelled"
-                waybill["cancelledAt"] = now.isoformat()
+                return self._fail(ERR_ORDER_NOT_FOUND, f"未获取到订单信息：{order_id}")
+            if any(number and number != waybill["waybillNo"] for number in numbers):
+                return self._fail(ERR_ORDER_WAYBILL_MISMATCH, f"订单号 {order_id} 与运单号不匹配")
+            if waybill["status"] == "cancelled":
+                return self._fail(ERR_ORDER_CANCELLED, "已消单")
+            picked_up = datetime.fromisoformat(waybill["createdAt"]) + SCHEDULE[0][0]
+            if now >= picked_up:
+                return self._fail(ERR_ALREADY_PICKED_UP, f"运单 {waybill['waybillNo']} 已揽收，不能取消")
+            waybill["status"] = "cancelled"
+            waybill["cancelledAt"] = now.isoformat()
             answer = {
                 "orderId": waybill["orderId"],
-                "resStatus": 2,  # 2 = cancelled (SF-like)
+                "resStatus": RES_STATUS_DONE,
                 "waybillNoInfoList": [{"waybillType": 1, "waybillNo": waybill["waybillNo"]}],
             }
         self.record_push("cancel", orderId=answer["orderId"], waybillNo=waybill["waybillNo"])

@@ -174,11 +174,14 @@ def test_same_order_ref_twice_gives_the_same_waybill_and_one_waybill_in_the_sand
     second = adapter.create_waybill(make_request())
 
     assert second == first
+    assert (first.recovered, second.recovered) == (False, True)
     assert len(control(sandbox, "state")["waybills"]) == 1
     pushed = control(sandbox, "pushed")["pushed"]
-    assert [(p["kind"], p["orderId"], p["waybillNo"], p["repeat"]) for p in pushed] == [
-        ("create", "SHP-0001", first.tracking_number, False),
-        ("create", "SHP-0001", first.tracking_number, True),
+    # As SF: the repeat is refused (8016, duplicate order), and the adapter looks the order up.
+    assert [(p["kind"], p["orderId"], p["waybillNo"], p.get("refused")) for p in pushed] == [
+        ("create", "SHP-0001", first.tracking_number, None),
+        ("create", "SHP-0001", first.tracking_number, "8016"),
+        ("search", "SHP-0001", first.tracking_number, None),
     ]
 
 
@@ -196,7 +199,8 @@ def test_a_retry_after_a_timeout_makes_no_second_waybill(sandbox, waits):
     while len(sandbox.pushed) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert {p["waybillNo"] for p in sandbox.pushed} == {waybill.tracking_number}
-    assert len(sandbox.pushed) == 2
+    # The retry got there first and made the waybill; the late first request was refused as a repeat.
+    assert [(p["kind"], p["refused"]) for p in sandbox.pushed] == [("create", None), ("create", "8016")]
     assert [w["waybillNo"] for w in sandbox.waybills()] == [waybill.tracking_number]
 
 
@@ -376,17 +380,19 @@ def test_cancel_marks_the_waybill_and_later_queries_omit_it(sandbox, adapter):
     set_clock(sandbox, T0)
     number = adapter.create_waybill(make_request()).tracking_number
 
-    adapter.cancel_waybill(number)
-    adapter.cancel_waybill(number)  # again: no error
+    adapter.cancel_waybill(number, order_ref="SHP-0001")
+    adapter.cancel_waybill(number, order_ref="SHP-0001")  # again: SF answers 8037 (已消单), not an error
 
     [stored] = control(sandbox, "state")["waybills"]
     assert (stored["status"], stored["cancelledAt"]) == ("cancelled", T0.isoformat())
     set_clock(sandbox, T0 + timedelta(days=2))
     assert adapter.query_tracking([number]) == {}
-    assert [p["kind"] for p in sandbox.pushed] == ["create", "cancel", "cancel"]
+    assert [p["kind"] for p in sandbox.pushed] == ["create", "cancel"]
     with pytest.raises(CarrierPermanentError) as reused:
         adapter.create_waybill(make_request())  # a cancelled shipment number cannot be used again
     assert reused.value.code == "8016"
+    assert "could not be recovered" in reused.value.message
+    assert len(sandbox.waybills()) == 1
 
 
 def test_cancel_after_pickup_or_of_an_unknown_waybill_is_refused(sandbox, adapter):
@@ -395,11 +401,11 @@ def test_cancel_after_pickup_or_of_an_unknown_waybill_is_refused(sandbox, adapte
     set_clock(sandbox, T0 + timedelta(hours=2))
 
     with pytest.raises(CarrierPermanentError) as too_late:
-        adapter.cancel_waybill(number)
-    assert too_late.value.code == "8037"
+        adapter.cancel_waybill(number, order_ref="SHP-0001")
+    assert too_late.value.code == "8044"  # SF's code for "picked up" is NOT CONFIRMED
     with pytest.raises(CarrierPermanentError) as unknown:
-        adapter.cancel_waybill("SF1999999999999")
-    assert unknown.value.code == "6126"
+        adapter.cancel_waybill("SF1999999999999", order_ref="SHP-9999")
+    assert unknown.value.code == "8018"  # 未获取到订单信息
     assert [w["status"] for w in sandbox.waybills()] == ["created"]
 
 
