@@ -15,17 +15,23 @@ OMS_SF_SANDBOX_PORT ?= 8805
 OMS_VPRINTER_SH_PORT ?= 9101
 OMS_VPRINTER_GZ_PORT ?= 9102
 OMS_VPRINTER_US_NJ_PORT ?= 9103
-export OMS_SHOPIFY_SANDBOX_PORT OMS_TAOBAO_SANDBOX_PORT OMS_PDD_SANDBOX_PORT OMS_DOUYIN_SANDBOX_PORT OMS_SF_SANDBOX_PORT OMS_VPRINTER_SH_PORT OMS_VPRINTER_GZ_PORT OMS_VPRINTER_US_NJ_PORT
+# New orders per minute from each platform sandbox.
+OMS_SANDBOX_RATE ?= 4
+OMS_VAR_DIR ?= $(CURDIR)/var
+SOAK_DURATION ?= 120
+export OMS_HOST OMS_PORT OMS_VAR_DIR OMS_SANDBOX_RATE OMS_SHOPIFY_SANDBOX_PORT OMS_TAOBAO_SANDBOX_PORT OMS_PDD_SANDBOX_PORT OMS_DOUYIN_SANDBOX_PORT OMS_SF_SANDBOX_PORT OMS_VPRINTER_SH_PORT OMS_VPRINTER_GZ_PORT OMS_VPRINTER_US_NJ_PORT
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help install setup run demo test bench lint docs services browser clean vendor
+.PHONY: help install setup run demo soak test bench lint docs services browser clean vendor
 
 help:
 	@echo "make run   - set up and start the order hub with demo data (SQLite, no services needed)"
 	@echo "make test  - set up and run the whole test suite on PostgreSQL and Redis"
 	@echo "make docs  - regenerate the state diagrams in docs/ (orders, parcels, print jobs) from the code"
+	@echo "make soak  - the make run stack on ports of its own under load, its worker killed twice: nothing may be lost"
+	@echo "             (SOAK_DURATION=120 seconds of load, about 3 minutes in all; figures as JSON)"
 	@echo "make bench - run the benchmarks on PostgreSQL (scratch database) and print their figures"
 	@echo "make lint  - ruff"
 
@@ -49,7 +55,13 @@ demo: setup
 run: demo
 	@bash scripts/ensure_fonts.sh
 	@OMS_URL="http://$(OMS_HOST):$(OMS_PORT)/" $(BIN)/python manage.py demo_logins
-	OMS_HOST=$(OMS_HOST) OMS_PORT=$(OMS_PORT) $(BIN)/honcho -f Procfile.dev start
+	@mkdir -p $(OMS_VAR_DIR)/log
+	$(BIN)/supervisord -c supervisord.conf
+
+# Its own ports, var folder and SQLite database, so it runs beside `make run` and the tests.
+soak: install
+	@bash scripts/ensure_fonts.sh
+	$(BIN)/python scripts/soak.py --duration $(SOAK_DURATION)
 
 services:
 	@bash scripts/ensure_services.sh

@@ -5,6 +5,7 @@ setting DATABASE_URL / REDIS_URL switches to PostgreSQL and Redis; DJANGO_DEBUG=
 production hardening that `manage.py check --deploy` expects.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -42,6 +43,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "csp",
+    "axes",
     "oms",
     "orders",
     "inventory",
@@ -54,6 +57,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response, the guard's refusals included (oms/headers.py).
+    "oms.headers.ProjectCSPMiddleware",
+    # Before anything reads the session, the user or the body: a NUL never reaches PostgreSQL (400 instead).
+    "oms.guard.InputGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "oms.middleware.DefaultChineseLocaleMiddleware",
@@ -63,6 +70,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After authentication: no-store on what a signed-in user sees, and the Permissions-Policy.
+    "oms.headers.PrivacyHeadersMiddleware",
+    # The trial runs with DEBUG on; its 404 must not list every URL pattern to the LAN.
+    "oms.middleware.ProjectNotFoundPageMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "oms.urls"
@@ -126,6 +139,19 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "orders:list"
 LOGOUT_REDIRECT_URL = "login"
+# Brute-force lockout (django-axes): after OMS_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address,
+# even the right password is refused there for 15 minutes (429 and the lockout page). Locking on the pair, not the
+# address alone, keeps a whole office behind one IP from being locked out by one typist.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("OMS_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
 
 # --- I18N / time ----------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -156,11 +182,30 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Only for a plain-HTTP demo on a closed LAN (README, "Exposing the trial"): without HTTPS a browser
+    # drops secure cookies and nobody can log in. Real use goes behind a TLS proxy and keeps this on.
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
     SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# django-csp 4 format. Sent in every mode (the trial too, so it proves the pages work under it): scripts
+# and styles come only from our own static files (no inline handlers, no style= attributes; htmx's
+# indicator style lives in app.css). data: images are for Swagger UI's icons. The API documentation
+# pages get their inline script and style in oms/headers.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
 # Health checks come from the load balancer over plain HTTP inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
@@ -177,6 +222,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "oms.api_errors.api_exception_handler",
+    # Counted per user session, per API token and per print bridge; print-bridge views use their own scope.
+    "DEFAULT_THROTTLE_CLASSES": ["oms.throttles.StaffRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "staff": env_str("OMS_API_RATE_STAFF", "600/min"),
+        "print_bridge": env_str("OMS_API_RATE_PRINT_BRIDGE", "6000/min"),
+    },
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -191,6 +242,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The schema states the errors every operation may give and what every input refuses (oms/api_schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "oms.api_schema.postprocess_schema"],
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -200,15 +253,28 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     _BROKER_DIR = VAR_DIR / "celery-broker"
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+    if CELERY_BROKER_URL == "filesystem://":
+        # kombu's file-system transport can hand the worker a half-written file (JSONDecodeError, worker down,
+        # message lost); ours publishes whole files (oms/broker.py).
+        CELERY_BROKER_TRANSPORT = "oms.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "out"),
         "data_folder_out": str(_BROKER_DIR / "out"),
         "processed_folder": str(_BROKER_DIR / "processed"),
         "store_processed": False,
+        # Exchange tables; kombu's default is a "control" folder in the current directory (the repository).
+        "control_folder": str(_BROKER_DIR / "control"),
+        # kombu sleeps this long whenever the worker has its prefetch limit in flight, not only when the queue
+        # is empty; the default 1 s capped the worker at about 4 tasks a second (measured by make soak).
+        "polling_interval": 0.1,
     }
+    # No remote control (pidbox), gossip, mingle or event heartbeats on a file-system broker: they are fan-out
+    # files written by every process at once, nothing here needs them (the health page reads the
+    # WorkerHeartbeat row), and a killed worker would leave bindings that fill the folder with unread files.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -220,10 +286,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "heartbeat": {"task": "oms.tasks.record_worker_heartbeat_task", "schedule": 30.0},
     # Cancel/timeout releases happen inline or within a minute, well inside the 2-minute promise.
     "cancel-expired-unpaid": {"task": "orders.tasks.cancel_expired_unpaid_orders_task", "schedule": 60.0},
+    # Idempotency keys older than IDEMPOTENCY_KEY_TTL_HOURS are no longer replayed; this drops their rows.
+    "purge-idempotency-records": {"task": "orders.tasks.purge_idempotency_records_task", "schedule": 3600.0},
     "release-stale-reservations": {"task": "inventory.tasks.release_stale_reservations_task", "schedule": 60.0},
     "retry-awaiting-stock": {"task": "inventory.tasks.retry_awaiting_stock_task", "schedule": 300.0},
     "poll-due-stores": {"task": "connectors.tasks.poll_due_stores_task", "schedule": 10.0},
     "sweep-inbox": {"task": "connectors.tasks.sweep_inbox_task", "schedule": 30.0},
+    "purge-refused-deliveries": {"task": "connectors.tasks.purge_refused_deliveries_task", "schedule": 3600.0},
     "flush-channel-stock": {"task": "connectors.tasks.flush_channel_stock_task", "schedule": 5.0},
     "sync-completeness-hourly": {"task": "connectors.tasks.sync_check_task", "schedule": crontab(minute=5)},
     "sweep-shipment-pushes": {"task": "connectors.tasks.sweep_shipment_pushes_task", "schedule": 15.0},
@@ -243,15 +312,29 @@ LOG_LEVEL = env_str("DJANGO_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask_pii": {"()": "oms.logging.MaskSensitiveFilter"}},
+    "filters": {
+        "mask_pii": {"()": "oms.logging.MaskSensitiveFilter"},
+        "one_line_4xx": {"()": "oms.logging.ClientErrorOneLineFilter"},
+    },
     "formatters": {
         "structured": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "structured", "filters": ["mask_pii"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "structured",
+                    "filters": ["one_line_4xx", "mask_pii"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's DEFAULT_LOGGING gives "django" and "django.server" their own unmasked console
+        # handlers (the first only under DEBUG); naming them here replaces those handlers, so every
+        # line of Django's is written once, by the masked handler. (No mail_admins: ADMINS is unset.)
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+        # Failed logins and lockouts are warnings; axes' INFO lines (a start-up banner in every manage.py
+        # command, one per successful login) are noise.
+        "axes": {"level": "WARNING"},
+    },
 }
 
 # --- Product settings -----------------------------------------------------------------------
@@ -272,3 +355,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "orders@example.com")
 OMS_BENCH_BARE_WEBHOOK = env_bool("OMS_BENCH_BARE_WEBHOOK", False)  # `bench webhook`: serve the bare webhook view
+# Webhook deliveries with a bad or missing signature: per store and source address at most this many a minute
+# are recorded (then 429), and their bounded records are purged after this many days.
+OMS_REFUSED_WEBHOOK_LIMIT_PER_MINUTE = env_int("OMS_REFUSED_WEBHOOK_LIMIT_PER_MINUTE", 30)
+OMS_REFUSED_WEBHOOK_RETENTION_DAYS = env_int("OMS_REFUSED_WEBHOOK_RETENTION_DAYS", 7)
+# The debug page and error mails hide *_URL settings (DATABASE_URL, REDIS_URL) and URLs with credentials too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "oms.reporting.OmsExceptionReporterFilter"

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
+from django.http import HttpRequest
+from django.test.client import ClientMixin
 from rest_framework.test import APIClient
 
 from inventory.models import SKU, Warehouse
@@ -27,6 +30,26 @@ ROOT = Path(__file__).resolve().parents[1]
 def fast_password_hasher(settings):
     # Real hashing costs ~0.3 s per user; the tests check permissions, not hashing strength.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def login_passes_a_request(monkeypatch):
+    """The lockout backend (django-axes) refuses authenticate() without a request, and the test client's
+    login() has none: give it a blank one, as axes' documentation advises. Lockout tests post to the real views."""
+    login = ClientMixin.login
+
+    def login_with_request(self, **credentials):
+        credentials.setdefault("request", HttpRequest())
+        return login(self, **credentials)
+
+    monkeypatch.setattr(ClientMixin, "login", login_with_request)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    # API rate-limit counters live in the cache (Redis in tests): each test starts with none from another.
+    cache.clear()
+    yield
 
 
 @pytest.fixture
