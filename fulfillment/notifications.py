@@ -21,11 +21,23 @@ MAX_ATTEMPTS = 8
 SEND_LEASE = timedelta(minutes=2)
 
 
+# The languages a buyer e-mail is written in: Chinese for receivers in China, English for everyone else
+# (an overseas Shopify buyer cannot read Chinese, whatever language the seller's screen is in).
+BUYER_LANGUAGE_BY_COUNTRY = {"CN": "zh-hans"}
+BUYER_DEFAULT_LANGUAGE = "en"
+
+
+def buyer_language(*, order: Order) -> str:
+    """The language of the buyer's messages, from the receiver's country (ISO code)."""
+    return BUYER_LANGUAGE_BY_COUNTRY.get((order.receiver_country or "").strip().upper(), BUYER_DEFAULT_LANGUAGE)
+
+
 def notification_queue_shipped(*, order: Order, shipment: Shipment) -> CustomerNotification:
     """Write the "your parcel is on its way" message for the buyer; sent after commit (or swept)."""
     number, url = customer_tracking(shipment.carrier.code if shipment.carrier else "", shipment.tracking_number)
     carrier = shipment.carrier.name if shipment.carrier else ""
-    with translation.override("zh-hans"):  # the buyers of these shops read Chinese
+    # Written now, in the buyer's language, not the language of whoever (or whichever task) shipped the parcel.
+    with translation.override(buyer_language(order=order)):
         subject = _("Your order %(number)s has shipped") % {"number": order.number}
         body = _("Hello %(name)s,\n\nyour order %(number)s left our warehouse with %(carrier)s.\n"
                  "Tracking number: %(tracking)s\n%(url)s\n") % {

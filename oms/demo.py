@@ -16,10 +16,23 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from connectors import stock_push
 from connectors.models import ChannelSyncState
+from connectors.sandbox.douyin import DouyinSandbox
+from connectors.sandbox.pdd import PddSandbox
+from connectors.sandbox.shopify import ShopifySandbox
+from connectors.sandbox.taobao import TaobaoSandbox
 from fulfillment import services as fulfilment
 from fulfillment.models import Carrier, CarrierKind, CarrierRule, Shipment, ShipmentStatus, WarehouseRule
-from inventory.models import SKU, MovementKind, StaffScope, StockLevel, StockMovement, Warehouse
+from inventory.models import (
+    SKU,
+    MovementKind,
+    PlatformSKUMapping,
+    StaffScope,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
 from inventory.services import stock_receive, stock_take
 from oms import roles
 from orders import services
@@ -794,6 +807,56 @@ def _orders_load(*, count: int, seed: int, stores: dict[str, Store]) -> tuple[in
     return created, skipped
 
 
+# --- Platform SKU mappings ---------------------------------------------------------------------
+
+def _sandbox_catalogue(platform: str) -> list[tuple[str, str, str]]:
+    """(merchant code, platform SKU id, platform product id) of what the platform's sandbox sells by default.
+
+    The ids come from the sandbox classes themselves (stable ids derived from the code), so a stock push
+    names a SKU the running sandbox knows and succeeds instead of answering "no such SKU".
+    """
+    if platform == Platform.TAOBAO:
+        return [(e["outer_sku_id"], str(e["sku_id"]), str(e["num_iid"])) for e in TaobaoSandbox().catalog]
+    if platform == Platform.PDD:
+        return [(e["outer_id"], str(e["sku_id"]), str(e["goods_id"])) for e in PddSandbox().catalog]
+    if platform == Platform.DOUYIN:
+        return [(e["code"], str(e["sku_id"]), str(e["product_id"])) for e in DouyinSandbox().catalog]
+    if platform == Platform.SHOPIFY:
+        shop = ShopifySandbox()
+        return [(code, str(ids["variant_id"]), str(ids["product_id"]))
+                for code, _price in shop.skus for ids in [shop.variant(code)]]
+    return []
+
+
+def _sku_mappings_load(stores: dict[str, Store]) -> int:
+    """Map each sandbox store's catalogue onto the demo SKUs, so the channel stock page has rows and the
+    trial shows stock being pushed. A store pointed at a real shop is left alone (its ids would differ)."""
+    skus = {sku.code: sku for sku in SKU.objects.filter(code__in=[row[0] for row in SKUS])}
+    created = 0
+    for code, store in stores.items():
+        sandbox = SANDBOX_CREDENTIALS.get(code)
+        if sandbox is None or store.credentials.get("base_url") != sandbox["base_url"]:
+            continue
+        for sku_code, platform_sku_id, platform_product_id in _sandbox_catalogue(store.platform):
+            if sku_code not in skus:
+                continue
+            _mapping, new = PlatformSKUMapping.objects.get_or_create(
+                store=store, platform_sku_id=platform_sku_id,
+                defaults={"sku": skus[sku_code], "platform_product_id": platform_product_id})
+            created += new
+    return created
+
+
+def _channel_stock_mark() -> int:
+    """Mark every mapped (store, SKU) for a push now: the rows appear on the channel stock page at once and
+    the next flush sends the sandboxes the hub's numbers (a rerun only pushes what differs)."""
+    stock_push.forget_mapping_cache()
+    sku_ids = set(PlatformSKUMapping.objects.filter(store__code__in=SANDBOX_CREDENTIALS)
+                  .values_list("sku_id", flat=True))
+    stock_push.stock_changed(sku_ids)
+    return len(sku_ids)
+
+
 # --- Entry point -------------------------------------------------------------------------------
 
 def demo_load(*, orders: int = 300, seed: int = 2026,
@@ -817,6 +880,8 @@ def demo_load(*, orders: int = 300, seed: int = 2026,
     created, skipped = _orders_load(count=orders, seed=seed, stores=stores)
     say(f"Orders: {created} created, {skipped} already there.")
     say(f"Orders awaiting stock of {SCARCE_SKU}: {_scarcity_load(stores)} new.")
+    say(f"Platform SKU mappings: {_sku_mappings_load(stores)} new; "
+        f"{_channel_stock_mark()} SKUs queued for a stock push to the sandboxes.")
     statuses = Counter(Order.objects.filter(store__in=stores.values()).values_list("status", flat=True))
     say("Demo orders by status: " + ", ".join(f"{status} {statuses[status]}" for status, _w in STATUS_MIX
                                               if statuses[status]))

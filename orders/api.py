@@ -14,11 +14,11 @@ from orders.filters import OrderAPIFilter
 from orders.models import IDEMPOTENCY_KEY_MAX_LENGTH
 from orders.selectors import order_detail_queryset, order_list_queryset
 from orders.serializers import (
+    CancelSerializer,
     HoldSerializer,
     ManualOrderCreateSerializer,
     OrderDetailSerializer,
     OrderSerializer,
-    ReasonSerializer,
     TransitionSerializer,
 )
 
@@ -103,14 +103,15 @@ class OrderViewSet(KnownQueryParamsMixin, mixins.ListModelMixin, mixins.Retrieve
             response["Idempotent-Replayed"] = "true"
         return response
 
-    @extend_schema(request=ReasonSerializer, responses={200: OrderDetailSerializer, **ACTION_ERRORS})
+    @extend_schema(request=CancelSerializer, responses={200: OrderDetailSerializer, **ACTION_ERRORS})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        """Cancel the order (allowed before it enters fulfilment)."""
+        """Cancel the order (allowed before it enters fulfilment), optionally with a reason_code of the order page."""
         order = self.get_object()
-        body = ReasonSerializer(data=request.data)
+        body = CancelSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        order = services.order_cancel(order_id=order.pk, actor=request.user, reason=body.validated_data["reason"])
+        order = services.order_cancel(order_id=order.pk, actor=request.user, reason=body.validated_data["reason"],
+                                      reason_code=body.validated_data["reason_code"])
         return Response(self._detail(order))
 
     @extend_schema(request=HoldSerializer, responses={200: OrderDetailSerializer, **ACTION_ERRORS})

@@ -73,3 +73,16 @@ def event_order_shipment_push(*, order: Order, state: str, carrier: str, trackin
                                      data={"state": state, "carrier": carrier, "tracking": tracking,
                                            "line_ids": line_ids, "attempts": attempts, **(data or {})},
                                      **_actor_fields(actor, "channel"))
+
+
+def event_order_payment_capture(*, order: Order, state: str, reason: str, error: str = "", attempts: int = 0,
+                                data: dict | None = None) -> OrderEvent:
+    """The hub queued, made or gave up the capture of an authorized payment on the platform.
+
+    Kept as an "updated" row (with ``data.payment_capture`` saying which step) rather than a type of its own,
+    so the event type choices, and with them the orders schema, stay as they are."""
+    return OrderEvent.objects.create(order=order, type=OrderEventType.UPDATED, actor_label="channel",
+                                     from_status=order.status, to_status=order.status,
+                                     reason=reason[:500],
+                                     data={"payment_capture": state, "attempts": attempts, "error": error,
+                                           **(data or {})})

@@ -1,13 +1,29 @@
-"""Forms of the order pages: transition with a reason, hold/release with a reason code, notes."""
+"""Forms of the order pages: transition with a reason, cancel with a reason code, hold/release, notes."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from orders.models import HoldReason
+from orders.models import CancelReason, HoldReason
 
 
 class TransitionForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=500, required=False)
+
+
+class CancelForm(forms.Form):
+    """Cancelling needs a reason from the list; "Other" needs the words too (the timeline shows both)."""
+
+    reason_code = forms.ChoiceField(label=_("Cancel reason"), choices=[("", "---------"), *CancelReason.choices],
+                                    error_messages={"required": _("Choose why the order is cancelled."),
+                                                    "invalid_choice": _("Choose why the order is cancelled.")})
+    reason = forms.CharField(label=_("Explanation"), max_length=500, required=False,
+                             error_messages={"max_length": _("At most %(limit_value)d characters.")})
+
+    def clean(self):
+        data = super().clean()
+        if data.get("reason_code") == CancelReason.OTHER and not data.get("reason", "").strip():
+            self.add_error("reason", _("Say why the order is cancelled."))
+        return data
 
 
 class HoldForm(forms.Form):

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from oms.models import TimeStampedModel
@@ -107,6 +108,18 @@ class HoldReason(models.TextChoices):
     HEALTH_RED = "health_red", _("Red health score")
     ADDRESS = "address", _("Address problem")
     PRICE = "price", _("Price check")
+
+
+class CancelReason(models.TextChoices):
+    """Why a person cancelled an order; kept on the cancel event (data.cancel_reason), no column of its own."""
+
+    BUYER_REQUEST = "buyer_request", _("Buyer asked to cancel")
+    OUT_OF_STOCK = "out_of_stock", _("Out of stock")
+    UNDELIVERABLE = "undeliverable", _("Address cannot be delivered to")
+    DUPLICATE = "duplicate", _("Duplicate order")
+    FRAUD = "fraud", _("Suspected fraud")
+    PRICE_ERROR = "price_error", _("Wrong price")
+    OTHER = "other", pgettext_lazy("cancel reason", "Other")
 
 
 class Priority(models.IntegerChoices):

@@ -17,6 +17,7 @@ from orders.models import (
     LINE_MAX_UNIT_PRICE,
     ORDER_MAX_FEE,
     ORDER_MAX_LINES,
+    CancelReason,
     HoldReason,
     Order,
     OrderEvent,
@@ -244,6 +245,12 @@ class ManualOrderCreateSerializer(StrictInputSerializer):
 
 class ReasonSerializer(StrictInputSerializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class CancelSerializer(ReasonSerializer):
+    # The codes the order page offers; optional here, as integrations cancel with a sentence only.
+    # "other" needs the reason text (400 cancel_reason_required, checked by the service).
+    reason_code = serializers.ChoiceField(choices=CancelReason.choices, required=False, allow_blank=True, default="")
 
 
 class HoldSerializer(StrictInputSerializer):

@@ -40,6 +40,7 @@ from orders.models import (
     LINE_MAX_UNIT_PRICE,
     ORDER_MAX_FEE,
     ORDER_MAX_LINES,
+    CancelReason,
     HoldReason,
     IdempotencyRecord,
     Order,
@@ -356,7 +357,8 @@ def _transition(*, order_id: int, name: str, actor, actor_label: str, reason: st
 
 
 def order_pay(*, order_id: int, actor=None, actor_label: str = "system", paid_at: datetime | None = None,
-              paid_amount: Decimal | None = None, reason: str = "") -> Order:
+              paid_amount: Decimal | None = None, reason: str = "", payment_event: str = "payment") -> Order:
+    """Paid (or, with ``payment_event="authorization"``, authorized for a later capture): reserve and route."""
     def record_payment(order: Order) -> None:
         order.paid_at = paid_at or timezone.now()
         order.paid_amount = order.total_amount if paid_amount is None else paid_amount
@@ -364,7 +366,7 @@ def order_pay(*, order_id: int, actor=None, actor_label: str = "system", paid_at
     with transaction.atomic():
         order = _transition(order_id=order_id, name="pay", actor=actor, actor_label=actor_label, reason=reason,
                             before=record_payment, extra_fields=("paid_at", "paid_amount"))
-        payment_snapshot_take(order=order)
+        payment_snapshot_take(order=order, event=payment_event)
         order = order_process(order_id=order.pk)
     return order
 
@@ -411,17 +413,39 @@ def order_complete(*, order_id: int, actor=None, actor_label: str = "system", re
     return _transition(order_id=order_id, name="complete", actor=actor, actor_label=actor_label, reason=reason)
 
 
-def order_cancel(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    """Cancel before fulfilment; holds end and reserved stock goes back to the pool in the same transaction."""
+def _check_cancel_reason(*, reason_code: str, reason: str) -> None:
+    """A reason code must be one of CancelReason; "other" says nothing without its words."""
+    if reason_code not in CancelReason.values:
+        raise OrderInvalid(_("Unknown cancel reason %(reason)s.") % {"reason": reason_code},
+                           code="unknown_cancel_reason",
+                           data={"reason_code": [_("Choose one of: %(values)s") % {
+                               "values": ", ".join(CancelReason.values)}]})
+    if reason_code == CancelReason.OTHER and not reason.strip():
+        raise OrderInvalid(_("Say why the order is cancelled."), code="cancel_reason_required",
+                           data={"reason": [_("Say why the order is cancelled.")]})
+
+
+def order_cancel(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "",
+                 reason_code: str = "") -> Order:
+    """Cancel before fulfilment; holds end and reserved stock goes back to the pool in the same transaction.
+
+    ``reason_code`` (a CancelReason) is what a person picked; platforms and timeouts cancel without one.
+    """
+    if reason_code:
+        _check_cancel_reason(reason_code=reason_code, reason=reason)
+
     def clear_holds(order: Order) -> None:
         order.hold_reasons = []
         order.stock_shortages = []
 
+    # The stock ledger and the parcels get a sentence, not a code.
+    sentence = reason.strip() or (str(CancelReason(reason_code).label) if reason_code else "") or "cancelled"
     with transaction.atomic():
-        order = _transition(order_id=order_id, name="cancel", actor=actor, actor_label=actor_label, reason=reason,
+        order = _transition(order_id=order_id, name="cancel", actor=actor, actor_label=actor_label,
+                            reason=reason.strip(), data={"cancel_reason": reason_code} if reason_code else None,
                             before=clear_holds, extra_fields=("hold_reasons", "stock_shortages"))
-        _cancel_shipments(order, reason=reason or "cancelled", actor=actor)
-        _release_stock(order, reason=reason or "cancelled")
+        _cancel_shipments(order, reason=sentence, actor=actor)
+        _release_stock(order, reason=sentence)
     return order
 
 
@@ -677,7 +701,8 @@ def _channel_reached(order: Order, target: str) -> bool:
 
 
 def order_follow_channel(*, order_id: int, target: str, platform_updated_at, raw_status: str = "",
-                         paid_at=None, actor_label: str = "channel") -> tuple[Order, bool]:
+                         paid_at=None, actor_label: str = "channel", payment_event: str = "payment"
+                         ) -> tuple[Order, bool]:
     """Move the order toward the platform's status through the ordinary services; newer updates only.
 
     Returns ``(order, applied)``; ``applied`` is False for an update older than (or as old as) the
@@ -699,7 +724,7 @@ def order_follow_channel(*, order_id: int, target: str, platform_updated_at, raw
                 break
             service, kwargs = step
             if service is order_pay:
-                kwargs = {"paid_at": paid_at}
+                kwargs = {"paid_at": paid_at, "payment_event": payment_event}
             order = service(order_id=order.pk, actor_label=actor_label,
                             **({"reason": raw_status} if service not in (order_hold, order_release_hold) else {}),
                             **kwargs)
@@ -776,7 +801,7 @@ def order_user_transition_refusal(*, order: Order, name: str) -> DomainError | N
     return None
 
 
-def order_apply_user_transition(*, order_id: int, name: str, user, reason: str = "") -> Order:
+def order_apply_user_transition(*, order_id: int, name: str, user, reason: str = "", reason_code: str = "") -> Order:
     """Run one of USER_TRANSITIONS for a person, checking their permission and the store's rule first."""
     if name not in USER_TRANSITIONS:
         raise OrderInvalid(_("Unknown action %(name)s.") % {"name": name}, code="unknown_transition")
@@ -792,4 +817,6 @@ def order_apply_user_transition(*, order_id: int, name: str, user, reason: str =
         raise refusal
     if name in SHIPMENT_DRIVEN and order_has_shipments(order_id=order_id):
         return _move_shipments_of(order_id=order_id, name=name, user=user)
+    if name == "cancel":
+        return service(order_id=order_id, actor=user, reason=reason, reason_code=reason_code)
     return service(order_id=order_id, actor=user, reason=reason)

@@ -14,8 +14,8 @@ from oms.inputs import query_without_page
 from oms.pii import can_view_pii, mask_address, mask_name, mask_phone
 from orders import services
 from orders.filters import OrderFilter
-from orders.forms import HoldForm, NoteForm, ShipmentForm, TransitionForm
-from orders.models import HoldReason
+from orders.forms import CancelForm, HoldForm, NoteForm, ShipmentForm, TransitionForm
+from orders.models import CancelReason, HoldReason, OrderStatus
 from orders.selectors import (
     order_can_hold,
     order_detail_queryset,
@@ -42,10 +42,25 @@ def order_list(request: HttpRequest) -> HttpResponse:
     })
 
 
-@login_required
-@permission_required("orders.view_order", raise_exception=True)
-def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    order = get_object_or_404(order_detail_queryset(), pk=pk)
+def _timeline(order) -> list:
+    """The order's events with their states and cancel reason in words (the rows keep the codes)."""
+    states = dict(OrderStatus.choices)
+    cancel_reasons = dict(CancelReason.choices)
+    hold_labels = dict(HoldReason.choices)
+    events = list(order.events.all())
+    for event in events:
+        event.from_label = states.get(event.from_status, event.from_status)
+        event.to_label = states.get(event.to_status, event.to_status)
+        code = (event.data or {}).get("cancel_reason", "")
+        event.cancel_reason_label = cancel_reasons.get(code, code)
+        hold = (event.data or {}).get("hold_reason", "")
+        event.hold_label = hold_labels.get(hold, hold)
+    return events
+
+
+def _detail_page(request: HttpRequest, order_id: int, *, cancel_form: CancelForm | None = None,
+                 status: int = 200) -> HttpResponse:
+    order = get_object_or_404(order_detail_queryset(), pk=order_id)
     pii = can_view_pii(request.user)
     receiver = {
         "name": order.receiver_name if pii else mask_name(order.receiver_name),
@@ -62,18 +77,27 @@ def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "order": order,
         "receiver": receiver,
         "transitions": order_transitions_for_user(order=order, user=request.user),
+        "cancel_form": cancel_form or CancelForm(),
+        # A refused cancel form opens its panel again, with the seller's choice and words kept.
+        "cancel_open": cancel_form is not None,
         "holds": [{"code": code, "label": hold_labels.get(code, code)} for code in order.hold_reasons],
         "can_hold": order_can_hold(order=order, user=request.user),
         "hold_form": HoldForm(initial={}) if order_can_hold(order=order, user=request.user) else None,
         "hold_choices": order_hold_choices(order=order),
         "note_form": NoteForm(),
-        "events": list(order.events.all()),
+        "events": _timeline(order),
         "reservations": order_reservations(order=order),
         "shipment_form": ShipmentForm() if order.status in ("in_fulfilment", "partially_shipped")
         and not any(row["shipment"].status != "cancelled" for row in shipments) else None,
         "shipments": shipments,
         "shipment_pushes": list(order.shipment_pushes.order_by("id")),
-    })
+    }, status=status)
+
+
+@login_required
+@permission_required("orders.view_order", raise_exception=True)
+def order_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail_page(request, pk)
 
 
 def _done(request: HttpRequest, pk: int, action) -> HttpResponse:
@@ -90,6 +114,15 @@ def _done(request: HttpRequest, pk: int, action) -> HttpResponse:
 @login_required
 @require_POST
 def order_transition(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    if name == "cancel" and request.user.has_perm("orders.cancel_order"):
+        # Cancelling needs a reason; without one the page comes back with the form error and nothing changes.
+        # (Without the permission the service refuses first, with its own message.)
+        cancel_form = CancelForm(request.POST)
+        if not cancel_form.is_valid():
+            return _detail_page(request, pk, cancel_form=cancel_form, status=400)
+        return _done(request, pk, lambda: services.order_apply_user_transition(
+            order_id=pk, name=name, user=request.user, reason=cancel_form.cleaned_data["reason"],
+            reason_code=cancel_form.cleaned_data["reason_code"]))
     form = TransitionForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     return _done(request, pk, lambda: services.order_apply_user_transition(

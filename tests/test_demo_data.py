@@ -86,3 +86,54 @@ def test_demo_orders_walk_through_their_parcels(loaded_twice):
         assert Shipment.objects.filter(lines__order=order, status=ShipmentStatus.PICKING).exists(), order.number
     assert Shipment.objects.filter(status=ShipmentStatus.TO_PICK).exists()
     assert stock_reconcile() == []
+
+
+@pytest.mark.django_db
+def test_the_channel_stock_page_has_rows_and_the_pushes_reach_the_sandboxes(loaded_twice, role_users):
+    """The demo maps each sandbox store's catalogue, so the trial shows stock going out, and each push names a
+    SKU the sandbox knows (a wrong id would come back as "no such SKU" on the page)."""
+    from django.core.cache import cache
+    from django.test import Client
+
+    from connectors import stock_push
+    from connectors.models import ChannelStock
+    from connectors.sandbox.douyin import DouyinSandbox
+    from connectors.sandbox.pdd import PddSandbox
+    from connectors.sandbox.shopify import ShopifySandbox
+    from connectors.sandbox.taobao import TaobaoSandbox
+    from inventory.models import PlatformSKUMapping
+    from tests.conftest import PASSWORD
+
+    mapped = PlatformSKUMapping.objects.filter(store__code__in=["shopify-demo", "taobao-demo", "pdd-demo",
+                                                                "douyin-demo"])
+    assert sorted(mapped.values_list("store__code", flat=True).distinct()) == [
+        "douyin-demo", "pdd-demo", "shopify-demo", "taobao-demo"]
+    assert mapped.count() == 5 + 6 + 6 + 5  # each default catalogue, less codes the demo does not sell
+    assert not PlatformSKUMapping.objects.filter(store__code="wechat-demo").exists()
+    rows = ChannelStock.objects.filter(store__code__in=["shopify-demo", "taobao-demo", "pdd-demo", "douyin-demo"])
+    assert rows.count() == mapped.count()
+
+    client = Client()
+    assert client.login(username=role_users["manager"].username, password=PASSWORD)
+    page = client.get("/channels/stock/")
+    assert page.status_code == 200 and len(page.context["rows"]) == mapped.count()
+    assert "TEA-LJ-250G" in page.content.decode()
+
+    # The sandboxes as `make run` starts them (default catalogues), each on a free port.
+    sandboxes = {"shopify-demo": ShopifySandbox(), "taobao-demo": TaobaoSandbox(), "pdd-demo": PddSandbox(),
+                 "douyin-demo": DouyinSandbox()}
+    try:
+        for code, sandbox in sandboxes.items():
+            sandbox.start()
+            store = Store.objects.get(code=code)
+            store.credentials = {**store.credentials, **sandbox.connector_credentials()}
+            store.save(update_fields=["credentials"])
+        cache.delete(stock_push.FLUSH_LOCK)
+        counts = stock_push.channel_stock_flush()
+    finally:
+        for sandbox in sandboxes.values():
+            sandbox.stop()
+    assert counts["errors"] == 0 and counts["calls"] == mapped.count(), counts
+    assert not rows.exclude(last_error="").exists()
+    for sandbox in sandboxes.values():
+        assert any(push["kind"] in ("stock", "inventory") for push in sandbox.pushed), sandbox
