@@ -2,7 +2,14 @@
 
 from django.contrib import admin
 
-from connectors.models import ChannelStock, ChannelSyncState, InboxMessage, ShipmentPush, SyncCheck
+from connectors.models import (
+    ChannelStock,
+    ChannelSyncState,
+    InboxMessage,
+    PaymentCapture,
+    ShipmentPush,
+    SyncCheck,
+)
 
 
 @admin.register(ChannelSyncState)
@@ -13,7 +20,7 @@ class ChannelSyncStateAdmin(admin.ModelAdmin):
     readonly_fields = ["watermark", "poll_lease_until", "process_lease_until", "last_poll_started_at",
                        "last_success_at", "last_error", "last_error_at", "consecutive_failures", "orders_fetched",
                        "orders_created", "orders_updated", "webhooks_received", "duplicates", "stale_updates",
-                       "signature_failures", "errors"]
+                       "signature_failures", "errors", "api_version_served"]
 
 
 @admin.register(InboxMessage)
@@ -67,3 +74,10 @@ class SyncCheckAdmin(ReadOnlyAdmin):
     list_display = ["checked_at", "store", "window_start", "window_end", "platform_count", "hub_count"]
     list_filter = ["store"]
     list_select_related = ["store"]
+
+
+@admin.register(PaymentCapture)
+class PaymentCaptureAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "store", "order", "status", "attempts", "captured_at"]
+    list_filter = ["status", "store"]
+    list_select_related = ["store", "order"]

@@ -102,6 +102,9 @@ class UnifiedOrder:
     buyer: UnifiedParty = field(default_factory=UnifiedParty)
     receiver: UnifiedAddress = field(default_factory=UnifiedAddress)
     paid_at: datetime | None = None
+    # Set when the buyer's payment is authorized but not captured (Shopify manual capture): the status stays
+    # pending_payment unless the store counts an authorization as paid (ChannelSyncState.authorized_counts_as_paid).
+    authorized_at: datetime | None = None
     shipping: Decimal = Decimal("0")
     discount: Decimal = Decimal("0")  # order-level discount only; each line carries its own
     tax: Decimal = Decimal("0")
@@ -125,6 +128,7 @@ class UnifiedOrder:
             "currency": self.currency, "total": str(self.total), "shipping": str(self.shipping),
             "discount": str(self.discount), "tax": str(self.tax),
             "created_at": iso(self.created_at), "updated_at": iso(self.updated_at), "paid_at": iso(self.paid_at),
+            "authorized_at": iso(self.authorized_at),
             "buyer": vars(self.buyer), "receiver": vars(self.receiver),
             "buyer_note": self.buyer_note, "seller_note": self.seller_note, "after_sales": self.after_sales,
             "lines": [{"sku": line.sku, "platform_sku_id": line.platform_sku_id, "title": line.title,

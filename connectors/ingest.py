@@ -6,6 +6,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from connectors.base import PermanentError, UnifiedOrder
+from connectors.models import ChannelSyncState
+from finance.models import PaymentEvent
+from finance.services import payment_snapshot_capture
 from inventory.models import SKU, PlatformSKUMapping
 from orders import services as order_services
 from orders.exceptions import OrderInvalid
@@ -99,10 +102,24 @@ def channel_order_apply(*, store: Store, unified: UnifiedOrder, raw_ref: str) ->
             if exc.code != "duplicate_order":
                 raise
             existing = Order.objects.get(store=store, platform_order_id=unified.platform_order_id)
+    target, paid_at, payment_event = unified.status, unified.paid_at, PaymentEvent.PAYMENT
+    if target == "pending_payment" and unified.authorized_at and _authorized_counts_as_paid(store):
+        # A store that captures on fulfilment: the authorization lets the order reserve, route and ship;
+        # the capture follows at shipping (connectors/capture.py) and gets its own snapshot.
+        target, paid_at, payment_event = "paid", unified.authorized_at, PaymentEvent.AUTHORIZATION
     order, applied = order_services.order_follow_channel(
-        order_id=existing.pk, target=unified.status, platform_updated_at=unified.updated_at,
-        raw_status=unified.raw_status or unified.status, paid_at=unified.paid_at,
+        order_id=existing.pk, target=target, platform_updated_at=unified.updated_at,
+        raw_status=unified.raw_status or unified.status, paid_at=paid_at, payment_event=payment_event,
         actor_label=f"channel:{store.platform}")
+    if applied and unified.paid_at:
+        # Captured on the platform (by the hub, or by the seller in the platform's admin): recorded once,
+        # beside the authorization; an order paid in one step has no authorization and gets nothing here.
+        payment_snapshot_capture(order=order, amount=order.paid_amount, currency=order.currency,
+                                 captured_at=unified.paid_at, source="platform update")
     if not applied and outcome == "updated":
         outcome = "stale"
     return order, outcome
+
+
+def _authorized_counts_as_paid(store: Store) -> bool:
+    return ChannelSyncState.objects.filter(store=store, authorized_counts_as_paid=True).exists()

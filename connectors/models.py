@@ -33,6 +33,15 @@ class ChannelSyncState(models.Model):
     stale_updates = models.PositiveBigIntegerField(_("older updates ignored"), default=0)
     signature_failures = models.PositiveBigIntegerField(_("bad signatures"), default=0)
     errors = models.PositiveBigIntegerField(_("errors"), default=0)
+    # Platform-only store settings (the order model stays platform-neutral).
+    # Shopify: blank follows the hub's pinned version (connectors.shopify.client.DEFAULT_API_VERSION).
+    api_version = models.CharField(_("API version"), max_length=10, blank=True, default="")
+    # What the platform said it served (X-Shopify-API-Version): differs from the asked one once it expired.
+    api_version_served = models.CharField(_("API version served by the platform"), max_length=20, blank=True,
+                                          default="")
+    # Shopify stores that capture payments manually: an authorized order is fulfilled, and captured on shipping.
+    authorized_counts_as_paid = models.BooleanField(_("authorized payments count as paid for fulfilment"),
+                                                    default=False)
 
     class Meta:
         verbose_name = _("channel sync state")
@@ -251,3 +260,39 @@ class SyncCheck(models.Model):
     @property
     def gap(self) -> int:
         return self.platform_count - self.hub_count
+
+
+class CaptureStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be captured")
+    SENDING = "sending", _("Capturing")
+    CAPTURED = "captured", _("Captured on the platform")
+    FAILED = "failed", _("Failed (needs a person)")
+
+
+class PaymentCapture(models.Model):
+    """Outbox row: capture an authorized payment on the platform once the order has shipped.
+
+    Written in the transaction that records the last shipment confirmation and sent by a worker until
+    the platform answers; one row per order, so a payment is never captured twice by the hub.
+    """
+
+    order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="payment_capture",
+                                 verbose_name=_("order"))
+    store = models.ForeignKey("orders.Store", on_delete=models.CASCADE, related_name="+", verbose_name=_("store"))
+    status = models.CharField(_("status"), max_length=10, choices=CaptureStatus.choices,
+                              default=CaptureStatus.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    response = models.JSONField(_("platform response"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    captured_at = models.DateTimeField(_("captured at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment capture")
+        verbose_name_plural = _("payment captures")
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} capture {self.status}"

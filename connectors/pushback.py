@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from connectors.base import AuthError, ConnectorError, PermanentError, TransientError
+from connectors.capture import payment_capture_enqueue_if_due
 from connectors.models import PushStatus, ShipmentPush, line_list
 from connectors.registry import CONNECTORS, connector_for_store
 from connectors.services import backoff_seconds
@@ -117,6 +118,8 @@ def shipment_push_send(*, push_id: int) -> str:
                                   tracking=push.tracking_number, line_ids=push.line_ids, attempts=push.attempts,
                                   reason=push.state_summary,
                                   data={"line_nos": push.line_nos, "skipped_line_nos": push.skipped_line_nos})
+        # The platform now has the shipment: an authorized payment (capture on fulfilment) is captured next.
+        payment_capture_enqueue_if_due(order=Order.objects.select_related("store").get(pk=push.order_id))
     return done
 
 

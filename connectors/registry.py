@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.module_loading import import_string
 
 from connectors.base import Connector
+from connectors.models import ChannelSyncState
 
 CONNECTORS = {
     "shopify": "connectors.shopify.connector.ShopifyConnector",
@@ -28,7 +29,15 @@ def connector_class(platform: str) -> type[Connector]:
 
 
 def connector_for_store(store) -> Connector:
-    return connector_class(store.platform)(store.credentials)
+    credentials = dict(store.credentials)
+    # The API version is a store setting (ChannelSyncState.api_version), not a credential: a version typed
+    # into the credentials once (older setups) would outlive its support window unseen. Blank: the
+    # connector's pinned default.
+    credentials.pop("api_version", None)
+    version = ChannelSyncState.objects.filter(store_id=store.pk).values_list("api_version", flat=True).first()
+    if version:
+        credentials["api_version"] = version
+    return connector_class(store.platform)(credentials)
 
 
 def sandbox_class(platform: str):

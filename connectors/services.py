@@ -446,8 +446,18 @@ def poll_store(*, store_id: int, now: datetime | None = None) -> PollResult:
         logger.warning("poll of store %s failed: %s", store.code, exc.message)
         result = PollResult("failed", result.fetched, result.stored, exc.message)
     finally:
+        sync_state_note_api_version(store_id=store_id, connector=connector)
         _release(store_id, "poll_lease_until")
     return result
+
+
+def sync_state_note_api_version(*, store_id: int, connector) -> None:
+    """Keep the API version the platform says it served (Shopify's X-Shopify-API-Version) on the sync state,
+    so the channel page shows when an asked version has expired and another one answers."""
+    served = getattr(connector, "served_api_version", None)
+    if served:
+        ChannelSyncState.objects.filter(store_id=store_id).exclude(api_version_served=served).update(
+            api_version_served=served)
 
 
 def poll_due_store_ids(*, now: datetime | None = None) -> list[int]:
@@ -474,7 +484,8 @@ def inbox_overdue_store_ids(*, older_than: timedelta = timedelta(seconds=30)) ->
 
 def store_setup(*, store: Store | None, platform: str, code: str, name: str, active: bool, default_currency: str,
                 reserve_on: str, allow_split: bool, credentials: dict, sync_enabled: bool,
-                poll_interval_seconds: int) -> Store:
+                poll_interval_seconds: int, api_version: str | None = None,
+                authorized_counts_as_paid: bool | None = None) -> Store:
     """Create or update a store and its sync settings; credentials are stored as given, never echoed."""
     with transaction.atomic():
         if store is None:
@@ -488,6 +499,11 @@ def store_setup(*, store: Store | None, platform: str, code: str, name: str, act
         store.credentials = credentials
         store.save()
         state = sync_state_for(store)
+        # Platform settings (None: not on the form, keep what is stored).
+        platform_settings = {name: value for name, value in (("api_version", api_version),
+                                                             ("authorized_counts_as_paid", authorized_counts_as_paid))
+                             if value is not None}
         ChannelSyncState.objects.filter(pk=state.pk).update(enabled=sync_enabled,
-                                                            poll_interval_seconds=poll_interval_seconds)
+                                                            poll_interval_seconds=poll_interval_seconds,
+                                                            **platform_settings)
     return store

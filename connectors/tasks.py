@@ -47,7 +47,20 @@ def sweep_shipment_pushes_task() -> int:
     due = shipment_pushes_due()
     for push_id in due:
         push_shipment_task.delay(push_id=push_id)
-    return len(due)
+    # Payment captures follow shipment confirmations and are retried on the same beat.
+    from connectors.capture import payment_captures_due
+
+    captures = payment_captures_due()
+    for capture_id in captures:
+        capture_payment_task.delay(capture_id=capture_id)
+    return len(due) + len(captures)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def capture_payment_task(*, capture_id: int) -> str:
+    from connectors.capture import payment_capture_send
+
+    return payment_capture_send(capture_id=capture_id)
 
 
 @shared_task(ignore_result=True)

@@ -15,7 +15,7 @@ from connectors import pushback, selectors, services
 from connectors.forms import CREDENTIAL_FIELDS, StoreSetupForm
 from connectors.models import ChannelSyncState, ShipmentPush
 from oms.exceptions import DomainError
-from orders.models import Store
+from orders.models import Platform, Store
 
 # Webhook bodies are small JSON documents; anything larger is refused before it is read.
 MAX_WEBHOOK_BYTES = 2 * 1024 * 1024
@@ -94,7 +94,9 @@ def store_edit(request: HttpRequest, store_id: int | None = None) -> HttpRespons
         initial = {"platform": store.platform, "code": store.code, "name": store.name, "active": store.active,
                    "default_currency": store.default_currency, "reserve_on": store.reserve_on,
                    "allow_split": store.allow_split, "sync_enabled": state.enabled if state else True,
-                   "poll_interval_seconds": state.poll_interval_seconds if state else 60}
+                   "poll_interval_seconds": state.poll_interval_seconds if state else 60,
+                   "shopify_api_version": state.api_version if state else "",
+                   "shopify_authorized_counts_as_paid": state.authorized_counts_as_paid if state else False}
     form = StoreSetupForm(request.POST or None, store=store, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -104,7 +106,8 @@ def store_edit(request: HttpRequest, store_id: int | None = None) -> HttpRespons
                                          default_currency=data["default_currency"], reserve_on=data["reserve_on"],
                                          allow_split=data["allow_split"], credentials=form.credentials(),
                                          sync_enabled=data["sync_enabled"],
-                                         poll_interval_seconds=data["poll_interval_seconds"])
+                                         poll_interval_seconds=data["poll_interval_seconds"],
+                                         **_platform_settings(data))
         except DomainError as exc:
             form.add_error(None, exc.message)
         else:
@@ -113,6 +116,14 @@ def store_edit(request: HttpRequest, store_id: int | None = None) -> HttpRespons
     return render(request, "connectors/store_form.html", {
         "form": form, "store": store, "credential_fields": CREDENTIAL_FIELDS},
         status=400 if request.method == "POST" else 200)
+
+
+def _platform_settings(data: dict) -> dict:
+    """The Shopify section counts only for a Shopify store (None: keep what is stored)."""
+    if data["platform"] != Platform.SHOPIFY:
+        return {}
+    return {"api_version": data["shopify_api_version"],
+            "authorized_counts_as_paid": data["shopify_authorized_counts_as_paid"]}
 
 
 # --- Benchmark only ----------------------------------------------------------------------------------

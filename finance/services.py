@@ -1,16 +1,23 @@
-"""Write operations of finance: taking the payment snapshot of an order."""
+"""Write operations of finance: one payment snapshot per payment event of an order."""
 
-from finance.models import PaymentSnapshot
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+
+from finance.models import PaymentEvent, PaymentSnapshot
 from orders.models import Order
 
 
-def payment_snapshot_take(*, order: Order) -> PaymentSnapshot:
+def _order_data(order: Order) -> dict:
     lines = [
         {"line_no": line.line_no, "sku_code": line.sku_code, "quantity": line.quantity,
          "unit_price": str(line.unit_price), "discount_amount": str(line.discount_amount)}
         for line in order.lines.all()
     ]
-    data = {
+    return {
         "order_number": order.number, "store": order.store.code, "platform_order_id": order.platform_order_id,
         "currency": order.currency, "goods_amount": str(order.goods_amount),
         "discount_amount": str(order.discount_amount), "shipping_amount": str(order.shipping_amount),
@@ -18,4 +25,34 @@ def payment_snapshot_take(*, order: Order) -> PaymentSnapshot:
         "paid_amount": str(order.paid_amount), "paid_at": order.paid_at.isoformat() if order.paid_at else None,
         "lines": lines,
     }
-    return PaymentSnapshot.objects.create(order=order, currency=order.currency, paid_amount=order.paid_amount, data=data)
+
+
+def payment_snapshot_take(*, order: Order, event: str = PaymentEvent.PAYMENT) -> PaymentSnapshot:
+    """The snapshot of the moment the order counts as paid: a payment, or an authorization still to capture."""
+    data = {**_order_data(order), "event": str(event)}
+    return PaymentSnapshot.objects.create(order=order, currency=order.currency, paid_amount=order.paid_amount,
+                                          data=data, event=event)
+
+
+def payment_snapshot_capture(*, order: Order, amount: Decimal, currency: str, captured_at: datetime | None,
+                             source: str, reference: str = "", transactions: list | None = None
+                             ) -> PaymentSnapshot | None:
+    """Record that an authorized payment was captured: a second snapshot beside the authorization's.
+
+    Returns None when the order has no authorization snapshot (it was paid in one step) or when the
+    capture is already recorded (the hub's capture and the platform's update both report it).
+    """
+    if not PaymentSnapshot.objects.filter(order=order, event=PaymentEvent.AUTHORIZATION).exists():
+        return None
+    if PaymentSnapshot.objects.filter(order=order, event=PaymentEvent.CAPTURE).exists():
+        return None
+    data = {**_order_data(order), "event": PaymentEvent.CAPTURE, "source": source,
+            "captured_amount": str(amount), "captured_at": captured_at.isoformat() if captured_at else None,
+            "transactions": transactions or []}
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent recording of the same capture wins quietly
+            return PaymentSnapshot.objects.create(order=order, currency=currency or order.currency,
+                                                  paid_amount=amount, data=data, event=PaymentEvent.CAPTURE,
+                                                  reference=reference[:200])
+    except IntegrityError:
+        return None

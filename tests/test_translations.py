@@ -212,7 +212,9 @@ def test_store_form_labels_and_only_the_platforms_credentials(role_users):
     assert labels[:4] == ["平台", "店铺编码", "名称", "启用"]
     shown = re.findall(r'<p data-credential="(\w+)" data-platforms="[^"]*">', page)
     hidden = re.findall(r'<p data-credential="(\w+)" data-platforms="[^"]*" hidden>', page)
-    assert shown == ["access_token", "api_secret", "api_version", "base_url", "location_id"]
+    # The API version is a Shopify setting of its own (the "Shopify 设置" section), not a credential.
+    assert shown == ["access_token", "api_secret", "base_url", "location_id"]
+    assert "<label>Shopify API 版本 " in page
     assert "app_key" in hidden and "client_id" in hidden and "session" in hidden
     assert "<label>店铺域名 " in page and "<label>访问令牌（Access Token） " in page
     assert "shpat_secret" not in page

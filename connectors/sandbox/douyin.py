@@ -25,7 +25,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from connectors.douyin.client import SIGN_METHODS, api_path, canonical_param_json, douyin_sign, event_sign
+# Not the client's douyin_sign / event_sign: the sandbox signs and checks with its own implementation so
+# that a wrong algorithm in the client cannot pass unseen (API_FACTS §4.2/§4.7 vectors, test_sandbox_strict.py).
+from connectors.douyin.client import api_path, canonical_param_json
 from connectors.sandbox.base import Request, Response, Sandbox
 from connectors.sandbox.data import BUYER_MESSAGES, SHARED_SKUS, SHARED_TITLES, SURNAMES, house_number
 
@@ -33,6 +35,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 TIMESTAMP_SKEW = timedelta(minutes=10)
 METHODS = ("order.searchList", "order.orderDetail", "order.logisticsAdd", "sku.syncStock")
 PATHS = {"/" + api_path(method): method for method in METHODS}
+SIGN_METHODS = ("hmac-sha256", "md5")
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 10  # when a caller leaves size out (the facts give no default)
 
@@ -83,6 +86,32 @@ SELLER_WORDS = ["老客户，送试饮装", "改发顺丰", "已电话确认地�
 FREE_SHIPPING_FROM = 9900  # fen
 POST_AMOUNT = 800  # fen
 SHOP_ID = 4463798
+
+
+def sandbox_douyin_sign(*, app_key: str, secret: str, method: str, param_json: str, timestamp: str,
+                        sign_method: str) -> str:
+    """Douyin's request signature, written from the documented algorithm (API_FACTS §4.2), not the client's.
+
+    secret + "app_key"…"method"…"param_json"…"timestamp"…"v" "2" + secret, then HMAC-SHA256 keyed with
+    the secret (hmac-sha256) or a plain MD5 (md5); lower-case hex. access_token is not signed.
+    """
+    parts = [secret]
+    for name, value in (("app_key", app_key), ("method", method), ("param_json", param_json),
+                        ("timestamp", timestamp), ("v", "2")):
+        parts += [name, value]
+    parts.append(secret)
+    message = "".join(parts).encode("utf-8")
+    if sign_method == "md5":
+        return hashlib.md5(message).hexdigest()
+    return hmac.HMAC(secret.encode("utf-8"), message, "sha256").hexdigest()
+
+
+def sandbox_event_sign(*, app_key: str, body: bytes, secret: str) -> str:
+    """The ``event-sign`` header of a push (API_FACTS §4.7): lower-hex MD5 of app_key, raw body, app_secret."""
+    digest = hashlib.md5()
+    for part in (app_key.encode("utf-8"), body, secret.encode("utf-8")):
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def _fen(price: str | Decimal) -> int:
@@ -355,7 +384,7 @@ class DouyinSandbox(Sandbox):
         body = json.dumps([{"tag": tag, "msg_id": msg_id, "data": data}], separators=(",", ":"),
                           ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "app-id": self.app_key,
-                   "event-sign": event_sign(self.app_key, body, self.app_secret)}
+                   "event-sign": sandbox_event_sign(app_key=self.app_key, body=body, secret=self.app_secret)}
         self.post_webhook(body=body, headers=headers, topic=tag, order_id=self.order_id(order))
 
     def _push_later(self, tag: str, order: dict) -> None:
@@ -431,8 +460,8 @@ class DouyinSandbox(Sandbox):
             param_json = request.body.decode("utf-8")
         except UnicodeDecodeError:
             return self._error(40003, sub_code="isv.parameter-format-invalid", sub_msg="body is not UTF-8"), {}
-        expected = douyin_sign(app_key=self.app_key, secret=self.app_secret, method=method, param_json=param_json,
-                               timestamp=query["timestamp"], sign_method=sign_method)
+        expected = sandbox_douyin_sign(app_key=self.app_key, secret=self.app_secret, method=method,
+                                       param_json=param_json, timestamp=query["timestamp"], sign_method=sign_method)
         if not hmac.compare_digest(query["sign"].lower().encode(), expected.encode()):
             return self._error(40003, sub_code="isv.signature-invalid"), {}
         if not query.get("access_token"):

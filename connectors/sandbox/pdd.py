@@ -14,6 +14,7 @@ sandbox's own choice, NOT CONFIRMED as PDD's.
 from __future__ import annotations
 
 import copy
+import hashlib
 import hmac
 import string
 import time
@@ -22,7 +23,9 @@ import zlib
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from connectors.pdd.client import RESPONSE_KEYS, SHANGHAI, format_pdd_time, parse_pdd_time, pdd_sign
+# Not the client's pdd_sign: the sandbox checks signatures with its own implementation so that a
+# wrong algorithm in the client cannot pass unseen (API_FACTS §3.2 test vector, test_sandbox_strict.py).
+from connectors.pdd.client import RESPONSE_KEYS, SHANGHAI, format_pdd_time, parse_pdd_time
 from connectors.sandbox.base import Request, Response, Sandbox
 from connectors.sandbox.data import (
     DEFAULT_SKUS,
@@ -67,6 +70,20 @@ LOGISTICS_COMPANIES = [
 ]
 BUYER_MEMOS = ["麻烦发顺丰", "请尽快发货，谢谢", "不要放快递柜", "送人的，不要放价格单"]
 B64 = string.ascii_letters + string.digits + "+/"
+
+
+def sandbox_pdd_sign(params: dict[str, str], secret: str) -> str:
+    """PDD's request signature, written from the documented algorithm (API_FACTS §3.2), not the client's.
+
+    The form values exactly as received, every key but ``sign`` in byte order, key and value joined with
+    no separator, wrapped in the client secret; upper-case hex MD5.
+    """
+    digest = hashlib.md5(secret.encode())
+    for key in sorted((name for name in params if name != "sign"), key=lambda name: name.encode()):
+        digest.update(key.encode())
+        digest.update(params[key].encode())
+    digest.update(secret.encode())
+    return digest.hexdigest().upper()
 
 
 def _yuan(value: Decimal) -> float:
@@ -267,7 +284,7 @@ class PddSandbox(Sandbox):
                 return self._error(INVALID_PARAMETER, sub_msg=f"{name} is required")
         if params["client_id"] != self.client_id:
             return self._error(INVALID_CLIENT)
-        if not hmac.compare_digest(params["sign"], pdd_sign(params, self.client_secret)):
+        if not hmac.compare_digest(params["sign"], sandbox_pdd_sign(params, self.client_secret)):
             return self._error(INVALID_SIGN)
         # Against the real clock, not the sandbox clock: clients stamp requests with real time.
         if not params["timestamp"].isdigit() or abs(time.time() - int(params["timestamp"])) > TIMESTAMP_SKEW:

@@ -56,7 +56,13 @@ PAGE_INFO_HELP = "See https://shopify.dev/api/usage/pagination-rest for more inf
 FILTERS = ("ids", "status", "updated_at_min", "updated_at_max", "created_at_min", "created_at_max",
            "financial_status", "order")
 ALLOWED_WITH_PAGE_INFO = frozenset({"limit", "fields", "page_info"})
+MAX_LIMIT = 250  # orders.json page size (API_FACTS §1.2)
 ROUTE = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/(?P<rest>.+)$")
+# The stable versions served as of 2026-12 (quarterly, each for at least 12 months). An expired (or unknown)
+# version is answered by the oldest supported one, named in X-Shopify-API-Version (API_FACTS.md §1.10).
+SUPPORTED_VERSIONS = ("2026-01", "2026-04", "2026-07", "2026-10")
+SANDBOX_API_VERSION = "2026-10"
+AUTHORIZATION_PERIOD = timedelta(days=7)  # Shopify Payments; other gateways differ (API_FACTS.md §1.11)
 
 
 def _money(value: Decimal) -> str:
@@ -71,6 +77,15 @@ def _money_set(value: Decimal) -> dict:
 def _parse_time(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=SHOP_TZ)
+
+
+def sandbox_webhook_hmac(secret: str, body: bytes) -> str:
+    """X-Shopify-Hmac-Sha256 (API_FACTS §1.5): base64 of HMAC-SHA256 over the raw body, keyed with the app secret.
+
+    Written here from the documentation, not taken from the hub's verifier, so a wrong algorithm on either
+    side shows up (checked against the §1.9 vector in tests/connectors/test_sandbox_strict.py).
+    """
+    return base64.b64encode(hmac.HMAC(secret.encode("utf-8"), body, "sha256").digest()).decode("ascii")
 
 
 def _b64_encode(data: dict) -> str:
@@ -88,7 +103,8 @@ class ShopifySandbox(Sandbox):
 
     def __init__(self, *, access_token: str | None = None, api_secret: str | None = None,
                  shop_domain: str | None = None, skus: list[tuple[str, str]] | None = None,
-                 api_version: str | None = None, bucket_size: int = 40, leak_rate: float = 2.0,
+                 api_version: str | None = None, supported_versions: tuple[str, ...] | None = None,
+                 bucket_size: int = 40, leak_rate: float = 2.0,
                  throttle: bool = True, **kwargs):
         super().__init__(**kwargs)
         # Explicit arguments first, then a store's credentials (so a sandbox can stand in for that store).
@@ -96,7 +112,9 @@ class ShopifySandbox(Sandbox):
         self.access_token = access_token or given.get("access_token") or "shpat_sandbox"
         self.api_secret = api_secret or given.get("api_secret") or "shpss_sandbox"
         self.shop_domain = shop_domain or given.get("shop_domain") or "sandbox-shop.myshopify.com"
-        self.api_version = api_version or given.get("api_version") or "2024-01"
+        self.api_version = api_version or given.get("api_version") or SANDBOX_API_VERSION
+        self.supported_versions = tuple(supported_versions or SUPPORTED_VERSIONS)
+        self.transactions: dict[str, list[dict]] = {}  # order id → its payment transactions
         self.skus = [(str(code), str(price)) for code, price, *_ in (skus or DEFAULT_SKUS)]
         self.bucket_size = bucket_size
         self.leak_rate = leak_rate
@@ -269,7 +287,7 @@ class ShopifySandbox(Sandbox):
         key = (topic, hashlib.sha256(body).hexdigest())
         with self.lock:
             event_id = self._event_ids.get(key) or str(uuid.uuid4())
-        signature = base64.b64encode(hmac.new(self.api_secret.encode(), body, hashlib.sha256).digest()).decode()
+        signature = sandbox_webhook_hmac(self.api_secret, body)
         headers = {
             "Content-Type": "application/json", "User-Agent": "Shopify-Captain-Hook",
             "X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": signature,
@@ -324,6 +342,7 @@ class ShopifySandbox(Sandbox):
         super().reset()
         with self.lock:
             self.fulfillment_orders.clear()
+            self.transactions.clear()
             self.inventory_levels.clear()
             self._event_ids.clear()
             self._bucket_level = 0.0
@@ -342,7 +361,7 @@ class ShopifySandbox(Sandbox):
             response = self._route(request, match["rest"], match["version"])
         response.headers.setdefault("X-Shopify-Shop-Api-Call-Limit", self._call_limit())
         if match is not None:
-            response.headers.setdefault("X-Shopify-API-Version", match["version"])
+            response.headers.setdefault("X-Shopify-API-Version", self.served_version(match["version"]))
         return response
 
     def _route(self, request: Request, rest: str, version: str) -> Response:
@@ -361,6 +380,9 @@ class ShopifySandbox(Sandbox):
         catalogue = re.fullmatch(r"(variants|products)/(\d+)\.json", rest)
         if method == "GET" and catalogue:
             return self._catalogue(catalogue[1], int(catalogue[2]))
+        paying = re.fullmatch(r"orders/(\d+)/transactions\.json", rest)
+        if paying and method in ("GET", "POST"):
+            return self._transactions(request, paying[1])
         found = re.fullmatch(r"orders/(\d+)(/fulfillment_orders)?\.json", rest)
         if method == "GET" and found:
             with self.lock:
@@ -421,7 +443,10 @@ class ShopifySandbox(Sandbox):
             return Response(400, {"errors": {"limit": "limit must be an integer"}})
         if limit < 1:
             return Response(400, {"errors": {"limit": "limit must be at least 1"}})
-        limit = min(limit, 250)
+        if limit > MAX_LIMIT:
+            # Refused rather than quietly capped: a caller asking for more than 250 would otherwise
+            # believe it got a full page. Shopify's exact answer here is NOT CONFIRMED (API_FACTS §1.2).
+            return Response(400, {"errors": {"limit": f"limit must be at most {MAX_LIMIT}"}})
         page_info = query.get("page_info")
         if page_info:
             extra = sorted(set(query) - ALLOWED_WITH_PAGE_INFO)
@@ -620,6 +645,113 @@ class ShopifySandbox(Sandbox):
                                           "quantity": item["quantity"]} for item in fulfilled])
         self._push_later("orders/updated", order)
         return Response(201, {"fulfillment": record})
+
+    # --- Versions and payments --------------------------------------------------------------------------
+
+    def served_version(self, asked: str) -> str:
+        """The version that answers: the asked one while supported, else the oldest supported (fall forward)."""
+        if asked == "unstable" or asked in self.supported_versions:
+            return asked
+        return min(self.supported_versions)
+
+    def _transaction(self, order: dict, *, kind: str, status: str, amount: str, parent_id: int | None = None,
+                     at: datetime | None = None) -> dict:
+        transaction_id = self._new_id()
+        at = at or self.now()
+        record = {
+            "id": transaction_id, "admin_graphql_api_id": f"gid://shopify/OrderTransaction/{transaction_id}",
+            "order_id": order["id"], "kind": kind, "gateway": "shopify_payments", "status": status,
+            "message": None, "created_at": self.iso(at), "processed_at": self.iso(at), "test": False,
+            "authorization": f"auth-{transaction_id}" if kind == "authorization" else None,
+            "parent_id": parent_id, "amount": amount, "currency": order.get("currency", "USD"),
+            "source_name": "web", "error_code": None, "authorization_expires_at": None,
+        }
+        if kind == "authorization":
+            record["authorization_expires_at"] = self.iso(at + AUTHORIZATION_PERIOD)
+        return record
+
+    def _transactions_for(self, order: dict) -> list[dict]:
+        """The order's payment transactions, made on first use from its financial status."""
+        order_id = str(order["id"])
+        found = self.transactions.get(order_id)
+        if found is None:
+            financial, total = order.get("financial_status"), order.get("total_price", "0.00")
+            created = _parse_time(order.get("processed_at") or order["created_at"])
+            if financial == "authorized":
+                # Manual capture: the money is only reserved, and stays so until captured (or it expires).
+                found = [self._transaction(order, kind="authorization", status="success", amount=total, at=created)]
+            elif financial in ("paid", "partially_refunded", "refunded"):
+                found = [self._transaction(order, kind="sale", status="success", amount=total, at=created)]
+            elif financial == "pending":
+                found = [self._transaction(order, kind="sale", status="pending", amount=total, at=created)]
+            else:
+                found = []
+            self.transactions[order_id] = found
+        return found
+
+    def _transactions(self, request: Request, order_id: str) -> Response:
+        with self.lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                return Response(404, NOT_FOUND)
+            transactions = self._transactions_for(order)
+            if request.method == "GET":
+                return Response(200, {"transactions": copy.deepcopy(transactions)})
+        try:
+            body = request.json()
+        except ValueError:
+            return Response(400, {"errors": "The request body is not valid JSON."})
+        wanted = body.get("transaction") if isinstance(body, dict) else None
+        if not isinstance(wanted, dict):
+            return Response(400, {"errors": {"transaction": "Required parameter missing or invalid"}})
+        if wanted.get("kind") != "capture":
+            return Response(422, {"errors": {"kind": [f"{wanted.get('kind')!r} is not supported by this sandbox"]}})
+        return self._capture(order_id, wanted)
+
+    def _capture(self, order_id: str, wanted: dict) -> Response:
+        with self.lock:
+            order = self.orders[order_id]
+            transactions = self._transactions_for(order)
+            authorizations = [t for t in transactions if t["kind"] == "authorization" and t["status"] == "success"]
+            parent_id = wanted.get("parent_id")
+            if parent_id in (None, ""):
+                if len(authorizations) != 1:  # which one is meant cannot be guessed
+                    return Response(422, {"errors": {"parent_id": ["must name the authorization to capture"]}})
+                parent = authorizations[0]
+            else:
+                parent = next((t for t in authorizations if str(t["id"]) == str(parent_id)), None)
+                if parent is None:
+                    return Response(422, {"errors": {"parent_id": ["is not an authorization of this order"]}})
+            captured = sum((Decimal(t["amount"]) for t in transactions if t["kind"] == "capture"
+                            and t["status"] == "success" and t["parent_id"] == parent["id"]), Decimal("0"))
+            left = Decimal(parent["amount"]) - captured
+            if left <= 0:
+                # Shopify refuses a second capture of a fully captured authorization (422).
+                return Response(422, {"errors": {"base": ["The authorization has already been captured."]}})
+            if self.now() > _parse_time(parent["authorization_expires_at"]):
+                return Response(422, {"errors": {"base": ["The authorization has expired."]}})
+            currency = wanted.get("currency")
+            if currency not in (None, "") and currency != parent["currency"]:
+                return Response(422, {"errors": {"currency": [f"must be {parent['currency']}"]}})
+            try:
+                amount = left if wanted.get("amount") in (None, "") else Decimal(str(wanted["amount"]))
+            except ArithmeticError:
+                return Response(422, {"errors": {"amount": ["is not a number"]}})
+            if not amount.is_finite() or amount <= 0 or amount > left:
+                return Response(422, {"errors": {"amount": [f"must be more than 0 and at most {_money(left)}"]}})
+            record = self._transaction(order, kind="capture", status="success", amount=_money(amount),
+                                       parent_id=parent["id"])
+            transactions.append(record)
+            paid = sum((Decimal(t["amount"]) for t in transactions if t["kind"] in ("capture", "sale")
+                        and t["status"] == "success"), Decimal("0"))
+            order = self._bumped(order)
+            order["financial_status"] = "paid" if paid >= Decimal(order["total_price"]) else "partially_paid"
+            order["total_outstanding"] = _money(max(Decimal(order["total_price"]) - paid, Decimal("0")))
+            self.put_order(order, push=False)
+            self.record_push("capture", order_id=order_id, transaction_id=str(record["id"]),
+                             parent_id=str(parent["id"]), amount=record["amount"], currency=record["currency"])
+        self._push_later("orders/updated", order)
+        return Response(201, {"transaction": record})
 
     # --- Inventory ------------------------------------------------------------------------------------
 

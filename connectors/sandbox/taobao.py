@@ -11,6 +11,7 @@ picks a plausible ``isv.*`` sub_code and says so in a comment.
 from __future__ import annotations
 
 import copy
+import hashlib
 import hmac
 import string
 import uuid
@@ -29,7 +30,10 @@ from connectors.sandbox.data import (
     TITLES,
     house_number,
 )
-from connectors.taobao.client import SIGN_METHODS, format_top_time, parse_top_time, response_key, top_sign
+
+# Not the client's top_sign: the sandbox checks signatures with its own implementation so that a
+# wrong algorithm in the client cannot pass unseen (API_FACTS §2.2 test vectors, tests/connectors/test_sandbox_strict.py).
+from connectors.taobao.client import format_top_time, parse_top_time, response_key
 
 API_PATH = "/router/rest"
 MAX_SPAN = timedelta(days=1)
@@ -42,6 +46,27 @@ MESSAGES = {
     27: "Invalid Session", 28: "Missing App Key", 29: "Invalid App Key", 30: "Missing Timestamp",
     31: "Invalid Timestamp", 40: "Missing Required Arguments", 41: "Invalid Arguments", 50: "Remote service error",
 }
+# The gateway's sign_method values and the digest each one names (API_FACTS §2.1).
+SIGN_DIGESTS = {"md5": "md5", "hmac": "md5", "hmac-sha256": "sha256"}
+# trades.sold.increment.get `type`: the documented values, and what TOP answers when `type` is left
+# out: only guarantee_trade (itself only a query shorthand for fixed + auction), auto_delivery, ec,
+# cod and step. Trades of every other type are simply not returned (API_FACTS §2.4).
+TRADE_TYPES = frozenset({
+    "fixed", "auction", "guarantee_trade", "step", "independent_simple_trade", "independent_shop_trade",
+    "auto_delivery", "ec", "cod", "game_equipment", "shopex_trade", "netcn_trade", "external_trade",
+    "instant_trade", "b2c_cod", "hotel_trade", "super_market_trade", "super_market_cod_trade", "taohua", "waimai",
+    "o2o_offlinetrade", "nopaid", "eticket", "tmall_i18n", "insurance_plus", "finance", "pre_auth_type",
+})
+DEFAULT_TRADE_TYPES = ("guarantee_trade", "auto_delivery", "ec", "cod", "step")
+GUARANTEE_TRADE = ("fixed", "auction")
+# company_code values as taobao.logistics.companies.get lists them for the usual express companies.
+# POST and ZJS are the documentation's own examples; the rest is the sandbox's list (the full table
+# comes from the platform's API and is NOT CONFIRMED here).
+LOGISTICS_COMPANIES = {
+    "SF": "顺丰速运", "ZTO": "中通快递", "YTO": "圆通速递", "STO": "申通快递", "YUNDA": "韵达快递",
+    "EMS": "EMS", "POSTB": "邮政快递包裹", "POST": "中国邮政", "ZJS": "宅急送", "JD": "京东快递",
+    "HTKY": "百世快递", "DBKD": "德邦快递", "JTSD": "极兔速递", "OTHER": "其他",
+}
 SHIPPABLE = ("WAIT_SELLER_SEND_GOODS", "SELLER_CONSIGNED_PART")
 UNPAID = ("TRADE_NO_CREATE_PAY", "WAIT_BUYER_PAY", "PAY_PENDING", "WAIT_PRE_AUTH_CONFIRM")
 
@@ -51,6 +76,23 @@ SELLER_MEMOS = ["老客户，送试饮装", "改为发顺丰", "已电话确认�
 
 def _money(value: Decimal) -> str:
     return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def sandbox_top_sign(params: dict[str, str], secret: str, sign_method: str) -> str:
+    """TOP's request signature, written from the documented algorithm (API_FACTS §2.2), not the client's.
+
+    Every parameter but ``sign`` with a non-empty value, keys in byte order, key and value joined with no
+    separator; md5 wraps the string in the secret, hmac and hmac-sha256 key the HMAC with it. Upper-case hex.
+    """
+    digest = SIGN_DIGESTS[sign_method]
+    message = bytearray()
+    for key in sorted(params, key=lambda name: name.encode()):
+        if key != "sign" and params[key] != "":
+            message += key.encode() + str(params[key]).encode()
+    key_bytes = secret.encode()
+    if sign_method == "md5":
+        return hashlib.new(digest, key_bytes + bytes(message) + key_bytes).hexdigest().upper()
+    return hmac.HMAC(key_bytes, bytes(message), digest).hexdigest().upper()
 
 
 class TaobaoSandbox(Sandbox):
@@ -121,7 +163,8 @@ class TaobaoSandbox(Sandbox):
                 taken.add(value)
                 return value
 
-    def generate_order(self, *, lines: int | None = None, status: str | None = None) -> dict:
+    def generate_order(self, *, lines: int | None = None, status: str | None = None,
+                       trade_type: str = "fixed") -> dict:
         rng = self.rng
         now = self.now().replace(microsecond=0)
         taken: set[int] = set()
@@ -150,7 +193,7 @@ class TaobaoSandbox(Sandbox):
         discount = line_discounts + promotion
         province, city, district, zip_code, streets = rng.choice(PLACES)
         trade = {
-            "tid": tid, "tid_str": str(tid), "status": status, "type": "fixed", "shipping_type": "express",
+            "tid": tid, "tid_str": str(tid), "status": status, "type": trade_type, "shipping_type": "express",
             "created": format_top_time(created), "modified": format_top_time(now),
             "payment": _money(subtotal - discount + post_fee), "total_fee": _money(subtotal),
             "post_fee": _money(post_fee), "discount_fee": _money(discount), "adjust_fee": "0.00",
@@ -231,9 +274,9 @@ class TaobaoSandbox(Sandbox):
         if not params.get("sign"):
             return self._error(24)
         sign_method = params.get("sign_method") or "md5"
-        if sign_method not in SIGN_METHODS:
+        if sign_method not in SIGN_DIGESTS:
             return self._error(25, sub_msg=f"unknown sign_method {sign_method}")
-        expected = top_sign(params, self.app_secret, sign_method)
+        expected = sandbox_top_sign(params, self.app_secret, sign_method)
         if not hmac.compare_digest(params["sign"], expected):
             return self._error(25)
         if not params.get("session"):
@@ -303,10 +346,21 @@ class TaobaoSandbox(Sandbox):
             return self._invalid("page_no and page_size must be integers")
         if page_no < 1 or not 1 <= page_size <= 100:
             return self._invalid("page_no must be ≥ 1 and page_size between 1 and 100")
+        types = [name.strip() for name in (params.get("type") or "").split(",") if name.strip()]
+        unknown = sorted(set(types) - TRADE_TYPES)
+        if unknown:
+            # TOP's answer to an undocumented type is NOT CONFIRMED; refusing it keeps a typo from
+            # silently dropping a whole trade type.
+            return self._invalid(f"unknown trade type {','.join(unknown)}")
+        wanted = set(types or DEFAULT_TRADE_TYPES)
+        if "guarantee_trade" in wanted:
+            wanted.update(GUARANTEE_TRADE)
         fields = {name.strip() for name in params["fields"].split(",")}
         with self.lock:
             matching = [(parse_top_time(trade["modified"]), int(trade["tid"]), trade)
-                        for trade in self.orders.values() if start <= parse_top_time(trade["modified"]) <= end]
+                        for trade in self.orders.values()
+                        if start <= parse_top_time(trade["modified"]) <= end
+                        and (trade.get("type") or "fixed") in wanted]
             matching.sort(key=lambda item: item[:2], reverse=True)
             page = [self._wire_trade(trade, fields)
                     for _modified, _tid, trade in matching[(page_no - 1) * page_size: page_no * page_size]]
@@ -344,6 +398,10 @@ class TaobaoSandbox(Sandbox):
         sub_tids = [oid.strip() for oid in (params.get("sub_tid") or "").split(",") if oid.strip()]
         if is_split and not sub_tids:
             return self._invalid("sub_tid is required when is_split=1")
+        if params["company_code"] not in LOGISTICS_COMPANIES:
+            # The exact sub_code TOP gives an unknown company_code is NOT CONFIRMED; this one is plausible.
+            return self._error(50, sub_code="isv.logistics-company-not-exist",
+                               sub_msg=f"company_code {params['company_code']} 物流公司不存在")
         with self.lock:
             trade = self.orders.get(params["tid"])
             if trade is None:

@@ -17,7 +17,10 @@ from connectors.http import jittered_backoff
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_VERSION = "2024-01"
+# Shopify releases a version each quarter and supports each for at least 12 months; a request for an
+# expired one is answered by the oldest supported version (API_FACTS.md §1.10). Move this on every quarter
+# or two, after running the connector tests against the sandbox with the new version.
+DEFAULT_API_VERSION = "2026-10"
 MAX_PAGE_SIZE = 250
 # Fulfillment-order states that still accept a fulfillment (anything else answers 422).
 OPEN_FULFILLMENT_ORDER = frozenset({"open", "in_progress"})
@@ -77,6 +80,8 @@ class ShopifyClient:
         self.session.headers.update({"X-Shopify-Access-Token": token, "Accept": "application/json",
                                      "User-Agent": "order-hub/0.1 (+shopify connector)"})
         self.call_limit: tuple[int, int] | None = None  # (used, bucket) from the last response
+        # The version Shopify says it served (X-Shopify-API-Version); None until a response names one.
+        self.served_api_version: str | None = None
 
     @property
     def api_root(self) -> str:
@@ -103,6 +108,16 @@ class ShopifyClient:
             self.call_limit = (int(used), int(bucket))
         except ValueError:
             self.call_limit = None
+
+    def _note_api_version(self, response: requests.Response) -> None:
+        served = response.headers.get("X-Shopify-API-Version", "").strip()[:20]
+        if not served or served == self.served_api_version:
+            return
+        self.served_api_version = served
+        if served != self.api_version:
+            # Shopify does not refuse an expired version: it silently answers with another one.
+            logger.warning("Shopify %s served API version %s instead of the requested %s: set a supported "
+                           "version in the store's settings", self.base_url, served, self.api_version)
 
     @staticmethod
     def _retry_after(response: requests.Response) -> float:
@@ -131,6 +146,7 @@ class ShopifyClient:
                                      code="request") from exc
             else:
                 self._note_call_limit(response)
+                self._note_api_version(response)
                 status = response.status_code
                 if status == 429:
                     retry_after = self._retry_after(response)
@@ -300,6 +316,56 @@ class ShopifyClient:
                 attempt += 1
                 continue
             return self._member(data, "fulfillment", dict, "fulfillments.json")
+
+    # --- Payments ----------------------------------------------------------------------------------------
+
+    def transactions(self, order_id: str | int) -> list[dict]:
+        path = f"orders/{order_id}/transactions.json"
+        data, _ = self._request("GET", path)
+        return self._member(data, "transactions", list, path)
+
+    @staticmethod
+    def _uncaptured_authorizations(transactions: list[dict]) -> tuple[list[dict], list[dict]]:
+        """(successful authorizations no successful capture points at, successful captures)."""
+        ok = [t for t in transactions if isinstance(t, dict) and t.get("status") == "success"]
+        captures = [t for t in ok if t.get("kind") == "capture"]
+        captured_parents = {str(t.get("parent_id")) for t in captures}
+        open_authorizations = [t for t in ok if t.get("kind") == "authorization"
+                               and str(t.get("id")) not in captured_parents]
+        return open_authorizations, captures
+
+    def capture_payment(self, order_id: str | int) -> list[dict]:
+        """Capture every open authorization of the order in full; returns the order's capture transactions.
+
+        One capture per authorization with its ``parent_id`` (an edited order may carry several, and
+        Shopify asks apps to name the one they capture). Safe to call again: authorizations already
+        captured are skipped, so a lost response never captures twice; a call with nothing left to
+        capture returns the captures made before.
+        """
+        attempt = 0
+        while True:
+            open_authorizations, captures = self._uncaptured_authorizations(self.transactions(order_id))
+            if not open_authorizations:
+                if captures:
+                    return captures
+                raise PermanentError(f"Shopify order {order_id}: no authorized payment to capture",
+                                     code="no_authorization")
+            path = f"orders/{order_id}/transactions.json"
+            try:
+                for authorization in open_authorizations:
+                    body = {"transaction": {"kind": "capture", "parent_id": authorization["id"],
+                                            "amount": str(authorization.get("amount") or ""),
+                                            "currency": str(authorization.get("currency") or "")}}
+                    data, _ = self._request("POST", path, json_body=body, retry_ambiguous=False)
+                    captures.append(self._member(data, "transaction", dict, path))
+            except TransientError:
+                # The capture's fate is unknown: the next round reads the transactions before posting again.
+                if attempt >= self.max_retries:
+                    raise
+                self.sleep(self._backoff(attempt))
+                attempt += 1
+                continue
+            return captures
 
     # --- Catalogue and inventory -------------------------------------------------------------------------
 

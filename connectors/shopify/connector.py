@@ -115,6 +115,16 @@ class ShopifyConnector(Connector):
                                               tracking_company=tracking_company, tracking_url=tracking_url,
                                               line_items=line_items, notify_customer=notify_customer)
 
+    def capture_payment(self, *, platform_order_id: str) -> list[dict]:
+        """Capture the order's authorized payment (stores that capture on fulfilment)."""
+        return self.client.capture_payment(platform_order_id)
+
+    @property
+    def served_api_version(self) -> str | None:
+        """The API version Shopify answered with, once a call was made (None before)."""
+        client = self.__dict__.get("client")
+        return client.served_api_version if client is not None else None
+
     def set_inventory_level(self, *, inventory_item_id: int | str, location_id: int | str, available: int) -> dict:
         return self.client.set_inventory_level(inventory_item_id=inventory_item_id, location_id=location_id,
                                                available=available)

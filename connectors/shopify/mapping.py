@@ -7,7 +7,10 @@ from decimal import Decimal, InvalidOperation
 
 from connectors.base import PermanentError, UnifiedAddress, UnifiedLine, UnifiedOrder, UnifiedParty
 
-PENDING_PAYMENT = frozenset({"pending", "authorized", "partially_paid"})
+# "authorized" is pending payment by default: the money is reserved, not taken. A store that captures
+# manually (capture on fulfilment) counts it as paid through its setting; see connectors/ingest.py.
+AUTHORIZED = "authorized"
+PENDING_PAYMENT = frozenset({"pending", AUTHORIZED, "partially_paid"})
 PAID = frozenset({"paid", "partially_refunded"})
 REFUNDED_OR_VOIDED = frozenset({"refunded", "voided"})
 # Statuses under which money was actually captured, so processed_at is the payment time.
@@ -182,6 +185,9 @@ def map_shopify_order(payload: dict) -> UnifiedOrder:
         receiver=_receiver(payload),
         paid_at=(parse_shopify_time(processed_at, field="processed_at")
                  if financial in CAPTURED and processed_at else None),
+        # processed_at is when the payment was authorized (REST orders carry no separate authorization time).
+        authorized_at=(parse_shopify_time(processed_at or payload.get("created_at"), field="processed_at")
+                       if financial == AUTHORIZED and not payload.get("cancelled_at") else None),
         shipping=_shipping(payload),
         discount=order_discount,
         tax=_money(payload.get("total_tax"), field="total_tax"),
