@@ -5,6 +5,7 @@ setting DATABASE_URL / REDIS_URL switches to PostgreSQL and Redis; DJANGO_DEBUG=
 production hardening that `manage.py check --deploy` expects.
 """
 
+import hashlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -117,7 +118,9 @@ else:
         }
     }
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str("DATABASE_TEST_NAME", "test_oms")
+    # Named after the checkout, so two checkouts on one machine never share (and drop) one test database.
+    _CHECKOUT_TAG = hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:8]
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str("DATABASE_TEST_NAME", f"test_oms_{_CHECKOUT_TAG}")
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
