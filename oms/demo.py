@@ -66,7 +66,7 @@ STORES = [
     ("wechat-demo", Platform.MANUAL, "微信/线下订单", "CNY"),
 ]
 # The demo's Shopify and Taobao stores talk to the local sandboxes that `make run` starts
-# (Procfile.dev); the keys here are the sandboxes' defaults.
+# (supervisord.conf); the keys here are the sandboxes' defaults.
 SANDBOX_PORTS = {"shopify-demo": int(os.environ.get("OMS_SHOPIFY_SANDBOX_PORT", "8801")),
                  "taobao-demo": int(os.environ.get("OMS_TAOBAO_SANDBOX_PORT", "8802")),
                  "pdd-demo": int(os.environ.get("OMS_PDD_SANDBOX_PORT", "8803")),
@@ -672,7 +672,7 @@ def _fulfilment_load() -> int:
     return created
 
 
-# One network thermal printer per demo warehouse: the virtual printers that `make run` starts (Procfile.dev),
+# One network thermal printer per demo warehouse: the virtual printers that `make run` starts (supervisord.conf),
 # each writing what it receives into var/virtual_printer/<warehouse code>/ (job-<n>.bin, .txt, .png).
 VPRINTER_PORTS = {"SH": int(os.environ.get("OMS_VPRINTER_SH_PORT", "9101")),
                   "GZ": int(os.environ.get("OMS_VPRINTER_GZ_PORT", "9102")),

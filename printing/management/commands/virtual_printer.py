@@ -32,6 +32,6 @@ class Command(BaseCommand):
             printer.stop()
 
     def say(self, line: str) -> None:
-        # Flushed at once: under honcho stdout is a pipe, and a job should show when it arrives.
+        # Flushed at once: under supervisord stdout is a pipe, and a job should show when it arrives.
         self.stdout.write(line)
         self.stdout.flush()
