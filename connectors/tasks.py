@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from connectors import services
+from connectors.capture import payment_capture_send, payment_captures_due
 
 
 @shared_task(ignore_result=True)
@@ -48,7 +49,6 @@ def sweep_shipment_pushes_task() -> int:
     for push_id in due:
         push_shipment_task.delay(push_id=push_id)
     # Payment captures follow shipment confirmations and are retried on the same beat.
-    from connectors.capture import payment_captures_due
 
     captures = payment_captures_due()
     for capture_id in captures:
@@ -58,7 +58,6 @@ def sweep_shipment_pushes_task() -> int:
 
 @shared_task(acks_late=True, ignore_result=True)
 def capture_payment_task(*, capture_id: int) -> str:
-    from connectors.capture import payment_capture_send
 
     return payment_capture_send(capture_id=capture_id)
 

@@ -71,7 +71,7 @@ class ApiErrorSerializer(serializers.Serializer):
                                                              "or facts about the refusal (say the current status).")
 
 
-_ERROR_DESCRIPTIONS = {
+ERROR_DESCRIPTIONS = {
     400: "Bad input: invalid (with per-field errors), parse_error, or a business rule such as "
          "amount_out_of_range, order_invalid, unknown_transition, idempotency_key_too_long.",
     401: "No credentials or wrong ones: not_authenticated, authentication_failed.",
@@ -88,7 +88,7 @@ _ERROR_DESCRIPTIONS = {
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """Schema entries for the error answers an operation gives, all in the shared error shape."""
-    return {code: OpenApiResponse(ApiErrorSerializer, description=_ERROR_DESCRIPTIONS[code]) for code in statuses}
+    return {code: OpenApiResponse(ApiErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in statuses}
 
 
 # What every authenticated API operation may answer besides its own errors.

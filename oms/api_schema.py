@@ -5,6 +5,8 @@ from collections.abc import Mapping
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from oms.api_errors import ERROR_DESCRIPTIONS
+
 # The input guard (oms.guard) refuses these anywhere in a request; the schema says so for every string.
 NO_CONTROL_CHARS = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"
 
@@ -97,7 +99,6 @@ def postprocess_schema(result, generator, request, public):
     - An empty optional query parameter means "no filter" (django-filter) or the first page (DRF), so it
       is documented as allowed.
     """
-    from oms.api_errors import _ERROR_DESCRIPTIONS
 
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
@@ -109,7 +110,7 @@ def postprocess_schema(result, generator, request, public):
             if "{" in path or any(p.get("name") == "page" for p in params):
                 codes.append(404)
             for code in codes:
-                responses.setdefault(str(code), _error_ref(_ERROR_DESCRIPTIONS[code]))
+                responses.setdefault(str(code), _error_ref(ERROR_DESCRIPTIONS[code]))
             for param in params:
                 schema = param.get("schema", {})
                 if param.get("in") in {"query", "header"}:
