@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "connectors",
     "finance",
     "printing",
+    "pipeline",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""The order pipeline: flows that cross apps (order entry, payment, cancel, shipping, channel following, sweeps)."""
