@@ -23,6 +23,9 @@ export OMS_HOST OMS_PORT OMS_VAR_DIR OMS_SANDBOX_RATE OMS_SHOPIFY_SANDBOX_PORT O
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
+# Parallel pytest processes (pytest-xdist) for `make test`; 0 runs the suite in this one process. Each worker has
+# its own test database and cache keys (tests/conftest.py); loadgroup keeps an xdist_group on one worker.
+PYTEST_WORKERS ?= 3
 
 .PHONY: help install setup run demo soak test bench lint docs services browser clean vendor
 
@@ -71,7 +74,7 @@ browser:
 
 test: install services browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py compile_translations
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: install services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py bench reserve --json

@@ -37,6 +37,7 @@ from connectors.shopify.mapping import parse_shopify_time
 from connectors.tasks import process_inbox_task
 from inventory.models import Reservation, ReservationStatus
 from orders.models import Order, OrderLine, OrderStatus
+from pipeline import channel
 
 SEED = 17
 UNITS_PER_SKU = 1_000_000  # far more than N orders can take: the bench measures ingestion, not shortages
@@ -101,13 +102,14 @@ class StatementCounter:
 
 # Service functions a statement is attributed to: the chain of those on the stack, outermost first.
 STEPS = {
-    "inbox_process_store", "inbox_process_message", "inbox_store_polled", "_lease", "_release", "_count",
-    "sync_state_for", "channel_order_apply", "resolve_sku_codes", "order_create", "_validate_order_input",
-    "order_number_next", "order_follow_channel", "order_pay", "order_process", "order_approve", "_transition",
-    "_get_order_for_update", "payment_snapshot_take", "stock_reserve_for_order", "_reserve", "sku_codes_missing",
-    "sku_ids_and_titles",
+    "inbox_process_store", "inbox_process_message", "inbox_store_polled", "store_lease_take", "store_lease_release",
+    "sync_count", "sync_state_for", "channel_order_apply", "resolve_sku_codes", "order_create", "order_insert",
+    "_validate_order_input", "order_number_next", "order_follow_channel", "order_record_platform_update",
+    "order_pay", "order_mark_paid", "orders_process", "_process_one", "order_approve", "order_mark_approved",
+    "order_transition", "_get_order_for_update", "payment_snapshot_take", "stock_reserve_for_order", "_reserve",
+    "sku_ids_and_titles", "routing_record_warehouse", "shipments_create_for_order",
 }
-PROJECT_DIRS = ("/connectors/", "/orders/", "/inventory/", "/finance/", "/oms/")
+PROJECT_DIRS = ("/connectors/", "/orders/", "/inventory/", "/finance/", "/oms/", "/pipeline/", "/fulfillment/")
 
 
 def _step_chain() -> str:
@@ -205,7 +207,7 @@ def drain(store, *, chunk: int, on_progress=None) -> int:
     """Process the store's inbox until nothing is pending, ``chunk`` rows per call of the service."""
     processed = 0
     while True:
-        handled = channel_services.inbox_process_store(store_id=store.pk, limit=chunk)
+        handled = channel.inbox_process_store(store_id=store.pk, limit=chunk)
         processed += handled
         if handled and on_progress is not None:
             on_progress(processed)

@@ -35,7 +35,8 @@ from inventory.models import SKU, Warehouse
 from inventory.services import stock_receive
 from oms import roles
 from orders.models import Platform, Store
-from orders.services import BuyerInput, LineInput, OrderInput, ReceiverInput, order_create
+from orders.services import BuyerInput, LineInput, OrderInput, ReceiverInput
+from pipeline.orders import order_create
 
 SS = ShipmentStatus
 SEED = 5

@@ -8,7 +8,7 @@ subprocess on the scratch database, production settings), as a warehouse's bridg
 [1] Rendering: each label rendered by the pure renderer (printing.renderers.render_label) from its label data;
     the time of each render gives p50/p95 (the label data's database reads are timed apart).
 [2] The batch, end to end: the bridge agent (printing.bridge.run, ``--workers`` claim loops, in this process)
-    is polling; the clock starts at the click, print_labels_batch() over every parcel (render, one job each,
+    is polling; the clock starts at the click, labels_print_batch() over every parcel (render, one job each,
     in carrier order), and stops when the virtual printer has every label and every job is "printed". The
     agent claims, sends over TCP and acknowledges each job through the live HTTP API.
 [3] Exactly once: what the printer received is compared with the jobs' bytes (printed, printed_twice must be
@@ -37,6 +37,7 @@ from bench.common import BATCH, Report, percentile_ms
 from fulfillment.models import Carrier, CarrierKind, Shipment, ShipmentLine, ShipmentStatus
 from inventory.models import SKU, Reservation, Warehouse
 from orders.models import Order, OrderLine, OrderStatus, Platform, Store
+from pipeline import printing as print_flows
 from printing import bridge as agent
 from printing import labels, renderers, services
 from printing.models import JobStatus, Printer, PrintJob, Transport
@@ -324,11 +325,11 @@ def run(options: dict, stdout) -> bool:
         loop.start()
         stack.callback(lambda: (stop.set(), loop.join(timeout=30)))
         report.write(
-            f"\n[2] the batch: print_labels_batch() over {n} parcels (the click), while the bridge agent polls "
+            f"\n[2] the batch: labels_print_batch() over {n} parcels (the click), while the bridge agent polls "
             f"with {workers} workers (idle interval {options['interval']} s)"
         )
         started = time.perf_counter()
-        result = services.print_labels_batch(shipment_ids=shipment_ids)
+        result = print_flows.labels_print_batch(shipment_ids=shipment_ids)
         queued_s = time.perf_counter() - started
         deadline = time.monotonic() + options["timeout"]
         printed_jobs = 0
@@ -357,7 +358,7 @@ def run(options: dict, stdout) -> bool:
             report.fail(f"the click queued {result['queued']} of {n}: refused {result['refused'][:3]}")
 
         # [3] Exactly once, and the same click again prints nothing.
-        again = services.print_labels_batch(shipment_ids=shipment_ids)
+        again = print_flows.labels_print_batch(shipment_ids=shipment_ids)
         time.sleep(SETTLE_S)
         stop.set()
         loop.join(timeout=30)

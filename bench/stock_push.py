@@ -4,17 +4,18 @@ Set-up (not timed): ``--skus`` SKUs in stock in one warehouse; four stores (Shop
 pointing at an in-process sandbox of its platform started on a free port, every SKU mapped in every store with the
 sandbox's own ids, and every platform starting in sync with the hub (a ChannelStock row per store and SKU holding
 the pushed quantity). A real Celery worker subprocess (threads pool) consumes a Redis database of its own; the
-beat is NOT run, so the only thing that makes pushes happen is what the stock services schedule after commit
-(stock_changed → schedule_flush → flush_channel_stock_task with a 1 s countdown), as in production between two
-beat ticks.
+beat is NOT run, so the only thing that makes pushes happen is what pipeline.stock asks for after commit
+(channel_stock_flush_soon → flush_channel_stock_task with a 1 s countdown; the marks themselves are committed
+with each stock change), as in production between two beat ticks.
 
-[1] burst: one stock change (stock_adjust, ±4..9 units, so every store's channel quantity moves) per SKU from
+[1] burst: one stock change (pipeline.stock.stock_adjust, ±4..9 units, so every store's channel quantity moves) per SKU from
     ``--workers`` threads, the commit time of each recorded; the sandboxes' ``pushed`` records are polled every
     ``--poll-interval`` s until every store holds, for every SKU, the quantity the hub computes
     (channel_quantity over available_by_sku), or ``--settle-timeout``. Delay = first poll that saw the new
     quantity − the SKU's commit.
 [2] hot SKU: ``--hot-orders`` one-unit orders on one SKU (bulk-inserted beforehand), reserved through
-    stock_reserve_for_order from the same threads; how many platform calls that causes per store.
+    stock_reserve_for_order (then pipeline.stock.channel_stock_flush_soon, as the order pipeline does) from the
+    same threads; how many platform calls that causes per store.
 
 Shopify's leaky bucket stays on: ``--shopify-bucket plus`` (default) is Shopify Plus's REST Admin limit (bucket
 400, 20 requests/s); ``standard`` (40, 2/s) is what most shops have but makes a 1,000-SKU burst take 10+ minutes
@@ -51,9 +52,11 @@ from connectors.sandbox.douyin import DouyinSandbox
 from connectors.sandbox.pdd import PddSandbox
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.sandbox.taobao import TaobaoSandbox
-from inventory.models import SKU, PlatformSKUMapping, Warehouse
-from inventory.services import stock_adjust, stock_reserve_for_order
+from inventory.models import SKU, ChannelStockDirty, PlatformSKUMapping, Warehouse
+from inventory.selectors import available_by_sku
+from inventory.services import stock_reserve_for_order
 from orders.models import Order, OrderLine, Platform, Store
+from pipeline.stock import channel_stock_flush_soon, stock_adjust
 
 try:  # the subprocess helpers may have moved to bench.common (shared by the benchmarks that start servers)
     from bench.common import Child, bench_redis_url, server_env
@@ -161,12 +164,11 @@ def create_stores(channels: list[Channel], skus: dict[str, int]) -> None:
             [PlatformSKUMapping(store=channel.store, sku_id=skus[code], platform_sku_id=sku_id,
                                 platform_product_id=product_id)
              for code, (sku_id, product_id) in channel.ids.items()], batch_size=BATCH)
-    stock_push.forget_mapping_cache()
 
 
 def expected_quantities(channels: list[Channel], skus: dict[str, int]) -> dict[str, dict[str, int]]:
     """platform → SKU code → the quantity the hub computes for that store now."""
-    available = stock_push.available_by_sku(skus.values())
+    available = available_by_sku(skus.values())
     return {channel.platform: {code: stock_push.channel_quantity(channel.store, available[sku_id])
                                for code, sku_id in skus.items()} for channel in channels}
 
@@ -180,6 +182,16 @@ def start_in_sync(channels: list[Channel], skus: dict[str, int]) -> dict[str, di
                       last_pushed_at=now) for channel in channels for code, sku_id in skus.items()],
         batch_size=BATCH)
     return initial
+
+
+def waiting() -> int:
+    """(store, SKU) pairs whose change is not pushed yet: the marks left, and rows whose push is under way."""
+    return ChannelStockDirty.objects.count() + ChannelStock.objects.filter(change_seq__gt=F("pushed_seq")).count()
+
+
+def reserve(order_id: int) -> None:
+    stock_reserve_for_order(order_id=order_id, reference=f"bench:{order_id}")
+    channel_stock_flush_soon()  # what the order pipeline asks for after a reservation
 
 
 # --- Watching the sandboxes ----------------------------------------------------------------------------
@@ -256,7 +268,8 @@ class Watcher:
 def wait_until_settled(report: Report, watcher: Watcher, expected, codes, timeout: float,
                        since: float) -> tuple[bool, float | None]:
     """Until every store holds the expected quantities (→ the time that happened), then until the worker is quiet
-    (no stale ChannelStock row and no new push for QUIET_S), so the calls counted afterwards are all of them."""
+    (no (store, SKU) waiting to be pushed and no new push for QUIET_S), so the calls counted afterwards are all of
+    them."""
     deadline = since + timeout
     matched_at = None
     last_line = time.time()
@@ -266,13 +279,13 @@ def wait_until_settled(report: Report, watcher: Watcher, expected, codes, timeou
         if not differing and matched_at is None:
             matched_at = now
         if matched_at is not None:
-            stale = ChannelStock.objects.filter(change_seq__gt=F("pushed_seq")).count()
+            stale = waiting()
             if not stale and now - max(watcher.last_push_seen, matched_at) >= QUIET_S:
                 return True, matched_at
         if now - last_line >= 15:
-            stale = ChannelStock.objects.filter(change_seq__gt=F("pushed_seq")).count()
+            stale = waiting()
             report.write(f"  {now - since:6.1f} s: {differing} (store, SKU) pairs still differ, calls so far "
-                         f"{watcher.total_calls()}, stale ChannelStock rows {stale}")
+                         f"{watcher.total_calls()}, (store, SKU) pairs waiting to be pushed {stale}")
             last_line = now
         time.sleep(0.2)
     return False, matched_at
@@ -290,7 +303,7 @@ class BurstStats:
 
 def run_burst(items: list, threads: int, call) -> BurstStats:
     """``call(item)`` for every item from ``threads`` threads, each inside an atomic block whose first on-commit
-    hook stamps the commit time (it runs before the service's own hooks, e.g. stock_changed)."""
+    hook stamps the commit time (it runs before the pipeline's own hooks, e.g. the flush request)."""
     stats = BurstStats()
     lock = threading.Lock()
     chunks = [items[n::threads] for n in range(threads)]
@@ -341,7 +354,7 @@ def bulk_orders(store: Store, sku: SKU, n: int) -> list[int]:
 @contextmanager
 def celery_on(redis_url: str):
     """This process sends its after-commit tasks to ``redis_url`` (not eagerly), and its cache (the flush gate of
-    schedule_flush) is the worker's: the same Redis database, as in production."""
+    channel_stock_flush_soon) is the worker's: the same Redis database, as in production."""
     from celery import current_app as app
 
     conf = app.conf
@@ -539,7 +552,7 @@ def phase_hot(report: Report, fx: dict, options: dict) -> None:
     before = {c.platform: watcher.calls[c.platform][code] for c in channels}
     began = time.time()
     burst = run_burst([(order_id, order_id) for order_id in order_ids], threads,
-                      lambda order_id: stock_reserve_for_order(order_id=order_id, reference=f"bench:{order_id}"))
+                      lambda order_id: reserve(order_id))
     report.write(f"  {len(burst.committed)} reservations committed in {burst.wall:.2f} s "
                  f"({len(burst.committed) / burst.wall:.0f}/s), errors {dict(burst.errors)}")
     for sample in burst.samples:
@@ -567,14 +580,14 @@ def phase_hot(report: Report, fx: dict, options: dict) -> None:
 
 
 def check_rows(report: Report, fx: dict) -> None:
-    """ChannelStock agrees with what the sandboxes received: nothing stale, pushes counted once each."""
-    stale = ChannelStock.objects.filter(change_seq__gt=F("pushed_seq")).count()
+    """ChannelStock agrees with what the sandboxes received: nothing stale or waiting, pushes counted once each."""
+    stale = waiting()
     pushes = ChannelStock.objects.aggregate(total=Sum("pushes"))["total"] or 0
     received = sum(fx["watcher"].total_calls().values())
-    report.write(f"\n[end] ChannelStock: {stale} stale rows; {pushes} pushes recorded by the hub, {received} "
+    report.write(f"\n[end] ChannelStock: {stale} stale rows or marks; {pushes} pushes recorded by the hub, {received} "
                  "received by the sandboxes")
     if stale:
-        report.fail(f"end: {stale} ChannelStock rows still stale")
+        report.fail(f"end: {stale} ChannelStock rows or marks still stale")
     if pushes != received:
         report.fail(f"end: the hub recorded {pushes} pushes, the sandboxes received {received}")
     report.figures["stock_mismatches"] = check_stock_consistency(report, "end")

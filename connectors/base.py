@@ -16,35 +16,10 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any, ClassVar
 
-# --- Errors ------------------------------------------------------------------------------------
-
-
-class ConnectorError(Exception):
-    """Base of every connector failure; ``code`` is the platform's error code when there is one."""
-
-    def __init__(self, message: str, *, code: str = "", sub_code: str = "", retry_after: float | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = str(code)
-        self.sub_code = str(sub_code)
-        self.retry_after = retry_after
-
-
-class TransientError(ConnectorError):
-    """Worth retrying later: rate limits (429, TOP code 7, PDD 52101…), 5xx, timeouts, connection errors."""
-
-
-class PermanentError(ConnectorError):
-    """Retrying the same thing will fail again: bad payload, invalid parameter, unknown SKU."""
-
-
-class AuthError(PermanentError):
-    """Credentials are wrong or expired (Shopify 401, TOP 27, PDD 10019): an operator must act."""
-
-
-class SignatureError(PermanentError):
-    """A webhook whose signature does not match its raw body."""
-
+# The errors are the gateway kit's, which carriers raise too; re-exported as connectors' public API, where a
+# platform failure has always been called a ConnectorError.
+from gateway.errors import AuthError, PermanentError, SignatureError, TransientError  # noqa: F401
+from gateway.errors import GatewayError as ConnectorError  # noqa: F401
 
 # --- The unified order -------------------------------------------------------------------------
 

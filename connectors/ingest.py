@@ -1,17 +1,11 @@
-"""From a UnifiedOrder to the hub's order: resolve SKUs, create it once, then follow newer platform updates."""
+"""From a UnifiedOrder to the hub's order input: resolve SKUs and fit the texts (pipeline/channel.py applies it)."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.utils.translation import gettext as _
 
 from connectors.base import PermanentError, UnifiedOrder
-from connectors.models import ChannelSyncState
-from finance.models import PaymentEvent
-from finance.services import payment_snapshot_capture
 from inventory.models import SKU, PlatformSKUMapping
-from orders import services as order_services
-from orders.exceptions import OrderInvalid
 from orders.models import Order, OrderLine, Store
 from orders.services import BuyerInput, LineInput, OrderInput, ReceiverInput
 
@@ -81,45 +75,3 @@ def order_input_from_unified(*, store: Store, unified: UnifiedOrder, raw_ref: st
         raw_payload_ref=raw_ref,
         receiver_ciphertext=dict(receiver.encrypted),
     )
-
-
-def channel_order_apply(*, store: Store, unified: UnifiedOrder, raw_ref: str) -> tuple[Order, str]:
-    """Create the order the first time, follow the platform after. Returns (order, outcome).
-
-    outcome is "created", "updated" or "stale" (an update older than what the order already has).
-    Called under the store's inbox lease, so two versions of one order are never applied at once;
-    a concurrent creation elsewhere still ends as an update thanks to the unique platform id.
-    """
-    existing = Order.objects.filter(store=store, platform_order_id=unified.platform_order_id).first()
-    outcome = "updated"
-    if existing is None:
-        data = order_input_from_unified(store=store, unified=unified, raw_ref=raw_ref)
-        try:
-            with transaction.atomic():
-                existing = order_services.order_create(store=store, data=data, actor_label=f"channel:{store.platform}")
-            outcome = "created"
-        except OrderInvalid as exc:
-            if exc.code != "duplicate_order":
-                raise
-            existing = Order.objects.get(store=store, platform_order_id=unified.platform_order_id)
-    target, paid_at, payment_event = unified.status, unified.paid_at, PaymentEvent.PAYMENT
-    if target == "pending_payment" and unified.authorized_at and _authorized_counts_as_paid(store):
-        # A store that captures on fulfilment: the authorization lets the order reserve, route and ship;
-        # the capture follows at shipping (connectors/capture.py) and gets its own snapshot.
-        target, paid_at, payment_event = "paid", unified.authorized_at, PaymentEvent.AUTHORIZATION
-    order, applied = order_services.order_follow_channel(
-        order_id=existing.pk, target=target, platform_updated_at=unified.updated_at,
-        raw_status=unified.raw_status or unified.status, paid_at=paid_at, payment_event=payment_event,
-        actor_label=f"channel:{store.platform}")
-    if applied and unified.paid_at:
-        # Captured on the platform (by the hub, or by the seller in the platform's admin): recorded once,
-        # beside the authorization; an order paid in one step has no authorization and gets nothing here.
-        payment_snapshot_capture(order=order, amount=order.paid_amount, currency=order.currency,
-                                 captured_at=unified.paid_at, source="platform update")
-    if not applied and outcome == "updated":
-        outcome = "stale"
-    return order, outcome
-
-
-def _authorized_counts_as_paid(store: Store) -> bool:
-    return ChannelSyncState.objects.filter(store=store, authorized_counts_as_paid=True).exists()

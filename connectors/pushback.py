@@ -11,11 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from connectors.base import AuthError, ConnectorError, PermanentError, TransientError
-from connectors.capture import payment_capture_enqueue_if_due
 from connectors.models import PushStatus, ShipmentPush, line_list
 from connectors.registry import CONNECTORS, connector_for_store
 from connectors.services import backoff_seconds
 from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
+from oms.leases import lease_claim_one
 from oms.locks import lock_one
 from orders.events import event_order_shipment_push
 from orders.models import Order, OrderLine
@@ -29,7 +29,8 @@ MAX_PUSH_ATTEMPTS = 50
 
 def shipment_push_enqueue(*, order_id: int, carrier_code: str, tracking_number: str,
                           line_nos: list[int] | None = None, shipment_key: str = "") -> ShipmentPush | None:
-    """Queue the confirmation of one shipment to the order's platform (None for manual stores).
+    """Write the outbox row confirming one shipment to the order's platform (None for manual stores);
+    pipeline.channel.shipment_push_queue sends it after commit.
 
     ``line_nos`` (our line numbers) make it a partial shipment: the platform gets their platform
     line ids (Taobao sub-orders, Shopify line items). The same shipment queued again is a no-op.
@@ -72,29 +73,22 @@ def shipment_push_enqueue(*, order_id: int, carrier_code: str, tracking_number: 
             event_order_shipment_push(order=order, state="queued", carrier=carrier_code, tracking=tracking_number,
                                       line_ids=line_ids, reason=push.state_summary,
                                       data={"line_nos": sent_nos, "skipped_line_nos": skipped})
-            transaction.on_commit(lambda: _enqueue(push.pk))
     except IntegrityError:
         return ShipmentPush.objects.get(order=order, shipment_key=key)
     return push
 
 
-def _enqueue(push_id: int) -> None:
-    from connectors.tasks import push_shipment_task
-
-    push_shipment_task.delay(push_id=push_id)
-
-
 def shipment_push_send(*, push_id: int) -> str:
     """Send one queued confirmation; returns the row's status afterwards.
 
-    The row is claimed with one conditional UPDATE (a lease), so two workers never send it at the
+    The row is claimed with the lease helper (oms.leases), so two workers never send it at the
     same time; the HTTP call happens outside any transaction.
     """
     now = timezone.now()
-    claimed = ShipmentPush.objects.filter(pk=push_id).filter(
-        Q(status=PushStatus.PENDING, next_attempt_at__lte=now)
-        | Q(status=PushStatus.SENDING, lease_until__lt=now)
-    ).update(status=PushStatus.SENDING, lease_until=now + SEND_LEASE, attempts=F("attempts") + 1)
+    due = ShipmentPush.objects.filter(Q(status=PushStatus.PENDING, next_attempt_at__lte=now)
+                                    | Q(status=PushStatus.SENDING, lease_until__lt=now))
+    claimed = lease_claim_one(due, pk=push_id, lease_field="lease_until", lease=SEND_LEASE, now=now,
+                              set_fields={"status": PushStatus.SENDING, "attempts": F("attempts") + 1})
     push = ShipmentPush.objects.select_related("order", "store").get(pk=push_id)
     if not claimed:
         return push.status
@@ -118,8 +112,6 @@ def shipment_push_send(*, push_id: int) -> str:
                                   tracking=push.tracking_number, line_ids=push.line_ids, attempts=push.attempts,
                                   reason=push.state_summary,
                                   data={"line_nos": push.line_nos, "skipped_line_nos": push.skipped_line_nos})
-        # The platform now has the shipment: an authorized payment (capture on fulfilment) is captured next.
-        payment_capture_enqueue_if_due(order=Order.objects.select_related("store").get(pk=push.order_id))
     return done
 
 
@@ -166,7 +158,6 @@ def shipment_push_retry(*, push_id: int, actor=None) -> ShipmentPush:
         push.save(update_fields=["status", "attempts", "next_attempt_at", "lease_until"])
         event_order_shipment_push(order=push.order, state="retried", carrier=push.carrier_code,
                                   tracking=push.tracking_number, line_ids=push.line_ids, actor=actor)
-        transaction.on_commit(lambda: _enqueue(push.pk))
         return push
 
 
@@ -193,34 +184,3 @@ def shipment_pushes_due() -> list[int]:
     return list(ShipmentPush.objects.filter(
         Q(status=PushStatus.PENDING, next_attempt_at__lte=now) | Q(status=PushStatus.SENDING, lease_until__lt=now)
     ).values_list("pk", flat=True)[:500])
-
-
-def shipment_confirm(*, order_id: int, carrier_code: str, tracking_number: str, line_nos: list[int] | None = None,
-                     actor=None) -> ShipmentPush | None:
-    """A person (or the fulfilment flow) records a shipment: the order ships here and the platform is told.
-
-    All lines (or none given): the order ships; some lines: it ships partially. The confirmation to the
-    platform is queued in the same transaction, so it cannot be forgotten.
-    """
-    from orders import services as order_services
-    from orders.models import OrderStatus
-
-    with transaction.atomic():
-        try:
-            order = lock_one(Order, order_id)
-        except Order.DoesNotExist:
-            raise NotFoundError(_("Order %(id)s does not exist.") % {"id": order_id}, code="order_not_found") from None
-        if order_services.order_has_shipments(order_id=order.pk):
-            raise ValidationFailed(_("This order ships in parcels: ship them from the warehouse kanban."),
-                                   code="follows_shipments")
-        partial = bool(line_nos) and len(set(line_nos)) < order.lines.count()
-        if order.status in (OrderStatus.IN_FULFILMENT, OrderStatus.PARTIALLY_SHIPPED):
-            if partial:
-                order_services.order_ship_partially(order_id=order.pk, actor=actor, reason=tracking_number)
-            else:
-                order_services.order_ship(order_id=order.pk, actor=actor, reason=tracking_number)
-        elif order.status not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED):
-            raise ValidationFailed(_("Only an order in fulfilment (or already shipped) can get a tracking number."),
-                                   code="not_in_fulfilment")
-        return shipment_push_enqueue(order_id=order.pk, carrier_code=carrier_code, tracking_number=tracking_number,
-                                     line_nos=line_nos)

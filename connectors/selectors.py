@@ -1,9 +1,11 @@
-"""Read-side queries of the channels: sync status per store and the dead-letter list."""
+"""Read-side queries of the channels: sync status per store, the dead-letter list, channel stock."""
 
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from connectors.models import ChannelSyncState, InboxMessage, InboxStatus, SyncCheck
+from connectors.models import ChannelStock, ChannelSyncState, InboxMessage, InboxStatus, SyncCheck
+from connectors.stock_push import channel_quantity
+from inventory.selectors import available_by_sku, channel_stock_marks
 from orders.models import Platform, Store
 
 
@@ -35,18 +37,25 @@ def dead_letters(*, store_code: str = ""):
 
 
 def channel_stock_rows(*, store_code: str = "", limit: int = 500) -> list[dict]:
-    """Per store and SKU: the quantity the hub would push now next to what the platform got last."""
-    from connectors.models import ChannelStock
-    from connectors.stock_push import available_by_sku, channel_quantity
-
+    """Per store and SKU: the quantity the hub would push now next to what the platform got last; a row
+    is in sync when the platform holds that quantity and no change waits to be pushed."""
     rows = ChannelStock.objects.select_related("store", "sku").order_by("store__code", "sku__code")
     if store_code:
         rows = rows.filter(store__code=store_code)
     rows = list(rows[:limit])
     available = available_by_sku({row.sku_id for row in rows})
+    waiting = set(channel_stock_marks().filter(store_id__in={row.store_id for row in rows},
+                                               sku_id__in={row.sku_id for row in rows})
+                  .values_list("store_id", "sku_id"))
     result = []
     for row in rows:
         now_quantity = channel_quantity(row.store, available.get(row.sku_id, 0))
         result.append({"row": row, "hub_quantity": now_quantity,
-                       "in_sync": row.last_pushed_quantity == now_quantity and row.change_seq == row.pushed_seq})
+                       "in_sync": row.last_pushed_quantity == now_quantity
+                       and (row.store_id, row.sku_id) not in waiting})
     return result
+
+
+def authorized_counts_as_paid(*, store_id: int) -> bool:
+    """The store captures on fulfilment: an authorized payment lets the order reserve and ship."""
+    return ChannelSyncState.objects.filter(store_id=store_id, authorized_counts_as_paid=True).exists()

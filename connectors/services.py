@@ -1,4 +1,6 @@
-"""Channel ingestion: receive webhooks, poll stores, store every payload in the inbox, process it idempotently.
+"""Channel intake: receive webhooks, poll stores, store every payload in the inbox, and the inbox's own
+bookkeeping (leases, dead letters, counters). Applying a payload to an order is the pipeline's
+(pipeline/channel.py), which drains a store's inbox with the helpers below.
 
 The database is the source of truth: a payload is stored (and acknowledged) before anything is done
 with it; processing drains a store's inbox in platform-update order under a lease, so versions of
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DataError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -33,12 +35,12 @@ from connectors.base import (
     SignatureError,
     TransientError,
 )
-from connectors.http import jittered_backoff
-from connectors.ingest import UnmappedSKU, channel_order_apply
 from connectors.models import ChannelSyncState, DeadReason, InboxKind, InboxMessage, InboxStatus
 from connectors.registry import CONNECTORS, connector_class, connector_for_store
+from gateway.http import jittered_backoff
 from oms.exceptions import DomainError, NotFoundError, ValidationFailed
 from oms.guard import clean_data, clean_text
+from oms.locks import lock_one_or_none
 from orders.models import Store
 
 logger = logging.getLogger(__name__)
@@ -66,14 +68,12 @@ def sync_state_for(store: Store) -> ChannelSyncState:
     return state
 
 
-def _count(store_id: int, **increments: int) -> None:
+def sync_count(store_id: int, **increments: int) -> None:
+    """Add to the store's sync counters (orders created, errors, duplicates…) in one UPDATE."""
     ChannelSyncState.objects.filter(store_id=store_id).update(**{k: F(k) + v for k, v in increments.items()})
 
 
-def _enqueue_processing(store_id: int) -> None:
-    from connectors.tasks import process_inbox_task
-
-    transaction.on_commit(lambda: process_inbox_task.delay(store_id=store_id))
+_count = sync_count
 
 
 # --- Storing payloads --------------------------------------------------------------------------
@@ -103,8 +103,6 @@ def inbox_store(*, store: Store, kind: str, delivery_key: str, body: str, platfo
             duplicates=F("duplicates") + 1)
         _count(store.pk, duplicates=1)
         return InboxMessage.objects.get(store=store, delivery_key=delivery_key[:200]), False
-    if status == InboxStatus.PENDING:
-        _enqueue_processing(store.pk)
     return message, True
 
 
@@ -124,8 +122,6 @@ def inbox_store_polled(*, store: Store, raws: list[RawOrder]) -> int:
         InboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
         created = len(set(keys)) - before
         _count(store.pk, orders_fetched=created)
-        if created:
-            _enqueue_processing(store.pk)
     return created
 
 
@@ -137,6 +133,8 @@ class WebhookOutcome:
     body: str
     content_type: str = "application/json"
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The store whose inbox got rows to process (the caller schedules the drain), else None.
+    stored_for_store_id: int | None = None
 
 
 def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], body: bytes,
@@ -164,7 +162,7 @@ def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], 
                         body=json.dumps({"needs_fetch": True, "platform_order_id": delivery.platform_order_id})
                         if delivery.needs_fetch else json.dumps(delivery.payload, ensure_ascii=False))
     ack, content_type = connector.webhook_ack()
-    return WebhookOutcome(200, ack, content_type)
+    return WebhookOutcome(200, ack, content_type, stored_for_store_id=store.pk if deliveries else None)
 
 
 def _webhook_refused(store: Store, connector, exc: PermanentError, *, body: bytes, kept: dict,
@@ -254,89 +252,67 @@ def refused_deliveries_purge(*, now: datetime | None = None) -> int:
 
 # --- Processing ----------------------------------------------------------------------------------
 
-def _lease(store_id: int, field: str, duration: timedelta) -> bool:
+def store_lease_take(store_id: int, field: str, duration: timedelta) -> bool:
     """Take a store's lease with one conditional UPDATE (no lock is held while the work runs)."""
     now = timezone.now()
     return bool(ChannelSyncState.objects.filter(store_id=store_id).filter(
         Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": now})).update(**{field: now + duration}))
 
 
-def _release(store_id: int, field: str) -> None:
+def store_lease_release(store_id: int, field: str) -> None:
     ChannelSyncState.objects.filter(store_id=store_id).update(**{field: None})
 
 
-def inbox_process_store(*, store_id: int, limit: int = 1000) -> int:
-    """Drain the store's due inbox rows in platform-update order. Returns how many were handled."""
-    store = Store.objects.get(pk=store_id)
-    sync_state_for(store)
-    handled = 0
-    while handled < limit:
-        if not _lease(store_id, "process_lease_until", PROCESS_LEASE):
-            return handled  # another worker drains this store right now
-        try:
-            batch = list(InboxMessage.objects.filter(
-                store_id=store_id, status=InboxStatus.PENDING, next_attempt_at__lte=timezone.now(),
-            ).order_by(F("platform_updated_at").asc(nulls_first=True), "id").values_list("pk", flat=True)[:200])
-            for message_id in batch:
-                inbox_process_message(message_id=message_id, store=store)
-                handled += 1
-        finally:
-            _release(store_id, "process_lease_until")
-        if not batch:
-            return handled
-    # Stopped at the limit with rows left: hand the rest to a fresh task rather than waiting for the
-    # sweeper (other queued drain tasks found the lease taken and already ended).
-    if InboxMessage.objects.filter(store_id=store_id, status=InboxStatus.PENDING,
-                                   next_attempt_at__lte=timezone.now()).exists():
-        _enqueue_processing(store_id)
-    return handled
+_lease, _release = store_lease_take, store_lease_release
 
 
-def inbox_process_message(*, message_id: int, store: Store | None = None) -> str:
-    """Process one inbox row: map and apply it. Returns the row's new status."""
-    message = InboxMessage.objects.select_related("store").get(pk=message_id)
-    store = store or message.store
-    if message.status != InboxStatus.PENDING:
-        return message.status
-    try:
-        payload = json.loads(message.body)
-        if isinstance(payload, dict) and payload.get("needs_fetch"):
-            # The push only named the order: fetch it now, outside any transaction (network I/O).
-            raw = connector_for_store(store).fetch_order(payload["platform_order_id"])
-            payload = raw.payload
-            InboxMessage.objects.filter(pk=message.pk).update(body=json.dumps(payload, ensure_ascii=False),
-                                                              platform_updated_at=raw.updated_at)
-        # The body stays as the platform sent it; what reaches the orders has no NUL (PostgreSQL refuses it
-        # in text and jsonb, and the row would fail on every retry) nor other control characters.
-        unified = connector_class(store.platform).map_order(clean_data(payload))
-        with transaction.atomic():
-            locked = InboxMessage.objects.select_for_update().get(pk=message.pk)
-            if locked.status != InboxStatus.PENDING:
-                return locked.status
-            order, outcome = channel_order_apply(store=store, unified=unified, raw_ref=f"inbox:{message.pk}")
-            status = InboxStatus.SKIPPED if outcome == "stale" else InboxStatus.DONE
-            InboxMessage.objects.filter(pk=message.pk).update(
-                status=status, order=order, processed_at=timezone.now(), attempts=F("attempts") + 1, last_error="")
-            _count(store.pk, **{"orders_created" if outcome == "created" else
+def inbox_due_ids(*, store_id: int, limit: int = 200) -> list[int]:
+    """The store's due inbox rows in platform-update order (the order versions must be applied in)."""
+    return list(InboxMessage.objects.filter(
+        store_id=store_id, status=InboxStatus.PENDING, next_attempt_at__lte=timezone.now(),
+    ).order_by(F("platform_updated_at").asc(nulls_first=True), "id").values_list("pk", flat=True)[:limit])
+
+
+def inbox_has_due(*, store_id: int) -> bool:
+    return InboxMessage.objects.filter(store_id=store_id, status=InboxStatus.PENDING,
+                                       next_attempt_at__lte=timezone.now()).exists()
+
+
+def inbox_payload(*, message: InboxMessage, store: Store):
+    """The row's payload as the platform sent it; a push that only named the order is fetched now
+    (network I/O: call outside any transaction) and the row keeps the fetched body."""
+    payload = json.loads(message.body)
+    if isinstance(payload, dict) and payload.get("needs_fetch"):
+        raw = connector_for_store(store).fetch_order(payload["platform_order_id"])
+        payload = raw.payload
+        InboxMessage.objects.filter(pk=message.pk).update(body=json.dumps(payload, ensure_ascii=False),
+                                                          platform_updated_at=raw.updated_at)
+    return payload
+
+
+def inbox_map(*, store: Store, payload):
+    """The payload as a UnifiedOrder. What reaches the orders has no NUL (PostgreSQL refuses it in text
+    and jsonb, and the row would fail on every retry) nor other control characters."""
+    return connector_class(store.platform).map_order(clean_data(payload))
+
+
+def inbox_lock_pending(*, message_id: int) -> InboxMessage | None:
+    """Lock the row inside the caller's transaction; None when it is no longer pending."""
+    locked = lock_one_or_none(InboxMessage.objects.filter(pk=message_id))
+    return locked if locked is not None and locked.status == InboxStatus.PENDING else None
+
+
+def inbox_mark_applied(*, message: InboxMessage, order, outcome: str) -> str:
+    """The row was applied to ``order`` ("created", "updated" or "stale"); counted on the store."""
+    status = InboxStatus.SKIPPED if outcome == "stale" else InboxStatus.DONE
+    InboxMessage.objects.filter(pk=message.pk).update(
+        status=status, order=order, processed_at=timezone.now(), attempts=F("attempts") + 1, last_error="")
+    _count(message.store_id, **{"orders_created" if outcome == "created" else
                                 "stale_updates" if outcome == "stale" else "orders_updated": 1})
-        return status
-    except json.JSONDecodeError as exc:
-        return _dead(message, DeadReason.BAD_PAYLOAD, f"not JSON: {exc}")
-    except UnmappedSKU as exc:
-        return _dead(message, DeadReason.UNMAPPED_SKU, exc.message)
-    except (AuthError, TransientError) as exc:
-        return _retry_later(message, exc.message)
-    except PermanentError as exc:
-        return _dead(message, DeadReason.BAD_PAYLOAD, exc.message)
-    except DomainError as exc:
-        return _dead(message, DeadReason.REJECTED, f"{exc.code}: {exc.message}")
-    except DataError as exc:
-        # A value the database cannot hold (out of range, too long): a person looks at this row; the
-        # rows behind it go on instead of stalling on it.
-        return _dead(message, DeadReason.REJECTED, f"database refused a value: {exc}")
+    return status
 
 
-def _dead(message: InboxMessage, reason: str, error: str) -> str:
+def inbox_mark_dead(message: InboxMessage, reason: str, error: str) -> str:
     InboxMessage.objects.filter(pk=message.pk).update(status=InboxStatus.DEAD, dead_reason=reason,
                                                       last_error=clean_text(error)[:2000],
                                                       attempts=F("attempts") + 1)
@@ -345,10 +321,10 @@ def _dead(message: InboxMessage, reason: str, error: str) -> str:
     return InboxStatus.DEAD
 
 
-def _retry_later(message: InboxMessage, error: str) -> str:
+def inbox_retry_later(message: InboxMessage, error: str) -> str:
     attempts = message.attempts + 1
     if attempts >= MAX_ATTEMPTS:
-        return _dead(message, DeadReason.RETRIES_EXHAUSTED, error)
+        return inbox_mark_dead(message, DeadReason.RETRIES_EXHAUSTED, error)
     InboxMessage.objects.filter(pk=message.pk).update(
         attempts=attempts, last_error=clean_text(error)[:2000],
         next_attempt_at=timezone.now() + timedelta(seconds=backoff_seconds(attempts)))
@@ -359,7 +335,7 @@ def _retry_later(message: InboxMessage, error: str) -> str:
 def dead_letter_replay(*, message_id: int) -> InboxMessage:
     """Put a dead letter back in line (after fixing its cause, e.g. adding the SKU mapping)."""
     with transaction.atomic():
-        message = InboxMessage.objects.select_for_update().filter(pk=message_id).first()
+        message = lock_one_or_none(InboxMessage.objects.filter(pk=message_id))
         if message is None:
             raise NotFoundError(_("No such inbox message."))
         if message.status != InboxStatus.DEAD:
@@ -369,7 +345,6 @@ def dead_letter_replay(*, message_id: int) -> InboxMessage:
                               code="signature_not_replayable", http_status=409)
         InboxMessage.objects.filter(pk=message.pk).update(status=InboxStatus.PENDING, attempts=0, dead_reason="",
                                                           next_attempt_at=timezone.now())
-        _enqueue_processing(message.store_id)
     message.refresh_from_db()
     return message
 
@@ -468,11 +443,8 @@ def poll_due_store_ids(*, now: datetime | None = None) -> list[int]:
 
 
 def poll_now(*, store_id: int) -> None:
-    """The "sync now" button: poll at the next beat tick and right away on a worker."""
-    from connectors.tasks import poll_store_task
-
+    """The "sync now" button: poll at the next beat tick (the caller also schedules a poll right away)."""
     ChannelSyncState.objects.filter(store_id=store_id).update(next_poll_at=timezone.now())
-    transaction.on_commit(lambda: poll_store_task.delay(store_id=store_id))
 
 
 def inbox_overdue_store_ids(*, older_than: timedelta = timedelta(seconds=30)) -> list[int]:

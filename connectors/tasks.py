@@ -2,8 +2,11 @@
 
 from celery import shared_task
 
-from connectors import services
-from connectors.capture import payment_capture_send, payment_captures_due
+from connectors import pushback, services
+from connectors.completeness import sync_check_last_hour
+from pipeline import channel
+from pipeline.capture import payment_capture_send, payment_captures_due
+from pipeline.stock import channel_stock_flush
 
 
 @shared_task(ignore_result=True)
@@ -16,12 +19,15 @@ def poll_due_stores_task() -> int:
 
 @shared_task(acks_late=True, ignore_result=True)
 def poll_store_task(*, store_id: int) -> str:
-    return services.poll_store(store_id=store_id).status
+    result = services.poll_store(store_id=store_id)
+    if result.stored:
+        channel.inbox_schedule_processing(store_id=store_id)
+    return result.status
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def process_inbox_task(*, store_id: int) -> int:
-    return services.inbox_process_store(store_id=store_id)
+    return channel.inbox_process_store(store_id=store_id)
 
 
 @shared_task(ignore_result=True)
@@ -35,21 +41,16 @@ def sweep_inbox_task() -> int:
 
 @shared_task(acks_late=True, ignore_result=True)
 def push_shipment_task(*, push_id: int) -> str:
-    from connectors.pushback import shipment_push_send
-
-    return shipment_push_send(push_id=push_id)
+    return channel.shipment_push_send(push_id=push_id)
 
 
 @shared_task(ignore_result=True)
 def sweep_shipment_pushes_task() -> int:
     """Pushes whose retry time came (or whose sender died) are sent again."""
-    from connectors.pushback import shipment_pushes_due
-
-    due = shipment_pushes_due()
+    due = pushback.shipment_pushes_due()
     for push_id in due:
         push_shipment_task.delay(push_id=push_id)
     # Payment captures follow shipment confirmations and are retried on the same beat.
-
     captures = payment_captures_due()
     for capture_id in captures:
         capture_payment_task.delay(capture_id=capture_id)
@@ -58,22 +59,20 @@ def sweep_shipment_pushes_task() -> int:
 
 @shared_task(acks_late=True, ignore_result=True)
 def capture_payment_task(*, capture_id: int) -> str:
-
     return payment_capture_send(capture_id=capture_id)
 
 
 @shared_task(ignore_result=True)
 def flush_channel_stock_task() -> dict:
-    from connectors.stock_push import channel_stock_flush
-
     return channel_stock_flush()
 
 
 @shared_task(ignore_result=True)
 def sync_check_task() -> int:
-    from connectors.completeness import sync_check_last_hour
-
-    return sum(1 for check in sync_check_last_hour() if check.missing)
+    missing = [check for check in sync_check_last_hour() if check.missing]
+    for check in missing:  # what the platform has and the hub lacks is fetched right away
+        poll_store_task.delay(store_id=check.store_id)
+    return len(missing)
 
 
 @shared_task(ignore_result=True)

@@ -2,8 +2,6 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,8 +12,11 @@ from django.views.decorators.http import require_POST
 from connectors import pushback, selectors, services
 from connectors.forms import CREDENTIAL_FIELDS, StoreSetupForm
 from connectors.models import ChannelSyncState, ShipmentPush
+from connectors.tasks import poll_store_task
 from oms.exceptions import DomainError
+from oms.paging import paginate
 from orders.models import Platform, Store
+from pipeline import channel
 
 # Webhook bodies are small JSON documents; anything larger is refused before it is read.
 MAX_WEBHOOK_BYTES = 2 * 1024 * 1024
@@ -36,6 +37,8 @@ def webhook(request: HttpRequest, platform: str, store_code: str) -> HttpRespons
     # The input guard (oms.guard) has already refused raw control characters in the body.
     outcome = services.webhook_receive(platform=platform, store_code=store_code, headers=dict(request.headers),
                                        body=request.body, source_address=request.META.get("REMOTE_ADDR"))
+    if outcome.stored_for_store_id is not None:
+        channel.inbox_schedule_processing(store_id=outcome.stored_for_store_id)
     return HttpResponse(outcome.body, status=outcome.status, content_type=outcome.content_type,
                         headers=outcome.headers)
 
@@ -53,6 +56,7 @@ def sync_now(request: HttpRequest, store_id: int) -> HttpResponse:
     store = get_object_or_404(Store, pk=store_id)
     services.sync_state_for(store)
     services.poll_now(store_id=store.pk)
+    poll_store_task.delay(store_id=store.pk)
     messages.success(request, _("Sync of %(store)s started.") % {"store": store.name})
     return redirect("connectors:status")
 
@@ -61,7 +65,7 @@ def sync_now(request: HttpRequest, store_id: int) -> HttpResponse:
 @permission_required("connectors.view_inboxmessage", raise_exception=True)
 def dead_letter_list(request: HttpRequest) -> HttpResponse:
     store_code = request.GET.get("store", "")
-    page = Paginator(selectors.dead_letters(store_code=store_code), 50).get_page(request.GET.get("page"))
+    page = paginate(request, selectors.dead_letters(store_code=store_code), 50)
     return render(request, "connectors/dead_letters.html", {
         "page": page, "store_code": store_code, "stores": Store.objects.exclude(platform="manual")})
 
@@ -72,7 +76,7 @@ def dead_letter_list(request: HttpRequest) -> HttpResponse:
 def dead_letter_action(request: HttpRequest, message_id: int, action: str) -> HttpResponse:
     try:
         if action == "replay":
-            services.dead_letter_replay(message_id=message_id)
+            channel.dead_letter_replay(message_id=message_id)
             messages.success(request, _("Queued again; it is processed in a moment."))
         elif action == "discard":
             services.dead_letter_discard(message_id=message_id)
@@ -126,47 +130,6 @@ def _platform_settings(data: dict) -> dict:
             "authorized_counts_as_paid": data["shopify_authorized_counts_as_paid"]}
 
 
-# --- Benchmark only ----------------------------------------------------------------------------------
-
-@csrf_exempt
-@require_POST
-def bench_bare_webhook(request: HttpRequest, store_code: str) -> HttpResponse:
-    """The floor under the webhook endpoint for `manage.py bench webhook`: verify the HMAC, insert one inbox row.
-
-    A 404 unless settings.OMS_BENCH_BARE_WEBHOOK (env OMS_BENCH_BARE_WEBHOOK=1). It leaves out what
-    webhook_receive adds on top (parsing and re-serialising the body, the kept headers, the counters, the
-    after-commit processing task), so the benchmark can show what those cost. Imports are local to keep this
-    appendix apart from the module's own code.
-    """
-    import hmac
-
-    from django.conf import settings
-    from django.http import Http404
-
-    from connectors.models import InboxKind, InboxMessage
-    from connectors.shopify.connector import shopify_hmac
-
-    if not getattr(settings, "OMS_BENCH_BARE_WEBHOOK", False):
-        raise Http404
-    store = Store.objects.filter(code=store_code, active=True).only("pk", "credentials").first()
-    if store is None:
-        raise Http404
-    body = request.body
-    secret = str(store.credentials.get("api_secret") or "")
-    received = request.headers.get("X-Shopify-Hmac-Sha256", "")
-    if not secret or not hmac.compare_digest(shopify_hmac(secret, body).encode(), received.encode()):
-        return HttpResponse('{"code":"bad_signature"}', status=401, content_type="application/json")
-    try:
-        with transaction.atomic():
-            InboxMessage.objects.create(store=store, kind=InboxKind.WEBHOOK,
-                                        topic=request.headers.get("X-Shopify-Topic", "")[:64],
-                                        delivery_key=f"wh:{request.headers.get('X-Shopify-Event-Id', '')}"[:200],
-                                        body=body.decode("utf-8", "replace"))
-    except IntegrityError:
-        pass  # a repeated delivery: acknowledged, stored once
-    return HttpResponse("{}", content_type="application/json")
-
-
 # --- Push-back from the order page ------------------------------------------------------------------------
 # Sending a failed confirmation again or giving up on it is channel work, like replaying or discarding a dead
 # letter: the same permission guards both.
@@ -183,7 +146,7 @@ def shipment_push_action(request: HttpRequest, push_id: int, action: str) -> Htt
     push = get_object_or_404(ShipmentPush.objects.only("pk", "order_id"), pk=push_id)
     try:
         if action == "retry":
-            pushback.shipment_push_retry(push_id=push.pk, actor=request.user)
+            channel.shipment_push_retry(push_id=push.pk, actor=request.user)
             messages.success(request, _("Push-back queued again: it is sent to the platform in a moment."))
         else:
             pushback.shipment_push_discard(push_id=push.pk, actor=request.user)

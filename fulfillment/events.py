@@ -3,19 +3,14 @@
 from django.utils.translation import gettext as _
 
 from fulfillment.models import Shipment, ShipmentEvent, ShipmentEventType
-
-
-def _actor_fields(actor, actor_label: str) -> dict:
-    if actor is not None and getattr(actor, "is_authenticated", False):
-        return {"actor": actor, "actor_label": ""}
-    return {"actor": None, "actor_label": actor_label or "system"}
+from oms.events import event_record
 
 
 def _event(shipment: Shipment, type_: str, *, actor=None, actor_label: str = "system", reason: str = "",
            data: dict | None = None, from_status: str = "", to_status: str = "") -> ShipmentEvent:
-    return ShipmentEvent.objects.create(shipment=shipment, type=type_, reason=str(reason)[:500], data=data or {},
-                                        from_status=from_status or shipment.status,
-                                        to_status=to_status or shipment.status, **_actor_fields(actor, actor_label))
+    return event_record(ShipmentEvent, shipment=shipment, type=type_, reason=reason, data=data or {},
+                        from_status=from_status or shipment.status, to_status=to_status or shipment.status,
+                        actor=actor, actor_label=actor_label)
 
 
 def event_shipment_created(*, shipment: Shipment, orders: list[str], actor=None, actor_label: str = "system"):

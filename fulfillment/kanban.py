@@ -316,15 +316,3 @@ def kanban_column(
     return KanbanColumn(
         status=status, label=_lane_label(status), count=None, cards=cards, page=page, has_more=has_more
     )
-
-
-def offline_printers(*, warehouse: Warehouse) -> list:
-    """The warehouse's active printers that did not answer at their last send (one query), for the board's
-    alert: labels queue up unseen while a printer is off, so the people at the board must know."""
-    from printing.models import Printer  # printing builds on fulfilment, not the other way round
-
-    return list(
-        Printer.objects.filter(warehouse=warehouse, active=True, offline_since__isnull=False)
-        .only("code", "name", "host", "port", "transport", "offline_since", "last_error", "warehouse_id")
-        .order_by("offline_since", "pk")
-    )

@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from oms.models import TimeStampedModel
+from oms.models import Event, TimeStampedModel
 
 
 class ServiceLevel(models.TextChoices):
@@ -378,33 +378,21 @@ class ShipmentEventType(models.TextChoices):
     WAVE_SKIPPED = "wave_skipped", _("Not picked with the wave")
 
 
-class ShipmentEvent(models.Model):
+class ShipmentEvent(Event):
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events",
                                  verbose_name=_("shipment"))
     type = models.CharField(_("type"), max_length=32, choices=ShipmentEventType.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+", verbose_name=_("actor"))
-    actor_label = models.CharField(_("actor label"), max_length=64, blank=True, default="")
+    # Shipment statuses are short: these columns were made 16 wide, not the 32 of the base.
     from_status = models.CharField(_("from"), max_length=16, blank=True, default="")
     to_status = models.CharField(_("to"), max_length=16, blank=True, default="")
-    reason = models.CharField(_("reason"), max_length=500, blank=True, default="")
-    data = models.JSONField(_("data"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("time"), auto_now_add=True)
 
-    class Meta:
+    class Meta(Event.Meta):
         verbose_name = _("shipment event")
         verbose_name_plural = _("shipment events")
-        ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["shipment", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.shipment_id} {self.type}"
-
-    @property
-    def actor_display(self) -> str:
-        if self.actor_id:
-            return self.actor.get_username()
-        return self.actor_label or "system"
 
 
 class TrackingEvent(models.Model):

@@ -1,4 +1,5 @@
-"""Customer notifications: queued as outbox rows in the shipping transaction, sent by a task, swept until done."""
+"""Customer notifications: queued as outbox rows in the shipping transaction, sent by a task (scheduled
+after commit by pipeline.shipping), swept until done."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from fulfillment.carriers.formatting import customer_tracking
 from fulfillment.models import CustomerNotification, NotificationStatus, Shipment
+from oms.leases import lease_claim_one
 from orders.models import Order
 
 logger = logging.getLogger(__name__)
@@ -32,8 +34,10 @@ def buyer_language(*, order: Order) -> str:
     return BUYER_LANGUAGE_BY_COUNTRY.get((order.receiver_country or "").strip().upper(), BUYER_DEFAULT_LANGUAGE)
 
 
-def notification_queue_shipped(*, order: Order, shipment: Shipment) -> CustomerNotification:
-    """Write the "your parcel is on its way" message for the buyer; sent after commit (or swept)."""
+def notification_queue_shipped(*, order: Order, shipment: Shipment) -> tuple[CustomerNotification, bool]:
+    """Write the "your parcel is on its way" message for the buyer; returns it and whether this call wrote
+    it (like get_or_create). The caller schedules the send of a new queued one after commit; the sweeper
+    sends what that missed. A buyer without an e-mail address gets a skipped row, never sent."""
     number, url = customer_tracking(shipment.carrier.code if shipment.carrier else "", shipment.tracking_number)
     carrier = shipment.carrier.name if shipment.carrier else ""
     # Written now, in the buyer's language, not the language of whoever (or whichever task) shipped the parcel.
@@ -51,25 +55,19 @@ def notification_queue_shipped(*, order: Order, shipment: Shipment) -> CustomerN
                 status=NotificationStatus.QUEUED if recipient else NotificationStatus.SKIPPED,
                 last_error="" if recipient else "no e-mail address", next_attempt_at=timezone.now())
     except IntegrityError:
-        return CustomerNotification.objects.get(order=order, shipment=shipment, kind="shipped")
-    if recipient:
-        transaction.on_commit(lambda: _enqueue(notification.pk))
-    return notification
-
-
-def _enqueue(notification_id: int) -> None:
-    from fulfillment.tasks import send_notification_task
-
-    send_notification_task.delay(notification_id=notification_id)
+        return CustomerNotification.objects.get(order=order, shipment=shipment, kind="shipped"), False
+    return notification, True
 
 
 def notification_send(*, notification_id: int) -> str:
     """Send one queued message; the row is claimed first so two workers never send it twice."""
     now = timezone.now()
-    claimed = CustomerNotification.objects.filter(
-        pk=notification_id, status=NotificationStatus.QUEUED).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).update(
-        next_attempt_at=now + SEND_LEASE, attempts=F("attempts") + 1)
+    # The outbox row is a leased work row: claimed through the one claim helper (next_attempt_at is its lease).
+    claimed = lease_claim_one(
+        CustomerNotification.objects.filter(status=NotificationStatus.QUEUED).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)),
+        pk=notification_id, lease_field="next_attempt_at", lease=SEND_LEASE,
+        set_fields={"attempts": F("attempts") + 1}, now=now)
     notification = CustomerNotification.objects.get(pk=notification_id)
     if not claimed:
         return notification.status

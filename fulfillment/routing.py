@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from fulfillment.models import Carrier, CarrierRule, RoutingDecision, ServiceLevel, Shipment, WarehouseRule
 from inventory.models import SKU, Warehouse
-from orders.models import Order
+from orders.models import Order, OrderLine
 
 
 @dataclass(frozen=True)
@@ -233,8 +233,6 @@ def routing_dry_run(*, limit: int = 100, try_warehouse_rules=(), try_carrier_rul
 
 
 def orders_sku_ids(orders) -> set[int]:
-    from orders.models import OrderLine
-
     return set(OrderLine.objects.filter(order__in=list(orders), sku__isnull=False).values_list("sku_id", flat=True))
 
 

@@ -5,6 +5,7 @@ from celery import shared_task
 from fulfillment import notifications, tracking
 from fulfillment.exceptions import CarrierUnavailable, RoutingInvalid
 from fulfillment.models import Shipment
+from pipeline import shipping
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=8)
@@ -13,7 +14,7 @@ def request_waybill_task(self, *, shipment_id: int) -> str:
     if not Shipment.objects.filter(pk=shipment_id).exists():
         return "skipped"
     try:
-        return tracking.shipment_request_waybill(shipment_id=shipment_id).tracking_number
+        return shipping.shipment_request_waybill(shipment_id=shipment_id).tracking_number
     except CarrierUnavailable as exc:
         raise self.retry(exc=exc, countdown=min(30 * 2 ** self.request.retries, 900)) from exc
     except RoutingInvalid as exc:  # no longer needed (cancelled, shipped) or refused: a person sees the parcel
@@ -36,7 +37,7 @@ def sweep_waybill_voids_task() -> int:
 
 @shared_task(acks_late=True, ignore_result=True)
 def pull_tracking_task() -> dict:
-    return tracking.shipments_pull_tracking()
+    return shipping.shipments_pull_tracking()
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -1,11 +1,13 @@
 """Carrier calls for shipments: waybills (tracking numbers and label data), tracking pulls and the
-stale-parcel alert. Network calls happen here, outside transactions; results are saved under a lock."""
+stale-parcel alert. Network calls happen here, outside transactions; results are saved under a lock.
+What the news means for the orders (a delivery) and the voiding of a late waybill are pipeline.shipping's."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -25,7 +27,6 @@ from fulfillment.carriers.base import (
 )
 from fulfillment.exceptions import CarrierUnavailable, RoutingInvalid
 from fulfillment.models import CarrierKind, Shipment, ShipmentStatus, TrackingEvent
-from oms.exceptions import DomainError
 from oms.locks import lock_one
 
 logger = logging.getLogger(__name__)
@@ -91,12 +92,15 @@ def shipment_request_waybill(*, shipment_id: int) -> Shipment:
                                  code="tracking_duplicate") from exc
         events.event_shipment_waybill(shipment=locked, tracking_number=waybill.tracking_number,
                                       source=f"carrier:{shipment.carrier.code}", recovered=waybill.recovered)
-        if locked.status == SS.CANCELLED:
-            # Cancelled while the carrier was being asked: the waybill is kept on record and voided.
-            from fulfillment.services.moves import _enqueue_waybill_cancel
-
-            transaction.on_commit(lambda: _enqueue_waybill_cancel(locked.pk))
+        # Cancelled while the carrier was being asked: the waybill is kept on record, and the caller
+        # (pipeline.shipping) sees waybill_needs_void() and has it voided.
         return locked
+
+
+def waybill_needs_void(shipment: Shipment) -> bool:
+    """A cancelled parcel that holds an API carrier's waybill not voided yet."""
+    return (shipment.status == SS.CANCELLED and bool(shipment.tracking_number) and not shipment.waybill_voided_at
+            and shipment.carrier_id is not None and shipment.carrier.kind != CarrierKind.MANUAL)
 
 
 def shipment_cancel_waybill(*, shipment_id: int) -> bool:
@@ -148,10 +152,20 @@ def _save_events(shipment_id: int, found: list, now) -> Shipment | None:
         return shipment if new else None
 
 
-def shipments_pull_tracking(*, now=None, shipment_ids: list[int] | None = None) -> dict:
-    """Ask the carriers for news of parcels in transit; deliver or flag what the news says."""
-    from fulfillment.services import shipment_deliver, shipment_raise_exception
+@dataclass
+class TrackingNews:
+    """What a carrier said about one parcel in transit that its flow must act on."""
 
+    shipment_id: int
+    number: str
+    carrier_code: str
+    delivered_at: datetime | None = None  # the carrier reports it delivered (at its latest such checkpoint)
+    problem: str = ""  # the carrier reports a new problem, in its words
+
+
+def shipments_query_tracking(*, now=None, shipment_ids: list[int] | None = None) -> tuple[dict, list[TrackingNews]]:
+    """Ask the carriers for news of parcels in transit and save their checkpoints. Returns the counts and the
+    news to act on (deliveries, problems), which pipeline.shipping.shipments_pull_tracking applies."""
     now = now or timezone.now()
     query = Shipment.objects.filter(status=SS.SHIPPED, carrier__isnull=False).exclude(tracking_number="").exclude(
         carrier__kind=CarrierKind.MANUAL).select_related("carrier")
@@ -161,6 +175,7 @@ def shipments_pull_tracking(*, now=None, shipment_ids: list[int] | None = None) 
     for shipment in query.order_by("tracking_checked_at", "pk")[:2000]:
         by_carrier[shipment.carrier_id].append(shipment)
     stats = {"checked": 0, "updated": 0, "delivered": 0, "exceptions": 0, "errors": 0}
+    news: list[TrackingNews] = []
     for shipments in by_carrier.values():
         carrier = shipments[0].carrier
         for start in range(0, len(shipments), TRACKING_BATCH):
@@ -177,21 +192,15 @@ def shipments_pull_tracking(*, now=None, shipment_ids: list[int] | None = None) 
                 updated = _save_events(shipment.pk, events_of, now)
                 stats["updated"] += updated is not None
                 delivered = [e.occurred_at for e in events_of if e.code == "delivered"]
-                try:
-                    # Decided from every checkpoint the carrier reports, not only the new ones: a
-                    # delivery saved by a sweep that failed before delivering is picked up again.
-                    if delivered:
-                        shipment_deliver(shipment_id=shipment.pk, actor_label=f"carrier:{carrier.code}",
-                                         delivered_at=max(delivered))
-                        stats["delivered"] += 1
-                    elif updated is not None and events_of and events_of[-1].code == "exception":
-                        shipment_raise_exception(shipment_id=shipment.pk, actor_label=f"carrier:{carrier.code}",
-                                                 reason=events_of[-1].description or _("Carrier reported a problem."))
-                        stats["exceptions"] += 1
-                except DomainError as exc:  # this parcel changed meanwhile; the others go on
-                    stats["errors"] += 1
-                    logger.warning("tracking of %s not applied: %s", shipment.number, exc.message)
-    return stats
+                # Decided from every checkpoint the carrier reports, not only the new ones: a
+                # delivery saved by a sweep that failed before delivering is picked up again.
+                if delivered:
+                    news.append(TrackingNews(shipment_id=shipment.pk, number=shipment.number, carrier_code=carrier.code,
+                                             delivered_at=max(delivered)))
+                elif updated is not None and events_of and events_of[-1].code == "exception":
+                    news.append(TrackingNews(shipment_id=shipment.pk, number=shipment.number, carrier_code=carrier.code,
+                                             problem=events_of[-1].description or _("Carrier reported a problem.")))
+    return stats, news
 
 
 def shipments_flag_stale_tracking(*, now=None, days: int | None = None) -> int:

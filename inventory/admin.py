@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from inventory.models import (
     SKU,
     BundleComponent,
+    ChannelStockDirty,
     PlatformSKUMapping,
     Reservation,
     StaffScope,
@@ -19,8 +20,9 @@ from inventory.models import (
     StockMovement,
     Warehouse,
 )
-from inventory.services import bundle_components_check, sku_set_safety_stock
+from inventory.services import bundle_components_check
 from oms.exceptions import DomainError
+from pipeline import stock as pipeline_stock
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -87,7 +89,7 @@ class SKUAdmin(admin.ModelAdmin):
             new_safety_stock = obj.safety_stock
             obj.safety_stock = SKU.objects.values_list("safety_stock", flat=True).get(pk=obj.pk)
             super().save_model(request, obj, form, change)
-            sku_set_safety_stock(sku_id=obj.pk, safety_stock=new_safety_stock)
+            pipeline_stock.sku_set_safety_stock(sku_id=obj.pk, safety_stock=new_safety_stock)
             obj.safety_stock = new_safety_stock
         else:
             super().save_model(request, obj, form, change)
@@ -113,6 +115,16 @@ class StockLevelAdmin(ReadOnlyAdmin):
     @admin.display(description=_("available"))
     def available_display(self, level: StockLevel) -> int:
         return level.available
+
+
+@admin.register(ChannelStockDirty)
+class ChannelStockDirtyAdmin(ReadOnlyAdmin):
+    """What the channel stock push still has to send (read-only: the stock services write it)."""
+
+    list_display = ["store", "sku", "version", "marked_at"]
+    list_filter = ["store"]
+    search_fields = ["sku__code"]
+    list_select_related = ["store", "sku"]
 
 
 @admin.register(StockMovement)

@@ -5,12 +5,12 @@ from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from inventory import services
 from inventory.filters import StockLevelAPIFilter
 from inventory.selectors import stock_level_queryset
 from inventory.serializers import StockLevelSerializer, StockReceiptSerializer
 from oms.api_errors import error_responses
 from oms.api_schema import KnownQueryParamsMixin
+from pipeline import stock as pipeline_stock
 
 
 class StockPermission(permissions.BasePermission):
@@ -55,7 +55,8 @@ class StockReceiptViewSet(viewsets.GenericViewSet):
         body = StockReceiptSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        services.stock_receive(warehouse_id=data["warehouse"].pk, sku_id=data["sku"].pk, quantity=data["quantity"],
-                               reference=data["reference"], note=data["note"], actor=request.user)
+        pipeline_stock.stock_receive(warehouse_id=data["warehouse"].pk, sku_id=data["sku"].pk,
+                                     quantity=data["quantity"], reference=data["reference"], note=data["note"],
+                                     actor=request.user)
         level = stock_level_queryset().get(warehouse=data["warehouse"], sku=data["sku"])
         return Response(StockLevelSerializer(level).data, status=status.HTTP_201_CREATED)

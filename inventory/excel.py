@@ -13,13 +13,13 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils.exceptions import InvalidFileException
 
-from inventory.forms import MAX_QUANTITY, MAX_UPLOAD_BYTES
 from inventory.models import SKU, BundleComponent, StockLevel, Warehouse
-from inventory.services import Count, stock_take_many
+from inventory.services import MAX_QUANTITY, Count, stock_take_many
 from oms.exceptions import DomainError, ValidationFailed
 from oms.xlsx_guard import XlsxLimits, XlsxRefused, xlsx_guard_check
 
 MAX_ROWS = 20_000
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 # Checked before openpyxl opens the file: it would otherwise inflate the whole shared-strings table.
 # A count sheet needs three columns; the export's seven (re-imported after editing) fit easily.
 COUNT_SHEET_LIMITS = XlsxLimits(max_rows=MAX_ROWS + 1, max_cells=200_000)
@@ -98,6 +98,8 @@ class CountRow:
 class CountSheetReport:
     rows: list[CountRow]
     applied: int = 0
+    # The SKUs whose on hand the applied sheet raised (orders waiting for them may now be served).
+    raised_sku_ids: set[int] = field(default_factory=set)
 
     @property
     def invalid(self) -> list[CountRow]:
@@ -251,7 +253,7 @@ def count_sheet_apply(*, report: CountSheetReport, reference: str = "", actor=No
         return report
     counts = [Count(warehouse_id=row.warehouse_id, sku_id=row.sku_id, counted=row.quantity) for row in report.rows]
     try:
-        stock_take_many(counts=counts, reference=reference, actor=actor)
+        report.raised_sku_ids = stock_take_many(counts=counts, reference=reference, actor=actor)
     except DomainError as exc:
         index = exc.data.get("index") if isinstance(exc.data, dict) else None
         target = report.rows[index] if isinstance(index, int) else report.rows[0]

@@ -4,14 +4,14 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from inventory.excel import MAX_UPLOAD_BYTES
 from inventory.models import SKU
 from inventory.selectors import warehouses_active
+from inventory.services import MAX_QUANTITY
 from oms.exceptions import DomainError
 
-# A bound on what one form line may move: far above any real receipt, far below the database's
-# 32-bit counters, so a typo or a crafted number is a form error rather than an overflow (a 500).
-MAX_QUANTITY = 1_000_000
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# MAX_QUANTITY (inventory.services) bounds what one form line may move: far above any real receipt, far
+# below the database's 32-bit counters, so a typo or a crafted number is a form error, not a 500.
 
 
 class _StockForm(forms.Form):

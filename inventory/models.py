@@ -220,3 +220,26 @@ class StaffScope(models.Model):
 
     def __str__(self) -> str:
         return f"scope of user {self.user_id}"
+
+
+class ChannelStockDirty(models.Model):
+    """A (store, SKU) whose channel quantity changed and is not yet pushed: the stock push's work list.
+
+    Written in the same transaction as the stock change (an upsert that bumps ``version``), so a crash
+    after the commit cannot lose the push; the flusher deletes the row only when the version it pushed
+    is still the row's version, so a change made during a push is pushed again.
+    """
+
+    store = models.ForeignKey("orders.Store", on_delete=models.CASCADE, related_name="+", verbose_name=_("store"))
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="+", verbose_name=_("SKU"))
+    version = models.BigIntegerField(_("version"), default=1)
+    marked_at = models.DateTimeField(_("marked at"))
+
+    class Meta:
+        verbose_name = _("channel stock to push")
+        verbose_name_plural = _("channel stock to push")
+        constraints = [models.UniqueConstraint(fields=["store", "sku"], name="channel_stock_dirty_unique")]
+        indexes = [models.Index(fields=["marked_at"], name="channel_stock_dirty_marked")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}/{self.sku_id} v{self.version}"

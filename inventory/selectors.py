@@ -1,9 +1,22 @@
 """Read helpers of the inventory pool."""
 
+from collections import defaultdict
+from collections.abc import Iterable
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q, QuerySet
 
-from inventory.models import SKU, StaffScope, StockLevel, StockMovement, Warehouse
+from inventory.models import (
+    SKU,
+    BundleComponent,
+    ChannelStockDirty,
+    Reservation,
+    ReservationStatus,
+    StaffScope,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
 from oms import roles
 
 
@@ -140,3 +153,49 @@ def warehouse_check_access(*, user, warehouse: Warehouse) -> None:
     """
     if not user_sees_warehouse(user=user, warehouse_id=warehouse.pk):
         raise PermissionDenied
+
+
+def reservations_for_order(*, order_id: int) -> list:
+    """The stock held (or once held) for an order, line by line and warehouse by warehouse."""
+    return list(Reservation.objects.filter(order_id=order_id).select_related("warehouse", "sku", "order_line")
+                .order_by("order_line__line_no", "pk"))
+
+
+# --- Channel stock: what the platforms may sell, and what waits to be pushed ----------------------
+
+def available_by_sku(sku_ids: Iterable[int]) -> dict[int, int]:
+    """Sellable units per SKU over active warehouses (a bundle: how many whole kits its components make)."""
+    sku_ids = set(sku_ids)
+    components = defaultdict(list)
+    for bundle_id, component_id, quantity in BundleComponent.objects.filter(bundle_id__in=sku_ids).values_list(
+            "bundle_id", "component_id", "quantity"):
+        components[bundle_id].append((component_id, quantity))
+    needed = sku_ids | {c for parts in components.values() for c, _q in parts}
+    free: dict[int, int] = defaultdict(int)
+    for sku_id, on_hand, reserved, safety in StockLevel.objects.filter(
+            sku_id__in=needed, warehouse__active=True).values_list("sku_id", "on_hand", "reserved", "safety_stock"):
+        free[sku_id] += max(on_hand - reserved - safety, 0)
+    result = {}
+    for sku_id in sku_ids:
+        if sku_id in components:
+            result[sku_id] = min((free[c] // q for c, q in components[sku_id]), default=0)
+        else:
+            result[sku_id] = free[sku_id]
+    return result
+
+
+def channel_stock_marks() -> QuerySet[ChannelStockDirty]:
+    """The (store, SKU) pairs whose channel quantity waits to be pushed, oldest mark first."""
+    return ChannelStockDirty.objects.order_by("marked_at", "store_id", "sku_id")
+
+
+def stock_on_hand(*, warehouse_id: int, sku_id: int) -> int:
+    """On hand of one stock row (0 when it has none yet)."""
+    return StockLevel.objects.filter(warehouse_id=warehouse_id, sku_id=sku_id).values_list(
+        "on_hand", flat=True).first() or 0
+
+
+def reserved_sku_ids(*, order_id: int) -> set[int]:
+    """The SKUs the order holds stock of now (components for a bundle line)."""
+    return set(Reservation.objects.filter(order_id=order_id, status=ReservationStatus.ACTIVE)
+               .values_list("sku_id", flat=True))

@@ -3,8 +3,8 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from inventory.forms import MAX_QUANTITY
 from inventory.models import SKU, StockLevel, Warehouse
+from inventory.services import MAX_QUANTITY
 from oms.api_schema import StrictInputSerializer
 
 

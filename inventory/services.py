@@ -4,15 +4,21 @@ Every counter change is one conditional UPDATE (``reserved = reserved + q WHERE 
 or a pk-ordered row lock, plus a ledger row in the same short transaction; no network or printer
 I/O happens inside. Rows are always touched in ascending (warehouse id, SKU id) order, so two
 transactions never wait on each other in a cycle (no deadlocks).
+
+Every change of available stock also marks the channel stock of its SKUs to push
+(``channel_stock_mark``), in the same transaction, after the stock rows: a crash after the commit
+cannot lose the push. Nothing here enqueues work: the services return what the caller needs to
+schedule (pipeline.stock retries the orders awaiting stock after commit).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,13 +33,17 @@ from inventory.exceptions import (
 from inventory.models import (
     SKU,
     BundleComponent,
+    ChannelStockDirty,
     MovementKind,
+    PlatformSKUMapping,
     Reservation,
     ReservationStatus,
     StockLevel,
     StockMovement,
     Warehouse,
 )
+from oms.locks import lock_one, lock_one_or_none, lock_rows
+from orders.models import Platform
 
 ACTIVE = ReservationStatus.ACTIVE
 # Counters are 32-bit integers; anything near that is a typing mistake, not a delivery.
@@ -86,28 +96,62 @@ def _stock_row(warehouse: Warehouse, sku: SKU) -> StockLevel:
     return row
 
 
-def _after_commit_retry_awaiting(sku_ids: set[int]) -> None:
-    """More stock is free: waiting orders try again, and the platforms hear the new quantity."""
-    from inventory.tasks import retry_awaiting_stock_task
+# --- Channel stock marks -------------------------------------------------------------------------
 
-    ids = sorted(sku_ids)
-    transaction.on_commit(lambda: retry_awaiting_stock_task.delay(sku_ids=ids))
-    _after_commit_stock_changed(sku_ids)
+# Rows per upsert statement: 3 parameters each stays far below PostgreSQL's and SQLite's limits.
+_MARK_CHUNK = 5000
 
 
-def _after_commit_stock_changed(sku_ids) -> None:
-    """Available stock changed: mark the platforms' copies stale (pushed by connectors.stock_push)."""
-    from connectors.stock_push import stock_changed
+def _pushing_mappings():
+    """Mappings of the stores whose platforms get stock pushes (the push switch is the store's)."""
+    return PlatformSKUMapping.objects.filter(store__active=True, store__stock_push_enabled=True).exclude(
+        store__platform=Platform.MANUAL)
 
-    ids = set(sku_ids)
-    transaction.on_commit(lambda: stock_changed(ids))
+
+def channel_stock_mark(*, sku_ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Mark the channel stock of these SKUs, and of the bundles made of them, to push; returns the
+    (store id, SKU id) pairs marked.
+
+    Runs in the caller's transaction, so the mark commits (or rolls back) with the stock change. One
+    upsert bumps the version of marks already waiting: the flusher removes a mark only while it holds
+    the version it pushed. Pairs are written in (store, SKU) order, so two transactions marking the
+    same pairs queue behind each other instead of deadlocking.
+    """
+    sku_ids = set(sku_ids)
+    if not sku_ids:
+        return []
+    bundles = BundleComponent.objects.filter(component_id__in=sku_ids).values("bundle_id")
+    pairs = sorted(set(_pushing_mappings().filter(Q(sku_id__in=sku_ids) | Q(sku_id__in=bundles))
+                       .values_list("store_id", "sku_id")))
+    if not pairs:
+        return []
+    now = timezone.now()
+    table = connection.ops.quote_name(ChannelStockDirty._meta.db_table)
+    # bulk_create(update_conflicts=True) can only copy the new row's values, not add one to the stored
+    # version; ON CONFLICT ... DO UPDATE is the same SQL on PostgreSQL and SQLite (3.24+).
+    with connection.cursor() as cursor:
+        for start in range(0, len(pairs), _MARK_CHUNK):
+            chunk = pairs[start:start + _MARK_CHUNK]
+            cursor.execute(
+                f"INSERT INTO {table} (store_id, sku_id, version, marked_at) VALUES "
+                + ", ".join(["(%s, %s, 1, %s)"] * len(chunk))
+                + f" ON CONFLICT (store_id, sku_id) DO UPDATE SET version = {table}.version + 1,"
+                " marked_at = excluded.marked_at",
+                [value for store_id, sku_id in chunk for value in (store_id, sku_id, now)])
+    return pairs
+
+
+def channel_stock_unmark(*, store_id: int, sku_id: int, version: int) -> bool:
+    """Remove a mark once its quantity is pushed, only if no change marked it again since (its version
+    is still the one the flusher read). False: a newer change waits, and the next flush pushes it."""
+    return ChannelStockDirty.objects.filter(store_id=store_id, sku_id=sku_id, version=version).delete()[0] > 0
 
 
 # --- Receipts, adjustments, stock takes ----------------------------------------------------------
 
 def stock_receive(*, warehouse_id: int, sku_id: int, quantity: int, reference: str = "", note: str = "",
                   actor=None) -> StockLevel:
-    """Goods arrived: on hand goes up; orders awaiting this SKU are retried after commit."""
+    """Goods arrived: on hand goes up (orders awaiting the SKU may now be served: pipeline.stock)."""
     _positive_quantity(quantity)
     warehouse, sku = _warehouse_for_stock(warehouse_id), _sku_for_stock(sku_id)
     with transaction.atomic():
@@ -115,7 +159,7 @@ def stock_receive(*, warehouse_id: int, sku_id: int, quantity: int, reference: s
         StockLevel.objects.filter(pk=row.pk).update(on_hand=F("on_hand") + quantity, updated_at=timezone.now())
         StockMovement.objects.create(warehouse=warehouse, sku=sku, kind=MovementKind.RECEIPT, on_hand_delta=quantity,
                                      reference=reference[:100], note=note[:255], actor=_person(actor))
-        _after_commit_retry_awaiting({sku.pk})
+        channel_stock_mark(sku_ids={sku.pk})
     row.refresh_from_db()
     return row
 
@@ -140,10 +184,7 @@ def stock_adjust(*, warehouse_id: int, sku_id: int, delta: int, reason: str, ref
             raise StockConflict(message, data={"delta": [message]})
         StockMovement.objects.create(warehouse=warehouse, sku=sku, kind=MovementKind.ADJUSTMENT, on_hand_delta=delta,
                                      reference=reference[:100], note=reason[:255], actor=_person(actor))
-        if delta > 0:
-            _after_commit_retry_awaiting({sku.pk})
-        else:
-            _after_commit_stock_changed({sku.pk})
+        channel_stock_mark(sku_ids={sku.pk})
     row.refresh_from_db()
     return row
 
@@ -154,7 +195,7 @@ def stock_take(*, warehouse_id: int, sku_id: int, counted: int, reference: str =
     warehouse, sku = _warehouse_for_stock(warehouse_id), _sku_for_stock(sku_id)
     with transaction.atomic():
         row = _stock_row(warehouse, sku)
-        row = StockLevel.objects.select_for_update().get(pk=row.pk)
+        row = lock_one(StockLevel, row.pk)
         if counted < row.reserved:
             raise StockConflict(
                 _("Counted %(counted)s of %(code)s, but %(reserved)s are reserved for orders; recount or release "
@@ -164,10 +205,8 @@ def stock_take(*, warehouse_id: int, sku_id: int, counted: int, reference: str =
         StockLevel.objects.filter(pk=row.pk).update(on_hand=counted, updated_at=timezone.now())
         StockMovement.objects.create(warehouse=warehouse, sku=sku, kind=MovementKind.STOCK_TAKE, on_hand_delta=delta,
                                      reference=reference[:100], note=f"counted {counted}", actor=_person(actor))
-        if delta > 0:
-            _after_commit_retry_awaiting({sku.pk})
-        elif delta < 0:
-            _after_commit_stock_changed({sku.pk})
+        if delta:
+            channel_stock_mark(sku_ids={sku.pk})
     row.refresh_from_db()
     return row
 
@@ -186,15 +225,16 @@ class Count:
     counted: int
 
 
-def stock_take_many(*, counts: list[Count], reference: str = "", actor=None) -> int:
-    """Apply a whole count sheet in one transaction: every row or none. Returns the rows applied.
+def stock_take_many(*, counts: list[Count], reference: str = "", actor=None) -> set[int]:
+    """Apply a whole count sheet in one transaction: every row or none. Returns the ids of the SKUs
+    whose on hand went up (orders waiting for them may now be served).
 
     Rows are locked in (warehouse, SKU) order, the order every stock service uses, and the ledger
-    rows go in with one insert; orders waiting for the SKUs that went up are retried once after
-    commit. A count below what is reserved refuses the sheet with ``data={"index": i}`` (its position).
+    rows go in with one insert. A count below what is reserved refuses the sheet with
+    ``data={"index": i}`` (its position).
     """
     if not counts:
-        return 0
+        return set()
     keys = [(c.warehouse_id, c.sku_id) for c in counts]
     if len(set(keys)) != len(keys):
         raise StockInvalid(_("A SKU is counted twice for one warehouse."), code="duplicate_count")
@@ -217,8 +257,9 @@ def stock_take_many(*, counts: list[Count], reference: str = "", actor=None) -> 
             [StockLevel(warehouse_id=w, sku_id=s, safety_stock=skus[s].safety_stock)
              for w, s in sorted(keys) if (w, s) not in existing], ignore_conflicts=True)
         wanted = [pk for pk, w, s in in_scope.values_list("pk", "warehouse_id", "sku_id") if (w, s) in position]
-        rows = {(r.warehouse_id, r.sku_id): r for r in StockLevel.objects.select_for_update().filter(
-            pk__in=wanted).order_by("warehouse_id", "sku_id")}
+        # Locked in (warehouse, SKU) order like every stock write, not the helper's pk order.
+        rows = {(r.warehouse_id, r.sku_id): r for r in lock_rows(StockLevel.objects.filter(
+            pk__in=wanted)).order_by("warehouse_id", "sku_id")}
         movements, raised = [], set()
         for key in sorted(keys):
             row, counted = rows[key], counts[position[key]].counted
@@ -236,10 +277,8 @@ def stock_take_many(*, counts: list[Count], reference: str = "", actor=None) -> 
             row.on_hand = counted
         StockLevel.objects.bulk_update(list(rows.values()), ["on_hand"])
         StockMovement.objects.bulk_create(movements)
-        if raised:
-            _after_commit_retry_awaiting(raised)
-        _after_commit_stock_changed({c.sku_id for c in counts} - raised)
-    return len(counts)
+        channel_stock_mark(sku_ids={c.sku_id for c in counts})
+    return raised
 
 
 def _person(actor):
@@ -358,7 +397,7 @@ def stock_reserve_for_order(*, order_id: int, allow_split: bool = False, provinc
             if plan is not None:
                 reservation_sql.record(order_id=order_id, rows=_assign_lines(snapshot.needs, plan), plan=plan,
                                        reference=reference, now=timezone.now())
-                _after_commit_stock_changed({sku for _w, sku in plan})
+                channel_stock_mark(sku_ids={sku for _w, sku in plan})
                 return ReservationResult(reserved=True, warehouse_ids=sorted({w for w, _s in plan}))
             if not raced:
                 break
@@ -389,10 +428,10 @@ def _shortages(snapshot, ranked: list[int], allow_split: bool) -> list[dict]:
 def _close_reservations(*, order_id: int, kind: str, reference: str, reservation_ids: list[int] | None = None) -> int:
     """Release or ship the order's active reservations (all, or the given ones). Returns units moved."""
     with transaction.atomic():
-        query = Reservation.objects.select_for_update().filter(order_id=order_id, status=ACTIVE).order_by("pk")
+        query = Reservation.objects.filter(order_id=order_id, status=ACTIVE)
         if reservation_ids is not None:
             query = query.filter(pk__in=reservation_ids)
-        reservations = list(query)
+        reservations = list(lock_rows(query))
         if not reservations:
             return 0
         per_row: dict[tuple[int, int], int] = defaultdict(int)
@@ -412,7 +451,7 @@ def _close_reservations(*, order_id: int, kind: str, reference: str, reservation
             for (warehouse_id, sku_id), quantity in sorted(per_row.items())
         ])
         if not shipping:  # shipping leaves available unchanged (on hand and reserved drop together)
-            _after_commit_retry_awaiting({sku_id for _w, sku_id in per_row})
+            channel_stock_mark(sku_ids={sku_id for _w, sku_id in per_row})
     return sum(per_row.values())
 
 
@@ -420,8 +459,7 @@ def stock_ship_reservations(*, reservation_ids: list[int], reference: str = "") 
     """Ship the given reservations of any orders (a merged parcel) in one pass over the stock rows,
     in (warehouse, SKU) order like every other stock write. Returns units shipped per order."""
     with transaction.atomic():
-        reservations = list(Reservation.objects.select_for_update().filter(pk__in=reservation_ids, status=ACTIVE)
-                            .order_by("pk"))
+        reservations = list(lock_rows(Reservation.objects.filter(pk__in=reservation_ids, status=ACTIVE)))
         if not reservations:
             return {}
         per_level: dict[tuple[int, int], int] = defaultdict(int)
@@ -448,7 +486,8 @@ def stock_ship_reservations(*, reservation_ids: list[int], reference: str = "") 
 def stock_lock_levels(*, warehouse_ids: list[int], sku_ids: list[int]) -> None:
     """Lock the stock rows of these warehouses and SKUs up front, in (warehouse, SKU) order, for an
     operation that releases in one warehouse and reserves in another (a routing override)."""
-    list(StockLevel.objects.select_for_update().filter(warehouse_id__in=warehouse_ids, sku_id__in=sku_ids)
+    # (warehouse, SKU) order like every stock write, not the helper's pk order.
+    list(lock_rows(StockLevel.objects.filter(warehouse_id__in=warehouse_ids, sku_id__in=sku_ids))
          .order_by("warehouse_id", "sku_id").values_list("pk", flat=True))
 
 
@@ -463,7 +502,7 @@ def stock_reservation_split(*, reservation_id: int, quantity: int) -> Reservatio
     The counters and the ledger do not change: the same units stay reserved, only in two rows.
     """
     with transaction.atomic():
-        reservation = Reservation.objects.select_for_update().get(pk=reservation_id)
+        reservation = lock_one(Reservation, reservation_id)
         if reservation.status != ACTIVE or not 0 < quantity < reservation.quantity:
             raise StockInvalid(_("Only part of an active reservation can be split off."), code="split_invalid")
         Reservation.objects.filter(pk=reservation.pk).update(quantity=F("quantity") - quantity)
@@ -519,7 +558,9 @@ def stock_reconcile(*, repair: bool = False, actor=None) -> list[Drift]:
 def _repair(drift: Drift, actor) -> None:
     """Trust the ledger: set the counters to its sums and record what was wrong."""
     with transaction.atomic():
-        level = StockLevel.objects.select_for_update().get(warehouse_id=drift.warehouse_id, sku_id=drift.sku_id)
+        level = lock_one_or_none(StockLevel.objects.filter(warehouse_id=drift.warehouse_id, sku_id=drift.sku_id))
+        if level is None:  # stock rows are never deleted (PROTECT); nothing to repair if one were
+            return
         if drift.ledger_reserved > drift.ledger_on_hand or drift.ledger_on_hand < 0 or drift.ledger_reserved < 0:
             raise StockConflict(_("The ledger of SKU %(sku)s in warehouse %(wh)s is itself inconsistent.") % {
                 "sku": drift.sku_id, "wh": drift.warehouse_id})
@@ -529,20 +570,25 @@ def _repair(drift: Drift, actor) -> None:
             note=(f"counters were on_hand={level.on_hand} reserved={level.reserved}; set to ledger "
                   f"on_hand={drift.ledger_on_hand} reserved={drift.ledger_reserved}; "
                   f"active reservations={drift.active_reservations}")[:255])
+        channel_stock_mark(sku_ids={drift.sku_id})
 
 
-def sku_set_safety_stock(*, sku_id: int, safety_stock: int) -> None:
-    """Change a SKU's safety stock and copy it to its stock rows (the reservation UPDATE reads it there)."""
+def sku_set_safety_stock(*, sku_id: int, safety_stock: int) -> bool:
+    """Change a SKU's safety stock and copy it to its stock rows (the reservation UPDATE reads it there).
+
+    Returns True when it went down: more stock is free, so orders waiting for the SKU may be served.
+    """
     if isinstance(safety_stock, bool) or not isinstance(safety_stock, int) or not 0 <= safety_stock <= MAX_QUANTITY:
         raise StockInvalid(_("Safety stock must be 0 or more."), data={"safety_stock": [_("Invalid.")]})
     with transaction.atomic():
-        previous = SKU.objects.select_for_update().filter(pk=sku_id).values_list("safety_stock", flat=True).first()
-        if previous is None:
+        sku = lock_one_or_none(SKU.objects.filter(pk=sku_id))
+        if sku is None:
             raise SKUNotFound(_("SKU %(id)s does not exist.") % {"id": sku_id})
         SKU.objects.filter(pk=sku_id).update(safety_stock=safety_stock)
         StockLevel.objects.filter(sku_id=sku_id).update(safety_stock=safety_stock)
-        if safety_stock < previous:  # more stock is free now: waiting orders may be served
-            _after_commit_retry_awaiting({sku_id})
+        if safety_stock != sku.safety_stock:  # the platforms' quantities move with it
+            channel_stock_mark(sku_ids={sku_id})
+    return safety_stock < sku.safety_stock
 
 
 def bundle_components_check(*, bundle_id: int, component_ids: list[int]) -> None:

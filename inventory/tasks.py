@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 
 from inventory.services import stock_reconcile
-from orders.services import orders_release_stale_reservations, orders_retry_awaiting_stock
+from pipeline.orders import orders_release_stale_reservations, orders_retry_awaiting_stock
 
 logger = logging.getLogger(__name__)
 

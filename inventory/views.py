@@ -2,7 +2,6 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -10,8 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from inventory import services
-from inventory.excel import CountSheetUnreadable, count_sheet_import, stock_levels_xlsx
+from inventory.excel import CountSheetUnreadable, stock_levels_xlsx
 from inventory.filters import StockLevelFilter
 from inventory.forms import StockAdjustForm, StockReceiveForm, StockTakeForm, StockTakeImportForm
 from inventory.models import SKU, StockLevel
@@ -24,6 +22,8 @@ from inventory.selectors import (
 )
 from oms.exceptions import DomainError
 from oms.inputs import query_without_page
+from oms.paging import paginate
+from pipeline import stock as pipeline_stock
 
 PAGE_SIZE = 50
 # A refused import lists at most this many bad rows; its summary still counts every row.
@@ -47,7 +47,7 @@ def stock_list(request: HttpRequest) -> HttpResponse:
     level_filter, levels = _filtered_levels(request)
     return render(request, "inventory/stock_list.html", {
         "filter": level_filter,
-        "page": Paginator(levels, PAGE_SIZE).get_page(request.GET.get("page")),
+        "page": paginate(request, levels, PAGE_SIZE),
         "query": query_without_page(request),
         "low_count": stock_level_low_count(),
     })
@@ -56,8 +56,8 @@ def stock_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required(VIEW_STOCK, raise_exception=True)
 def stock_low(request: HttpRequest) -> HttpResponse:
-    page = Paginator(stock_level_low(stock_level_queryset()).order_by("free", "warehouse__code", "sku__code", "pk"),
-                     PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, stock_level_low(stock_level_queryset()).order_by("free", "warehouse__code", "sku__code",
+                                                                              "pk"), PAGE_SIZE)
     return render(request, "inventory/stock_low.html", {"page": page, "query": ""})
 
 
@@ -68,7 +68,7 @@ def sku_detail(request: HttpRequest, sku_id: int) -> HttpResponse:
     # The ledger shows who moved what; roles that may only see stock figures get the figures alone.
     ledger = None
     if request.user.has_perm("inventory.view_stockmovement"):
-        ledger = Paginator(sku_movements(sku_id=sku.pk), PAGE_SIZE).get_page(request.GET.get("page"))
+        ledger = paginate(request, sku_movements(sku_id=sku.pk), PAGE_SIZE)
     return render(request, "inventory/sku_detail.html", {
         "sku": sku, "levels": sku_stock_levels(sku_id=sku.pk), "page": ledger, "query": "",
     })
@@ -101,7 +101,7 @@ def stock_receive(request: HttpRequest) -> HttpResponse:
     return _movement_page(
         request, form_class=StockReceiveForm, title=gettext_lazy("Receive stock"),
         intro=gettext_lazy("Goods arrived: on hand goes up by the quantity received."),
-        perform=lambda data: services.stock_receive(
+        perform=lambda data: pipeline_stock.stock_receive(
             warehouse_id=data["warehouse"].pk, sku_id=data["sku"].pk, quantity=data["quantity"],
             reference=data["reference"], note=data["note"], actor=request.user),
         done=lambda data, level: _("Received %(quantity)s × %(sku)s into %(warehouse)s; on hand is now %(on_hand)s.")
@@ -115,7 +115,7 @@ def stock_take(request: HttpRequest) -> HttpResponse:
     return _movement_page(
         request, form_class=StockTakeForm, title=gettext_lazy("Stock take"),
         intro=gettext_lazy("On hand is set to the counted quantity; the difference is written to the ledger."),
-        perform=lambda data: services.stock_take(
+        perform=lambda data: pipeline_stock.stock_take(
             warehouse_id=data["warehouse"].pk, sku_id=data["sku"].pk, counted=data["counted"],
             reference=data["reference"], actor=request.user),
         done=lambda data, level: _("Counted %(counted)s × %(sku)s in %(warehouse)s.")
@@ -128,7 +128,7 @@ def stock_adjust(request: HttpRequest) -> HttpResponse:
     return _movement_page(
         request, form_class=StockAdjustForm, title=gettext_lazy("Adjust stock"),
         intro=gettext_lazy("Correct on hand for damage, loss or goods found; the reason goes into the ledger."),
-        perform=lambda data: services.stock_adjust(
+        perform=lambda data: pipeline_stock.stock_adjust(
             warehouse_id=data["warehouse"].pk, sku_id=data["sku"].pk, delta=data["delta"], reason=data["reason"],
             actor=request.user),
         done=lambda data, level: _("Adjusted %(sku)s in %(warehouse)s by %(delta)+d; on hand is now %(on_hand)s.")
@@ -158,7 +158,7 @@ def stock_import(request: HttpRequest) -> HttpResponse:
             upload = form.cleaned_data["file"]
             reference = form.cleaned_data["reference"] or f"import:{upload.name}"[:100]
             try:
-                report = count_sheet_import(file=upload, reference=reference, actor=request.user)
+                report = pipeline_stock.count_sheet_import(file=upload, reference=reference, actor=request.user)
             except CountSheetUnreadable as exc:
                 form.add_error("file", exc.message)
             else:

@@ -11,7 +11,6 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from oms.api_errors import error_body
-from oms.middleware import DefaultChineseLocaleMiddleware
 
 # C0 controls other than tab, line feed and carriage return. PostgreSQL text and jsonb cannot hold NUL at
 # all, and openpyxl refuses the rest in a cell, so a value holding one would later break an Excel export;
@@ -128,18 +127,3 @@ def bad_input_response(request: HttpRequest, where: str) -> HttpResponse:
 def _where_label(where: str) -> str:
     return {"path": _("web address"), "query": _("query string"), "cookie": _("cookies"), "header": _("headers"),
             "form": _("form fields"), "file name": _("file name"), "body": _("request body")}[where]
-
-
-class InputGuardMiddleware:
-    """Refuses with a 400 any request carrying control characters in its address, query, cookies, headers,
-    form fields or text body, before any view or session lookup can send them to PostgreSQL."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        where = request_input_problem(request)
-        if where is None:
-            return self.get_response(request)
-        # Answer in the language the page or API client would get (this runs before the locale middleware).
-        return DefaultChineseLocaleMiddleware(lambda req: bad_input_response(req, where))(request)

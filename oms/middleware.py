@@ -1,10 +1,11 @@
-"""Language choice (Simplified Chinese unless the user picked English or an API client asks) and the 404 page under DEBUG."""
+"""Project middleware: the input guard's refusal, the language choice (Simplified Chinese unless the user picked English or an API client asks) and the 404 page under DEBUG."""
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import Resolver404, get_resolver
 from django.utils import translation
 
+from oms.guard import bad_input_response, request_input_problem
 from oms.views import error_404
 
 
@@ -58,3 +59,18 @@ class ProjectNotFoundPageMiddleware:
         if settings.DEBUG and isinstance(exception, Http404):
             return error_404(request, exception)
         return None
+
+
+class InputGuardMiddleware:
+    """Refuses with a 400 any request carrying control characters in its address, query, cookies, headers,
+    form fields or text body, before any view or session lookup can send them to PostgreSQL."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        where = request_input_problem(request)
+        if where is None:
+            return self.get_response(request)
+        # Answer in the language the page or API client would get (this runs before the locale middleware).
+        return DefaultChineseLocaleMiddleware(lambda req: bad_input_response(req, where))(request)

@@ -33,7 +33,7 @@ _PRINT = ["printing.print", "printing.view_printjob", "printing.view_printer", "
 _SET_UP_PRINTING = ["printing.add_printer", "printing.change_printer", "printing.add_printbridge",
                     "printing.change_printbridge"]
 
-# One permission per order transition (orders.services.USER_TRANSITIONS), owned by the role whose
+# One permission per order transition (orders.services.USER_TRANSITION_PERMISSIONS), owned by the role whose
 # work it is. The warehouse only moves goods: start fulfilment, ship (in part), deliver; these are
 # also the steps its parcels drive. Money and the end of an order's life are not the warehouse's:
 # marking paid (manual stores only; platforms report payment) belongs to finance and customer

@@ -55,6 +55,10 @@ INSTALLED_APPS = [
     "finance",
     "printing",
     "pipeline",
+    # Demo data for `make run` (the demo_data and demo_logins commands) and the benchmarks (`manage.py bench`,
+    # their URL map bench.urls only with OMS_BENCH_BARE_WEBHOOK): the top layer, nothing imports them.
+    "demo",
+    "bench",
 ]
 
 MIDDLEWARE = [
@@ -62,7 +66,7 @@ MIDDLEWARE = [
     # Content-Security-Policy on every response, the guard's refusals included (oms/headers.py).
     "oms.headers.ProjectCSPMiddleware",
     # Before anything reads the session, the user or the body: a NUL never reaches PostgreSQL (400 instead).
-    "oms.guard.InputGuardMiddleware",
+    "oms.middleware.InputGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "oms.middleware.DefaultChineseLocaleMiddleware",
@@ -359,6 +363,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "orders@example.com")
 OMS_BENCH_BARE_WEBHOOK = env_bool("OMS_BENCH_BARE_WEBHOOK", False)  # `bench webhook`: serve the bare webhook view
+if OMS_BENCH_BARE_WEBHOOK:
+    # The benchmark's URL map (the project's plus the bare webhook view): production never routes to bench code.
+    ROOT_URLCONF = "bench.urls"
 # Webhook deliveries with a bad or missing signature: per store and source address at most this many a minute
 # are recorded (then 429), and their bounded records are purged after this many days.
 OMS_REFUSED_WEBHOOK_LIMIT_PER_MINUTE = env_int("OMS_REFUSED_WEBHOOK_LIMIT_PER_MINUTE", 30)

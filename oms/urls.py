@@ -29,7 +29,6 @@ urlpatterns = [
     path("fulfillment/", include("fulfillment.urls")),
     path("printing/", include("printing.urls")),
     path("webhooks/<slug:platform>/<slug:store_code>/", connector_views.webhook, name="webhook"),
-    path("bench/bare-webhook/<slug:store_code>/", connector_views.bench_bare_webhook, name="bench-bare-webhook"),
     path("api/v1/", include(api_v1.urls)),
     path("api/v1/", include("printing.urls_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

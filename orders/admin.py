@@ -5,8 +5,8 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from oms.exceptions import DomainError
-from orders import services
 from orders.models import IdempotencyRecord, Order, OrderEvent, OrderLine, Store
+from pipeline import orders as flows
 
 
 class StoreAdminForm(forms.ModelForm):
@@ -79,7 +79,7 @@ class OrderAdmin(admin.ModelAdmin):
         done = 0
         for order in queryset:
             try:
-                services.order_cancel(order_id=order.pk, actor=request.user, reason="admin")
+                flows.order_cancel(order_id=order.pk, actor=request.user, reason="admin")
                 done += 1
             except DomainError as exc:
                 self.message_user(request, f"{order.number}: {exc.message}", messages.WARNING)

@@ -21,6 +21,7 @@ from orders.serializers import (
     OrderSerializer,
     TransitionSerializer,
 )
+from pipeline import orders as flows
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key", {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH}, OpenApiParameter.HEADER,
@@ -85,7 +86,7 @@ class OrderViewSet(KnownQueryParamsMixin, mixins.ListModelMixin, mixins.Retrieve
         serializer.is_valid(raise_exception=True)
 
         def perform():
-            order = services.order_create_manual(store=serializer.validated_data["store"],
+            order = flows.order_create_manual(store=serializer.validated_data["store"],
                                                  data=serializer.to_order_input(platform_order_id=""),
                                                  actor=request.user)
             return status.HTTP_201_CREATED, self._detail(order), order
@@ -110,7 +111,7 @@ class OrderViewSet(KnownQueryParamsMixin, mixins.ListModelMixin, mixins.Retrieve
         order = self.get_object()
         body = CancelSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        order = services.order_cancel(order_id=order.pk, actor=request.user, reason=body.validated_data["reason"],
+        order = flows.order_cancel(order_id=order.pk, actor=request.user, reason=body.validated_data["reason"],
                                       reason_code=body.validated_data["reason_code"])
         return Response(self._detail(order))
 
@@ -132,7 +133,7 @@ class OrderViewSet(KnownQueryParamsMixin, mixins.ListModelMixin, mixins.Retrieve
         order = self.get_object()
         body = HoldSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        order = services.order_release_hold(order_id=order.pk, hold_reason=body.validated_data["reason"],
+        order = flows.order_release_hold(order_id=order.pk, hold_reason=body.validated_data["reason"],
                                             note=body.validated_data["note"], actor=request.user)
         return Response(self._detail(order))
 
@@ -145,7 +146,7 @@ class OrderViewSet(KnownQueryParamsMixin, mixins.ListModelMixin, mixins.Retrieve
         order = self.get_object()
         body = TransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        order = services.order_apply_user_transition(order_id=order.pk, name=body.validated_data["transition"],
+        order = flows.order_apply_user_transition(order_id=order.pk, name=body.validated_data["transition"],
                                                      user=request.user, reason=body.validated_data["reason"])
         return Response(self._detail(order))
 

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from oms.models import TimeStampedModel
+from oms.models import Event, TimeStampedModel
 
 
 class Platform(models.TextChoices):
@@ -339,35 +339,19 @@ class OrderEventType(models.TextChoices):
     UPDATED = "updated", _("Updated")
 
 
-class OrderEvent(models.Model):
+class OrderEvent(Event):
     """One line of an order's history: who did what, when, from which state to which, and why."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events", verbose_name=_("order"))
     type = models.CharField(_("type"), max_length=32, choices=OrderEventType.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="+", verbose_name=_("actor"))
-    # Who acted when it was not a person: "system", "api", "connector:shopify", ...
-    actor_label = models.CharField(_("actor label"), max_length=64, blank=True, default="")
-    from_status = models.CharField(_("from"), max_length=32, blank=True, default="")
-    to_status = models.CharField(_("to"), max_length=32, blank=True, default="")
-    reason = models.CharField(_("reason"), max_length=500, blank=True, default="")
-    data = models.JSONField(_("data"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("time"), auto_now_add=True)
 
-    class Meta:
+    class Meta(Event.Meta):
         verbose_name = _("order event")
         verbose_name_plural = _("order events")
-        ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["order", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.order_id} {self.type} {self.from_status}->{self.to_status}"
-
-    @property
-    def actor_display(self) -> str:
-        if self.actor_id:
-            return self.actor.get_username()
-        return self.actor_label or "system"
 
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 128

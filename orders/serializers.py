@@ -25,7 +25,7 @@ from orders.models import (
     Priority,
     Store,
 )
-from orders.services import USER_TRANSITIONS, BuyerInput, LineInput, OrderInput, ReceiverInput
+from orders.services import USER_TRANSITION_PERMISSIONS, BuyerInput, LineInput, OrderInput, ReceiverInput
 
 MONEY = {"max_digits": 14, "decimal_places": 2, "coerce_to_string": True}
 
@@ -258,7 +258,7 @@ class HoldSerializer(StrictInputSerializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
-@extend_schema_field({"type": "string", "enum": list(USER_TRANSITIONS)})
+@extend_schema_field({"type": "string", "enum": list(USER_TRANSITION_PERMISSIONS)})
 class TransitionNameField(serializers.CharField):
     """A transition name; an unknown one is refused by the service with its own code (unknown_transition)."""
 

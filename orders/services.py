@@ -1,8 +1,9 @@
-"""Write operations on orders: creation, every status transition, holds and notes.
+"""Write operations on the order rows alone: creation, every status transition, holds and notes.
 
 Each state change follows one recipe: open a transaction, lock the order row, check the transition
 is allowed from the state found in the database, call it, save only the changed fields, write the
-event row, and leave side effects to ``transaction.on_commit``.
+event row. Nothing here reaches another app: what a change means for stock, parcels, payments and
+platforms is the pipeline's (pipeline/orders.py), which calls these inside its own transaction.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from finance.services import payment_snapshot_take
-from inventory import services as stock
-from inventory.selectors import sku_codes_missing, sku_ids_and_titles
 from oms.exceptions import DomainError
+from oms.fsm import transition_label as fsm_transition_label
 from oms.locks import lock_one
 from oms.sequences import next_sequence_value
 from orders import events
@@ -48,7 +47,6 @@ from orders.models import (
     OrderStatus,
     Platform,
     Priority,
-    ReserveOn,
     Store,
 )
 
@@ -155,7 +153,7 @@ def _check_amount_ranges(data: OrderInput) -> None:
                            data=errors)
 
 
-def _validate_order_input(*, store: Store, data: OrderInput) -> dict:
+def _validate_order_input(*, store: Store, data: OrderInput, skus: dict[str, tuple[int, str]]) -> dict:
     """Check the input and compute the amounts; every problem is reported per field at once."""
     _check_amount_ranges(data)
     errors: dict[str, list[str]] = {}
@@ -175,9 +173,8 @@ def _validate_order_input(*, store: Store, data: OrderInput) -> dict:
         elif line.quantity and line.quantity > 0 and line.discount_amount > line.unit_price * line.quantity:
             errors.setdefault(f"lines[{index}].discount_amount", []).append(
                 _("Discount may not exceed the line amount."))
-    missing = sku_codes_missing([line.sku_code for line in data.lines])
     for index, line in enumerate(data.lines):
-        if line.sku_code in missing:
+        if line.sku_code not in skus:
             errors.setdefault(f"lines[{index}].sku_code", []).append(
                 _("Unknown SKU code %(code)s.") % {"code": line.sku_code})
     for name in ("shipping_amount", "discount_amount", "tax_amount"):
@@ -206,12 +203,13 @@ def _validate_order_input(*, store: Store, data: OrderInput) -> dict:
 
 # --- Creation ----------------------------------------------------------------------------------
 
-def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str = "system") -> Order:
-    """Create an order with its lines and the "created" event; a paid order then runs the pipeline."""
-    amounts = _validate_order_input(store=store, data=data)
+def order_insert(*, store: Store, data: OrderInput, skus: dict[str, tuple[int, str]], actor=None,
+                 actor_label: str = "system") -> Order:
+    """Write a new order with its lines and the "created" event; nothing more (pipeline.orders.order_create
+    pays, reserves and routes it). ``skus`` maps each known active SKU code to (SKU id, name): the
+    caller resolves them (once per batch); a line whose code is not there is refused."""
+    amounts = _validate_order_input(store=store, data=data, skus=skus)
     computed_total = amounts.pop("computed_total", None)
-    skus = sku_ids_and_titles([line.sku_code for line in data.lines])
-    now = timezone.now()
     with transaction.atomic():
         number = order_number_next()
         try:
@@ -233,7 +231,7 @@ def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str
                     shipping_amount=_money(data.shipping_amount), tax_amount=_money(data.tax_amount),
                     total_amount=amounts["total_amount"],
                     priority=data.priority, tags=list(data.tags), buyer_note=data.buyer_note,
-                    seller_note=data.seller_note, placed_at=data.placed_at or now,
+                    seller_note=data.seller_note, placed_at=data.placed_at or timezone.now(),
                     platform_updated_at=data.platform_updated_at, raw_payload_ref=data.raw_payload_ref,
                 )
         except IntegrityError:
@@ -257,20 +255,14 @@ def order_create(*, store: Store, data: OrderInput, actor=None, actor_label: str
         if computed_total is not None and computed_total != order.total_amount:
             created_data["computed_total"] = str(computed_total)  # lines + fees disagree with the platform
         events.event_order_created(order=order, actor=actor, actor_label=actor_label, data=created_data)
-        if data.paid:
-            order = order_pay(order_id=order.pk, actor=actor, actor_label=actor_label,
-                              paid_at=data.paid_at or now, paid_amount=amounts["total_amount"])
-        else:
-            order = order_process(order_id=order.pk)
     return order
 
 
-def order_create_manual(*, store: Store, data: OrderInput, actor=None) -> Order:
-    """Manual channel (WeChat/offline): the store must be a manual one; the id defaults to a new number."""
+def order_check_manual_store(*, store: Store) -> None:
+    """Manual orders (WeChat/offline) are created only in a manual store."""
     if store.platform != Platform.MANUAL:
         raise OrderInvalid(_("Manual orders can only be created in a manual store."),
                            data={"store": [_("Not a manual store.")]})
-    return order_create(store=store, data=data, actor=actor, actor_label="manual")
 
 
 def request_fingerprint(payload) -> str:
@@ -327,13 +319,10 @@ def idempotency_records_purge(*, now: datetime | None = None) -> int:
 
 def transition_label(name: str) -> str:
     """The translated button label of an order transition (its name if it has none)."""
-    meta = getattr(getattr(Order, name, None), "_django_fsm", None)
-    if meta is None or not meta.transitions:
-        return name
-    return str(next(iter(meta.transitions.values())).custom.get("label", name))
+    return fsm_transition_label(Order, name)
 
 
-def _transition(*, order_id: int, name: str, actor, actor_label: str, reason: str = "",
+def order_transition(*, order_id: int, name: str, actor, actor_label: str, reason: str = "",
                 data: dict | None = None, before=None, extra_fields: tuple[str, ...] = ()) -> Order:
     """Apply the FSM transition ``name`` under the row lock and write its event."""
     with transaction.atomic():
@@ -356,61 +345,42 @@ def _transition(*, order_id: int, name: str, actor, actor_label: str, reason: st
     return order
 
 
-def order_pay(*, order_id: int, actor=None, actor_label: str = "system", paid_at: datetime | None = None,
-              paid_amount: Decimal | None = None, reason: str = "", payment_event: str = "payment") -> Order:
-    """Paid (or, with ``payment_event="authorization"``, authorized for a later capture): reserve and route."""
+def order_mark_paid(*, order_id: int, actor=None, actor_label: str = "system", paid_at: datetime | None = None,
+                    paid_amount: Decimal | None = None, reason: str = "") -> Order:
+    """The order counts as paid (or authorized for a later capture): status, paid_at, paid_amount."""
     def record_payment(order: Order) -> None:
         order.paid_at = paid_at or timezone.now()
         order.paid_amount = order.total_amount if paid_amount is None else paid_amount
 
-    with transaction.atomic():
-        order = _transition(order_id=order_id, name="pay", actor=actor, actor_label=actor_label, reason=reason,
+    return order_transition(order_id=order_id, name="pay", actor=actor, actor_label=actor_label, reason=reason,
                             before=record_payment, extra_fields=("paid_at", "paid_amount"))
-        payment_snapshot_take(order=order, event=payment_event)
-        order = order_process(order_id=order.pk)
-    return order
 
 
-def order_approve(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    """Ready for the warehouse: the reserved units become parcels on the warehouse's kanban."""
-    from fulfillment.services import shipments_create_for_order
-
-    with transaction.atomic():
-        order = _transition(order_id=order_id, name="approve", actor=actor, actor_label=actor_label, reason=reason)
-        shipments_create_for_order(order_id=order.pk, actor=actor, actor_label=actor_label)
-    return order
+def order_mark_approved(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    return order_transition(order_id=order_id, name="approve", actor=actor, actor_label=actor_label, reason=reason)
 
 
 def order_start_fulfilment(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    return _transition(order_id=order_id, name="start_fulfilment", actor=actor, actor_label=actor_label, reason=reason)
+    return order_transition(order_id=order_id, name="start_fulfilment", actor=actor, actor_label=actor_label,
+                            reason=reason)
 
 
 def order_ship_partially(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    return _transition(order_id=order_id, name="ship_partially", actor=actor, actor_label=actor_label, reason=reason)
+    return order_transition(order_id=order_id, name="ship_partially", actor=actor, actor_label=actor_label,
+                            reason=reason)
 
 
-def order_ship(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    """Everything left the warehouse: the order's remaining reservations leave the pool."""
-    with transaction.atomic():
-        order = _transition(order_id=order_id, name="ship", actor=actor, actor_label=actor_label, reason=reason)
-        # Shipped here rather than through its parcels (the platform says it shipped, e.g. from the
-        # seller's own back office): open parcels must not be picked and shipped a second time. When
-        # the last parcel just shipped there is none left open and this does nothing. Parcels are
-        # locked before stock rows, as everywhere (orders → parcels → stock).
-        _cancel_shipments(order, reason=_("Shipped outside the warehouse flow: %(reason)s") % {
-            "reason": reason or actor_label}, actor=actor)
-        units = stock.stock_ship(order_id=order.pk, reference=f"order:{order.number}")
-        if units:
-            events.event_order_stock_shipped(order=order, units=units)
-    return order
+def order_mark_shipped(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    """The order's ship transition and event only (its parcels and stock are the caller's)."""
+    return order_transition(order_id=order_id, name="ship", actor=actor, actor_label=actor_label, reason=reason)
 
 
 def order_deliver(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    return _transition(order_id=order_id, name="deliver", actor=actor, actor_label=actor_label, reason=reason)
+    return order_transition(order_id=order_id, name="deliver", actor=actor, actor_label=actor_label, reason=reason)
 
 
 def order_complete(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    return _transition(order_id=order_id, name="complete", actor=actor, actor_label=actor_label, reason=reason)
+    return order_transition(order_id=order_id, name="complete", actor=actor, actor_label=actor_label, reason=reason)
 
 
 def _check_cancel_reason(*, reason_code: str, reason: str) -> None:
@@ -425,9 +395,14 @@ def _check_cancel_reason(*, reason_code: str, reason: str) -> None:
                            data={"reason": [_("Say why the order is cancelled.")]})
 
 
-def order_cancel(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "",
-                 reason_code: str = "") -> Order:
-    """Cancel before fulfilment; holds end and reserved stock goes back to the pool in the same transaction.
+def cancel_sentence(*, reason: str = "", reason_code: str = "") -> str:
+    """What the stock ledger and the parcels are told about a cancel: a sentence, not a code."""
+    return reason.strip() or (str(CancelReason(reason_code).label) if reason_code else "") or "cancelled"
+
+
+def order_mark_cancelled(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "",
+                         reason_code: str = "") -> Order:
+    """The cancel transition before fulfilment; its holds and shortages end with it.
 
     ``reason_code`` (a CancelReason) is what a person picked; platforms and timeouts cancel without one.
     """
@@ -438,36 +413,51 @@ def order_cancel(*, order_id: int, actor=None, actor_label: str = "system", reas
         order.hold_reasons = []
         order.stock_shortages = []
 
-    # The stock ledger and the parcels get a sentence, not a code.
-    sentence = reason.strip() or (str(CancelReason(reason_code).label) if reason_code else "") or "cancelled"
-    with transaction.atomic():
-        order = _transition(order_id=order_id, name="cancel", actor=actor, actor_label=actor_label,
+    return order_transition(order_id=order_id, name="cancel", actor=actor, actor_label=actor_label,
                             reason=reason.strip(), data={"cancel_reason": reason_code} if reason_code else None,
                             before=clear_holds, extra_fields=("hold_reasons", "stock_shortages"))
-        _cancel_shipments(order, reason=sentence, actor=actor)
-        _release_stock(order, reason=sentence)
+
+
+def order_mark_closed(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
+    """The close transition after fulfilment started (e.g. refunded in full)."""
+    return order_transition(order_id=order_id, name="close", actor=actor, actor_label=actor_label, reason=reason)
+
+
+def order_wait_for_stock(*, order_id: int, shortages: list) -> Order:
+    """A paid order could not be reserved: it waits for stock with the shortages listed."""
+    return order_transition(order_id=order_id, name="wait_for_stock", actor=None, actor_label="system",
+                            reason=_("Not enough stock."), data={"shortages": shortages},
+                            before=lambda o: setattr(o, "stock_shortages", shortages),
+                            extra_fields=("stock_shortages",))
+
+
+def order_stock_arrived(*, order_id: int) -> Order:
+    return order_transition(order_id=order_id, name="stock_arrived", actor=None, actor_label="system",
+                            reason=_("Stock arrived."), extra_fields=("stock_shortages",))
+
+
+def order_update_shortages(*, order: Order, shortages: list) -> Order:
+    """A waiting order's shortages changed (a locked order: the caller holds its row)."""
+    if shortages != order.stock_shortages:
+        order.stock_shortages = shortages
+        order.save(update_fields=["stock_shortages", "updated_at"])
     return order
 
 
-def order_close(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "") -> Order:
-    """Close after fulfilment started (e.g. refunded in full); anything still reserved is released."""
-    with transaction.atomic():
-        order = _transition(order_id=order_id, name="close", actor=actor, actor_label=actor_label, reason=reason)
-        _cancel_shipments(order, reason=reason or "closed", actor=actor)
-        _release_stock(order, reason=reason or "closed")
-    return order
+def order_lock(order_id: int) -> Order:
+    """Lock the order row for the caller's transaction (the first lock of every order flow)."""
+    return _get_order_for_update(order_id)
 
 
-def _cancel_shipments(order: Order, *, reason: str, actor) -> None:
-    from fulfillment.services import shipments_cancel_for_order
-
-    shipments_cancel_for_order(order_id=order.pk, reason=reason, actor=actor)
-
-
-def _release_stock(order: Order, *, reason: str) -> None:
-    units = stock.stock_release_for_order(order_id=order.pk, reference=f"order:{order.number}")
-    if units:
-        events.event_order_stock_released(order=order, units=units, reason=reason)
+def order_record_platform_update(*, order_id: int, platform_updated_at) -> tuple[Order, bool]:
+    """Lock the order and note the platform's update time; False (nothing written) for an update older
+    than, or as old as, the one already applied."""
+    order = _get_order_for_update(order_id)
+    if order.platform_updated_at and platform_updated_at <= order.platform_updated_at:
+        return order, False
+    Order.objects.filter(pk=order.pk).update(platform_updated_at=platform_updated_at)
+    order.platform_updated_at = platform_updated_at
+    return order, True
 
 
 def order_hold(*, order_id: int, hold_reason: str, note: str = "", actor=None, actor_label: str = "system") -> Order:
@@ -520,7 +510,6 @@ def order_release_hold(*, order_id: int, hold_reason: str, note: str = "", actor
             events.event_order_status_changed(order=order, from_status=from_status, to_status=order.status,
                                               transition="release", actor=actor, actor_label=actor_label,
                                               reason=note)
-            order = order_process(order_id=order.pk)
     return order
 
 
@@ -536,254 +525,23 @@ def order_add_note(*, order_id: int, note: str, actor=None, actor_label: str = "
     return order
 
 
-# --- The processing pipeline -------------------------------------------------------------------
-
-def order_process(*, order_id: int) -> Order:
-    """Move an order forward as far as the rules allow. Every path that changes an order runs this.
-
-    1. Reserve-on-creation stores hold stock for unpaid orders (retried at payment if short).
-    2. A paid order without holds reserves its stock, in one warehouse or split where the store
-       allows; when it cannot, it waits in "awaiting stock" with the shortages listed.
-    3. An awaiting order whose stock arrived goes back to paid.
-    4. A paid, reserved order is approved (ready) when the store approves automatically.
-    """
-    with transaction.atomic():
-        order = _get_order_for_update(order_id)
-        store = order.store
-        if order.hold_reasons:
-            return order
-        if order.status == OrderStatus.PENDING_PAYMENT and store.reserve_on == ReserveOn.CREATION:
-            _reserve(order, store)  # a shortage here is not final: payment tries again
-            return order
-        if order.status not in (OrderStatus.PAID, OrderStatus.AWAITING_STOCK):
-            return order
-        result = _reserve(order, store)
-        if not result.reserved:
-            if order.status == OrderStatus.PAID:
-                return _transition(order_id=order.pk, name="wait_for_stock", actor=None, actor_label="system",
-                                   reason=_("Not enough stock."), data={"shortages": result.shortages},
-                                   before=lambda o: setattr(o, "stock_shortages", result.shortages),
-                                   extra_fields=("stock_shortages",))
-            if result.shortages != order.stock_shortages:
-                order.stock_shortages = result.shortages
-                order.save(update_fields=["stock_shortages", "updated_at"])
-            return order
-        if order.status == OrderStatus.AWAITING_STOCK:
-            order = _transition(order_id=order.pk, name="stock_arrived", actor=None, actor_label="system",
-                                reason=_("Stock arrived."), extra_fields=("stock_shortages",))
-        if store.auto_approve:
-            order = order_approve(order_id=order.pk, actor_label="system", reason=_("No holds: approved automatically."))
-    return order
-
-
-def _reserve(order: Order, store: Store):
-    """Reserve where the routing rules point first (stock has the last word) and record why."""
-    from fulfillment import routing
-    from fulfillment.services import routing_record_warehouse
-
-    route = routing.warehouse_route(routing.order_facts(order))
-    result = stock.stock_reserve_for_order(order_id=order.pk, allow_split=store.allow_split,
-                                           province=order.receiver_province, reference=f"order:{order.number}",
-                                           preferred_warehouse_ids=route.ranking)
-    if result.reserved and not result.already:
-        events.event_order_stock_reserved(order=order, warehouse_ids=result.warehouse_ids)
-        routing_record_warehouse(order=order, route=route, reserved_in=result.warehouse_ids)
-    return result
-
-
-def orders_retry_awaiting_stock(*, sku_ids: list[int] | None = None, limit: int = 500) -> int:
-    """Try to reserve orders waiting for stock, highest priority and oldest first. Returns how many moved on."""
-    waiting = Order.objects.filter(status=OrderStatus.AWAITING_STOCK)
-    if sku_ids:
-        from inventory.models import BundleComponent
-
-        bundles = BundleComponent.objects.filter(component_id__in=sku_ids).values_list("bundle_id", flat=True)
-        waiting = waiting.filter(lines__sku_id__in=[*sku_ids, *bundles]).distinct()
-    moved = 0
-    for order_id in waiting.order_by("-priority", "placed_at", "pk").values_list("pk", flat=True)[:limit]:
-        if order_process(order_id=order_id).status != OrderStatus.AWAITING_STOCK:
-            moved += 1
-    return moved
-
-
-def orders_release_stale_reservations() -> int:
-    """Safety net: stock still reserved for cancelled or closed orders goes back (normally done inline)."""
-    from inventory.models import Reservation, ReservationStatus
-
-    stale = (Reservation.objects.filter(status=ReservationStatus.ACTIVE,
-                                        order__status__in=[OrderStatus.CANCELLED, OrderStatus.CLOSED])
-             .values_list("order_id", flat=True).distinct())
-    released = 0
-    for order_id in list(stale):
-        with transaction.atomic():
-            order = _get_order_for_update(order_id)
-            released += stock.stock_release_for_order(order_id=order.pk, reference=f"order:{order.number}")
-    return released
-
-
-def orders_cancel_expired_unpaid(*, now=None) -> int:
-    """Cancel unpaid orders of reserve-on-creation stores past their timeout; their stock is released."""
-    from datetime import timedelta
-
-    now = now or timezone.now()
-    cancelled = 0
-    candidates = Order.objects.filter(status=OrderStatus.PENDING_PAYMENT, store__reserve_on=ReserveOn.CREATION)
-    for order_id, placed_at, timeout in candidates.values_list("pk", "placed_at", "store__unpaid_timeout_minutes"):
-        if placed_at + timedelta(minutes=timeout) > now:
-            continue
-        try:
-            order_cancel(order_id=order_id, actor_label="system",
-                         reason=_("Not paid within %(minutes)s minutes.") % {"minutes": timeout})
-            cancelled += 1
-        except TransitionNotAllowed:
-            continue  # paid or cancelled a moment ago
-    return cancelled
-
-
-# --- Following the platform ---------------------------------------------------------------------
-
-# Unified platform statuses (connectors.base.UNIFIED_STATUSES) and how far along each is.
-_SHIPPING_TARGETS = {"partially_shipped": 1, "shipped": 2, "completed": 3}
-
-
-def _channel_next_step(order: Order, target: str):
-    """The one service call that brings the order closer to the platform's status, or None."""
-    status, holds = order.status, order.hold_reasons
-    S_ = OrderStatus
-    if target in ("cancelled", "closed"):
-        if status in (S_.CANCELLED, S_.CLOSED):
-            return None
-        if can_proceed(order.cancel):
-            return order_cancel, {}
-        if can_proceed(order.close):
-            return order_close, {}
-        return None
-    if status == S_.HELD:
-        if target != "group_pending" and HoldReason.GROUP_PENDING in holds:
-            return order_release_hold, {"hold_reason": HoldReason.GROUP_PENDING,
-                                        "note": _("The group formed on the platform.")}
-        return None  # other holds are a person's decision; the platform cannot lift them
-    if status == S_.PENDING_PAYMENT and target != "pending_payment":
-        return order_pay, {}
-    if target == "group_pending":
-        if status in (S_.PAID, S_.AWAITING_STOCK, S_.READY):
-            return order_hold, {"hold_reason": HoldReason.GROUP_PENDING,
-                                "note": _("Group buy not formed yet on the platform.")}
-        return None
-    rank = _SHIPPING_TARGETS.get(target)
-    if rank is None:
-        return None
-    if status == S_.READY:
-        return order_start_fulfilment, {}
-    if status == S_.IN_FULFILMENT:
-        return (order_ship_partially, {}) if rank == 1 else (order_ship, {})
-    if status == S_.PARTIALLY_SHIPPED and rank >= 2:
-        return order_ship, {}
-    if status in (S_.SHIPPED, S_.DELIVERED) and rank == 3:
-        return order_complete, {}
-    return None
-
-
-def _channel_reached(order: Order, target: str) -> bool:
-    wanted = {
-        "pending_payment": {OrderStatus.PENDING_PAYMENT},
-        "group_pending": {OrderStatus.HELD},
-        "paid": {OrderStatus.PAID, OrderStatus.AWAITING_STOCK, OrderStatus.READY, OrderStatus.IN_FULFILMENT,
-                 OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED},
-        "partially_shipped": {OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED, OrderStatus.DELIVERED,
-                              OrderStatus.COMPLETED},
-        "shipped": {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED},
-        "completed": {OrderStatus.COMPLETED},
-        "cancelled": {OrderStatus.CANCELLED, OrderStatus.CLOSED},
-        "closed": {OrderStatus.CANCELLED, OrderStatus.CLOSED},
-    }
-    return order.status in wanted.get(target, set())
-
-
-def order_follow_channel(*, order_id: int, target: str, platform_updated_at, raw_status: str = "",
-                         paid_at=None, actor_label: str = "channel", payment_event: str = "payment"
-                         ) -> tuple[Order, bool]:
-    """Move the order toward the platform's status through the ordinary services; newer updates only.
-
-    Returns ``(order, applied)``; ``applied`` is False for an update older than (or as old as) the
-    one already applied, which changes nothing. When the platform's status cannot be reached from
-    the hub's (say the platform reports shipped while the hub still waits for stock), the order
-    stays where it is and an event says so for a person to look at.
-    """
-    with transaction.atomic():
-        order = _get_order_for_update(order_id)
-        if order.platform_updated_at and platform_updated_at <= order.platform_updated_at:
-            return order, False
-        Order.objects.filter(pk=order.pk).update(platform_updated_at=platform_updated_at)
-        order.platform_updated_at = platform_updated_at
-        for _step in range(8):
-            if _channel_reached(order, target):
-                break
-            step = _channel_next_step(order, target)
-            if step is None:
-                break
-            service, kwargs = step
-            if service is order_pay:
-                kwargs = {"paid_at": paid_at, "payment_event": payment_event}
-            order = service(order_id=order.pk, actor_label=actor_label,
-                            **({"reason": raw_status} if service not in (order_hold, order_release_hold) else {}),
-                            **kwargs)
-        if not _channel_reached(order, target) and not (target == "paid" and order.status == OrderStatus.HELD):
-            events.event_order_channel_mismatch(order=order, target=target, raw_status=raw_status)
-    return order, True
-
-
 # The transitions a person may trigger from the UI or the API, with the permission each needs.
 # Holds and releases have their own services because they carry a reason code.
 # With parcels, these steps happen when the parcels move (fulfillment.services), not by hand.
 SHIPMENT_DRIVEN = {"start_fulfilment", "ship_partially", "ship", "deliver"}
 
 
-def order_has_shipments(*, order_id: int) -> bool:
-    from fulfillment.models import Shipment, ShipmentStatus
-
-    return Shipment.objects.filter(lines__order_id=order_id).exclude(status=ShipmentStatus.CANCELLED).exists()
-
-
-def _move_shipments_of(*, order_id: int, name: str, user) -> Order:
-    """An order with parcels moves through them: starting fulfilment starts picking every waiting
-    parcel, delivering delivers every parcel in transit; shipping needs the scan and a tracking number."""
-    from fulfillment import services as parcels
-    from fulfillment.models import Shipment, ShipmentStatus
-
-    steps = {"start_fulfilment": (ShipmentStatus.TO_PICK, parcels.shipment_start_picking),
-             "deliver": (ShipmentStatus.SHIPPED, parcels.shipment_deliver)}
-    if name not in steps:
-        raise TransitionNotAllowed(_("This order ships in parcels: pack and ship them at the warehouse."),
-                                   code="follows_shipments")
-    if not user.has_perm("fulfillment.move_shipment"):
-        raise DomainError(_("This order's parcels move at the warehouse: you are not allowed to move them."),
-                          code="permission_denied", http_status=403)
-    status, step = steps[name]
-    ids = list(Shipment.objects.filter(lines__order_id=order_id, status=status).distinct().order_by("pk")
-               .values_list("pk", flat=True))
-    if not ids:
-        order = Order.objects.get(pk=order_id)
-        raise TransitionNotAllowed(_("Order %(number)s cannot be changed by “%(action)s” while it is %(status)s.") % {
-            "number": order.number, "action": transition_label(name), "status": order.get_status_display()},
-            data={"status": order.status, "transition": name})
-    with transaction.atomic():
-        for shipment_id in ids:
-            step(shipment_id=shipment_id, actor=user)
-    return Order.objects.get(pk=order_id)
-
-
 # Each transition has its own permission; oms/roles.py gives each to the roles that own the step.
-USER_TRANSITIONS = {
-    "pay": (order_pay, "orders.pay_order"),
-    "approve": (order_approve, "orders.approve_order"),
-    "start_fulfilment": (order_start_fulfilment, "orders.start_fulfilment_order"),
-    "ship_partially": (order_ship_partially, "orders.ship_partially_order"),
-    "ship": (order_ship, "orders.ship_order"),
-    "deliver": (order_deliver, "orders.deliver_order"),
-    "complete": (order_complete, "orders.complete_order"),
-    "cancel": (order_cancel, "orders.cancel_order"),
-    "close": (order_close, "orders.close_order"),
+USER_TRANSITION_PERMISSIONS = {
+    "pay": "orders.pay_order",
+    "approve": "orders.approve_order",
+    "start_fulfilment": "orders.start_fulfilment_order",
+    "ship_partially": "orders.ship_partially_order",
+    "ship": "orders.ship_order",
+    "deliver": "orders.deliver_order",
+    "complete": "orders.complete_order",
+    "cancel": "orders.cancel_order",
+    "close": "orders.close_order",
 }
 
 
@@ -799,24 +557,3 @@ def order_user_transition_refusal(*, order: Order, name: str) -> DomainError | N
               "by hand.") % {"number": order.number, "platform": order.store.get_platform_display()},
             code="paid_by_platform", http_status=409, data={"platform": order.store.platform})
     return None
-
-
-def order_apply_user_transition(*, order_id: int, name: str, user, reason: str = "", reason_code: str = "") -> Order:
-    """Run one of USER_TRANSITIONS for a person, checking their permission and the store's rule first."""
-    if name not in USER_TRANSITIONS:
-        raise OrderInvalid(_("Unknown action %(name)s.") % {"name": name}, code="unknown_transition")
-    service, permission = USER_TRANSITIONS[name]
-    if not user.has_perm(permission):
-        raise DomainError(_("You are not allowed to do this."), code="permission_denied", http_status=403)
-    order = Order.objects.select_related("store").filter(pk=order_id).first()
-    if order is None:
-        raise OrderNotFound(_("Order %(id)s does not exist.") % {"id": order_id})
-    # The platform never changes on a store with orders, so checking outside the row lock is safe.
-    refusal = order_user_transition_refusal(order=order, name=name)
-    if refusal is not None:
-        raise refusal
-    if name in SHIPMENT_DRIVEN and order_has_shipments(order_id=order_id):
-        return _move_shipments_of(order_id=order_id, name=name, user=user)
-    if name == "cancel":
-        return service(order_id=order_id, actor=user, reason=reason, reason_code=reason_code)
-    return service(order_id=order_id, actor=user, reason=reason)

@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from orders.services import idempotency_records_purge, orders_cancel_expired_unpaid
+from orders.services import idempotency_records_purge
+from pipeline.orders import orders_cancel_expired_unpaid
 
 
 @shared_task(acks_late=True, ignore_result=True)

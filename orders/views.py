@@ -2,15 +2,16 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from fulfillment.selectors import customer_tracking_of, shipments_for_order
+from inventory.selectors import reservations_for_order
 from oms.exceptions import DomainError
 from oms.inputs import query_without_page
+from oms.paging import paginate
 from oms.pii import can_view_pii, mask_address, mask_name, mask_phone
 from orders import services
 from orders.filters import OrderFilter
@@ -21,9 +22,10 @@ from orders.selectors import (
     order_detail_queryset,
     order_hold_choices,
     order_list_queryset,
-    order_reservations,
     order_transitions_for_user,
 )
+from pipeline import orders as flows
+from pipeline.channel import shipment_confirm
 
 PAGE_SIZE = 50
 
@@ -33,7 +35,7 @@ PAGE_SIZE = 50
 def order_list(request: HttpRequest) -> HttpResponse:
     order_filter = OrderFilter(request.GET or None, queryset=order_list_queryset())
     queryset = order_filter.qs if order_filter.is_bound and order_filter.is_valid() else order_list_queryset()
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, queryset, PAGE_SIZE)
     pii = can_view_pii(request.user)
     rows = [{"order": order, "receiver": order.receiver_name if pii else mask_name(order.receiver_name)}
             for order in page.object_list]
@@ -86,7 +88,7 @@ def _detail_page(request: HttpRequest, order_id: int, *, cancel_form: CancelForm
         "hold_choices": order_hold_choices(order=order),
         "note_form": NoteForm(),
         "events": _timeline(order),
-        "reservations": order_reservations(order=order),
+        "reservations": reservations_for_order(order_id=order.pk),
         "shipment_form": ShipmentForm() if order.status in ("in_fulfilment", "partially_shipped")
         and not any(row["shipment"].status != "cancelled" for row in shipments) else None,
         "shipments": shipments,
@@ -120,12 +122,12 @@ def order_transition(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         cancel_form = CancelForm(request.POST)
         if not cancel_form.is_valid():
             return _detail_page(request, pk, cancel_form=cancel_form, status=400)
-        return _done(request, pk, lambda: services.order_apply_user_transition(
+        return _done(request, pk, lambda: flows.order_apply_user_transition(
             order_id=pk, name=name, user=request.user, reason=cancel_form.cleaned_data["reason"],
             reason_code=cancel_form.cleaned_data["reason_code"]))
     form = TransitionForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
-    return _done(request, pk, lambda: services.order_apply_user_transition(
+    return _done(request, pk, lambda: flows.order_apply_user_transition(
         order_id=pk, name=name, user=request.user, reason=reason))
 
 
@@ -146,7 +148,7 @@ def order_hold(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("orders.hold_order", raise_exception=True)
 def order_release(request: HttpRequest, pk: int, reason: str) -> HttpResponse:
     note = request.POST.get("note", "")[:500]
-    return _done(request, pk, lambda: services.order_release_hold(
+    return _done(request, pk, lambda: flows.order_release_hold(
         order_id=pk, hold_reason=reason, note=note, actor=request.user))
 
 
@@ -167,8 +169,6 @@ def order_note(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("orders.ship_order", raise_exception=True)
 def order_shipment(request: HttpRequest, pk: int) -> HttpResponse:
     """Record carrier + tracking number: the order ships and the platform is told (outbox)."""
-    from connectors.pushback import shipment_confirm
-
     form = ShipmentForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Give the carrier and the tracking number."))

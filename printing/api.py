@@ -17,8 +17,9 @@ from rest_framework.views import APIView
 from oms.api_errors import ApiErrorSerializer
 from oms.api_schema import StrictInputSerializer
 from oms.throttles import PrintBridgeRateThrottle
-from printing import services
-from printing.models import PrintBridge, Printer, PrintJob, Transport
+from printing import selectors, services
+from printing.exceptions import BridgeAuthFailed
+from printing.models import PrintBridge, Printer, PrintJob
 
 ERROR = OpenApiResponse(ApiErrorSerializer, description="JSON error: {code, message, errors?}")
 AUTH_ERRORS = {401: OpenApiResponse(ApiErrorSerializer,
@@ -30,7 +31,7 @@ AUTH_ERRORS = {401: OpenApiResponse(ApiErrorSerializer,
 
 class BridgeTokenRejected(exceptions.AuthenticationFailed):
     # The API error handler uses default_code as the JSON "code" of exceptions it has no entry for.
-    default_code = services.BridgeAuthFailed.code
+    default_code = BridgeAuthFailed.code
 
 
 class BridgeTokenAuthentication(authentication.BaseAuthentication):
@@ -51,7 +52,7 @@ class BridgeTokenAuthentication(authentication.BaseAuthentication):
             raise BridgeTokenRejected("Invalid Authorization header: the token is not text.") from None
         try:
             bridge = services.bridge_authenticate(token=token)
-        except services.BridgeAuthFailed as exc:
+        except BridgeAuthFailed as exc:
             raise BridgeTokenRejected(exc.message) from exc
         return AnonymousUser(), bridge
 
@@ -195,8 +196,5 @@ class BridgePrinterListView(BridgeAPIView):
     )
     def get(self, request):
         """The active printers this bridge serves: bridge-transport printers of its warehouse."""
-        # A one-line read with no other caller; it moves to printing/selectors.py when one appears.
-        printers = Printer.objects.filter(
-            warehouse_id=self.bridge.warehouse_id, transport=Transport.BRIDGE, active=True
-        ).order_by("name", "pk")
+        printers = selectors.bridge_printers(bridge=self.bridge)
         return Response(BridgePrinterSerializer(printers, many=True).data)

@@ -4,6 +4,9 @@ retries, and hand them to LAN print bridges that claim one job at a time.
 A job's bytes are rendered when it is created, so what prints is what was previewed. Sending happens
 outside any transaction: a job is claimed (queued → sending, with a lease) under a row lock with
 SKIP LOCKED, then sent, then marked printed or put back in the queue with a backoff.
+
+These functions never queue Celery work: pipeline.printing wraps the ones whose outcome must be sent by a
+worker (a new network job, a retry, a printer back on-line) and schedules that after commit.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from oms.exceptions import ConflictError, DomainError, NotFoundError, ValidationFailed
-from oms.locks import lock_one
+from fulfillment.models import Shipment, ShipmentStatus, Wave
+from oms.exceptions import ConflictError, NotFoundError
+from oms.locks import lock_one, lock_rows
 from printing import labels, renderers
+from printing.exceptions import BridgeAuthFailed, BridgeForbidden, PrintRefused  # raised here; defined there
 from printing.models import JobKind, JobStatus, PrintBridge, Printer, PrintJob, Transport
 from printing.transports import PrinterUnreachable, send_to_printer
 
@@ -33,20 +38,6 @@ logger = logging.getLogger(__name__)
 SEND_LEASE = timedelta(seconds=180)
 # An off-line printer is tried again soon (people are waiting at it), never given up on by itself.
 MAX_BACKOFF_SECONDS = 60
-
-
-class PrintRefused(ValidationFailed):
-    code = "print_refused"
-
-
-class BridgeAuthFailed(DomainError):
-    code = "bridge_unauthorized"
-    http_status = 401
-
-
-class BridgeForbidden(DomainError):
-    code = "bridge_forbidden"
-    http_status = 403
 
 
 # --- Printers and bridges -------------------------------------------------------------------------
@@ -100,6 +91,11 @@ class JobResult:
     job: PrintJob
     created: bool  # False: the same job existed already (nothing new will print)
 
+    @property
+    def needs_sending(self) -> bool:
+        """A new job of a network printer: a worker sends it (a bridge printer's job waits for its bridge)."""
+        return self.created and self.job.printer.transport == Transport.NETWORK
+
 
 def _job_create(*, printer: Printer, kind: str, payload: bytes, dedup_key: str, actor=None, shipment=None, wave=None,
                 reprint_of: PrintJob | None = None, reason: str = "") -> JobResult:
@@ -111,31 +107,25 @@ def _job_create(*, printer: Printer, kind: str, payload: bytes, dedup_key: str, 
                                           next_attempt_at=timezone.now())
     except IntegrityError:
         return JobResult(PrintJob.objects.get(dedup_key=dedup_key[:120]), created=False)
-    if printer.transport == Transport.NETWORK:
-        transaction.on_commit(lambda: _enqueue_send(job.pk))
     return JobResult(job, created=True)
 
 
-def _enqueue_send(job_id: int) -> None:
-    from printing.tasks import send_print_job_task
-
-    send_print_job_task.delay(job_id=job_id)
-
-
-def print_label(*, shipment_id: int, printer_id: int | None = None, actor=None) -> JobResult:
-    """Queue the shipping label of a parcel. Asking again for the same parcel and tracking number
-    returns the existing job: one label per waybill unless a person asks for a reprint."""
-    from fulfillment.models import Shipment
-    from fulfillment.tracking import shipment_request_waybill
-
+def label_shipment(*, shipment_id: int) -> Shipment:
+    """The parcel whose label is asked for; refused when it does not exist or is cancelled."""
     shipment = Shipment.objects.select_related("carrier", "warehouse").filter(pk=shipment_id).first()
     if shipment is None:
         raise NotFoundError(_("Shipment %(id)s does not exist.") % {"id": shipment_id}, code="shipment_not_found")
-    if shipment.status == "cancelled":
+    if shipment.status == ShipmentStatus.CANCELLED:
         raise PrintRefused(_("Parcel %(number)s is cancelled: its label must not be used.") % {
             "number": shipment.number}, code="parcel_cancelled")
-    if not shipment.tracking_number and shipment.carrier and shipment.carrier.kind != "manual":
-        shipment = shipment_request_waybill(shipment_id=shipment.pk)  # network, outside any transaction
+    return shipment
+
+
+def label_print(*, shipment_id: int, printer_id: int | None = None, actor=None) -> JobResult:
+    """Queue the shipping label of a parcel that has its tracking number (pipeline.printing.label_print asks
+    the carrier for one first). Asking again for the same parcel and tracking number returns the existing
+    job: one label per waybill unless a person asks for a reprint."""
+    shipment = label_shipment(shipment_id=shipment_id)
     if not shipment.tracking_number:
         raise PrintRefused(_("Parcel %(number)s has no tracking number yet: a label needs one.") % {
             "number": shipment.number}, code="tracking_required")
@@ -145,37 +135,23 @@ def print_label(*, shipment_id: int, printer_id: int | None = None, actor=None) 
                        dedup_key=f"label:{shipment.pk}:{shipment.tracking_number}")
 
 
-def print_labels_batch(*, shipment_ids: list[int], actor=None, printer_id: int | None = None) -> dict:
-    """One click for many parcels (a wave, a kanban selection), in carrier order so the stacks of labels
-    come out grouped by carrier. Returns counts and the parcels that could not be printed, with why."""
-    from fulfillment.models import Shipment
-
-    ordered = list(Shipment.objects.filter(pk__in=shipment_ids).order_by("carrier__code", "sla_due_at", "pk")
-                   .values_list("pk", flat=True))
-    result = {"queued": 0, "already": 0, "refused": []}
-    for shipment_id in ordered:
-        try:
-            outcome = print_label(shipment_id=shipment_id, actor=actor, printer_id=printer_id)
-        except DomainError as exc:
-            result["refused"].append({"shipment_id": shipment_id, "message": exc.message})
-            continue
-        result["queued" if outcome.created else "already"] += 1
-    return result
+def labels_batch_order(*, shipment_ids: list[int]) -> list[int]:
+    """The parcels of a batch in carrier order, so the stacks of labels come out grouped by carrier."""
+    return list(Shipment.objects.filter(pk__in=shipment_ids).order_by("carrier__code", "sla_due_at", "pk")
+                .values_list("pk", flat=True))
 
 
-def print_pick_list(*, wave_id: int, printer_id: int | None = None, actor=None) -> JobResult:
-    from fulfillment.models import Wave
-
+def pick_list_print(*, wave_id: int, printer_id: int | None = None, actor=None) -> JobResult:
     wave = Wave.objects.select_related("warehouse").filter(pk=wave_id).first()
     if wave is None:
         raise NotFoundError(_("Wave %(id)s does not exist.") % {"id": wave_id}, code="wave_not_found")
     printer = printer_for_warehouse(warehouse_id=wave.warehouse_id, printer_id=printer_id)
     payload = renderers.render_pick_list(labels.pick_list_data(wave), paper_width=printer.paper_width)
     return _job_create(printer=printer, kind=JobKind.PICK_LIST, payload=payload, wave=wave, actor=actor,
-                       dedup_key=f"pick_list:{wave.pk}:{wave.shipments.exclude(status='cancelled').count()}")
+                       dedup_key=f"pick_list:{wave.pk}:{wave.shipments.exclude(status=ShipmentStatus.CANCELLED).count()}")
 
 
-def print_test_page(*, printer_id: int, actor=None) -> JobResult:
+def test_page_print(*, printer_id: int, actor=None) -> JobResult:
     printer = Printer.objects.filter(pk=printer_id).first()
     if printer is None:
         raise NotFoundError(_("Printer %(id)s does not exist.") % {"id": printer_id}, code="printer_not_found")
@@ -217,8 +193,6 @@ def job_retry(*, job_id: int, actor=None) -> PrintJob:
         job.retry()
         job.attempts, job.next_attempt_at, job.lease_until = 0, timezone.now(), None
         job.save(update_fields=["status", "attempts", "next_attempt_at", "lease_until"])
-        if job.printer.transport == Transport.NETWORK:
-            transaction.on_commit(lambda: _enqueue_send(job.pk))
         return job
 
 
@@ -238,8 +212,8 @@ def jobs_void_for_shipment(*, shipment_id: int) -> int:
     """A cancelled parcel's labels still waiting in the queue will not print (one being sent may)."""
     voided = 0
     with transaction.atomic():
-        for job in (PrintJob.objects.select_for_update(skip_locked=True, of=("self",))
-                    .filter(shipment_id=shipment_id, status=JobStatus.QUEUED).order_by("pk")):
+        for job in lock_rows(PrintJob.objects.filter(shipment_id=shipment_id, status=JobStatus.QUEUED),
+                             skip_locked=True, of=("self",)):
             job.fail()
             job.last_error = _("The parcel was cancelled.")
             job.save(update_fields=["status", "last_error"])
@@ -265,21 +239,38 @@ def _claim(job: PrintJob, now, bridge: PrintBridge | None = None) -> None:
     job.save(update_fields=["status", "attempts", "lease_until", "claimed_by"])
 
 
-def job_send_direct(*, job_id: int) -> str:
-    """Send one network-printer job from a worker; returns the job's status afterwards."""
+@dataclass
+class JobSent:
+    """What sending a job did: its status afterwards, and whether the printer's other queued jobs were
+    released from their backoff (the printer answered again), so its queue should be sent now."""
+
+    status: str
+    printer_id: int | None = None
+    queue_released: bool = False
+
+
+# Claims of print jobs lock the row with SKIP LOCKED (oms.locks.lock_rows) rather than through
+# oms.leases.lease_claim: the claim is PrintJob's own django-fsm transition (queued → sending, or an
+# expired sending taken over), which must run on the locked row; lease_claim's bare UPDATE would
+# bypass the state machine. The lease itself is still a column (lease_until) any sender can expire.
+
+
+def job_send(*, job_id: int) -> JobSent:
+    """Send one network-printer job from a worker (pipeline.printing.job_send_direct)."""
     now = timezone.now()
     with transaction.atomic():
-        job = (PrintJob.objects.select_for_update(skip_locked=True, of=("self",)).filter(_claimable(now), pk=job_id,
-                                                                            printer__transport=Transport.NETWORK)
+        job = (lock_rows(PrintJob.objects.filter(_claimable(now), pk=job_id, printer__transport=Transport.NETWORK),
+                         skip_locked=True, of=("self",))
                .select_related("printer").first())
         if job is None:
-            return PrintJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing"
+            return JobSent(PrintJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing")
         _claim(job, now)
     try:
         send_to_printer(host=job.printer.host, port=job.printer.port, payload=bytes(job.payload))
     except PrinterUnreachable as exc:
-        return _sent_failed(job.pk, str(exc))
-    return _sent_ok(job.pk)
+        return JobSent(_sent_failed(job.pk, str(exc)), printer_id=job.printer_id)
+    status, released = _sent_ok(job.pk)
+    return JobSent(status, printer_id=job.printer_id, queue_released=bool(released))
 
 
 def _held(job: PrintJob, bridge: PrintBridge | None) -> bool:
@@ -288,25 +279,22 @@ def _held(job: PrintJob, bridge: PrintBridge | None) -> bool:
     return job.status == JobStatus.SENDING and (bridge is None or job.claimed_by_id == bridge.pk)
 
 
-def _sent_ok(job_id: int, bridge: PrintBridge | None = None) -> str:
+def _sent_ok(job_id: int, bridge: PrintBridge | None = None) -> tuple[str, list[int]]:
+    """Mark a held job printed; returns its status and the printer's jobs released from their backoff.
+    (A bridge printer's released jobs are due, so the bridge's next poll takes them; a network printer's
+    queue is sent by a worker, scheduled by pipeline.printing.)"""
     with transaction.atomic():
         job = lock_one(PrintJob, job_id)
         if not _held(job, bridge):
             if bridge is not None:
                 raise ConflictError(_("This bridge does not hold the job (its lease may have expired)."),
                                     code="job_not_claimed")
-            return job.status
+            return job.status, []
         job.mark_printed()
         job.printed_at, job.lease_until, job.last_error = timezone.now(), None, ""
         job.save(update_fields=["status", "printed_at", "lease_until", "last_error"])
         Printer.objects.filter(pk=job.printer_id, offline_since__isnull=False).update(offline_since=None, last_error="")
-        released = printer_queue_release(printer_id=job.printer_id)
-        if released and bridge is None:
-            # A bridge printer's jobs are now due, so the bridge's next poll takes them; a network printer's
-            # queue is sent by a worker as soon as this commits.
-            printer_id = job.printer_id
-            transaction.on_commit(lambda: _enqueue_printer_queue(printer_id))
-        return job.status
+        return job.status, printer_queue_release(printer_id=job.printer_id)
 
 
 def printer_queue_release(*, printer_id: int) -> list[int]:
@@ -322,27 +310,15 @@ def printer_queue_release(*, printer_id: int) -> list[int]:
     return waiting
 
 
-def _enqueue_printer_queue(printer_id: int) -> None:
-    from printing.tasks import send_printer_queue_task
+def printer_jobs_due(*, printer_id: int, limit: int = 500) -> list[int]:
+    """A network printer's due jobs in the order they were asked for (labels come out in the order people expect)."""
+    return list(PrintJob.objects.filter(_claimable(timezone.now()), printer_id=printer_id,
+                                        printer__transport=Transport.NETWORK, printer__active=True)
+                .order_by("pk").values_list("pk", flat=True)[:limit])
 
-    send_printer_queue_task.delay(printer_id=printer_id)
 
-
-def printer_send_queue(*, printer_id: int, limit: int = 500) -> dict[int, str]:
-    """Send a network printer's due jobs one after another in the order they were asked for (labels come
-    out in the order people expect); stop at the first one the printer does not take again."""
-    outcome: dict[int, str] = {}
-    due = (PrintJob.objects.filter(_claimable(timezone.now()), printer_id=printer_id,
-                                   printer__transport=Transport.NETWORK, printer__active=True)
-           .order_by("pk").values_list("pk", flat=True)[:limit])
-    for job_id in list(due):
-        outcome[job_id] = job_send_direct(job_id=job_id)
-        # Off-line again: the backoff and the sweeper take over. (A job another sender holds also answers
-        # "queued"; the printer's off-line mark tells the two apart.)
-        if outcome[job_id] == JobStatus.QUEUED and Printer.objects.filter(
-                pk=printer_id, offline_since__isnull=False).exists():
-            break
-    return outcome
+def printer_is_offline(*, printer_id: int) -> bool:
+    return Printer.objects.filter(pk=printer_id, offline_since__isnull=False).exists()
 
 
 def _sent_failed(job_id: int, error: str, bridge: PrintBridge | None = None) -> str:
@@ -380,10 +356,10 @@ def bridge_claim(*, bridge: PrintBridge) -> PrintJob | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        job = (PrintJob.objects.select_for_update(skip_locked=True, of=("self",))
-               .filter(_claimable(now), printer__transport=Transport.BRIDGE, printer__active=True,
-                       printer__warehouse_id=bridge.warehouse_id)
-               .select_related("printer").order_by("pk").first())
+        job = (lock_rows(PrintJob.objects.filter(_claimable(now), printer__transport=Transport.BRIDGE,
+                                                 printer__active=True, printer__warehouse_id=bridge.warehouse_id),
+                         skip_locked=True, of=("self",))
+               .select_related("printer").first())
         if job is None:
             return None
         _claim(job, now, bridge=bridge)
@@ -400,5 +376,5 @@ def bridge_ack(*, bridge: PrintBridge, job_id: int, ok: bool, error: str = "") -
     if job.claimed_by_id != bridge.pk or job.status != JobStatus.SENDING:
         raise ConflictError(_("This bridge does not hold the job (its lease may have expired)."),
                             code="job_not_claimed")
-    return (_sent_ok(job.pk, bridge) if ok
+    return (_sent_ok(job.pk, bridge)[0] if ok
             else _sent_failed(job.pk, error or "bridge reported a failure", bridge))

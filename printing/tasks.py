@@ -3,12 +3,13 @@ jobs again."""
 
 from celery import shared_task
 
+from pipeline import printing as print_flows
 from printing import services
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def send_print_job_task(*, job_id: int) -> str:
-    return services.job_send_direct(job_id=job_id)
+    return print_flows.job_send_direct(job_id=job_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -22,4 +23,4 @@ def sweep_print_jobs_task() -> int:
 @shared_task(acks_late=True, ignore_result=True)
 def send_printer_queue_task(*, printer_id: int) -> int:
     """A printer answered again: send what it has waiting now instead of at the end of each job's backoff."""
-    return len(services.printer_send_queue(printer_id=printer_id))
+    return len(print_flows.printer_send_queue(printer_id=printer_id))

@@ -1,8 +1,9 @@
 """Printing pages: the print queue per warehouse (retry, reprint, cancel), label previews as PNG, the print
 buttons of parcels, waves and the kanban selection, and the set-up of printers and LAN print bridges.
 
-Every action is a POST that calls one service of printing.services; a refusal becomes a message (never a 500)
-and an unknown id a 404. The job list of the queue page is an htmx partial that refreshes itself.
+Every action is a POST that calls one service of printing.services or one flow of pipeline.printing (those
+that send to a printer or ask a carrier); reads come from printing.selectors. A refusal becomes a message
+(never a 500) and an unknown id a 404. The job list of the queue page is an htmx partial that refreshes itself.
 """
 
 from __future__ import annotations
@@ -10,33 +11,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from fulfillment.carriers.base import CarrierError
-from fulfillment.kanban import offline_printers
-from fulfillment.models import Shipment, ShipmentStatus, Wave
 from inventory.models import Warehouse
-from inventory.selectors import (
-    scope_filter,
-    store_ids_for_user,
-    warehouse_check_access,
-    warehouses_active,
-    warehouses_for_user,
-)
+from inventory.selectors import warehouse_check_access, warehouses_for_user
 from oms.exceptions import DomainError, NotFoundError
 from oms.inputs import parse_ids, safe_next
-from printing import escpos_decode, labels, preview, renderers, services
-from printing.models import JobStatus, PaperWidth, PrintBridge, Printer, PrintJob
+from oms.paging import page_number
+from pipeline import printing as print_flows
+from printing import escpos_decode, labels, preview, renderers, selectors, services
+from printing.forms import BridgeForm, PrinterForm, ReprintForm
+from printing.models import JobStatus, PaperWidth, PrintJob
+from printing.selectors import offline_printers
 
 VIEW_JOBS = "printing.view_printjob"
 PRINT = "printing.print"
@@ -103,24 +98,19 @@ def _warehouse(request: HttpRequest, code: str) -> Warehouse:
 
 
 def _jobs(request: HttpRequest):
-    """Print jobs of the user's warehouses' printers; a label of another store's parcel is not theirs either."""
-    jobs = scope_filter(PrintJob.objects.all(), user=request.user, warehouse="printer__warehouse")
-    store_ids = store_ids_for_user(request.user)
-    if store_ids is not None:
-        jobs = jobs.filter(Q(shipment__isnull=True) | Q(shipment__store__in=store_ids))
-    return jobs
+    return selectors.jobs_for_user(user=request.user)
 
 
 def _printers(request: HttpRequest):
-    return scope_filter(Printer.objects.all(), user=request.user)
+    return selectors.printers_for_user(user=request.user)
 
 
 def _shipments(request: HttpRequest):
-    return scope_filter(Shipment.objects.all(), user=request.user, store="store")
+    return selectors.shipments_for_user(user=request.user)
 
 
 def _waves(request: HttpRequest):
-    return scope_filter(Wave.objects.all(), user=request.user)
+    return selectors.waves_for_user(user=request.user)
 
 
 def _queue_url(warehouse_code: str, **query) -> str:
@@ -140,9 +130,7 @@ def _say_batch(request: HttpRequest, result: dict, asked: int) -> None:
     }
     (messages.warning if refused else messages.success)(request, summary)
     if refused:
-        numbers = dict(
-            Shipment.objects.filter(pk__in=[r["shipment_id"] for r in refused]).values_list("pk", "number")
-        )
+        numbers = selectors.shipment_numbers(shipment_ids=[r["shipment_id"] for r in refused])
         for row in refused[:MAX_REFUSALS_LISTED]:
             messages.error(
                 request,
@@ -179,29 +167,10 @@ def _queue_context(request: HttpRequest, warehouse: Warehouse) -> dict:
     status = request.GET.get("status", "")
     if status not in JobStatus.values:
         status = ""
-    try:
-        page = min(max(int(request.GET.get("page", 1)), 1), 1000)
-    except ValueError:
-        page = 1
-    jobs = (
-        _jobs(request)
-        .filter(printer__warehouse=warehouse)
-        .select_related("printer", "shipment", "wave", "requested_by")
-        .defer("payload", "shipment__label_data")
-        .order_by("-created_at", "-id")
-    )
-    if status:
-        jobs = jobs.filter(status=status)
-    start = (page - 1) * PAGE
-    # One row past the page says whether older jobs exist, without counting the whole history.
-    rows = list(jobs[start : start + PAGE + 1])
-    counts = dict(
-        _jobs(request)
-        .filter(printer__warehouse=warehouse, status__in=COUNTED)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    page = page_number(request.GET.get("page"), max_page=1000)
+    jobs, has_older = selectors.queue_jobs(user=request.user, warehouse=warehouse, status=status, page=page,
+                                           per_page=PAGE)
+    counts = selectors.queue_counts(user=request.user, warehouse=warehouse, statuses=COUNTED)
     tabs = [("", _("All"), None)] + [
         (str(value), str(label), counts.get(value, 0) if value in COUNTED else None)
         for value, label in JobStatus.choices
@@ -211,9 +180,9 @@ def _queue_context(request: HttpRequest, warehouse: Warehouse) -> dict:
         "warehouses": list(warehouses_for_user(user=request.user)),
         "status": status,
         "tabs": tabs,
-        "jobs": rows[:PAGE],
+        "jobs": jobs,
         "page": page,
-        "has_older": len(rows) > PAGE,
+        "has_older": has_older,
         "older_url": _queue_url(warehouse.code, status=status, page=page + 1),
         "newer_url": _queue_url(warehouse.code, status=status, page=page - 1 if page > 2 else None),
         "self_url": _queue_url(warehouse.code, status=status, page=page if page > 1 else None),
@@ -283,13 +252,9 @@ def _job_done_url(request: HttpRequest, job: PrintJob) -> str:
 @permission_required(PRINT, raise_exception=True)
 def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_or_404(request, pk)
-    if _attempt(request, lambda: services.job_retry(job_id=job.pk, actor=request.user)) is not None:
+    if _attempt(request, lambda: print_flows.job_retry(job_id=job.pk, actor=request.user)) is not None:
         messages.success(request, _("Print job #%(id)s is queued again.") % {"id": job.pk})
     return redirect(_job_done_url(request, job))
-
-
-class ReprintForm(forms.Form):
-    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=200, strip=True)
 
 
 @login_required
@@ -303,7 +268,7 @@ def job_reprint(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(_job_done_url(request, job))
     copy = _attempt(
         request,
-        lambda: services.job_reprint(job_id=job.pk, reason=form.cleaned_data["reason"], actor=request.user),
+        lambda: print_flows.job_reprint(job_id=job.pk, reason=form.cleaned_data["reason"], actor=request.user),
     )
     if copy is not None:
         messages.success(
@@ -339,7 +304,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "job": job,
             "text": decoded.text,
             "size": len(job.payload),
-            "reprints": list(job.reprints.select_related("requested_by").defer("payload").order_by("pk")),
+            "reprints": selectors.job_reprints(job=job),
             "can_print": request.user.has_perm(PRINT),
             "queue_url": _queue_url(job.printer.warehouse.code),
         },
@@ -370,9 +335,7 @@ def shipment_preview(request: HttpRequest, pk: int) -> HttpResponse:
             % {"number": shipment.number},
             409,
         )
-    printer = (
-        Printer.objects.filter(warehouse_id=shipment.warehouse_id, active=True).order_by("name", "pk").first()
-    )
+    printer = selectors.printer_first_active(warehouse_id=shipment.warehouse_id)
     width = printer.paper_width if printer else PaperWidth.MM80
     try:
         payload = renderers.render_label(labels.label_data(shipment), paper_width=width)
@@ -400,7 +363,7 @@ def _report_job(request: HttpRequest, result, number: str, *, queued: str, alrea
 @permission_required(PRINT, raise_exception=True)
 def shipment_label(request: HttpRequest, pk: int) -> HttpResponse:
     shipment = get_object_or_404(_shipments(request).only("pk", "number"), pk=pk)
-    result = _attempt(request, lambda: services.print_label(shipment_id=shipment.pk, actor=request.user))
+    result = _attempt(request, lambda: print_flows.label_print(shipment_id=shipment.pk, actor=request.user))
     _report_job(
         request,
         result,
@@ -419,7 +382,7 @@ def shipment_label(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(PRINT, raise_exception=True)
 def wave_pick_list(request: HttpRequest, pk: int) -> HttpResponse:
     wave = get_object_or_404(_waves(request).only("pk", "number"), pk=pk)
-    result = _attempt(request, lambda: services.print_pick_list(wave_id=wave.pk, actor=request.user))
+    result = _attempt(request, lambda: print_flows.pick_list_print(wave_id=wave.pk, actor=request.user))
     _report_job(
         request,
         result,
@@ -438,16 +401,11 @@ def wave_pick_list(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(PRINT, raise_exception=True)
 def wave_labels(request: HttpRequest, pk: int) -> HttpResponse:
     wave = get_object_or_404(_waves(request).only("pk", "number"), pk=pk)
-    ids = list(
-        scope_filter(wave.shipments.all(), user=request.user, store="store")
-        .exclude(status=ShipmentStatus.CANCELLED)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    ids = selectors.wave_shipment_ids_for_user(wave=wave, user=request.user)
     if not ids:
         messages.error(request, _("Refused: %(why)s") % {"why": _("The wave has no parcel to label.")})
     else:
-        result = services.print_labels_batch(shipment_ids=ids, actor=request.user)
+        result = print_flows.labels_print_batch(shipment_ids=ids, actor=request.user)
         _say_batch(request, result, len(ids))
     return _back(request, reverse("fulfillment:wave", args=[wave.pk]))
 
@@ -471,7 +429,7 @@ def print_batch(request: HttpRequest) -> HttpResponse:
         return _back(request, default)
     # Parcels outside the user's warehouses or stores are left out and counted as "do not exist".
     allowed = set(_shipments(request).filter(pk__in=ids).values_list("pk", flat=True))
-    result = services.print_labels_batch(shipment_ids=[pk for pk in ids if pk in allowed], actor=request.user)
+    result = print_flows.labels_print_batch(shipment_ids=[pk for pk in ids if pk in allowed], actor=request.user)
     _say_batch(request, result, len(ids))
     return _back(request, default)
 
@@ -481,7 +439,7 @@ def print_batch(request: HttpRequest) -> HttpResponse:
 @permission_required(PRINT, raise_exception=True)
 def printer_test(request: HttpRequest, pk: int) -> HttpResponse:
     printer = get_object_or_404(_printers(request), pk=pk)
-    result = _attempt(request, lambda: services.print_test_page(printer_id=printer.pk, actor=request.user))
+    result = _attempt(request, lambda: print_flows.test_page_print(printer_id=printer.pk, actor=request.user))
     if result is not None:
         messages.success(
             request,
@@ -494,59 +452,13 @@ def printer_test(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Printers and bridges -------------------------------------------------------------------------
 
 
-class PrinterForm(forms.ModelForm):
-    class Meta:
-        model = Printer
-        fields = ["code", "name", "warehouse", "paper_width", "transport", "host", "port", "active"]
-        help_texts = {
-            "host": gettext_lazy(
-                "Network: the address the server connects to. Bridge: the address the bridge reaches on its LAN."
-            ),
-        }
-
-    def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        warehouses = Warehouse.objects.order_by("priority", "code")
-        # A scoped user sets up printers of their own warehouses only.
-        self.fields["warehouse"].queryset = (
-            warehouses if user is None else scope_filter(warehouses, user=user, warehouse="pk")
-        )
-
-    def clean_port(self) -> int:
-        port = self.cleaned_data["port"]
-        if not 1 <= port <= 65535:
-            raise forms.ValidationError(
-                _("A TCP port is between 1 and 65535 (thermal printers listen on 9100).")
-            )
-        return port
-
-    def clean_host(self) -> str:
-        host = self.cleaned_data["host"].strip()
-        if not host or any(ch.isspace() for ch in host) or "/" in host:
-            raise forms.ValidationError(_("Enter a host name or an IP address, without spaces or slashes."))
-        return host
-
-
-class BridgeForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
-    warehouse = forms.ModelChoiceField(
-        label=gettext_lazy("Warehouse"),
-        queryset=warehouses_active(),
-    )
-
-    def __init__(self, *args, user=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if user is not None:
-            self.fields["warehouse"].queryset = warehouses_for_user(user=user)
-
-
 def _printers_context(request: HttpRequest, *, bridge_form: BridgeForm | None = None) -> dict:
     return {
         "printers": list(
             _printers(request).select_related("warehouse").order_by("warehouse__code", "name", "pk")
         ),
         "bridges": list(
-            scope_filter(PrintBridge.objects.all(), user=request.user)
+            selectors.bridges_for_user(user=request.user)
             .select_related("warehouse")
             .order_by("warehouse__code", "name", "pk")
         ),
@@ -616,7 +528,7 @@ def bridge_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required(CHANGE_BRIDGE, raise_exception=True)
 def bridge_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
-    bridge = get_object_or_404(scope_filter(PrintBridge.objects.all(), user=request.user), pk=pk)
+    bridge = get_object_or_404(selectors.bridges_for_user(user=request.user), pk=pk)
     services.bridge_deactivate(bridge_id=bridge.pk)
     messages.success(
         request, _("Print bridge %(name)s deactivated: its token no longer works.") % {"name": bridge.name}

@@ -1,5 +1,6 @@
 """Shared fixtures: role users, stores, SKUs and an order factory that goes through the real services."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -7,9 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.http import HttpRequest
 from django.test.client import ClientMixin
@@ -18,12 +21,76 @@ from rest_framework.test import APIClient
 from inventory.models import SKU, Warehouse
 from inventory.services import stock_receive
 from oms import roles
-from orders import services
 from orders.models import Platform, Store
 from orders.services import BuyerInput, LineInput, OrderInput, ReceiverInput
+from pipeline import orders as flows
 
 PASSWORD = "test-pass-123!"
 ROOT = Path(__file__).resolve().parents[1]
+# The xdist worker running this process ("gw0", "gw1"...; "main" without xdist).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+class ScopedRedisCache(RedisCache):
+    """The Redis cache of one test process: clear() deletes only this process's keys (its KEY_PREFIX).
+
+    Django's RedisCache.clear() is FLUSHDB, which would wipe the throttle counters and cached values of every
+    other xdist worker and of any other checkout's run on the same Redis database, and the Celery broker's
+    lists with them.
+    """
+
+    def clear(self):
+        client = self._cache.get_client(None, write=True)
+        keys = list(client.scan_iter(match=f"{self.key_prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start:start + 1000])
+        return True
+
+
+def pytest_configure(config):
+    """Each test process gets cache keys of its own: xdist workers share the suite's Redis database (a Redis
+    server has only 16), so the prefix names the checkout, the worker and the process. The test databases need
+    nothing here: pytest-django suffixes settings' TEST NAME (derived from the checkout) with the worker id."""
+    cache_settings = django_settings.CACHES["default"]
+    if cache_settings["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
+        return
+    checkout = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
+    cache_settings["BACKEND"] = f"{__name__}.ScopedRedisCache"
+    cache_settings["KEY_PREFIX"] = f"test-{checkout}-{WORKER}-{os.getpid()}"
+    # Nothing has opened the cache yet; drop the handler's copy of the settings in case something read them.
+    caches.__dict__.pop("settings", None)
+    caches._settings = None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks (--dist loadgroup)
+def pytest_collection_modifyitems(config, items):
+    """Under xdist the slow tests (soak, schemathesis, benchmarks, browsers) are handed out first, so the longest
+    ones do not start last and keep one worker busy after the others are done. A serial run keeps the file order.
+
+    No test is pinned to a worker (xdist_group) today: the stack tests pick free ports, scratch databases and
+    queues of their own. Grouping the soak test with the benchmarks made that one worker the run's tail."""
+    if WORKER == "main":
+        return
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Empty the Celery default queue on the tests' Redis: tasks the tests enqueue after commit land there and no
+    worker takes them (the tests' real workers listen on queues of their own), so without this they would pile up
+    from run to run now that clearing the cache no longer flushes the whole database."""
+    broker = getattr(django_settings, "CELERY_BROKER_URL", "")
+    if django_settings.CACHES["default"]["BACKEND"].endswith("ScopedRedisCache") and broker.startswith("redis"):
+        client = redis.Redis.from_url(broker, socket_connect_timeout=2)
+        try:
+            client.delete("celery")
+            # The bindings of this process's own worker queues (worker-test-<pid>, health-test-<pid>).
+            stale = list(client.scan_iter(match=f"_kombu.binding*-test-{os.getpid()}"))
+            if stale:
+                client.delete(*stale)
+        except redis.RedisError:
+            pass  # Redis gone already: nothing to tidy
+        finally:
+            client.close()
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +196,7 @@ def make_order(taobao_store, skus):
     def make(*, store=None, paid=True, **overrides):
         counter["n"] += 1
         overrides.setdefault("platform_order_id", f"TB-{counter['n']:06d}")
-        return services.order_create(store=store or taobao_store, data=order_input(paid=paid, **overrides),
+        return flows.order_create(store=store or taobao_store, data=order_input(paid=paid, **overrides),
                                      actor_label="test")
     return make
 

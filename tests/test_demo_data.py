@@ -5,8 +5,11 @@ from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
+from demo.catalog import SKUS
+from demo.loader import demo_load
+from demo.orders import SCARCE_ORDERS
+from demo.users import DEMO_USERS
 from inventory.models import SKU, Warehouse
-from oms.demo import DEMO_USERS, SCARCE_ORDERS, SKUS, demo_load
 from orders.models import Order, OrderEvent, OrderEventType, Store
 
 ORDERS = 40

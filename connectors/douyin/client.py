@@ -12,8 +12,8 @@ from typing import Any
 
 import requests
 
-from connectors.base import AuthError, PermanentError, TransientError
-from connectors.http import GatewayClient, require_credentials
+from gateway.errors import AuthError, PermanentError, TransientError
+from gateway.http import GatewayClient, require_credentials
 
 DEFAULT_GATEWAY = "https://openapi-fxg.jinritemai.com"
 SIGN_METHODS = ("hmac-sha256", "md5")

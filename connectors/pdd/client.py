@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from connectors.base import AuthError, PermanentError, TransientError
-from connectors.http import FORM_HEADERS, GatewayClient, gateway_url, require_credentials
+from connectors.router import RouterClient
+from gateway.errors import AuthError, PermanentError, TransientError
+from gateway.http import gateway_url, require_credentials
 
 # Payload times are Beijing wall-clock strings; query windows and the request timestamp are epoch seconds.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -90,11 +91,13 @@ def response_key(api_type: str) -> tuple[str, ...]:
     return RESPONSE_KEYS.get(api_type) or (api_type.removeprefix("pdd.").replace(".", "_") + "_response",)
 
 
-class PddClient(GatewayClient):
+class PddClient(RouterClient):
     """One merchant's authorised PDD client. ``call`` signs, posts, unwraps and retries what is worth it."""
 
-    # 52101/70031 answer that the call was throttled, so it did not run.
-    refused_codes = GatewayClient.refused_codes | RATE_LIMITED
+    label = "PDD"
+    # 52101/70031 answer that the call was throttled, so it did not run; PDD's errors carry no retry_after,
+    # so every wait is the plain backoff.
+    refused_codes = RouterClient.refused_codes | RATE_LIMITED
 
     def __init__(self, *, base_url: str = DEFAULT_GATEWAY, client_id: str, client_secret: str, access_token: str,
                  timeout: float = 10.0, max_retries: int = 5, backoff_base: float = 0.5, backoff_max: float = 30.0,
@@ -110,17 +113,7 @@ class PddClient(GatewayClient):
         return cls(base_url=credentials.get("base_url") or DEFAULT_GATEWAY, client_id=credentials["client_id"],
                    client_secret=credentials["client_secret"], access_token=credentials["access_token"], **options)
 
-    # --- The generic call ------------------------------------------------------------------------
-
-    def call(self, type: str, *, retry_ambiguous: bool = True, **params: Any) -> dict:
-        """Call one PDD API (``type`` as PDD names it) and return the object under its response key.
-
-        ``retry_ambiguous=False`` is for calls that must not run twice (a shipment): failures after
-        which the request may have been applied (timeouts, 5xx, 52102/52103, broken bodies) are
-        raised at once; only answers that prove it was refused (52101, 70031, connect errors) are retried.
-        """
-        # PDD's errors carry no retry_after, so every wait is the plain backoff.
-        return self._with_retries(lambda: self._call_once(type, params), retry_ambiguous=retry_ambiguous)
+    # --- What RouterClient.call needs: PDD's signature and response keys ---------------------------
 
     def signed_params(self, api_type: str, params: Mapping[str, Any]) -> dict[str, str]:
         business = {key: text for key, value in params.items() if (text := _encode(value)) is not None}
@@ -130,24 +123,12 @@ class PddClient(GatewayClient):
         signed["sign"] = pdd_sign(signed, self.client_secret)
         return signed
 
-    def _call_once(self, api_type: str, params: Mapping[str, Any]) -> dict:
-        # Signed per attempt: the timestamp must stay within 10 minutes of PDD's clock.
-        status, body = self.post(self.base_url, describe=f"PDD {api_type}", headers=FORM_HEADERS,
-                                 data=self.signed_params(api_type, params))
-        if not isinstance(body, dict):
-            raise PermanentError(f"PDD {api_type}: unexpected response {str(body)[:200]}", code="envelope")
-        if "error_response" in body:
-            raise self.error_for(api_type, body["error_response"] or {})
-        keys = response_key(api_type)
-        found = next((key for key in keys if isinstance(body.get(key), dict)), None)
-        if status != 200 or found is None:
-            raise PermanentError(f"PDD {api_type}: HTTP {status} without {' or '.join(keys)}: "
-                                 f"{str(body)[:200]}", code="envelope")
-        return body[found]
+    def response_keys(self, api_type: str) -> tuple[str, ...]:
+        return response_key(api_type)
 
     @staticmethod
     def error_for(api_type: str, error: Mapping[str, Any]) -> TransientError | PermanentError:
-        """The connector error for one PDD ``error_response`` (HTTP 200)."""
+        """The gateway error for one PDD ``error_response`` (HTTP 200)."""
         code = str(error.get("error_code", ""))
         sub_code = str(error.get("sub_code") or "")
         sub_msg = str(error.get("sub_msg") or "")

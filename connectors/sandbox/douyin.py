@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 # Not the client's douyin_sign / event_sign: the sandbox signs and checks with its own implementation so
 # that a wrong algorithm in the client cannot pass unseen (API_FACTS §4.2/§4.7 vectors, test_sandbox_strict.py).
 from connectors.douyin.client import api_path, canonical_param_json
-from connectors.sandbox.base import Request, Response, Sandbox
 from connectors.sandbox.data import BUYER_MESSAGES, SHARED_SKUS, SHARED_TITLES, SURNAMES, house_number
+from gateway.sandbox import Request, Response, Sandbox
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TIMESTAMP_SKEW = timedelta(minutes=10)

@@ -26,7 +26,6 @@ from decimal import ROUND_HALF_UP, Decimal
 # Not the client's pdd_sign: the sandbox checks signatures with its own implementation so that a
 # wrong algorithm in the client cannot pass unseen (API_FACTS §3.2 test vector, test_sandbox_strict.py).
 from connectors.pdd.client import RESPONSE_KEYS, SHANGHAI, format_pdd_time, parse_pdd_time
-from connectors.sandbox.base import Request, Response, Sandbox
 from connectors.sandbox.data import (
     DEFAULT_SKUS,
     GIVEN_NAMES,
@@ -36,6 +35,7 @@ from connectors.sandbox.data import (
     TITLES,
     house_number,
 )
+from gateway.sandbox import Request, Response, Sandbox
 
 API_PATH = "/api/router"
 MAX_SPAN = 30 * 60  # seconds: increment.get refuses a longer window

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
-from connectors.sandbox.base import Request, Response, Sandbox
+from gateway.sandbox import Request, Response, Sandbox
 
 DEFAULT_SKUS = [("TEA-LJ-250G", "37.99"), ("TEA-PE-357G", "22.50"), ("CUP-CER-350", "12.00"),
                 ("CUP-THM-500-BLK", "24.99"), ("APP-TEE-M-WHT", "19.00")]

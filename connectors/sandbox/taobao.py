@@ -19,7 +19,6 @@ import zlib
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from connectors.sandbox.base import Request, Response, Sandbox
 from connectors.sandbox.data import (
     BUYER_MESSAGES,
     DEFAULT_SKUS,
@@ -34,6 +33,7 @@ from connectors.sandbox.data import (
 # Not the client's top_sign: the sandbox checks signatures with its own implementation so that a
 # wrong algorithm in the client cannot pass unseen (API_FACTS §2.2 test vectors, tests/connectors/test_sandbox_strict.py).
 from connectors.taobao.client import format_top_time, parse_top_time, response_key
+from gateway.sandbox import Request, Response, Sandbox
 
 API_PATH = "/router/rest"
 MAX_SPAN = timedelta(days=1)

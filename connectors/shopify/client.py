@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from connectors.base import AuthError, PermanentError, TransientError
-from connectors.http import jittered_backoff
+from gateway.errors import AuthError, PermanentError, TransientError
+from gateway.http import jittered_backoff
 
 logger = logging.getLogger(__name__)
 

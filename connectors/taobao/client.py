@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from connectors.base import AuthError, PermanentError, TransientError
-from connectors.http import FORM_HEADERS, GatewayClient, gateway_url, require_credentials
+from connectors.router import RouterClient
+from gateway.errors import AuthError, PermanentError, TransientError
+from gateway.http import gateway_url, require_credentials
 
 # TOP times (request timestamp, payload times, query windows) are Beijing wall-clock time.
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -112,11 +113,12 @@ def _encode(value: Any) -> str | None:
     return str(value)
 
 
-class TopClient(GatewayClient):
+class TopClient(RouterClient):
     """One seller's authorised TOP client. ``call`` signs, posts, unwraps and retries what is worth it."""
 
+    label = "TOP"
     # Code 7 answers that the app is banned for a while: the call was refused, not run.
-    refused_codes = GatewayClient.refused_codes | {RATE_LIMITED}
+    refused_codes = RouterClient.refused_codes | {RATE_LIMITED}
 
     def __init__(self, *, base_url: str = DEFAULT_GATEWAY, app_key: str, app_secret: str, session: str,
                  sign_method: str = "md5", timeout: float = 10.0, max_retries: int = 5,
@@ -140,16 +142,7 @@ class TopClient(GatewayClient):
                    app_secret=credentials["app_secret"], session=credentials["session"],
                    sign_method=credentials.get("sign_method") or "md5", **options)
 
-    # --- The generic call ------------------------------------------------------------------------
-
-    def call(self, method: str, *, retry_ambiguous: bool = True, **params: Any) -> dict:
-        """Call one TOP API and return the inner object of its ``*_response`` (lists unwrapped).
-
-        ``retry_ambiguous=False`` is for calls that must not run twice (an incremental stock change):
-        failures after which the request may have been applied (timeouts, 5xx, isp errors, broken
-        bodies) are raised at once; only answers that prove it was refused (code 7) are retried.
-        """
-        return self._with_retries(lambda: self._call_once(method, params), retry_ambiguous=retry_ambiguous)
+    # --- What RouterClient.call needs: TOP's signature, response key and list wrappers ------------
 
     def signed_params(self, method: str, params: Mapping[str, Any]) -> dict[str, str]:
         business = {key: encoded for key, value in params.items() if (encoded := _encode(value)) is not None}
@@ -160,22 +153,15 @@ class TopClient(GatewayClient):
         signed["sign"] = top_sign(signed, self.app_secret, self.sign_method)
         return signed
 
-    def _call_once(self, method: str, params: Mapping[str, Any]) -> dict:
-        # Signed per attempt: the timestamp must be fresh (the gateway allows ±10 minutes).
-        status, body = self.post(self.base_url, describe=f"TOP {method}", headers=FORM_HEADERS,
-                                 data=self.signed_params(method, params))
-        if not isinstance(body, dict):
-            raise PermanentError(f"TOP {method}: unexpected response {str(body)[:200]}", code="envelope")
-        if "error_response" in body:
-            raise self.error_for(method, body["error_response"] or {})
-        key = response_key(method)
-        if status != 200 or not isinstance(body.get(key), dict):
-            raise PermanentError(f"TOP {method}: HTTP {status} without {key}: {str(body)[:200]}", code="envelope")
-        return unwrap_lists(body[key])
+    def response_keys(self, method: str) -> tuple[str, ...]:
+        return (response_key(method),)
+
+    def unwrap(self, result: dict) -> dict:
+        return unwrap_lists(result)
 
     @staticmethod
     def error_for(method: str, error: Mapping[str, Any]) -> TransientError | PermanentError:
-        """The connector error for one TOP ``error_response`` (HTTP 200)."""
+        """The gateway error for one TOP ``error_response`` (HTTP 200)."""
         code = str(error.get("code", ""))
         sub_code = str(error.get("sub_code") or "")
         text = (f"TOP {method} error code {code} ({error.get('msg', '')})"

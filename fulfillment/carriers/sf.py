@@ -55,8 +55,6 @@ from urllib.parse import quote_plus
 
 import requests
 
-from connectors.base import AuthError, ConnectorError, PermanentError, TransientError
-from connectors.http import FORM_HEADERS, GatewayClient, gateway_url
 from fulfillment.carriers.base import (
     ACCEPTED,
     DELIVERED,
@@ -72,6 +70,8 @@ from fulfillment.carriers.base import (
     Waybill,
     WaybillRequest,
 )
+from gateway.errors import AuthError, GatewayError, PermanentError, TransientError
+from gateway.http import FORM_HEADERS, GatewayClient, gateway_url
 
 SERVICE_PATH = "/std/service"
 CREATE_ORDER = "EXP_RECE_CREATE_ORDER"
@@ -167,7 +167,7 @@ def parse_sf_time(value: str) -> datetime:
 class SFClient(GatewayClient):
     """One SF gateway account: signs, posts, unwraps the two envelopes, retries transient failures.
 
-    Raises the connector errors (TransientError / PermanentError / AuthError) so the shared retry
+    Raises the gateway errors (TransientError / PermanentError / AuthError) so the shared retry
     loop of ``GatewayClient`` applies; ``SFAdapter`` turns them into carrier errors.
     """
 
@@ -245,7 +245,7 @@ class SFClient(GatewayClient):
 
 @contextmanager
 def carrier_errors() -> Iterator[None]:
-    """Connector errors (from the shared gateway client) as carrier errors, code kept."""
+    """Gateway errors (from the shared gateway client) as carrier errors, code kept."""
     try:
         yield
     except AuthError as exc:
@@ -254,7 +254,7 @@ def carrier_errors() -> Iterator[None]:
         raise CarrierTransientError(exc.message, code=exc.code) from exc
     except PermanentError as exc:
         raise CarrierPermanentError(exc.message, code=exc.code) from exc
-    except ConnectorError as exc:
+    except GatewayError as exc:
         raise CarrierError(exc.message, code=exc.code) from exc
 
 

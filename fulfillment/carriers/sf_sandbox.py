@@ -40,7 +40,6 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from connectors.sandbox.base import Faults, Request, Response, Sandbox
 from fulfillment.carriers.sf import (
     API_MESSAGES,
     API_OK,
@@ -67,6 +66,7 @@ from fulfillment.carriers.sf import (
     format_sf_time,
     sf_digest,
 )
+from gateway.sandbox import Faults, Request, Response, Sandbox
 
 DEFAULT_PARTNER_ID = "OMS_DEMO"
 DEFAULT_CHECKWORD = "sandbox-checkword"

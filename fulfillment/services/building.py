@@ -20,7 +20,7 @@ from fulfillment.models import (
     ShipmentStatus,
 )
 from inventory.models import Reservation, ReservationStatus, Warehouse
-from oms.locks import lock_one
+from oms.locks import lock_one, lock_rows
 from oms.sequences import next_sequence_value
 from orders.models import Order
 
@@ -84,10 +84,8 @@ def _merge_target(*, order: Order, warehouse_id: int, key: str) -> Shipment | No
     """
     if not order.store.merge_shipments:
         return None
-    return (Shipment.objects.select_for_update(skip_locked=True)
-            .filter(store_id=order.store_id, warehouse_id=warehouse_id, receiver_key=key, status=SS.TO_PICK,
-                    wave__isnull=True)
-            .order_by("pk").first())
+    return lock_rows(Shipment.objects.filter(store_id=order.store_id, warehouse_id=warehouse_id, receiver_key=key,
+                                             status=SS.TO_PICK, wave__isnull=True), skip_locked=True).first()
 
 
 def shipments_create_for_order(*, order_id: int, actor=None, actor_label: str = "system") -> list[Shipment]:

@@ -13,6 +13,7 @@ from fulfillment.models import (
     ShipmentLine,
 )
 from oms.exceptions import ConflictError
+from oms.fsm import transition_label
 from oms.locks import lock_many, lock_one
 from orders.models import Order, OrderStatus
 
@@ -64,23 +65,17 @@ def _require_workable_orders(shipment: Shipment, orders: list[Order]) -> None:
             data={"orders": [o.number for o in stopped]})
 
 
-def _transition_label(name: str) -> str:
-    method = getattr(Shipment, name)
-    meta = method._django_fsm
-    return str(next(iter(meta.transitions.values())).custom.get("label", name))
-
-
 def _apply(shipment: Shipment, name: str, *, actor, actor_label: str = "system", reason: str = "",
            extra_fields: tuple[str, ...] = (), data: dict | None = None, refusal: str = "") -> None:
     """Run the FSM transition on a locked shipment, save it and write its event."""
     method = getattr(shipment, name)
     if not can_proceed(method, check_conditions=False):
         raise MoveRefused(_("Shipment %(number)s cannot “%(action)s” while it is %(status)s.") % {
-            "number": shipment.number, "action": _transition_label(name), "status": shipment.get_status_display()},
+            "number": shipment.number, "action": transition_label(Shipment, name), "status": shipment.get_status_display()},
             data={"status": shipment.status, "transition": name})
     if not can_proceed(method):
         raise MoveRefused(refusal or _("Shipment %(number)s is not ready to “%(action)s”.") % {
-            "number": shipment.number, "action": _transition_label(name)}, data={"status": shipment.status})
+            "number": shipment.number, "action": transition_label(Shipment, name)}, data={"status": shipment.status})
     from_status = shipment.status
     method()
     shipment.save(update_fields=["status", "status_before_exception", "updated_at", *extra_fields])

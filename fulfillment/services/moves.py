@@ -1,13 +1,21 @@
-"""Moving parcels: picking, exceptions, the kanban's move, shipping (stock, push-back, notice), delivery, cancel."""
+"""Moving parcels: picking, exceptions, shipping (stock leaves), delivery, cancel.
+
+These are the parcel's side of each move: lock, check, transition, write the parcel's rows and events,
+and return what happened (the facts). What the orders, the platforms, the buyer and the printers make of
+it is pipeline.shipping's, which calls these inside its own transaction.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fulfillment import events
-from fulfillment.exceptions import MoveRefused, RoutingInvalid, ShipmentNotFound
+from fulfillment.carriers.formatting import normalize_tracking_number
+from fulfillment.exceptions import MoveRefused, RoutingInvalid
 from fulfillment.models import (
     OPEN_SHIPMENT_STATES,
     CarrierKind,
@@ -17,34 +25,65 @@ from fulfillment.models import (
 )
 from fulfillment.services.building import _refresh_summary
 from fulfillment.services.common import _apply, _lock_shipment_with_orders, _require_workable_orders
-from fulfillment.services.packing import shipment_pack
 from inventory import services as stock
 from inventory.models import Reservation, ReservationStatus
 from oms.exceptions import ValidationFailed
 from oms.locks import lock_many, lock_one
-from orders.models import OrderStatus
+from orders.models import Order
 
 SS = ShipmentStatus
 # Shipment.exception_reason's length.
 EXCEPTION_REASON_MAX = 300
 
 
+@dataclass
+class ParcelMoved:
+    """A parcel that moved, with its orders (locked, in ascending pk order) for the flows above."""
+
+    shipment: Shipment
+    orders: list[Order]
+
+
+@dataclass
+class OrderShipped:
+    """One order's share of a parcel that left: the units that left stock, and what is still to ship."""
+
+    order: Order
+    units: int
+    still_reserved: bool  # other units of the order are still reserved: it ships in parts
+    line_nos: list[int] = field(default_factory=list)  # the order's lines in this parcel
+
+
+@dataclass
+class ParcelShipped:
+    shipment: Shipment
+    orders: list[OrderShipped]
+
+
+@dataclass
+class ParcelsCancelled:
+    """What an order's cancel did to its parcels: the ones cancelled (their queued labels are void),
+    and those of them whose carrier waybill must be cancelled too."""
+
+    cancelled: list[int] = field(default_factory=list)
+    waybills_to_cancel: list[int] = field(default_factory=list)
+
+
+def shipment_needs_waybill(shipment: Shipment) -> bool:
+    """A parcel whose carrier has an API and that has no tracking number yet: the carrier is asked for one."""
+    return bool(shipment.carrier_id and shipment.carrier.kind != CarrierKind.MANUAL and not shipment.tracking_number)
+
+
 # --- Moves ----------------------------------------------------------------------------------------
 
-def shipment_start_picking(*, shipment_id: int, actor=None, actor_label: str = "system") -> Shipment:
-    """Picking starts: the shipment's ready orders go into fulfilment with it."""
-    from orders.services import order_start_fulfilment
-
+def shipment_mark_picking(*, shipment_id: int, actor=None, actor_label: str = "system") -> ParcelMoved:
+    """Picking starts (the parcel's side); its ready orders go into fulfilment in pipeline.shipping."""
     with transaction.atomic():
         shipment, orders = _lock_shipment_with_orders(shipment_id)
         _require_workable_orders(shipment, orders)
         shipment.picked_at = timezone.now()
         _apply(shipment, "start_picking", actor=actor, actor_label=actor_label, extra_fields=("picked_at",))
-        for order in orders:
-            if order.status == OrderStatus.READY:
-                order_start_fulfilment(order_id=order.pk, actor=actor, actor_label=actor_label,
-                                       reason=_("Parcel %(number)s is being picked.") % {"number": shipment.number})
-        return shipment
+        return ParcelMoved(shipment=shipment, orders=orders)
 
 
 def shipment_unpick(*, shipment_id: int, actor=None) -> Shipment:
@@ -83,42 +122,10 @@ def shipment_resolve(*, shipment_id: int, actor=None, reason: str = "") -> Shipm
         return shipment
 
 
-def shipment_move(*, shipment_id: int, to_status: str, actor=None, reason: str = "") -> Shipment:
-    """A kanban move: run the one service that takes the shipment to ``to_status``, or refuse with why."""
-    shipment = Shipment.objects.filter(pk=shipment_id).first()
-    if shipment is None:
-        raise ShipmentNotFound(_("Shipment %(id)s does not exist.") % {"id": shipment_id})
-    here = shipment.status
-    if to_status == here:
-        return shipment
-    if to_status == SS.EXCEPTION:
-        # No made-up reason: an exception without one is refused (reason_required), nothing changes.
-        return shipment_raise_exception(shipment_id=shipment_id, actor=actor, reason=reason)
-    moves = {
-        (SS.TO_PICK, SS.PICKING): lambda: shipment_start_picking(shipment_id=shipment_id, actor=actor),
-        (SS.PICKING, SS.TO_PICK): lambda: shipment_unpick(shipment_id=shipment_id, actor=actor),
-        (SS.PICKING, SS.PACKED): lambda: shipment_pack(shipment_id=shipment_id, actor=actor),
-        (SS.PACKED, SS.SHIPPED): lambda: shipment_ship(shipment_id=shipment_id, actor=actor),
-        (SS.SHIPPED, SS.DELIVERED): lambda: shipment_deliver(shipment_id=shipment_id, actor=actor),
-    }
-    if here == SS.EXCEPTION:
-        # A parcel already handed over goes back in transit; any other goes back to be picked again.
-        back_to = SS.SHIPPED if shipment.status_before_exception == SS.SHIPPED else SS.TO_PICK
-        moves[(SS.EXCEPTION, back_to)] = lambda: shipment_resolve(shipment_id=shipment_id, actor=actor)
-    move = moves.get((here, to_status))
-    if move is None:
-        raise MoveRefused(_("A parcel cannot go from “%(from)s” to “%(to)s”.") % {
-            "from": SS(here).label, "to": SS(to_status).label if to_status in SS.values else to_status},
-            data={"status": here, "to": to_status})
-    return move()
-
-
 # --- Shipping and delivery ------------------------------------------------------------------------
 
 def shipment_set_tracking_number(*, shipment_id: int, tracking_number: str, actor=None) -> Shipment:
     """A number scanned or typed by hand (manual carriers, or a label printed elsewhere)."""
-    from fulfillment.carriers.formatting import normalize_tracking_number
-
     number = normalize_tracking_number(tracking_number or "")
     if not 6 <= len(number) <= 40 or not (number.isascii() and number.isalnum()):  # a barcode takes ASCII only
         raise RoutingInvalid(_("A tracking number has 6 to 40 letters and digits."), code="tracking_invalid",
@@ -142,22 +149,20 @@ def shipment_set_tracking_number(*, shipment_id: int, tracking_number: str, acto
         return shipment
 
 
-def shipment_ship(*, shipment_id: int, actor=None, tracking_number: str = "") -> Shipment:
-    """Hand the parcel to the carrier: stock leaves the pool, the platforms and the buyer are told (after commit)."""
-    from connectors.pushback import shipment_push_enqueue
-    from fulfillment.notifications import notification_queue_shipped
-    from fulfillment.tracking import shipment_request_waybill
-    from orders import events as order_events
-    from orders.services import order_ship, order_ship_partially
+def shipment_check_shippable(*, shipment_id: int) -> Shipment:
+    """Refuse to ship a packed parcel of a carrier without an API that has no number yet; returns the parcel
+    (with its carrier) so the caller can ask the carrier for a waybill first, outside any transaction."""
+    shipment = Shipment.objects.select_related("carrier").get(pk=shipment_id)
+    if (shipment.status == SS.PACKED and not shipment.tracking_number
+            and (shipment.carrier is None or shipment.carrier.kind == CarrierKind.MANUAL)):
+        raise MoveRefused(_("Parcel %(number)s has no tracking number: scan or type it first.") % {
+            "number": shipment.number}, code="tracking_required")
+    return shipment
 
-    if tracking_number:
-        shipment_set_tracking_number(shipment_id=shipment_id, tracking_number=tracking_number, actor=actor)
-    current = Shipment.objects.select_related("carrier").get(pk=shipment_id)
-    if current.status == SS.PACKED and not current.tracking_number:
-        if current.carrier is None or current.carrier.kind == CarrierKind.MANUAL:
-            raise MoveRefused(_("Parcel %(number)s has no tracking number: scan or type it first.") % {
-                "number": current.number}, code="tracking_required")
-        shipment_request_waybill(shipment_id=shipment_id)  # network: outside any transaction
+
+def shipment_mark_shipped(*, shipment_id: int, actor=None) -> ParcelShipped:
+    """The parcel is handed to the carrier: the transition and its stock leaving the pool (the parcel's
+    reservations, of every order in a merged parcel, in one pass). Call inside the caller's transaction."""
     with transaction.atomic():
         shipment, orders = _lock_shipment_with_orders(shipment_id)
         _require_workable_orders(shipment, orders)
@@ -165,63 +170,35 @@ def shipment_ship(*, shipment_id: int, actor=None, tracking_number: str = "") ->
         _apply(shipment, "ship", actor=actor, extra_fields=("shipped_at",),
                refusal=_("Parcel %(number)s has no tracking number yet.") % {"number": shipment.number})
         lines = list(shipment.lines.select_related("order_line"))
-        # One pass over the stock rows for every order in the parcel (a merged parcel too).
         shipped_units = stock.stock_ship_reservations(reservation_ids=[line.reservation_id for line in lines],
                                                       reference=f"shipment:{shipment.number}")
-        for order in orders:
-            mine = [line for line in lines if line.order_id == order.pk]
-            if shipped_units.get(order.pk):
-                order_events.event_order_stock_shipped(order=order, units=shipped_units[order.pk])
-            still_reserved = Reservation.objects.filter(order=order, status=ReservationStatus.ACTIVE).exists()
-            reason = _("Parcel %(number)s shipped: %(tracking)s") % {"number": shipment.number,
-                                                                     "tracking": shipment.tracking_number}
-            # The whole order in this one parcel: a plain shipment; otherwise the platform gets the lines.
-            whole_order = order.status == OrderStatus.IN_FULFILMENT and not still_reserved
-            if order.status in (OrderStatus.IN_FULFILMENT, OrderStatus.PARTIALLY_SHIPPED):
-                if still_reserved:
-                    order_ship_partially(order_id=order.pk, actor=actor, reason=reason)
-                else:
-                    order_ship(order_id=order.pk, actor=actor, reason=reason)
-            carrier_code = shipment.carrier.code if shipment.carrier else "OTHER"
-            try:
-                with transaction.atomic():
-                    shipment_push_enqueue(
-                        order_id=order.pk, carrier_code=carrier_code, tracking_number=shipment.tracking_number,
-                        line_nos=None if whole_order else sorted({line.order_line.line_no for line in mine}),
-                        shipment_key=shipment.number)
-            except ValidationFailed as exc:
-                # The parcel has left: a confirmation the platform cannot take (a part of an order whose
-                # lines have no platform ids) must not undo that; it goes on the timeline for a person.
-                order_events.event_order_shipment_push(order=order, state="failed", carrier=carrier_code,
-                                                       tracking=shipment.tracking_number, line_ids=[],
-                                                       error=exc.message)
-            notification_queue_shipped(order=order, shipment=shipment)
-        return shipment
+        still_reserved = set(Reservation.objects.filter(order__in=orders, status=ReservationStatus.ACTIVE)
+                             .values_list("order_id", flat=True))
+        return ParcelShipped(shipment=shipment, orders=[
+            OrderShipped(order=order, units=shipped_units.get(order.pk, 0), still_reserved=order.pk in still_reserved,
+                         line_nos=sorted({line.order_line.line_no for line in lines if line.order_id == order.pk}))
+            for order in orders])
 
 
-def shipment_deliver(*, shipment_id: int, actor=None, actor_label: str = "system", delivered_at=None) -> Shipment:
-    """The parcel arrived; an order whose every parcel arrived is delivered."""
-    from orders.services import order_deliver
-
+def shipment_mark_delivered(*, shipment_id: int, actor=None, actor_label: str = "system",
+                            delivered_at=None) -> ParcelMoved:
+    """The parcel arrived. Returns it with the orders whose every parcel has now arrived (or was cancelled)."""
     with transaction.atomic():
         shipment, orders = _lock_shipment_with_orders(shipment_id)
         shipment.delivered_at = delivered_at or timezone.now()
         shipment.tracking_stale_since = None
         _apply(shipment, "deliver", actor=actor, actor_label=actor_label,
                extra_fields=("delivered_at", "tracking_stale_since"))
-        for order in orders:
-            pending = (Shipment.objects.filter(lines__order=order).exclude(pk=shipment.pk)
-                       .exclude(status__in=[SS.DELIVERED, SS.CANCELLED]).exists())
-            if order.status == OrderStatus.SHIPPED and not pending:
-                order_deliver(order_id=order.pk, actor=actor, actor_label=actor_label,
-                              reason=_("Every parcel was delivered."))
-        return shipment
+        arrived = [order for order in orders
+                   if not Shipment.objects.filter(lines__order=order).exclude(pk=shipment.pk)
+                   .exclude(status__in=[SS.DELIVERED, SS.CANCELLED]).exists()]
+        return ParcelMoved(shipment=shipment, orders=arrived)
 
 
-def shipments_cancel_for_order(*, order_id: int, reason: str, actor=None) -> int:
+def shipments_cancel_of_order(*, order_id: int, reason: str, actor=None) -> ParcelsCancelled:
     """The order was cancelled or closed: its open parcels are cancelled, or, when merged with other
-    orders, lose this order's lines. Called by the order services under the order's lock."""
-    cancelled = 0
+    orders, lose this order's lines. Called under the order's lock (orders, then parcels)."""
+    result = ParcelsCancelled()
     with transaction.atomic():
         shipment_ids = sorted(set(ShipmentLine.objects.filter(order_id=order_id,
                                                               shipment__status__in=OPEN_SHIPMENT_STATES)
@@ -243,20 +220,7 @@ def shipments_cancel_for_order(*, order_id: int, reason: str, actor=None) -> int
                            extra_fields=("exception_reason",))
                 continue
             _apply(shipment, "cancel", actor=actor, reason=reason)
-            cancelled += 1
-            _void_queued_labels(shipment.pk)
+            result.cancelled.append(shipment.pk)
             if shipment.tracking_number and shipment.carrier and shipment.carrier.kind != CarrierKind.MANUAL:
-                transaction.on_commit(lambda pk=shipment.pk: _enqueue_waybill_cancel(pk))
-    return cancelled
-
-
-def _void_queued_labels(shipment_id: int) -> None:
-    from printing.services import jobs_void_for_shipment
-
-    jobs_void_for_shipment(shipment_id=shipment_id)
-
-
-def _enqueue_waybill_cancel(shipment_id: int) -> None:
-    from fulfillment.tasks import cancel_waybill_task
-
-    cancel_waybill_task.delay(shipment_id=shipment_id)
+                result.waybills_to_cancel.append(shipment.pk)
+    return result

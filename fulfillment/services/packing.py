@@ -11,9 +11,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fulfillment import events
+from fulfillment.carriers.formatting import normalize_tracking_number
 from fulfillment.exceptions import PackingRefused, ScanRefused, ShipmentNotFound
 from fulfillment.models import (
-    CarrierKind,
     Shipment,
     ShipmentLine,
     ShipmentStatus,
@@ -31,8 +31,6 @@ WEIGHT_TOLERANCE_RATIO = 0.10
 
 def shipment_find_for_scan(*, code: str) -> Shipment:
     """The parcel a packer scanned: by shipment number or by tracking number."""
-    from fulfillment.carriers.formatting import normalize_tracking_number
-
     code = (code or "").strip()
     shipment = (Shipment.objects.filter(number__iexact=code).first()
                 or Shipment.objects.filter(tracking_number=normalize_tracking_number(code)).order_by("-pk").first())
@@ -102,8 +100,9 @@ def missing_items(shipment: Shipment) -> list[dict]:
             for line in shipment.lines.select_related("sku").order_by("pk") if line.verified_quantity < line.quantity]
 
 
-def shipment_pack(*, shipment_id: int, actor=None, weight_grams: int | None = None) -> Shipment:
-    """Close the parcel: every line must be scanned, and a weight, when given, must match the expected one."""
+def shipment_mark_packed(*, shipment_id: int, actor=None, weight_grams: int | None = None) -> Shipment:
+    """Close the parcel: every line must be scanned, and a weight, when given, must match the expected one.
+    (pipeline.shipping.shipment_pack then asks the carrier for the waybill after commit.)"""
     if weight_grams is not None:
         _check_weight(shipment_id=shipment_id, weight_grams=weight_grams, actor=actor)
     with transaction.atomic():
@@ -122,8 +121,6 @@ def shipment_pack(*, shipment_id: int, actor=None, weight_grams: int | None = No
             shipment.measured_weight_grams = weight_grams
         shipment.packed_at = timezone.now()
         _apply(shipment, "pack", actor=actor, extra_fields=("packed_at", "measured_weight_grams"))
-        if shipment.carrier_id and shipment.carrier.kind != CarrierKind.MANUAL and not shipment.tracking_number:
-            transaction.on_commit(lambda: _enqueue_waybill(shipment.pk))
         return shipment
 
 
@@ -145,8 +142,3 @@ def _check_weight(*, shipment_id: int, weight_grams: int, actor) -> None:
                          % {"measured": weight_grams, "expected": expected},
                          code="weight_mismatch", data={"expected": expected, "measured": weight_grams})
 
-
-def _enqueue_waybill(shipment_id: int) -> None:
-    from fulfillment.tasks import request_waybill_task
-
-    request_waybill_task.delay(shipment_id=shipment_id)

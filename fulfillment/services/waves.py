@@ -18,7 +18,7 @@ from fulfillment.models import (
     Wave,
 )
 from fulfillment.selectors import shipment_held_q, shipment_holds
-from fulfillment.services.moves import shipment_start_picking
+from fulfillment.services.moves import ParcelMoved, shipment_mark_picking
 from oms.locks import lock_many, lock_one
 from oms.sequences import next_sequence_value
 from orders.models import Order
@@ -37,6 +37,8 @@ class WaveStarted:
     started: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    # Each started parcel with its orders, for the order side of picking (pipeline.shipping.wave_start).
+    picking: list[ParcelMoved] = field(default_factory=list)
 
 
 # --- Waves ----------------------------------------------------------------------------------------
@@ -143,9 +145,10 @@ def wave_cancel(*, wave_id: int, actor=None) -> Wave:
         return wave
 
 
-def wave_start(*, wave_id: int, actor=None) -> WaveStarted:
+def wave_mark_started(*, wave_id: int, actor=None) -> WaveStarted:
     """Print-and-pick: every parcel of the wave that can be picked moves to picking; the others (their order on
-    hold, or cancelled) stay out and are reported. With nothing to pick the wave is refused and stays open."""
+    hold, or cancelled) stay out and are reported. With nothing to pick the wave is refused and stays open.
+    The parcels' side only: pipeline.shipping.wave_start moves their orders into fulfilment."""
     with transaction.atomic():
         wave = lock_one(Wave, wave_id)
         if wave.status != Wave.Status.OPEN:
@@ -173,7 +176,7 @@ def wave_start(*, wave_id: int, actor=None) -> WaveStarted:
                 events.event_shipment_wave_skipped(shipment=shipment, wave=wave.number, why="held",
                                                    reason=holds.get(shipment.pk, ""), actor=actor)
                 continue
-            shipment_start_picking(shipment_id=shipment.pk, actor=actor)
+            result.picking.append(shipment_mark_picking(shipment_id=shipment.pk, actor=actor))
             result.started.append(shipment.number)
         wave.status, wave.started_at = Wave.Status.PICKING, timezone.now()
         wave.save(update_fields=["status", "started_at", "updated_at"])

@@ -15,7 +15,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from fulfillment import services
 from fulfillment.exceptions import ShipmentNotFound
 from fulfillment.forms import ShipmentMoveForm
 from fulfillment.kanban import (
@@ -27,14 +26,16 @@ from fulfillment.kanban import (
     kanban_card,
     kanban_column,
     kanban_counts,
-    offline_printers,
 )
 from fulfillment.models import Carrier, Shipment
 from inventory.models import Warehouse
 from inventory.selectors import scope_filter, store_ids_for_user, warehouse_check_access, warehouses_for_user
 from oms.exceptions import DomainError
 from oms.inputs import safe_next
+from oms.paging import page_number
 from orders.models import Platform
+from pipeline import shipping
+from printing.selectors import offline_printers
 
 VIEW_SHIPMENTS = "fulfillment.view_shipment"
 MOVE_SHIPMENTS = "fulfillment.move_shipment"
@@ -155,10 +156,7 @@ def kanban_column_partial(request: HttpRequest, code: str, status: str) -> HttpR
         raise Http404(_("There is no such column on the kanban."))
     warehouse = _warehouse(request, code)
     form, filters, query = _filters(request)
-    try:
-        page = min(max(int(request.GET.get("page", 1)), 1), MAX_PAGE)
-    except ValueError:
-        page = 1
+    page = page_number(request.GET.get("page"), max_page=MAX_PAGE)
     column = kanban_column(warehouse=warehouse, status=status, filters=filters, page=page)
     if request.htmx:
         return render(
@@ -230,7 +228,7 @@ def shipment_move(request: HttpRequest, pk: int) -> HttpResponse:
         # A parcel outside the user's warehouses or stores is refused exactly like one that does not exist.
         if not scope_filter(Shipment.objects.filter(pk=pk), user=request.user, store="store").exists():
             raise ShipmentNotFound(_("Shipment %(id)s does not exist.") % {"id": pk})
-        shipment = services.shipment_move(shipment_id=pk, to_status=to_status, actor=request.user, reason=reason)
+        shipment = shipping.shipment_move(shipment_id=pk, to_status=to_status, actor=request.user, reason=reason)
     except DomainError as exc:
         return refused(request, message=exc.message, code=exc.code, status=exc.http_status)
     if not request.htmx:

@@ -21,6 +21,7 @@ from fulfillment.forms import PackForm, ScanForm
 from fulfillment.models import Shipment, ShipmentStatus
 from inventory.selectors import scope_filter
 from oms.exceptions import DomainError
+from pipeline import shipping
 
 PACK = "fulfillment.move_shipment"
 # Where the no-JS flow keeps the last outcome between the POST and the page it redirects to.
@@ -194,7 +195,7 @@ def packing_pack(request: HttpRequest, pk: int) -> HttpResponse:
         )
     weight = form.cleaned_data["weight_grams"]
     try:
-        packed = services.shipment_pack(shipment_id=pk, actor=request.user, weight_grams=weight)
+        packed = shipping.shipment_pack(shipment_id=pk, actor=request.user, weight_grams=weight)
     except DomainError as exc:
         return _answer(
             request,
@@ -235,7 +236,7 @@ def packing_reset(request: HttpRequest, pk: int) -> HttpResponse:
 def packing_start(request: HttpRequest, pk: int) -> HttpResponse:
     shipment = get_object_or_404(_in_scope(request), pk=pk)
     try:
-        services.shipment_start_picking(shipment_id=pk, actor=request.user)
+        shipping.shipment_start_picking(shipment_id=pk, actor=request.user)
     except DomainError as exc:
         return _answer(
             request, shipment, _feedback(BAD, exc.message, shipment=shipment), status=exc.http_status

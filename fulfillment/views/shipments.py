@@ -8,7 +8,6 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from fulfillment import services, tracking
+from fulfillment import services
 from fulfillment.carriers.base import CarrierError
 from fulfillment.filters import ShipmentFilter
 from fulfillment.forms import (
@@ -44,6 +43,8 @@ from inventory.models import Warehouse
 from inventory.selectors import scope_filter
 from oms.exceptions import DomainError
 from oms.inputs import query_without_page, safe_next
+from oms.paging import paginate
+from pipeline import shipping
 
 PAGE_SIZE = 50
 VIEW = "fulfillment.view_shipment"
@@ -66,7 +67,7 @@ def shipment_list(request: HttpRequest) -> HttpResponse:
         Warehouse.objects.order_by("priority", "code"), user=request.user, warehouse="pk"
     )
     queryset = shipment_filter.qs if shipment_filter.is_bound and shipment_filter.is_valid() else base
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, queryset, PAGE_SIZE)
     rows = [{"shipment": s, "tracking": customer_tracking_of(s)} for s in page.object_list]
     return render(
         request,
@@ -236,7 +237,7 @@ def shipment_start(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         MOVE,
-        lambda data: services.shipment_start_picking(shipment_id=pk, actor=request.user),
+        lambda data: shipping.shipment_start_picking(shipment_id=pk, actor=request.user),
         lambda s: _("Parcel %(number)s is being picked.") % {"number": s.number},
     )
 
@@ -248,7 +249,7 @@ def shipment_ship(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         MOVE,
-        lambda data: services.shipment_ship(
+        lambda data: shipping.shipment_ship(
             shipment_id=pk, actor=request.user, tracking_number=data["tracking_number"]
         ),
         lambda s: _("Parcel %(number)s shipped.") % {"number": s.number},
@@ -264,7 +265,7 @@ def shipment_deliver(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         MOVE,
-        lambda data: services.shipment_deliver(shipment_id=pk, actor=request.user),
+        lambda data: shipping.shipment_deliver(shipment_id=pk, actor=request.user),
         lambda s: _("Parcel %(number)s delivered.") % {"number": s.number},
     )
 
@@ -309,7 +310,7 @@ def shipment_waybill(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         MOVE,
-        lambda data: tracking.shipment_request_waybill(shipment_id=pk),
+        lambda data: shipping.shipment_request_waybill(shipment_id=pk),
         lambda s: (
             _("Waybill %(tracking)s for parcel %(number)s.")
             % {"tracking": s.tracking_number, "number": s.number}
@@ -453,7 +454,7 @@ def shipment_split(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(VIEW, raise_exception=True)
 def shipment_stale(request: HttpRequest) -> HttpResponse:
     """Parcels in transit without a tracking update for days: customer service calls the carrier or the buyer."""
-    page = Paginator(scope_filter(stale_shipments(), user=request.user, store="store"), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, scope_filter(stale_shipments(), user=request.user, store="store"), PAGE_SIZE)
     now = timezone.now()
     rows = []
     for shipment in page.object_list:

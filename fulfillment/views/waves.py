@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +21,8 @@ from inventory.models import Warehouse
 from inventory.selectors import scope_filter, warehouses_for_user
 from oms.exceptions import DomainError
 from oms.inputs import parse_ids
+from oms.paging import paginate
+from pipeline import shipping
 
 PAGE_SIZE = 50
 # The selection list shows the most urgent waiting parcels; a bigger batch is what "by rule" is for.
@@ -72,7 +73,7 @@ def _list_context(request: HttpRequest, *, selection_form=None, rule_form=None) 
     chosen = next((w for w in warehouses if w.code == code), None)
     waiting = _waiting(request, chosen)
     return {
-        "page": Paginator(waves, PAGE_SIZE).get_page(request.GET.get("page")),
+        "page": paginate(request, waves, PAGE_SIZE),
         "query": "",
         "warehouses": warehouses,
         "chosen": chosen,
@@ -191,7 +192,7 @@ def wave_start(request: HttpRequest, pk: int) -> HttpResponse:
     """Start picking what can be picked; the parcels left waiting (held, cancelled) are named in the message."""
     wave = get_object_or_404(_waves(request), pk=pk)
     try:
-        result = services.wave_start(wave_id=wave.pk, actor=request.user)
+        result = shipping.wave_start(wave_id=wave.pk, actor=request.user)
     except DomainError as exc:
         messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
         return redirect("fulfillment:wave", pk=wave.pk)

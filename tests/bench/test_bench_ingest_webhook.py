@@ -24,11 +24,11 @@ def run_bench(*args: str) -> dict:
 
 
 def test_bench_ingest_small_run_polls_and_processes_every_order():
-    figures = run_bench("ingest", "--orders", "200", "--profile", "20", "--db-name",
+    figures = run_bench("ingest", "--orders", "50", "--profile", "10", "--db-name",
                         f"oms_bench_ingest_test_{os.getpid()}")
     for key in ("orders", "orders_per_s", "poll_s", "process_s", "queries_per_order", "raw_orders_per_s", "ratio"):
         assert key in figures, key
-    assert figures["orders"] == 200 and figures["ready"] == 200 and figures["inbox_done"] == 200
+    assert figures["orders"] == 50 and figures["ready"] == 50 and figures["inbox_done"] == 50
     assert figures["duplicates"] == 0 and figures["stock_mismatches"] == 0 and figures["ok"] is True
 
 
@@ -36,9 +36,9 @@ def test_bench_ingest_small_run_polls_and_processes_every_order():
 def test_bench_webhook_small_run_processes_every_delivery_once():
     # A Redis database of its own (the bench purges it), apart from the suite's (15), the full-size
     # `bench webhook` default (13) and `bench stock_push` (12).
-    figures = run_bench("webhook", "--requests", "200", "--concurrency", "4", "--warmup", "8", "--redis-db", "14",
+    figures = run_bench("webhook", "--requests", "50", "--concurrency", "4", "--warmup", "4", "--redis-db", "14",
                         "--db-name", f"oms_bench_webhook_test_{os.getpid()}")
     for key in ("requests_per_s", "p99_ms", "bare_requests_per_s", "ratio", "delivered", "processed", "duplicates"):
         assert key in figures, key
-    assert figures["delivered"] == 200 and figures["processed"] == figures["delivered"]
+    assert figures["delivered"] == 50 and figures["processed"] == figures["delivered"]
     assert figures["duplicates"] == 0 and figures["inbox_duplicates"] == 0 and figures["ok"] is True

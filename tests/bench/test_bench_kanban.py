@@ -29,7 +29,7 @@ def test_bench_kanban_small_run_prints_constant_query_counts():
             "--shipments",
             "300",
             "--requests",
-            "10",
+            "5",
             "--db-name",
             f"oms_bench_kanban_test_{os.getpid()}",
         ],

@@ -28,7 +28,7 @@ def test_bench_print_small_run_prints_every_label_once():
             "print",
             "--json",
             "--labels",
-            "30",
+            "10",
             "--workers",
             "3",
             "--gunicorn-workers",
@@ -56,8 +56,8 @@ def test_bench_print_small_run_prints_every_label_once():
         "not_printed",
     ):
         assert key in figures, key
-    assert figures["labels"] == 30 and figures["workers"] == 3
-    assert figures["printed"] == 30 and figures["received"] == 30
+    assert figures["labels"] == 10 and figures["workers"] == 3
+    assert figures["printed"] == 10 and figures["received"] == 10
     assert figures["printed_twice"] == 0 and figures["not_printed"] == 0
     assert figures["second_click_queued"] == 0
     assert figures["ok"] is True and figures["failures"] == []

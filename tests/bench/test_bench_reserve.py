@@ -18,8 +18,8 @@ pytestmark = [
 
 def test_bench_reserve_small_run_prints_consistent_figures():
     result = subprocess.run(
-        [sys.executable, "manage.py", "bench", "reserve", "--json", "--attempts", "300", "--orders", "300",
-         "--workers", "8", "--sample", "40", "--db-name", f"oms_bench_test_{os.getpid()}"],
+        [sys.executable, "manage.py", "bench", "reserve", "--json", "--attempts", "150", "--orders", "100",
+         "--workers", "8", "--sample", "20", "--db-name", f"oms_bench_test_{os.getpid()}"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])

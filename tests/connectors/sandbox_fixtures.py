@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from connectors.sandbox.base import Sandbox
+from gateway.sandbox import Sandbox
 
 
 def add_order(sandbox: Sandbox, at: datetime, **kwargs) -> dict:

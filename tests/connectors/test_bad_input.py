@@ -9,12 +9,13 @@ from django.test import Client
 from connectors import services, stock_push
 from connectors.base import PermanentError
 from connectors.models import ChannelStock, ChannelSyncState, InboxKind, InboxMessage, InboxStatus
-from connectors.pushback import shipment_confirm
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.shopify.client import ShopifyClient
 from inventory.models import PlatformSKUMapping
 from oms.exceptions import DomainError, NotFoundError, ValidationFailed
 from orders.models import Order, OrderLine, Platform, Store
+from pipeline import channel
+from pipeline.channel import shipment_confirm
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +55,7 @@ def test_a_line_title_longer_than_the_column_is_shortened_not_a_stalled_inbox(sk
         item["name"] = "西湖龙井 " * 60  # 300 characters: Shopify's "product − variant" can be that long
     message, _created = services.inbox_store(store=store, kind=InboxKind.WEBHOOK, delivery_key="long-1",
                                              body=json.dumps(order, ensure_ascii=False))
-    assert services.inbox_process_message(message_id=message.pk) == InboxStatus.DONE
+    assert channel.inbox_process_message(message_id=message.pk) == InboxStatus.DONE
     line = OrderLine.objects.get(order__store=store)
     assert len(line.title) == OrderLine._meta.get_field("title").max_length
 

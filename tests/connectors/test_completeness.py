@@ -11,6 +11,7 @@ from connectors.completeness import sync_check_window
 from connectors.models import ChannelSyncState
 from connectors.sandbox.shopify import ShopifySandbox
 from orders.models import Order, Platform, Store
+from pipeline import channel
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,7 +30,7 @@ def test_late_orders_behind_the_watermark_are_found_and_caught_up(skus, role_use
         sandbox.generate(3, push=False)
         sandbox.set_clock(None)
         services.poll_store(store_id=store.pk)
-        services.inbox_process_store(store_id=store.pk)
+        channel.inbox_process_store(store_id=store.pk)
         assert sync_check_window(store_id=store.pk, window_start=window[0], window_end=window[1]).missing == []
 
         # Two orders show up on the platform with update times the watermark has already passed.
@@ -47,7 +48,7 @@ def test_late_orders_behind_the_watermark_are_found_and_caught_up(skus, role_use
         assert 'data-check-gap="2"' in client.get("/channels/").content.decode()
 
         services.poll_store(store_id=store.pk)
-        services.inbox_process_store(store_id=store.pk)
+        channel.inbox_process_store(store_id=store.pk)
         assert Order.objects.filter(platform_order_id__in=late).count() == 2
         assert sync_check_window(store_id=store.pk, window_start=window[0], window_end=window[1]).missing == []
     finally:

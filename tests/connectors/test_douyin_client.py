@@ -16,6 +16,7 @@ from connectors.douyin.connector import ACK, CARRIER_CODES, DouyinConnector
 from connectors.douyin.mapping import map_douyin_order
 from connectors.registry import connector_class, sandbox_class
 from connectors.sandbox.douyin import SHANGHAI, DouyinSandbox
+from pipeline import channel
 from tests.connectors.sandbox_fixtures import add_order
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)  # 08:00 in Beijing
@@ -553,7 +554,6 @@ def test_parse_webhook_without_credentials_is_an_auth_problem():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_push_lands_in_the_inbox_and_the_fetched_order_is_imported(live_server, skus):
-    from connectors import services
     from connectors.models import ChannelSyncState, InboxMessage
     from orders.models import Order, Platform, Store
 
@@ -580,7 +580,7 @@ def test_a_push_lands_in_the_inbox_and_the_fetched_order_is_imported(live_server
         assert response.headers["Content-Type"].startswith("application/json")
         assert InboxMessage.objects.filter(store=store).count() == 1
 
-        services.inbox_process_store(store_id=store.pk)
+        channel.inbox_process_store(store_id=store.pk)
         imported = Order.objects.get(store=store, platform_order_id=order["order_id"])
         assert imported.total_amount == Decimal(order["pay_amount"]).scaleb(-2)
         assert imported.shipping_amount == Decimal(order["post_amount"]).scaleb(-2)
@@ -610,7 +610,7 @@ def test_polling_imports_every_order_of_two_windows(skus):
         sandbox.set_clock(None)
         result = services.poll_store(store_id=store.pk)
         assert result.status == "ok" and result.fetched == 15
-        services.inbox_process_store(store_id=store.pk)
+        channel.inbox_process_store(store_id=store.pk)
         assert Order.objects.filter(store=store).count() == 15
     finally:
         sandbox.stop()

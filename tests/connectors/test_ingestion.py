@@ -18,6 +18,7 @@ from connectors.shopify.connector import shopify_hmac
 from inventory.models import SKU, PlatformSKUMapping
 from oms.exceptions import DomainError
 from orders.models import Order, OrderEventType, OrderStatus, Platform, Store
+from pipeline import channel
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +50,7 @@ def taobao(skus):
 
 
 def drain(store) -> int:
-    return services.inbox_process_store(store_id=store.pk)
+    return channel.inbox_process_store(store_id=store.pk)
 
 
 def transitions(order) -> list[str]:
@@ -253,16 +254,3 @@ def test_bad_content_length_is_a_400_not_a_500(shopify):
                             CONTENT_LENGTH=str(50 * 1024 * 1024))
     assert too_big.status_code == 413
     assert not InboxMessage.objects.filter(store=store).exists()
-
-
-def test_bench_bare_view_is_off_by_default_and_stores_a_repeat_once(shopify, settings):
-    sandbox, store = shopify
-    body = b'{"id": 1}'
-    headers = {"HTTP_X_SHOPIFY_HMAC_SHA256": shopify_hmac(sandbox.api_secret, body), "HTTP_X_SHOPIFY_EVENT_ID": "e1"}
-    assert Client().post("/bench/bare-webhook/shop/", data=body, content_type="application/json",
-                         **headers).status_code == 404
-    settings.OMS_BENCH_BARE_WEBHOOK = True
-    for _ in range(2):
-        assert Client().post("/bench/bare-webhook/shop/", data=body, content_type="application/json",
-                             **headers).status_code == 200
-    assert InboxMessage.objects.filter(store=store).count() == 1

@@ -9,6 +9,7 @@ from connectors import services
 from connectors.models import ChannelSyncState
 from connectors.sandbox.pdd import PddSandbox
 from orders.models import Order, OrderStatus, Platform, Store
+from pipeline import channel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def sync(store, at):
     """One beat of the pipeline at time ``at``: poll the store, then drain its inbox (what the workers do)."""
     result = services.poll_store(store_id=store.pk, now=at)
-    services.inbox_process_store(store_id=store.pk)
+    channel.inbox_process_store(store_id=store.pk)
     ChannelSyncState.objects.filter(store=store).update(next_poll_at=None)
     return result
 

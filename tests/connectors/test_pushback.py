@@ -11,6 +11,7 @@ from connectors.sandbox.shopify import ShopifySandbox
 from connectors.sandbox.taobao import TaobaoSandbox
 from oms.exceptions import ValidationFailed
 from orders.models import Order, OrderEventType, Platform, Store
+from pipeline import channel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +31,7 @@ def import_trade(sandbox, store, *, lines: int) -> Order:
     trade = sandbox.generate_order(lines=lines, status="WAIT_SELLER_SEND_GOODS")
     sandbox.put_order(trade, push=False)
     services.poll_store(store_id=store.pk)
-    services.inbox_process_store(store_id=store.pk)
+    channel.inbox_process_store(store_id=store.pk)
     return Order.objects.get(store=store, platform_order_id=trade["tid_str"])
 
 
@@ -104,7 +105,7 @@ def test_shopify_fulfillment_with_tracking(skus):
         ChannelSyncState.objects.create(store=store)
         sandbox.generate(1, push=False)
         services.poll_store(store_id=store.pk)
-        services.inbox_process_store(store_id=store.pk)
+        channel.inbox_process_store(store_id=store.pk)
         order = Order.objects.get(store=store)
         push = pushback.shipment_push_enqueue(order_id=order.pk, carrier_code="UPS", tracking_number="1Z999")
         assert pushback.shipment_push_send(push_id=push.pk) == PushStatus.SENT

@@ -17,6 +17,7 @@ from fulfillment import services as parcels
 from fulfillment.models import Carrier, Shipment
 from oms.celery import app as celery_app
 from orders.models import Order, OrderEventType, OrderLine, Platform, Store
+from pipeline import channel, shipping
 from tests.conftest import PASSWORD
 from tests.fulfillment.helpers import ship_parcel
 
@@ -52,7 +53,7 @@ def import_trade(sandbox, store, *, lines: int) -> Order:
     trade = sandbox.generate_order(lines=lines, status="WAIT_SELLER_SEND_GOODS")
     sandbox.put_order(trade, push=False)
     services.poll_store(store_id=store.pk)
-    services.inbox_process_store(store_id=store.pk)
+    channel.inbox_process_store(store_id=store.pk)
     return Order.objects.get(store=store, platform_order_id=trade["tid_str"])
 
 
@@ -121,7 +122,7 @@ def test_a_failed_push_back_is_explained_and_sent_again_or_discarded_from_the_or
     Order.objects.filter(pk=order.pk).update(
         platform_order_id="999999999"
     )  # a trade the platform does not know
-    push = pushback.shipment_push_enqueue(order_id=order.pk, carrier_code="SF", tracking_number="SF1")
+    push = shipping.shipment_push_queue(order_id=order.pk, carrier_code="SF", tracking_number="SF1")
     push.refresh_from_db()
     assert push.status == PushStatus.FAILED and push.last_error
     ShipmentPush.objects.filter(pk=push.pk).update(last_error=push.last_error + LONG_ERROR_TAIL)
@@ -184,7 +185,7 @@ def test_a_discarded_push_back_is_never_sent(taobao, role_users):
     order = import_trade(sandbox, store, lines=1)
     real_tid = order.platform_order_id
     Order.objects.filter(pk=order.pk).update(platform_order_id="999999999")
-    push = pushback.shipment_push_enqueue(order_id=order.pk, carrier_code="SF", tracking_number="SF2")
+    push = shipping.shipment_push_queue(order_id=order.pk, carrier_code="SF", tracking_number="SF2")
     assert ShipmentPush.objects.get(pk=push.pk).status == PushStatus.FAILED
     Order.objects.filter(pk=order.pk).update(platform_order_id=real_tid)
 

@@ -37,6 +37,7 @@ from connectors.taobao import client as taobao_client
 from connectors.taobao.client import TRADE_TYPES, TopClient
 from connectors.taobao.connector import TaobaoConnector
 from orders.models import Order, Platform, Store
+from pipeline import channel
 
 INCREMENT = "taobao.trades.sold.increment.get"
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)  # 2026-03-01 08:00:00 in Beijing
@@ -206,7 +207,7 @@ def test_taobao_poll_imports_trades_of_every_type_the_hub_handles(taobao_shop):
     taobao.set_clock(None)
     result = services.poll_store(store_id=store.pk)
     assert (result.status, result.fetched) == ("ok", 5)
-    services.inbox_process_store(store_id=store.pk)
+    channel.inbox_process_store(store_id=store.pk)
     assert set(Order.objects.filter(store=store).values_list("platform_order_id", flat=True)) == set(tids.values())
     assert TaobaoConnector.max_window == timedelta(days=1)
 

@@ -17,6 +17,7 @@ from connectors.sandbox.douyin import DouyinSandbox
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.shopify.connector import shopify_hmac
 from orders.models import Order, Platform, Store
+from pipeline import channel
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -91,14 +92,14 @@ def test_a_signed_body_with_an_escaped_nul_is_stored_as_sent_and_becomes_an_orde
     assert message.status == InboxStatus.PENDING
     assert "\\u0000" in message.body  # the raw record keeps the escape as the platform sent it
 
-    assert services.inbox_process_store(store_id=store.pk) == 1
+    assert channel.inbox_process_store(store_id=store.pk) == 1
     message.refresh_from_db()
     assert (message.status, message.dead_reason, message.attempts) == (InboxStatus.DONE, "", 1)
     imported = Order.objects.get(store=store)
     assert imported.receiver_name == "王小贝"
     assert imported.buyer_note == "请尽快发货"
     # Nothing is left to retry: a second drain finds no work and the row stays done.
-    assert services.inbox_process_store(store_id=store.pk) == 0
+    assert channel.inbox_process_store(store_id=store.pk) == 0
     assert services.inbox_overdue_store_ids(older_than=timedelta(0)) == []
     message.refresh_from_db()
     assert (message.status, message.attempts) == (InboxStatus.DONE, 1)

@@ -7,12 +7,13 @@ import pytest
 import requests
 from django.utils import timezone
 
-from connectors import capture, pushback, services
+from connectors import services
 from connectors.models import CaptureStatus, ChannelSyncState, PaymentCapture, PushStatus, ShipmentPush
 from connectors.sandbox.shopify import ShopifySandbox
 from finance.models import PaymentEvent, PaymentSnapshot
 from fulfillment.models import Carrier, Shipment
 from orders.models import Order, OrderStatus, Platform, Store
+from pipeline import capture, channel
 from tests.fulfillment.helpers import ship_parcel
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,7 +40,7 @@ def authorized_order(sandbox: ShopifySandbox) -> dict:
 def sync(store: Store) -> None:
     # A poll a few seconds on: an update the sandbox just made (updated_at bumped a second) is in the window.
     services.poll_store(store_id=store.pk, now=timezone.now() + timedelta(seconds=5))
-    services.inbox_process_store(store_id=store.pk)
+    channel.inbox_process_store(store_id=store.pk)
 
 
 def capture_transactions(sandbox: ShopifySandbox, order_id: str) -> list[dict]:
@@ -72,7 +73,7 @@ def test_with_the_setting_the_order_ships_and_the_payment_is_captured_once(shop)
     parcel = Shipment.objects.filter(lines__order=order).distinct().get()
     ship_parcel(parcel, tracking="1Z0000000001")
     push = ShipmentPush.objects.get(order=order)
-    assert pushback.shipment_push_send(push_id=push.pk) == PushStatus.SENT
+    assert channel.shipment_push_send(push_id=push.pk) == PushStatus.SENT
     row = PaymentCapture.objects.get(order=order)
     # Shopify answers 503 longer than the client's own retries last: the row waits and is tried again.
     sandbox.faults.server_errors = 6

@@ -10,10 +10,10 @@ import pytest
 import requests
 
 from connectors.base import AuthError, PermanentError, SignatureError, TransientError
-from connectors.sandbox.base import Response
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.connector import ShopifyConnector, shopify_hmac
+from gateway.sandbox import Response
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 VECTOR_SECRET = "shpss_testsecret"

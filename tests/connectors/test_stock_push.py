@@ -11,10 +11,11 @@ from connectors.sandbox.pdd import PddSandbox
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.sandbox.taobao import TaobaoSandbox
 from inventory.models import PlatformSKUMapping
+from inventory.selectors import available_by_sku
 from inventory.services import stock_receive
-from orders import services
 from orders.models import Platform, Store
 from orders.services import LineInput
+from pipeline import orders as flows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,11 +78,11 @@ def test_burst_of_reservations_and_cancellations_ends_with_the_hub_quantity(plat
     orders = [make_order(store=manual_store, lines=[LineInput(sku_code="TEA-LJ-250G", quantity=3,
                                                              unit_price=Decimal("1"))]) for _ in range(40)]
     for order in orders[:15]:
-        services.order_cancel(order_id=order.pk, reason="burst")
+        flows.order_cancel(order_id=order.pk, reason="burst")
     stock_receive(warehouse_id=orders[0].lines.first().reservations.first().warehouse_id, sku_id=tea.pk, quantity=7)
 
     counts = stock_push.channel_stock_flush()
-    available = stock_push.available_by_sku([tea.pk])[tea.pk]
+    available = available_by_sku([tea.pk])[tea.pk]
     assert available == 1000 + 7 - 25 * 3  # 932 free after 25 orders hold 3 each
     assert counts["calls"] == 4  # one call per platform for the whole burst
     assert last_quantity(shopify.pushed, "available") == (932 // 2) - 10 == 456

@@ -1,8 +1,8 @@
 """The packing station in a real browser, typed like a barcode scanner: a wrong item turns the station
 red with the reason, the right items turn it green, and the parcel packs once every line is scanned."""
 
-from fulfillment import services
 from fulfillment.models import Shipment, ShipmentStatus
+from pipeline import shipping
 from tests.conftest import PASSWORD
 from tests.e2e.browser import BROWSER_MARKS, sync_api
 
@@ -19,7 +19,7 @@ def scan(page, code: str) -> None:
 def test_a_wrong_item_is_refused_in_red_and_a_fully_scanned_parcel_packs(live_server, browser_page, role_users,
                                                                          make_order):
     parcel = Shipment.objects.filter(lines__order=make_order()).distinct().get()
-    services.shipment_start_picking(shipment_id=parcel.pk)
+    shipping.shipment_start_picking(shipment_id=parcel.pk)
     page, expect = browser_page, sync_api.expect
     page.goto(f"{live_server.url}/accounts/login/?next=/fulfillment/pack/")
     page.fill("input[name=username]", role_users["warehouse"].username)

@@ -5,6 +5,7 @@ from django.db.models import Sum
 from fulfillment import services
 from fulfillment.models import Shipment
 from inventory.models import Reservation, StockLevel, StockMovement
+from pipeline import shipping
 
 
 def parcel_of(order) -> Shipment:
@@ -19,10 +20,10 @@ def scan_all(shipment: Shipment) -> None:
 
 def ship_parcel(shipment: Shipment, *, tracking: str = "YT1000000001") -> Shipment:
     """Pick, scan every item, pack and ship with a typed tracking number (manual carrier)."""
-    services.shipment_start_picking(shipment_id=shipment.pk)
+    shipping.shipment_start_picking(shipment_id=shipment.pk)
     scan_all(shipment)
-    services.shipment_pack(shipment_id=shipment.pk)
-    return services.shipment_ship(shipment_id=shipment.pk, tracking_number=tracking)
+    shipping.shipment_pack(shipment_id=shipment.pk)
+    return shipping.shipment_ship(shipment_id=shipment.pk, tracking_number=tracking)
 
 
 def stock_picture() -> dict:

@@ -8,7 +8,7 @@ from fulfillment import services
 from fulfillment.exceptions import RoutingInvalid
 from fulfillment.models import Carrier, Shipment, ShipmentStatus, Wave
 from fulfillment.tracking import shipment_request_waybill
-from orders import services as order_services
+from pipeline import orders as order_flows
 from tests.conftest import PASSWORD
 from tests.fulfillment.helpers import parcel_of
 
@@ -66,7 +66,7 @@ def test_a_tracking_number_in_other_digits_is_refused(make_order):
 def test_a_cancelled_parcel_gets_no_waybill(make_order):
     order = make_order()
     parcel = parcel_of(order)
-    order_services.order_cancel(order_id=order.pk, reason="buyer cancelled")
+    order_flows.order_cancel(order_id=order.pk, reason="buyer cancelled")
     with pytest.raises(RoutingInvalid) as refused:
         shipment_request_waybill(shipment_id=parcel.pk)
     assert refused.value.code == "waybill_not_needed"

@@ -16,6 +16,8 @@ from fulfillment.models import Shipment, ShipmentEvent, ShipmentEventType, Shipm
 from orders import services as order_services
 from orders.models import HoldReason, OrderStatus
 from orders.services import BuyerInput, ReceiverInput
+from pipeline import orders as order_flows
+from pipeline import shipping
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +107,7 @@ def test_a_held_parcel_leaves_to_pick_for_the_held_lane_with_its_reason_and_no_p
 
     # Released: back among the work, nothing left in the held lane.
     order = held.lines.first().order
-    order_services.order_release_hold(order_id=order.pk, hold_reason=HoldReason.ADDRESS)
+    order_flows.order_release_hold(order_id=order.pk, hold_reason=HoldReason.ADDRESS)
     html = client.get(f"/fulfillment/kanban/{warehouse.code}/").content.decode()
     assert sorted(cards_in(html, SS.TO_PICK)) == sorted([held.number, free.number])
     assert cards_in(html, "held") == [] and count_in(html, "held") == 0
@@ -236,7 +238,7 @@ def test_a_wave_of_held_parcels_is_refused_to_start_and_can_be_cancelled(role_us
 def test_a_wave_with_a_parcel_being_picked_cannot_be_cancelled(parcels):
     first, second = parcels(2)
     wave = services.wave_create(shipment_ids=[first.pk, second.pk])
-    services.wave_start(wave_id=wave.pk)
+    shipping.wave_start(wave_id=wave.pk)
     with pytest.raises(MoveRefused) as refused:
         services.wave_cancel(wave_id=wave.pk)
     assert refused.value.code == "wave_picked"

@@ -22,6 +22,7 @@ from inventory.models import Reservation, StockLevel
 from inventory.services import stock_reconcile
 from orders.models import Order, OrderLine, OrderStatus
 from orders.services import ReceiverInput
+from pipeline import shipping
 from tests.fulfillment.helpers import parcel_of, ship_parcel, stock_picture
 
 pytestmark = pytest.mark.django_db
@@ -76,7 +77,7 @@ def test_merge_refuses_parcels_already_being_picked(make_order, taobao_store):
     taobao_store.merge_shipments = False
     taobao_store.save()
     a, b = parcel_of(make_order()), parcel_of(make_order())
-    services.shipment_start_picking(shipment_id=b.pk)
+    shipping.shipment_start_picking(shipment_id=b.pk)
     with pytest.raises(MoveRefused):
         services.shipments_merge(shipment_ids=[a.pk, b.pk])
     assert Shipment.objects.get(pk=a.pk).lines.count() == 2

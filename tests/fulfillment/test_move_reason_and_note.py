@@ -10,6 +10,7 @@ from fulfillment.models import Shipment, ShipmentEvent, ShipmentStatus
 from oms.exceptions import ValidationFailed
 from orders import services as order_services
 from orders.models import OrderEvent, OrderStatus
+from pipeline import shipping
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +55,7 @@ def test_without_javascript_the_refusal_is_a_message_back_on_the_board(role_user
 
 
 def test_the_service_refuses_an_empty_reason_too(parcel):
-    for call in (lambda: services.shipment_move(shipment_id=parcel.pk, to_status=SS.EXCEPTION, reason=""),
+    for call in (lambda: shipping.shipment_move(shipment_id=parcel.pk, to_status=SS.EXCEPTION, reason=""),
                  lambda: services.shipment_raise_exception(shipment_id=parcel.pk, reason="")):
         with pytest.raises(ValidationFailed) as refused:
             call()

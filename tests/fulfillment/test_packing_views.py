@@ -8,6 +8,7 @@ from fulfillment import services
 from fulfillment.models import Shipment, ShipmentEvent, ShipmentEventType, ShipmentStatus
 from inventory.models import SKU
 from orders.models import OrderStatus
+from pipeline import shipping
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ def parcel(make_order) -> Shipment:
     SKU.objects.filter(code="CUP-CER-350").update(weight_grams=400)
     order = make_order()
     shipment = Shipment.objects.filter(lines__order=order).distinct().get()
-    services.shipment_start_picking(shipment_id=shipment.pk)
+    shipping.shipment_start_picking(shipment_id=shipment.pk)
     shipment.refresh_from_db()
     assert shipment.expected_weight_grams == 1000
     return shipment
@@ -204,7 +205,7 @@ def test_scanning_another_label_opens_that_parcel_and_unknown_codes_are_refused(
 
     other_order = make_order(buyer=BuyerInput(id="buyer-2", name="李雷"))
     other = Shipment.objects.filter(lines__order=other_order).distinct().get()
-    services.shipment_start_picking(shipment_id=other.pk)
+    shipping.shipment_start_picking(shipment_id=other.pk)
     services.shipment_set_tracking_number(shipment_id=other.pk, tracking_number="YT1000000001")
     client = login(role_users, "warehouse")
     switched = scan(client, parcel, "yt 1000 0000 01", **HTMX)  # the tracking number, as typed

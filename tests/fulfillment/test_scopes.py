@@ -9,13 +9,14 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 
+from demo.loader import demo_load
 from fulfillment import services
 from fulfillment.models import Shipment, ShipmentEvent, ShipmentStatus, Wave
 from inventory.models import StaffScope, Warehouse
 from inventory.selectors import warehouse_ids_for_user
-from oms.demo import demo_load
 from orders.models import OrderStatus, Platform, Store
 from orders.services import ReceiverInput
+from pipeline import shipping
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -126,7 +127,7 @@ def test_a_scoped_user_cannot_open_or_work_another_warehouses_parcels(bj_clerk, 
 
 def test_the_packing_station_refuses_another_warehouses_label_like_an_unknown_one(bj_clerk, parcel):
     client = login(bj_clerk)
-    services.shipment_start_picking(shipment_id=parcel.pk)
+    shipping.shipment_start_picking(shipment_id=parcel.pk)
     response = client.post("/fulfillment/pack/scan/", {"code": parcel.number}, **HTMX)
     assert response.status_code == 400
     assert f"No parcel has the number {parcel.number}." in response.content.decode()

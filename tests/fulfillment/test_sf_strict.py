@@ -10,13 +10,14 @@ import pytest
 import requests
 from django.test import Client
 
-from connectors.base import PermanentError
 from fulfillment.carriers import adapter_for
 from fulfillment.carriers.base import Address, CarrierPermanentError, WaybillRequest
 from fulfillment.carriers.sf import CREATE_ORDER, SEARCH_ORDER, UPDATE_ORDER
 from fulfillment.carriers.sf_sandbox import SFSandbox
 from fulfillment.models import Carrier, CarrierKind, Shipment, ShipmentEventType
 from fulfillment.tracking import shipment_cancel_waybill
+from gateway.errors import PermanentError
+from pipeline import orders as order_flows
 from tests.conftest import PASSWORD
 from tests.fulfillment.helpers import parcel_of
 
@@ -194,7 +195,6 @@ def test_the_sandbox_refuses_a_cancel_sf_would_refuse(sandbox):
 
 @pytest.mark.django_db
 def test_a_cancelled_parcels_waybill_is_voided_by_its_order_id(sandbox, make_order, warehouse):
-    from orders import services as order_services
 
     carrier = Carrier.objects.create(
         code="SF",
@@ -208,7 +208,7 @@ def test_a_cancelled_parcels_waybill_is_voided_by_its_order_id(sandbox, make_ord
     shipment = parcel_of(order)
     number = adapter_of(sandbox).create_waybill(request_for(shipment.number)).tracking_number
     Shipment.objects.filter(pk=shipment.pk).update(carrier=carrier, tracking_number=number)
-    order_services.order_cancel(order_id=order.pk, reason="buyer cancelled")
+    order_flows.order_cancel(order_id=order.pk, reason="buyer cancelled")
 
     assert shipment_cancel_waybill(shipment_id=shipment.pk) is True
 

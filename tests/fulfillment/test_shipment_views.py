@@ -21,6 +21,7 @@ from fulfillment.models import (
 )
 from orders.models import OrderStatus
 from orders.services import BuyerInput
+from pipeline import shipping
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +69,7 @@ def sf(db) -> Carrier:
 def test_list_filters_and_bad_filters(role_users, make_order, yto):
     first = parcel_of(make_order())
     second = parcel_of(make_order(buyer=BuyerInput(id="buyer-2", name="李雷")))
-    services.shipment_start_picking(shipment_id=second.pk)
+    shipping.shipment_start_picking(shipment_id=second.pk)
     services.shipment_set_tracking_number(shipment_id=second.pk, tracking_number="YT2000000002")
     client = login(role_users, "customer_service")
 
@@ -242,7 +243,7 @@ def test_buttons_walk_a_parcel_to_delivered_and_refusals_say_why(role_users, mak
     for line in shipment.lines.select_related("sku"):
         for _unit in range(line.quantity):
             services.shipment_scan_item(shipment_id=shipment.pk, barcode=line.sku.barcode)
-    services.shipment_pack(shipment_id=shipment.pk)
+    shipping.shipment_pack(shipment_id=shipment.pk)
     page = client.get(f"{base}/").content.decode()
     assert 'data-action="ship"' in page and 'name="tracking_number"' in page  # manual carrier: type it
     no_number = client.post(f"{base}/ship/", {"tracking_number": ""}, follow=True)
@@ -330,12 +331,12 @@ def test_split_merge_and_unmerge_from_the_page(role_users, make_order, yto):
 
 def test_stale_list_shows_days_since_the_last_update(role_users, make_order, yto):
     shipment = parcel_of(make_order())
-    services.shipment_start_picking(shipment_id=shipment.pk)
+    shipping.shipment_start_picking(shipment_id=shipment.pk)
     for line in shipment.lines.select_related("sku"):
         for _unit in range(line.quantity):
             services.shipment_scan_item(shipment_id=shipment.pk, barcode=line.sku.barcode)
-    services.shipment_pack(shipment_id=shipment.pk)
-    services.shipment_ship(shipment_id=shipment.pk, tracking_number="YT4000000004")
+    shipping.shipment_pack(shipment_id=shipment.pk)
+    shipping.shipment_ship(shipment_id=shipment.pk, tracking_number="YT4000000004")
     quiet = parcel_of(make_order(buyer=BuyerInput(id="buyer-9", name="韩梅梅")))
     now = timezone.now()
     Shipment.objects.filter(pk=shipment.pk).update(
@@ -355,7 +356,7 @@ def test_stale_list_shows_days_since_the_last_update(role_users, make_order, yto
 def test_order_page_lists_its_parcels_and_no_longer_offers_the_tracking_form(role_users, make_order, yto):
     order = make_order()
     shipment = parcel_of(order)
-    services.shipment_start_picking(shipment_id=shipment.pk)
+    shipping.shipment_start_picking(shipment_id=shipment.pk)
     services.shipment_set_tracking_number(shipment_id=shipment.pk, tracking_number="YT5000000005")
     page = login(role_users, "manager").get(f"/orders/{order.pk}/").content.decode()
     parcels = page.split('data-section="parcels"', 1)[1].split("</section>", 1)[0]

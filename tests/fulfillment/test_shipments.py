@@ -25,8 +25,9 @@ from fulfillment.models import (
 from fulfillment.notifications import notification_send
 from inventory.models import MovementKind, Reservation, StockLevel, StockMovement
 from oms.exceptions import ValidationFailed
-from orders import services as order_services
 from orders.models import Order, OrderStatus
+from pipeline import orders as order_flows
+from pipeline import shipping
 from tests.conftest import order_input
 from tests.fulfillment.helpers import parcel_of, scan_all, ship_parcel
 
@@ -56,12 +57,12 @@ def test_a_ready_order_becomes_one_parcel_with_its_reserved_units_and_the_reason
 def test_the_order_follows_its_parcel_from_picking_to_delivered(make_order, manual_carrier):
     order = make_order()
     parcel = parcel_of(order)
-    services.shipment_start_picking(shipment_id=parcel.pk)
+    shipping.shipment_start_picking(shipment_id=parcel.pk)
     assert Order.objects.get(pk=order.pk).status == OrderStatus.IN_FULFILMENT
     scan_all(parcel)
-    services.shipment_pack(shipment_id=parcel.pk)
+    shipping.shipment_pack(shipment_id=parcel.pk)
     before = {lv.sku.code: (lv.on_hand, lv.reserved) for lv in StockLevel.objects.select_related("sku")}
-    services.shipment_ship(shipment_id=parcel.pk, tracking_number="yt 1000-0000-01")
+    shipping.shipment_ship(shipment_id=parcel.pk, tracking_number="yt 1000-0000-01")
     parcel.refresh_from_db()
     assert parcel.status == ShipmentStatus.SHIPPED and parcel.tracking_number == "YT1000000001"
     assert Order.objects.get(pk=order.pk).status == OrderStatus.SHIPPED
@@ -75,7 +76,7 @@ def test_the_order_follows_its_parcel_from_picking_to_delivered(make_order, manu
     push = ShipmentPush.objects.get(order=order)
     assert (push.carrier_code, push.tracking_number, push.shipment_key, push.line_ids) == (
         "YTO", "YT1000000001", parcel.number, [])
-    services.shipment_deliver(shipment_id=parcel.pk)
+    shipping.shipment_deliver(shipment_id=parcel.pk)
     assert Order.objects.get(pk=order.pk).status == OrderStatus.DELIVERED
 
 
@@ -101,7 +102,7 @@ def test_a_buyer_without_an_address_is_recorded_as_skipped(make_order, manual_ca
 def test_cancelling_a_ready_order_cancels_its_parcel_and_releases_the_stock(make_order):
     order = make_order()
     parcel = parcel_of(order)
-    order_services.order_cancel(order_id=order.pk, reason="buyer changed their mind")
+    order_flows.order_cancel(order_id=order.pk, reason="buyer changed their mind")
     parcel.refresh_from_db()
     assert parcel.status == ShipmentStatus.CANCELLED
     assert StockLevel.objects.get(sku__code="TEA-LJ-250G").reserved == 0
@@ -110,11 +111,11 @@ def test_cancelling_a_ready_order_cancels_its_parcel_and_releases_the_stock(make
 def test_illegal_moves_are_refused_with_the_reason_and_change_nothing(make_order):
     parcel = parcel_of(make_order())
     with pytest.raises(MoveRefused) as refused, translation.override("en"):
-        services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.SHIPPED)
+        shipping.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.SHIPPED)
     assert refused.value.message == "A parcel cannot go from “To pick” to “Shipped”."
-    services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.PICKING)
+    shipping.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.PICKING)
     with pytest.raises(PackingRefused) as missing:
-        services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.PACKED)
+        shipping.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.PACKED)
     assert missing.value.code == "items_missing" and "TEA-LJ-250G × 2" in missing.value.message
     parcel.refresh_from_db()
     assert parcel.status == ShipmentStatus.PICKING
@@ -123,11 +124,11 @@ def test_illegal_moves_are_refused_with_the_reason_and_change_nothing(make_order
 
 def test_a_packed_parcel_of_a_manual_carrier_needs_its_number_before_shipping(make_order, manual_carrier):
     parcel = parcel_of(make_order())
-    services.shipment_start_picking(shipment_id=parcel.pk)
+    shipping.shipment_start_picking(shipment_id=parcel.pk)
     scan_all(parcel)
-    services.shipment_pack(shipment_id=parcel.pk)
+    shipping.shipment_pack(shipment_id=parcel.pk)
     with pytest.raises(MoveRefused) as refused:
-        services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.SHIPPED)
+        shipping.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.SHIPPED)
     assert refused.value.code == "tracking_required"
     assert Shipment.objects.get(pk=parcel.pk).status == ShipmentStatus.PACKED
 
@@ -136,7 +137,7 @@ def test_a_packed_parcel_of_a_manual_carrier_needs_its_number_before_shipping(ma
 
 def test_packing_refuses_a_wrong_item_an_extra_one_and_a_missing_one(make_order):
     parcel = parcel_of(make_order())
-    services.shipment_start_picking(shipment_id=parcel.pk)
+    shipping.shipment_start_picking(shipment_id=parcel.pk)
     with pytest.raises(ScanRefused) as wrong:
         services.shipment_scan_item(shipment_id=parcel.pk, barcode="6901234567915")  # the gift bag: not ordered
     assert wrong.value.code == "scan_wrong_item" and "6901234567915" in wrong.value.message
@@ -147,10 +148,10 @@ def test_packing_refuses_a_wrong_item_an_extra_one_and_a_missing_one(make_order)
     result = services.shipment_scan_item(shipment_id=parcel.pk, barcode="6901234567892")
     assert (result.sku_code, result.verified, result.quantity, result.complete) == ("TEA-LJ-250G", 1, 2, False)
     with pytest.raises(PackingRefused) as missing:
-        services.shipment_pack(shipment_id=parcel.pk)
+        shipping.shipment_pack(shipment_id=parcel.pk)
     assert missing.value.data["missing"] == [{"sku": "TEA-LJ-250G", "missing": 1}]
     assert services.shipment_scan_item(shipment_id=parcel.pk, barcode="TEA-LJ-250G").complete  # the SKU code works too
-    services.shipment_pack(shipment_id=parcel.pk)
+    shipping.shipment_pack(shipment_id=parcel.pk)
     assert Shipment.objects.get(pk=parcel.pk).status == ShipmentStatus.PACKED
     refused = list(ShipmentEvent.objects.filter(shipment=parcel, type=ShipmentEventType.SCAN_REFUSED)
                    .values_list("data__problem", flat=True))
@@ -163,19 +164,19 @@ def test_a_weight_far_from_the_expected_one_is_refused(make_order, skus):
         skus[code].save()
     parcel = parcel_of(make_order())
     assert parcel.expected_weight_grams == 1000
-    services.shipment_start_picking(shipment_id=parcel.pk)
+    shipping.shipment_start_picking(shipment_id=parcel.pk)
     scan_all(parcel)
     with pytest.raises(PackingRefused) as heavy:
-        services.shipment_pack(shipment_id=parcel.pk, weight_grams=1400)
+        shipping.shipment_pack(shipment_id=parcel.pk, weight_grams=1400)
     assert heavy.value.code == "weight_mismatch"
-    services.shipment_pack(shipment_id=parcel.pk, weight_grams=1060)  # within 10 %
+    shipping.shipment_pack(shipment_id=parcel.pk, weight_grams=1060)  # within 10 %
     assert Shipment.objects.get(pk=parcel.pk).measured_weight_grams == 1060
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_stations_packing_one_parcel_at_once_end_with_one_success(make_order):
     parcel = parcel_of(make_order())
-    services.shipment_start_picking(shipment_id=parcel.pk)
+    shipping.shipment_start_picking(shipment_id=parcel.pk)
     scan_all(parcel)
     barrier, results = threading.Barrier(2), []
 
@@ -183,7 +184,7 @@ def test_two_stations_packing_one_parcel_at_once_end_with_one_success(make_order
         close_old_connections()
         barrier.wait()
         try:
-            services.shipment_pack(shipment_id=parcel.pk)
+            shipping.shipment_pack(shipment_id=parcel.pk)
             results.append("packed")
         except PackingRefused as exc:
             results.append(exc.code)
@@ -203,7 +204,7 @@ def test_two_stations_packing_one_parcel_at_once_end_with_one_success(make_order
 @pytest.mark.django_db(transaction=True)
 def test_two_stations_scanning_the_last_unit_count_it_once(make_order):
     parcel = parcel_of(make_order())
-    services.shipment_start_picking(shipment_id=parcel.pk)
+    shipping.shipment_start_picking(shipment_id=parcel.pk)
     services.shipment_scan_item(shipment_id=parcel.pk, barcode="6901234567892")
     services.shipment_scan_item(shipment_id=parcel.pk, barcode="6901234567892")
     barrier, results = threading.Barrier(2), []
@@ -230,7 +231,7 @@ def test_two_stations_scanning_the_last_unit_count_it_once(make_order):
 
 def test_a_paid_manual_order_in_another_store_gets_its_own_parcel(make_order, manual_store):
     first = make_order()
-    other = order_services.order_create(store=manual_store, data=order_input(platform_order_id="W-1", paid=True),
+    other = order_flows.order_create(store=manual_store, data=order_input(platform_order_id="W-1", paid=True),
                                         actor_label="test")
     assert parcel_of(first) != parcel_of(other)
     assert parcel_of(other).amount == Decimal("420.90") == other.total_amount
@@ -238,16 +239,16 @@ def test_a_paid_manual_order_in_another_store_gets_its_own_parcel(make_order, ma
 
 def test_an_exception_is_resolved_back_to_where_it_belongs(make_order):
     parcel = parcel_of(make_order())
-    services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.PICKING)
+    shipping.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.PICKING)
     services.shipment_scan_item(shipment_id=parcel.pk, barcode="6901234567908")
     with pytest.raises(ValidationFailed):  # bad input (400), not a refused move
         services.shipment_raise_exception(shipment_id=parcel.pk, reason="  ")
-    services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.EXCEPTION, reason="box damaged")
+    shipping.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.EXCEPTION, reason="box damaged")
     parcel.refresh_from_db()
     assert (parcel.status, parcel.exception_reason) == (ShipmentStatus.EXCEPTION, "box damaged")
     with pytest.raises(MoveRefused):
-        services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.SHIPPED)
-    services.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.TO_PICK)
+        shipping.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.SHIPPED)
+    shipping.shipment_move(shipment_id=parcel.pk, to_status=ShipmentStatus.TO_PICK)
     parcel.refresh_from_db()
     assert parcel.status == ShipmentStatus.TO_PICK and parcel.exception_reason == ""
     assert not parcel.lines.filter(verified_quantity__gt=0).exists()  # scanned again from scratch

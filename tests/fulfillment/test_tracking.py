@@ -6,13 +6,15 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from fulfillment import services
 from fulfillment.carriers.sf_sandbox import SFSandbox
 from fulfillment.models import Carrier, CarrierKind, Shipment, ShipmentEventType, ShipmentStatus
 from fulfillment.selectors import customer_tracking_of, stale_shipments
-from fulfillment.tracking import shipments_flag_stale_tracking, shipments_pull_tracking
+from fulfillment.tracking import shipments_flag_stale_tracking
 from orders.models import Order, OrderStatus
 from orders.services import ReceiverInput
+from pipeline import orders as order_flows
+from pipeline import shipping
+from pipeline.shipping import shipments_pull_tracking
 from tests.fulfillment.helpers import parcel_of, scan_all
 
 pytestmark = pytest.mark.django_db
@@ -33,10 +35,10 @@ def sf(warehouse):
 
 def shipped_with_sf(make_order, **order) -> Shipment:
     parcel = parcel_of(make_order(**order))
-    services.shipment_start_picking(shipment_id=parcel.pk)
+    shipping.shipment_start_picking(shipment_id=parcel.pk)
     scan_all(parcel)
-    services.shipment_pack(shipment_id=parcel.pk)
-    return services.shipment_ship(shipment_id=parcel.pk)  # no number given: the carrier's API is asked
+    shipping.shipment_pack(shipment_id=parcel.pk)
+    return shipping.shipment_ship(shipment_id=parcel.pk)  # no number given: the carrier's API is asked
 
 
 def test_shipping_asks_the_carrier_for_a_waybill_once(make_order, sf):
@@ -114,13 +116,12 @@ def test_a_carrier_with_broken_settings_is_a_clear_error_and_does_not_stop_the_o
 
 def test_a_cancelled_parcels_waybill_is_voided_at_the_carrier_by_the_sweeper(make_order, sf):
     from fulfillment.tracking import shipment_cancel_waybill, shipment_request_waybill, waybills_to_void
-    from orders import services as order_services
 
     sandbox, _carrier = sf
     order = make_order()
     shipment = parcel_of(order)
     number = shipment_request_waybill(shipment_id=shipment.pk).tracking_number
-    order_services.order_cancel(order_id=order.pk, reason="buyer cancelled")  # its void task may be lost
+    order_flows.order_cancel(order_id=order.pk, reason="buyer cancelled")  # its void task may be lost
     assert waybills_to_void() == [shipment.pk]  # so the sweeper finds it
     assert shipment_cancel_waybill(shipment_id=shipment.pk)
     assert {w["waybillNo"]: w["status"] for w in sandbox.waybills()}[number] == "cancelled"

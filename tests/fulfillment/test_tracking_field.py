@@ -14,8 +14,9 @@ from fulfillment.models import (
     ShipmentEventType,
     ShipmentStatus,
 )
-from fulfillment.services import shipment_override_carrier, shipment_pack, shipment_start_picking
+from fulfillment.services import shipment_override_carrier
 from orders.models import OrderStatus
+from pipeline.shipping import shipment_pack, shipment_start_picking
 from printing.models import JobKind, Printer, PrintJob, Transport
 from tests.conftest import PASSWORD
 from tests.fulfillment.helpers import scan_all

@@ -8,6 +8,7 @@ from django.test import Client
 
 from inventory import services as stock
 from orders.models import Order, OrderStatus
+from pipeline import stock as pipeline_stock
 from tests.conftest import PASSWORD
 
 pytestmark = [
@@ -35,7 +36,7 @@ def test_api_order_waits_for_stock_and_becomes_ready_when_stock_is_received(
     assert Order.objects.get(pk=order_id).stock_shortages == [
         {"sku": "TEA-LJ-250G", "needed": 5, "available": 3, "short": 2}]
 
-    stock.stock_receive(warehouse_id=warehouse.pk, sku_id=tea.pk, quantity=2, reference="PO-9")  # → task → worker
+    pipeline_stock.stock_receive(warehouse_id=warehouse.pk, sku_id=tea.pk, quantity=2, reference="PO-9")  # → worker
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and Order.objects.get(pk=order_id).status != OrderStatus.READY:
         time.sleep(0.3)

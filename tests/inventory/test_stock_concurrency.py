@@ -14,6 +14,7 @@ from orders import services
 from orders.exceptions import TransitionNotAllowed
 from orders.models import Order, OrderStatus
 from orders.services import LineInput
+from pipeline import orders as flows
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -68,7 +69,7 @@ def test_concurrent_buyers_never_oversell(warehouse, skus, make_order):
 
     def buyer(index):
         for order_id in ids[index::16]:
-            services.order_pay(order_id=order_id, actor_label=f"buyer{index}")
+            flows.order_pay(order_id=order_id, actor_label=f"buyer{index}")
 
     assert run_threads(16, buyer) == []
     ready = list(Order.objects.filter(status=OrderStatus.READY).values_list("pk", flat=True))
@@ -89,9 +90,9 @@ def test_multi_line_orders_in_opposite_sku_order_never_deadlock(warehouse, skus,
 
     def churn(index):
         for order_id in ids[index::12]:
-            services.order_pay(order_id=order_id)
+            flows.order_pay(order_id=order_id)
             if order_id % 3 == 0:
-                services.order_cancel(order_id=order_id, reason="churn")
+                flows.order_cancel(order_id=order_id, reason="churn")
 
     errors = run_threads(12, churn)
     assert not [e for e in errors if isinstance(e, OperationalError)], errors  # deadlocks surface as these
@@ -114,14 +115,14 @@ def test_counters_equal_ledger_after_mixed_concurrent_work(warehouse, skus, make
     def worker(index):
         local = random.Random(index)
         for order_id in ids[index::10]:
-            services.order_pay(order_id=order_id)
+            flows.order_pay(order_id=order_id)
             roll = local.random()
             try:
                 if roll < 0.3:
-                    services.order_cancel(order_id=order_id, reason="mixed")
+                    flows.order_cancel(order_id=order_id, reason="mixed")
                 elif roll < 0.6:
                     services.order_start_fulfilment(order_id=order_id)
-                    services.order_ship(order_id=order_id)
+                    flows.order_ship(order_id=order_id)
             except TransitionNotAllowed:
                 pass  # an order still awaiting stock can be cancelled but not shipped
             if local.random() < 0.3:

@@ -26,6 +26,8 @@ from inventory.models import (
 from orders import services
 from orders.models import OrderEventType, OrderStatus
 from orders.services import LineInput
+from pipeline import orders as flows
+from pipeline import stock as pipeline_stock
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +117,7 @@ def test_paid_order_reserves_each_line_and_the_ledger_shows_it(warehouse, skus, 
 
 def test_cancel_releases_stock_and_the_ledger_shows_it(warehouse, skus, make_order):
     order = make_order()
-    services.order_cancel(order_id=order.pk, reason="买家取消")
+    flows.order_cancel(order_id=order.pk, reason="买家取消")
     assert level(warehouse, skus["TEA-LJ-250G"]) == (1000, 0)
     releases = StockMovement.objects.filter(order=order, kind=MovementKind.RELEASE)
     assert sorted((m.sku.code, m.reserved_delta) for m in releases) == [("CUP-CER-350", -1), ("TEA-LJ-250G", -2)]
@@ -129,7 +131,7 @@ def test_cancel_releases_stock_and_the_ledger_shows_it(warehouse, skus, make_ord
 def test_ship_takes_stock_out_of_on_hand_and_reserved(warehouse, skus, make_order):
     order = make_order()
     services.order_start_fulfilment(order_id=order.pk)
-    services.order_ship(order_id=order.pk)
+    flows.order_ship(order_id=order.pk)
     assert level(warehouse, skus["TEA-LJ-250G"]) == (998, 0)
     assert level(warehouse, skus["CUP-CER-350"]) == (999, 0)
     assert set(Reservation.objects.filter(order=order).values_list("status", flat=True)) == {"shipped"}
@@ -145,11 +147,11 @@ def test_short_order_awaits_stock_with_shortages_then_goes_ready_on_receipt(ware
     assert order.stock_shortages == [{"sku": "TEA-LJ-250G", "needed": 1200, "available": 1000, "short": 200}]
     assert level(warehouse, skus["TEA-LJ-250G"]) == (1000, 0)  # nothing held while waiting
     with django_capture_on_commit_callbacks(execute=True):
-        stock.stock_receive(warehouse_id=warehouse.pk, sku_id=skus["TEA-LJ-250G"].pk, quantity=199)
+        pipeline_stock.stock_receive(warehouse_id=warehouse.pk, sku_id=skus["TEA-LJ-250G"].pk, quantity=199)
     order.refresh_from_db()
     assert order.status == OrderStatus.AWAITING_STOCK and order.stock_shortages[0]["short"] == 1
     with django_capture_on_commit_callbacks(execute=True):
-        stock.stock_receive(warehouse_id=warehouse.pk, sku_id=skus["TEA-LJ-250G"].pk, quantity=1)
+        pipeline_stock.stock_receive(warehouse_id=warehouse.pk, sku_id=skus["TEA-LJ-250G"].pk, quantity=1)
     order.refresh_from_db()
     assert order.status == OrderStatus.READY and order.stock_shortages == []
     assert level(warehouse, skus["TEA-LJ-250G"]) == (1200, 1200)
@@ -165,7 +167,7 @@ def test_retry_serves_highest_priority_then_oldest_first(warehouse, skus, make_o
     newer_normal = make_order(lines=one)
     assert {o.status for o in (old_normal, new_vip, newer_normal)} == {OrderStatus.AWAITING_STOCK}
     stock.stock_receive(warehouse_id=warehouse.pk, sku_id=tea.pk, quantity=2)
-    services.orders_retry_awaiting_stock(sku_ids=[tea.pk])
+    flows.orders_retry_awaiting_stock(sku_ids=[tea.pk])
     statuses = {o.pk: o.status for o in [old_normal, new_vip, newer_normal] if not o.refresh_from_db()}
     assert statuses == {new_vip.pk: "ready", old_normal.pk: "ready", newer_normal.pk: "awaiting_stock"}
 
@@ -232,12 +234,12 @@ def test_reserve_on_creation_and_unpaid_timeout_cancels_and_releases(warehouse, 
     order = make_order(paid=False)
     assert order.status == OrderStatus.PENDING_PAYMENT
     assert level(warehouse, skus["TEA-LJ-250G"]) == (1000, 2)
-    paid_later = services.order_pay(order_id=order.pk)
+    paid_later = flows.order_pay(order_id=order.pk)
     assert paid_later.status == OrderStatus.READY
     assert Reservation.objects.filter(order=order).count() == 2  # not reserved twice
     unpaid = make_order(paid=False)
-    assert services.orders_cancel_expired_unpaid(now=timezone.now() + timedelta(minutes=29)) == 0
-    assert services.orders_cancel_expired_unpaid(now=timezone.now() + timedelta(minutes=31)) == 1
+    assert flows.orders_cancel_expired_unpaid(now=timezone.now() + timedelta(minutes=29)) == 0
+    assert flows.orders_cancel_expired_unpaid(now=timezone.now() + timedelta(minutes=31)) == 1
     unpaid.refresh_from_db()
     assert unpaid.status == OrderStatus.CANCELLED
     assert level(warehouse, skus["TEA-LJ-250G"]) == (1000, 2)  # only the paid order holds stock
@@ -249,9 +251,9 @@ def test_stale_reservations_are_released_by_the_sweeper(warehouse, skus, make_or
     # Simulate a cancel that lost its inline release (e.g. an older code path): the sweeper catches it.
     from orders.models import Order
     Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELLED)
-    assert services.orders_release_stale_reservations() == 3
+    assert flows.orders_release_stale_reservations() == 3
     assert level(warehouse, skus["TEA-LJ-250G"]) == (1000, 0)
-    assert services.orders_release_stale_reservations() == 0
+    assert flows.orders_release_stale_reservations() == 0
 
 
 def test_reconcile_reports_and_repairs_drift(warehouse, skus, make_order):
@@ -300,7 +302,7 @@ def test_lowering_safety_stock_retries_waiting_orders(warehouse, skus, make_orde
     order = make_order(lines=[LineInput(sku_code="TEA-LJ-250G", quantity=5, unit_price=Decimal("1"))])
     assert order.status == OrderStatus.AWAITING_STOCK
     with django_capture_on_commit_callbacks(execute=True):
-        stock.sku_set_safety_stock(sku_id=tea.pk, safety_stock=10)
+        pipeline_stock.sku_set_safety_stock(sku_id=tea.pk, safety_stock=10)
     order.refresh_from_db()
     assert order.status == OrderStatus.READY
     with pytest.raises(SKUNotFound):

@@ -14,6 +14,7 @@ from orders import services
 from orders.models import IdempotencyRecord, Order, OrderEvent, OrderStatus, Store
 from orders.services import LineInput
 from orders.tasks import purge_idempotency_records_task
+from pipeline import orders as flows
 from tests.conftest import PASSWORD, order_input
 
 pytestmark = pytest.mark.django_db
@@ -70,13 +71,13 @@ def test_the_service_refuses_out_of_range_amounts_for_every_caller(taobao_store,
     """Connectors and imports do not pass the serializer: the service checks the same limits."""
     huge = order_input(lines=[LineInput(sku_code="TEA-LJ-250G", quantity=2, unit_price=Decimal("600000000000.00"))])
     with pytest.raises(DomainError) as refused:
-        services.order_create(store=taobao_store, data=huge, actor_label="test")
+        flows.order_create(store=taobao_store, data=huge, actor_label="test")
     assert refused.value.code == "amount_out_of_range" and refused.value.http_status == 400
     assert "lines[0].unit_price" in refused.value.data
     many = order_input(lines=[LineInput(sku_code="GIFT-BAG", quantity=10_001, unit_price=Decimal("0"))] * 201,
                        shipping_amount=Decimal("1000000.01"))
     with pytest.raises(DomainError) as refused:
-        services.order_create(store=taobao_store, data=many, actor_label="test")
+        flows.order_create(store=taobao_store, data=many, actor_label="test")
     assert refused.value.code == "amount_out_of_range"
     assert {"lines", "lines[0].quantity", "shipping_amount"} <= set(refused.value.data)
     assert Order.objects.count() == 0
@@ -101,12 +102,12 @@ def order_in(manual_store, skus):
 
     def make(status: str) -> Order:
         counter["n"] += 1
-        order = services.order_create(store=manual_store, data=order_input(
+        order = flows.order_create(store=manual_store, data=order_input(
             platform_order_id=f"WX-{counter['n']}", paid=status != "pending_payment"), actor_label="test")
-        steps = {"paid": [], "pending_payment": [], "ready": [services.order_approve],
-                 "in_fulfilment": [services.order_approve, services.order_start_fulfilment],
+        steps = {"paid": [], "pending_payment": [], "ready": [flows.order_approve],
+                 "in_fulfilment": [flows.order_approve, services.order_start_fulfilment],
                  # order_ship cancels the open parcels, so later steps are plain order transitions.
-                 "shipped": [services.order_approve, services.order_start_fulfilment, services.order_ship]}[status]
+                 "shipped": [flows.order_approve, services.order_start_fulfilment, flows.order_ship]}[status]
         for step in steps:
             order = step(order_id=order.pk, actor_label="test")
         assert order.status == status

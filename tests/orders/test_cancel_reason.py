@@ -8,6 +8,7 @@ from django.test import Client
 from inventory.models import Reservation, ReservationStatus
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import LineInput
+from pipeline import orders as flows
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -111,9 +112,8 @@ def test_the_api_takes_the_same_reason_codes(api_client_for, make_order):
 
 def test_the_timeline_shows_states_in_words(role_users, make_order):
     order = make_order(paid=False)
-    from orders import services
 
-    services.order_pay(order_id=order.pk, actor_label="test")
+    flows.order_pay(order_id=order.pk, actor_label="test")
     page = login(role_users, "manager").get(f"/orders/{order.pk}/").content.decode()
     timeline = page.split('class="timeline"')[1]
     assert "待付款 → 已付款" in timeline

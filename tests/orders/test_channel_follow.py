@@ -7,6 +7,7 @@ import pytest
 from inventory.models import Reservation
 from orders import services
 from orders.models import OrderEvent, OrderEventType, OrderStatus
+from pipeline import orders as flows
 
 pytestmark = pytest.mark.django_db
 
@@ -14,7 +15,7 @@ T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
 def follow(order, target, minutes):
-    return services.order_follow_channel(order_id=order.pk, target=target,
+    return flows.order_follow_channel(order_id=order.pk, target=target,
                                          platform_updated_at=T0 + timedelta(minutes=minutes), raw_status=target)
 
 

@@ -8,6 +8,7 @@ from django.db import connection, connections
 from orders import services
 from orders.exceptions import TransitionNotAllowed
 from orders.models import Order, OrderEvent, OrderEventType, OrderStatus
+from pipeline import orders as flows
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -42,8 +43,8 @@ def status_change_count(order_id: int) -> int:
 
 
 @pytest.mark.parametrize("first, second", [
-    (services.order_cancel, services.order_start_fulfilment),
-    (services.order_cancel, services.order_cancel),
+    (flows.order_cancel, services.order_start_fulfilment),
+    (flows.order_cancel, flows.order_cancel),
     (services.order_start_fulfilment, services.order_start_fulfilment),
 ])
 def test_two_concurrent_transitions_apply_exactly_once(make_order, first, second):

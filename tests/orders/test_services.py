@@ -9,6 +9,7 @@ from orders import services
 from orders.exceptions import HoldConflict, OrderInvalid, TransitionNotAllowed
 from orders.models import HoldReason, Order, OrderEvent, OrderEventType, OrderStatus
 from orders.services import LineInput
+from pipeline import orders as flows
 from tests.conftest import order_input
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def test_numbers_are_unique_and_increasing(make_order):
 
 def test_full_happy_path_writes_one_event_per_transition(make_order):
     order = make_order(paid=True)
-    for step in (services.order_start_fulfilment, services.order_ship_partially, services.order_ship,
+    for step in (services.order_start_fulfilment, services.order_ship_partially, flows.order_ship,
                  services.order_deliver, services.order_complete):
         order = step(order_id=order.pk, actor_label="test")
     assert order.status == OrderStatus.COMPLETED
@@ -74,10 +75,10 @@ def test_full_happy_path_writes_one_event_per_transition(make_order):
 
 
 @pytest.mark.parametrize("service, from_status", [
-    (services.order_ship, OrderStatus.READY),
+    (flows.order_ship, OrderStatus.READY),
     (services.order_deliver, OrderStatus.READY),
-    (services.order_pay, OrderStatus.READY),
-    (services.order_close, OrderStatus.READY),
+    (flows.order_pay, OrderStatus.READY),
+    (flows.order_close, OrderStatus.READY),
 ])
 def test_refused_transition_changes_nothing(make_order, service, from_status):
     order = make_order(paid=True)
@@ -95,8 +96,8 @@ def test_cancel_after_fulfilment_started_is_refused_but_close_works(make_order):
     order = make_order(paid=True)
     services.order_start_fulfilment(order_id=order.pk)
     with pytest.raises(TransitionNotAllowed):
-        services.order_cancel(order_id=order.pk, reason="buyer asked")
-    order = services.order_close(order_id=order.pk, reason="refunded in full")
+        flows.order_cancel(order_id=order.pk, reason="buyer asked")
+    order = flows.order_close(order_id=order.pk, reason="refunded in full")
     assert order.status == OrderStatus.CLOSED
 
 
@@ -109,9 +110,9 @@ def test_hold_with_two_reasons_releases_only_after_both(make_order):
     with pytest.raises(HoldConflict):
         services.order_hold(order_id=order.pk, hold_reason=HoldReason.RISK)
 
-    order = services.order_release_hold(order_id=order.pk, hold_reason=HoldReason.RISK, note="checked")
+    order = flows.order_release_hold(order_id=order.pk, hold_reason=HoldReason.RISK, note="checked")
     assert order.status == OrderStatus.HELD and order.hold_reasons == ["address"]
-    order = services.order_release_hold(order_id=order.pk, hold_reason=HoldReason.ADDRESS)
+    order = flows.order_release_hold(order_id=order.pk, hold_reason=HoldReason.ADDRESS)
     # Released to paid, then re-approved by the pipeline.
     assert order.status == OrderStatus.READY and order.hold_reasons == []
     types = list(order.events.values_list("type", flat=True))
@@ -124,14 +125,14 @@ def test_hold_with_two_reasons_releases_only_after_both(make_order):
 def test_unpaid_order_released_returns_to_pending_payment(make_order):
     order = make_order(paid=False)
     services.order_hold(order_id=order.pk, hold_reason=HoldReason.MANUAL)
-    order = services.order_release_hold(order_id=order.pk, hold_reason=HoldReason.MANUAL)
+    order = flows.order_release_hold(order_id=order.pk, hold_reason=HoldReason.MANUAL)
     assert order.status == OrderStatus.PENDING_PAYMENT
 
 
 def test_release_of_a_reason_not_held_is_refused(make_order):
     order = make_order(paid=True)
     with pytest.raises(HoldConflict):
-        services.order_release_hold(order_id=order.pk, hold_reason=HoldReason.RISK)
+        flows.order_release_hold(order_id=order.pk, hold_reason=HoldReason.RISK)
 
 
 def test_unknown_hold_reason_is_invalid(make_order):
@@ -145,7 +146,7 @@ def test_unknown_hold_reason_is_invalid(make_order):
 def test_cancel_clears_holds(make_order):
     order = make_order(paid=True)
     services.order_hold(order_id=order.pk, hold_reason=HoldReason.RISK)
-    order = services.order_cancel(order_id=order.pk, reason="fraud")
+    order = flows.order_cancel(order_id=order.pk, reason="fraud")
     assert order.status == OrderStatus.CANCELLED and order.hold_reasons == []
 
 
@@ -164,7 +165,7 @@ def test_cancel_clears_holds(make_order):
 ])
 def test_invalid_input_is_reported_per_field_and_creates_nothing(taobao_store, skus, overrides, field):
     with pytest.raises(OrderInvalid) as invalid:
-        services.order_create(store=taobao_store, data=order_input(**overrides))
+        flows.order_create(store=taobao_store, data=order_input(**overrides))
     assert field in invalid.value.data
     assert Order.objects.count() == 0
 
@@ -185,8 +186,8 @@ def test_same_platform_order_id_in_two_stores_is_fine(make_order, manual_store):
 
 def test_manual_order_needs_a_manual_store_and_defaults_its_id_to_the_number(taobao_store, manual_store, skus):
     with pytest.raises(OrderInvalid):
-        services.order_create_manual(store=taobao_store, data=order_input())
-    order = services.order_create_manual(store=manual_store, data=order_input(platform_order_id=""))
+        flows.order_create_manual(store=taobao_store, data=order_input())
+    order = flows.order_create_manual(store=manual_store, data=order_input(platform_order_id=""))
     assert order.platform_order_id == order.number
 
 

@@ -20,7 +20,9 @@ from fulfillment.models import Shipment
 from fulfillment.services import shipment_set_tracking_number
 from orders.models import OrderStatus
 from orders.services import ReceiverInput
+from pipeline import printing as print_flows
 from printing import services
+from printing.exceptions import PrintRefused
 from printing.models import JobKind, JobStatus, Printer, PrintJob, Transport
 from printing.tasks import send_print_job_task, sweep_print_jobs_task
 from printing.virtual_printer import VirtualPrinter
@@ -98,7 +100,7 @@ def make_due(*job_ids: int) -> None:
 
 def sweep() -> dict[int, str]:
     """What the beat sweeper and the worker do, in this thread: find due network jobs and send each."""
-    return {job_id: services.job_send_direct(job_id=job_id) for job_id in services.jobs_due_direct()}
+    return {job_id: print_flows.job_send_direct(job_id=job_id) for job_id in services.jobs_due_direct()}
 
 
 # --- One label, once -------------------------------------------------------------------------------
@@ -107,7 +109,7 @@ def sweep() -> dict[int, str]:
 @pytest.mark.django_db
 def test_a_label_job_prints_once_and_sending_it_again_prints_nothing(parcel, printer, device):
     shipment = parcel()
-    result = services.print_label(shipment_id=shipment.pk)
+    result = print_flows.label_print(shipment_id=shipment.pk)
     assert result.created is True
     job = result.job
     assert (job.kind, job.status, job.shipment_id, job.printer_id) == (
@@ -126,7 +128,7 @@ def test_a_label_job_prints_once_and_sending_it_again_prints_nothing(parcel, pri
     assert job.printed_at is not None
 
     # A duplicate task message, the sweeper and a direct call: the job is printed, nothing is sent again.
-    assert services.job_send_direct(job_id=job.pk) == JobStatus.PRINTED
+    assert print_flows.job_send_direct(job_id=job.pk) == JobStatus.PRINTED
     assert send_print_job_task(job_id=job.pk) == JobStatus.PRINTED
     assert services.jobs_due_direct() == []
     assert sweep_print_jobs_task() == 0
@@ -138,14 +140,14 @@ def test_a_label_job_prints_once_and_sending_it_again_prints_nothing(parcel, pri
 @pytest.mark.django_db
 def test_asking_for_the_same_label_twice_is_one_job_and_one_print(parcel, printer, device):
     shipment = parcel()
-    first = services.print_label(shipment_id=shipment.pk)
-    second = services.print_label(shipment_id=shipment.pk)
+    first = print_flows.label_print(shipment_id=shipment.pk)
+    second = print_flows.label_print(shipment_id=shipment.pk)
     assert (first.created, second.created) == (True, False)
     assert second.job.pk == first.job.pk
     assert PrintJob.objects.count() == 1
 
     assert sweep() == {first.job.pk: JobStatus.PRINTED}
-    third = services.print_label(shipment_id=shipment.pk)  # after it printed: still the same job
+    third = print_flows.label_print(shipment_id=shipment.pk)  # after it printed: still the same job
     assert (third.created, third.job.pk) == (False, first.job.pk)
     assert sweep() == {}
     quiet(device, 1)
@@ -155,8 +157,8 @@ def test_asking_for_the_same_label_twice_is_one_job_and_one_print(parcel, printe
 @pytest.mark.django_db
 def test_a_reprint_is_a_second_job_with_its_reason_and_a_second_print(parcel, printer, device, role_users):
     shipment = parcel()
-    original = services.print_label(shipment_id=shipment.pk).job
-    assert services.job_send_direct(job_id=original.pk) == JobStatus.PRINTED
+    original = print_flows.label_print(shipment_id=shipment.pk).job
+    assert print_flows.job_send_direct(job_id=original.pk) == JobStatus.PRINTED
     quiet(device, 1)
 
     copy = services.job_reprint(job_id=original.pk, reason="卡纸 paper jam", actor=role_users["warehouse"])
@@ -173,15 +175,15 @@ def test_a_reprint_is_a_second_job_with_its_reason_and_a_second_print(parcel, pr
     quiet(device, 2)
     assert received(device) == [bytes(original.payload)] * 2
     # The reprint does not make the label "new": asking for the label again still answers with the first job.
-    again = services.print_label(shipment_id=shipment.pk)
+    again = print_flows.label_print(shipment_id=shipment.pk)
     assert (again.created, again.job.pk) == (False, original.pk)
     assert PrintJob.objects.count() == 2
 
 
 @pytest.mark.django_db
 def test_a_reprint_needs_a_reason(parcel, printer):
-    job = services.print_label(shipment_id=parcel().pk).job
-    with pytest.raises(services.PrintRefused) as refused:
+    job = print_flows.label_print(shipment_id=parcel().pk).job
+    with pytest.raises(PrintRefused) as refused:
         services.job_reprint(job_id=job.pk, reason="   ")
     assert refused.value.code == "reason_required"
     assert PrintJob.objects.count() == 1
@@ -205,7 +207,7 @@ def test_an_offline_printer_keeps_its_jobs_queued_then_prints_each_exactly_once(
 ):
     shipments = [parcel() for _ in range(3)]
     device.refuse(True)
-    jobs = [services.print_label(shipment_id=s.pk).job for s in shipments]
+    jobs = [print_flows.label_print(shipment_id=s.pk).job for s in shipments]
 
     before = timezone.now()
     assert sweep() == {job.pk: JobStatus.QUEUED for job in jobs}
@@ -262,10 +264,10 @@ def test_an_offline_printer_keeps_its_jobs_queued_then_prints_each_exactly_once(
 @pytest.mark.django_db
 def test_an_inactive_printer_is_not_swept_and_a_cancelled_job_never_prints(parcel, printer, device):
     first, second = parcel(), parcel()
-    kept = services.print_label(shipment_id=first.pk).job
-    cancelled = services.print_label(shipment_id=second.pk).job
+    kept = print_flows.label_print(shipment_id=first.pk).job
+    cancelled = print_flows.label_print(shipment_id=second.pk).job
     services.job_cancel(job_id=cancelled.pk)
-    assert services.job_send_direct(job_id=cancelled.pk) == JobStatus.FAILED
+    assert print_flows.job_send_direct(job_id=cancelled.pk) == JobStatus.FAILED
     Printer.objects.filter(pk=printer.pk).update(active=False)
     assert services.jobs_due_direct() == []
     Printer.objects.filter(pk=printer.pk).update(active=True)
@@ -301,7 +303,7 @@ def test_two_workers_sending_the_same_jobs_at_once_print_each_once(warehouse, pr
         try:
             barrier.wait(timeout=10)
             for job in jobs:
-                outcomes.append(services.job_send_direct(job_id=job.pk))
+                outcomes.append(print_flows.job_send_direct(job_id=job.pk))
         except Exception as exc:  # reported by the assertion below, not swallowed
             errors.append(exc)
         finally:

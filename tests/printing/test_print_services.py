@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from oms.exceptions import ConflictError
 from printing import services
+from printing.exceptions import PrintRefused
 from printing.models import JobStatus, Printer, PrintJob, Transport
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +36,7 @@ def test_a_reprint_needs_a_reason_and_is_a_new_job(warehouse):
         services.job_reprint(job_id=job.pk, reason="again")
     job = PrintJob.objects.create(printer=printer, kind="label", payload=b"\x1b@label\n", dedup_key="label:2:SF2",
                                   status=JobStatus.PRINTED)
-    with pytest.raises(services.PrintRefused):
+    with pytest.raises(PrintRefused):
         services.job_reprint(job_id=job.pk, reason=" ")
     copy = services.job_reprint(job_id=job.pk, reason="label torn")
     assert copy.pk != job.pk and copy.reprint_of == job and copy.reason == "label torn"

@@ -19,7 +19,9 @@ from fulfillment.models import Shipment, ShipmentStatus
 from fulfillment.services import shipment_set_tracking_number, wave_create
 from orders.models import OrderStatus
 from orders.services import ReceiverInput
+from pipeline import printing as print_flows
 from printing import escpos_decode, labels, renderers, services
+from printing.exceptions import BridgeAuthFailed
 from printing.models import JobKind, JobStatus, PrintBridge, Printer, PrintJob, Transport
 from printing.preview import render_png
 from printing.virtual_printer import VirtualPrinter
@@ -107,7 +109,7 @@ def test_anonymous_is_sent_to_login(client, warehouse):
 def test_who_may_not_print_gets_403_and_nothing_is_queued(role_users, role, parcel, printer, warehouse):
     shipment = parcel()
     client = login(role_users, role)
-    job = services.print_label(shipment_id=shipment.pk).job
+    job = print_flows.label_print(shipment_id=shipment.pk).job
     wave = wave_create(shipment_ids=[shipment.pk], actor=role_users["warehouse"])
     posts = [
         f"/printing/shipments/{shipment.pk}/label/",
@@ -267,7 +269,7 @@ def test_parcel_preview_without_tracking_number_is_a_409_with_the_reason(role_us
 
 def test_job_preview_and_page_show_the_jobs_own_bytes(role_users, parcel, printer):
     shipment = parcel()
-    job = services.print_label(shipment_id=shipment.pk, actor=role_users["warehouse"]).job
+    job = print_flows.label_print(shipment_id=shipment.pk, actor=role_users["warehouse"]).job
     client = login(role_users, "warehouse")
     png = client.get(f"/printing/jobs/{job.pk}/preview.png")
     assert png.status_code == 200 and png["Content-Type"] == "image/png"
@@ -341,7 +343,7 @@ def test_batch_from_the_kanban_reports_queued_already_refused_and_unknown(
     role_users, parcel, printer, warehouse
 ):
     ready, done, no_number = parcel(), parcel(), parcel(tracking=False)
-    services.print_label(shipment_id=done.pk)
+    print_flows.label_print(shipment_id=done.pk)
     client = login(role_users, "warehouse")
     board = f"/fulfillment/kanban/{warehouse.code}/"
     response = client.post(
@@ -394,15 +396,15 @@ def jobs(role_users, parcel, printer, device):
     printer refused it, then a manager cancelled it) and queued."""
     Printer.objects.filter(pk=printer.pk).update(port=device.port)
     made = {
-        state: services.print_label(shipment_id=parcel().pk, actor=role_users["warehouse"]).job
+        state: print_flows.label_print(shipment_id=parcel().pk, actor=role_users["warehouse"]).job
         for state in ("printed", "failed", "queued")
     }
     device.refuse(True)
-    assert services.job_send_direct(job_id=made["failed"].pk) == JobStatus.QUEUED
+    assert print_flows.job_send_direct(job_id=made["failed"].pk) == JobStatus.QUEUED
     with translation.override("en"):  # the reason is stored now, in this language
         services.job_cancel(job_id=made["failed"].pk, actor=role_users["manager"])
     device.refuse(False)
-    assert services.job_send_direct(job_id=made["printed"].pk) == JobStatus.PRINTED
+    assert print_flows.job_send_direct(job_id=made["printed"].pk) == JobStatus.PRINTED
     device.wait_for_jobs(1)
     for job in made.values():
         job.refresh_from_db()
@@ -589,5 +591,5 @@ def test_a_new_bridge_shows_its_token_once_with_the_command_line(role_users, war
     assert response.status_code == 302
     bridge.refresh_from_db()
     assert bridge.active is False
-    with pytest.raises(services.BridgeAuthFailed):
+    with pytest.raises(BridgeAuthFailed):
         services.bridge_authenticate(token=token)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from oms.celery import app as celery_app
+from pipeline import printing as print_flows
 from printing import services
 from printing.models import JobKind, JobStatus, Printer, PrintJob, Transport
 from printing.virtual_printer import VirtualPrinter
@@ -136,7 +137,7 @@ def test_a_printer_off_again_stops_the_queue_at_the_first_failure(warehouse, dev
     PrintJob.objects.filter(pk__in=[j.pk for j in jobs]).update(next_attempt_at=timezone.now())
     device.refuse(True)
 
-    assert services.printer_send_queue(printer_id=printer.pk) == {jobs[0].pk: JobStatus.QUEUED}
+    assert print_flows.printer_send_queue(printer_id=printer.pk) == {jobs[0].pk: JobStatus.QUEUED}
     quiet(device, 0)
     # Only the first was tried again; the others were not hammered against a dead printer.
     assert list(PrintJob.objects.order_by("pk").values_list("attempts", flat=True)) == [2, 1, 1]
@@ -172,7 +173,7 @@ def test_a_bridge_printer_that_answers_again_has_its_queue_due_at_the_next_poll(
     assert claim() is None  # nothing due for a minute
 
     # Someone prints a test page; it is due at once, the bridge sends it and it prints.
-    page = services.print_test_page(printer_id=printer.pk).job
+    page = print_flows.test_page_print(printer_id=printer.pk).job
     assert claim() == page.pk
     assert ack(page.pk, ok=True) == JobStatus.PRINTED
 

@@ -8,6 +8,7 @@ from fulfillment.models import Shipment
 from fulfillment.services import shipment_set_tracking_number, wave_create
 from inventory.models import StaffScope, Warehouse
 from orders.services import ReceiverInput
+from pipeline import printing as print_flows
 from printing import services
 from printing.models import JobStatus, PrintBridge, Printer, PrintJob, Transport
 from tests.conftest import PASSWORD
@@ -61,9 +62,9 @@ def bj_clerk(role_users, bj):
 def test_a_scoped_user_cannot_print_or_touch_another_warehouses_jobs(bj_clerk, role_users, parcel, printers,
                                                                     warehouse):
     # A failed SH job (queued, then cancelled by a manager) and a queued one.
-    failed = services.print_label(shipment_id=parcel.pk, actor=role_users["manager"]).job
+    failed = print_flows.label_print(shipment_id=parcel.pk, actor=role_users["manager"]).job
     services.job_cancel(job_id=failed.pk, actor=role_users["manager"])
-    test_page = services.print_test_page(printer_id=printers["SH"].pk, actor=role_users["manager"]).job
+    test_page = print_flows.test_page_print(printer_id=printers["SH"].pk, actor=role_users["manager"]).job
     wave = wave_create(shipment_ids=[parcel.pk])
     jobs_before = PrintJob.objects.count()
 
@@ -126,7 +127,7 @@ def test_unscoped_staff_and_managers_see_every_warehouses_printing(role_users, p
 def test_the_bridge_api_stays_scoped_to_its_own_warehouse(parcel, printers, bj, client):
     """The print-bridge API has no user: its token is the scope. A BJ bridge neither claims nor acks SH jobs."""
     Printer.objects.filter(pk=printers["SH"].pk).update(transport=Transport.BRIDGE)
-    job = services.print_label(shipment_id=parcel.pk).job
+    job = print_flows.label_print(shipment_id=parcel.pk).job
     _bridge, token = services.bridge_create(name="BJ PC", warehouse_id=bj.pk)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     assert client.post("/api/v1/print-bridge/claim/", **auth).status_code == 204

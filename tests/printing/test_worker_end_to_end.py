@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from fulfillment import services as parcels
 from fulfillment.carriers.sf_sandbox import SFSandbox
 from fulfillment.models import Carrier, CarrierKind, CustomerNotification, NotificationStatus, Shipment
 from orders.services import BuyerInput
-from printing import services as printing
+from pipeline import printing as print_flows
+from pipeline import shipping
 from printing.models import JobStatus, Printer, PrintJob, Transport
 from printing.virtual_printer import VirtualPrinter
 from tests.fulfillment.helpers import parcel_of, scan_all
@@ -52,19 +52,19 @@ def test_a_worker_gets_the_waybill_prints_the_label_and_sends_the_notice(make_or
     sandbox, device = sf_and_printer
     order = make_order(buyer=BuyerInput(id="b-1", name="王小贝", email="wang@example.com"))
     parcel = parcel_of(order)
-    parcels.shipment_start_picking(shipment_id=parcel.pk)
+    shipping.shipment_start_picking(shipment_id=parcel.pk)
     scan_all(parcel)
-    parcels.shipment_pack(shipment_id=parcel.pk)  # after commit: the worker asks SF for the waybill
+    shipping.shipment_pack(shipment_id=parcel.pk)  # after commit: the worker asks SF for the waybill
     number = wait_for(lambda: Shipment.objects.get(pk=parcel.pk).tracking_number, what="the waybill")
     assert [w["orderId"] for w in sandbox.waybills()] == [parcel.number]
 
-    job = printing.print_label(shipment_id=parcel.pk).job  # after commit: the worker sends it over TCP
+    job = print_flows.label_print(shipment_id=parcel.pk).job  # after commit: the worker sends it over TCP
     wait_for(lambda: PrintJob.objects.get(pk=job.pk).status == JobStatus.PRINTED, what="the label to print")
     received = device.wait_for_jobs(1, timeout=5)
     assert received[0].data == bytes(job.payload) and number in received[0].text
-    assert not printing.print_label(shipment_id=parcel.pk).created  # asking again prints nothing new
+    assert not print_flows.label_print(shipment_id=parcel.pk).created  # asking again prints nothing new
 
-    parcels.shipment_ship(shipment_id=parcel.pk)
+    shipping.shipment_ship(shipment_id=parcel.pk)
     wait_for(lambda: CustomerNotification.objects.get(order=order).status == NotificationStatus.SENT,
              what="the buyer's notice")
     time.sleep(1)

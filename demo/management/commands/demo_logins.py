@@ -5,9 +5,9 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from demo.users import DEMO_USERS, demo_password
 from inventory.models import Warehouse
 from inventory.selectors import warehouse_ids_for_user
-from oms.demo import DEMO_USERS, demo_password
 
 
 class Command(BaseCommand):

@@ -1,10 +1,10 @@
-"""Load demo users, stores, warehouses, SKUs and orders (safe to run again); see oms.demo."""
+"""Load demo users, stores, warehouses, SKUs and orders (safe to run again); see demo.loader."""
 
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from oms.demo import demo_load
+from demo.loader import demo_load
 
 
 class Command(BaseCommand):

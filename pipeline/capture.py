@@ -1,4 +1,8 @@
-"""Capture of authorized payments at shipping (Shopify manual capture) through an outbox, retried like push-backs."""
+"""Capture of authorized payments at shipping (Shopify manual capture) through an outbox, retried like push-backs.
+
+A flow across connectors (the outbox row, the platform call) and finance (the capture snapshot), so it
+lives in the pipeline.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +22,16 @@ from connectors.registry import connector_class, connector_for_store
 from connectors.services import backoff_seconds
 from finance.models import PaymentEvent, PaymentSnapshot
 from finance.services import payment_snapshot_capture
+from oms.effects import task_after_commit
+from oms.leases import lease_claim_one
+from oms.locks import lock_one
 from orders.events import event_order_payment_capture
 from orders.models import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
 
 SEND_LEASE = timedelta(minutes=2)
+CAPTURE_TASK = "connectors.tasks.capture_payment_task"
 MAX_CAPTURE_ATTEMPTS = 50
 # Captured when the whole order has left: Shopify's own "capture when the order is fulfilled" does the same.
 SHIPPED_WHOLE = (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED)
@@ -49,14 +57,8 @@ def payment_capture_enqueue_if_due(*, order: Order) -> PaymentCapture | None:
                                         reason=_("The payment will be captured on the platform."))
     except IntegrityError:
         return PaymentCapture.objects.get(order=order)  # queued before: one capture per order
-    transaction.on_commit(lambda: _enqueue(capture.pk))
+    task_after_commit(CAPTURE_TASK, capture_id=capture.pk)
     return capture
-
-
-def _enqueue(capture_id: int) -> None:
-    from connectors.tasks import capture_payment_task
-
-    capture_payment_task.delay(capture_id=capture_id)
 
 
 def _amount(transactions: list[dict]) -> Decimal:
@@ -72,14 +74,14 @@ def _amount(transactions: list[dict]) -> Decimal:
 def payment_capture_send(*, capture_id: int) -> str:
     """Capture one order's authorized payment on its platform; returns the row's status afterwards.
 
-    Claimed with one conditional UPDATE (a lease) so two workers never capture at once; the HTTP call runs
+    Claimed with the lease helper (oms.leases) so two workers never capture at once; the HTTP call runs
     outside any transaction; the connector's capture is itself safe to repeat (it skips what is captured).
     """
     now = timezone.now()
-    claimed = PaymentCapture.objects.filter(pk=capture_id).filter(
-        Q(status=CaptureStatus.PENDING, next_attempt_at__lte=now)
-        | Q(status=CaptureStatus.SENDING, lease_until__lt=now)
-    ).update(status=CaptureStatus.SENDING, lease_until=now + SEND_LEASE, attempts=F("attempts") + 1)
+    due = PaymentCapture.objects.filter(Q(status=CaptureStatus.PENDING, next_attempt_at__lte=now)
+                                    | Q(status=CaptureStatus.SENDING, lease_until__lt=now))
+    claimed = lease_claim_one(due, pk=capture_id, lease_field="lease_until", lease=SEND_LEASE, now=now,
+                              set_fields={"status": CaptureStatus.SENDING, "attempts": F("attempts") + 1})
     capture = PaymentCapture.objects.select_related("order", "store").get(pk=capture_id)
     if not claimed:
         return capture.status
@@ -94,7 +96,7 @@ def payment_capture_send(*, capture_id: int) -> str:
     captured_at = max((parse_datetime(str(t.get("processed_at") or t.get("created_at") or "")) or now
                        for t in transactions), default=now)
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=capture.order_id)
+        order = lock_one(Order, capture.order_id)
         PaymentCapture.objects.filter(pk=capture.pk).update(
             status=CaptureStatus.CAPTURED, captured_at=timezone.now(), lease_until=None, last_error="",
             response={"transactions": transactions})

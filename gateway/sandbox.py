@@ -1,4 +1,4 @@
-"""What every platform sandbox shares: the HTTP server, its order store, fault switches, pushes and records.
+"""What every sandbox (platforms, carriers) shares: the HTTP server, its order store, faults, pushes and records.
 
 A sandbox is a real HTTP server on 127.0.0.1 that keeps its own orders (generated at a rate, or set
 by tests through the control API), answers the platform's documented endpoints, delivers

@@ -1,4 +1,4 @@
-"""What the gateway clients share: jittered backoff, the retry loop, and HTTP failures as connector errors."""
+"""What the gateway clients share: jittered backoff, the retry loop, and HTTP failures as gateway errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from connectors.base import AuthError, PermanentError, TransientError
+from gateway.errors import AuthError, PermanentError, TransientError
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ def gateway_url(base_url: str, path: str) -> str:
 
 
 class GatewayClient:
-    """Base of a gateway client (TOP, PDD, Douyin): session, timeout, retries and transport errors.
+    """Base of a gateway client (TOP, PDD, Douyin, SF): session, timeout, retries and transport errors.
 
     Subclasses sign, unwrap the platform's envelope and map its error codes; they call ``post`` for one
     attempt and ``_with_retries`` around it. ``sleep`` is an attribute so tests can record the waits.
