@@ -15,8 +15,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import connections
 from django.db.models import Sum
 
-from connectors.models import ChannelSyncState
 from connectors.sandbox import shopify as shopify_sandbox
+from connectors.services import store_create_with_channel
 from inventory.models import (
     SKU,
     MovementKind,
@@ -138,10 +138,8 @@ def catalogue_fixture(*, skus: int, units: int, seed: int = 11, prefix: str = "B
 
 def shopify_store(*, code: str, credentials: dict, polling: bool = True) -> Store:
     """A Shopify store that reserves at payment and approves automatically, with its sync state."""
-    store = Store.objects.create(platform=Platform.SHOPIFY, code=code, name=f"bench {code}", default_currency="USD",
-                                 credentials=credentials)
-    ChannelSyncState.objects.create(store=store, enabled=polling)
-    return store
+    return store_create_with_channel(platform=Platform.SHOPIFY, code=code, name=f"bench {code}",
+                                     default_currency="USD", credentials=credentials, enabled=polling)
 
 
 class BenchShopifySandbox(shopify_sandbox.ShopifySandbox):

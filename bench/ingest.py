@@ -304,14 +304,14 @@ def raw_insert(params: dict, tables: dict[str, tuple[list[str], list[tuple]]], *
 # --- Phases --------------------------------------------------------------------------------------------
 
 def phase_poll(report: Report, store, sandbox: TimedSandbox, n: int) -> tuple[float, StatementCounter]:
-    report.write("\n[1] poll: poll_store through the real ShopifyConnector over HTTP (250 orders a page) into "
+    report.write("\n[1] poll: store_poll through the real ShopifyConnector over HTTP (250 orders a page) into "
                  "the inbox")
     counter = StatementCounter()
     busy_before = sandbox.busy_s
     requests_before = sandbox.request_count
     with counter.counting():
         begin = time.perf_counter()
-        result = channel_services.poll_store(store_id=store.pk)
+        result = channel_services.store_poll(store_id=store.pk)
         poll_s = time.perf_counter() - begin
     sandbox_s = sandbox.busy_s - busy_before
     pages = sandbox.request_count - requests_before

@@ -29,12 +29,13 @@ from django.utils import timezone
 
 import bench
 from bench.common import BATCH, Report, percentile_ms
+from connectors.services import store_create_with_channel
 from fulfillment.kanban import count_display, start_of_today
 from fulfillment.models import Carrier, Shipment, ShipmentEvent, ShipmentStatus
 from inventory.models import SKU, Warehouse
 from inventory.services import stock_receive
 from oms import roles
-from orders.models import Platform, Store
+from orders.models import Platform
 from orders.services import BuyerInput, LineInput, OrderInput, ReceiverInput
 from pipeline.orders import order_create
 
@@ -73,7 +74,7 @@ class Fixture:
             for n, c in enumerate("abc")
         ]
         self.stores = [
-            Store.objects.create(
+            store_create_with_channel(
                 platform=platform,
                 code=f"bench-{platform}",
                 name=f"bench {platform}",
@@ -129,7 +130,7 @@ class Fixture:
 
     def real_shipments(self, count: int) -> list[int]:
         """Parcels built by the real services, to pick in the first warehouse: the ones the moves act on."""
-        store = Store.objects.create(
+        store = store_create_with_channel(
             platform=Platform.MANUAL,
             code="bench-moves",
             name="bench moves",

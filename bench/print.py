@@ -34,9 +34,10 @@ from django.utils import timezone
 
 import bench
 from bench.common import BATCH, Report, percentile_ms
+from connectors.services import store_create_with_channel
 from fulfillment.models import Carrier, CarrierKind, Shipment, ShipmentLine, ShipmentStatus
 from inventory.models import SKU, Reservation, Warehouse
-from orders.models import Order, OrderLine, OrderStatus, Platform, Store
+from orders.models import Order, OrderLine, OrderStatus, Platform
 from pipeline import printing as print_flows
 from printing import bridge as agent
 from printing import labels, renderers, services
@@ -112,7 +113,7 @@ def parcels_fixture(count: int) -> tuple[Warehouse, list[int]]:
         address="上海市浦东新区张江路 100 号 3 号库",
         contact_phone="021-55550000",
     )
-    store = Store.objects.create(
+    store = store_create_with_channel(
         platform=Platform.TAOBAO, code="bench-print", name="演示淘宝店", stock_push_enabled=False
     )
     carriers = [

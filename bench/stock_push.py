@@ -52,6 +52,7 @@ from connectors.sandbox.douyin import DouyinSandbox
 from connectors.sandbox.pdd import PddSandbox
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.sandbox.taobao import TaobaoSandbox
+from connectors.services import store_create_with_channel
 from inventory.models import SKU, ChannelStockDirty, PlatformSKUMapping, Warehouse
 from inventory.selectors import available_by_sku
 from inventory.services import stock_reserve_for_order
@@ -156,7 +157,7 @@ def make_channels(catalogue: list[tuple[str, str]], bucket: str) -> list[Channel
 def create_stores(channels: list[Channel], skus: dict[str, int]) -> None:
     for channel in channels:
         share, buffer = STORE_SETTINGS[channel.platform]
-        channel.store = Store.objects.create(
+        channel.store = store_create_with_channel(
             platform=channel.platform, code=f"bench-{channel.platform}", name=f"bench {channel.platform}",
             default_currency="USD" if channel.platform == Platform.SHOPIFY else "CNY",
             credentials=channel.sandbox.connector_credentials(), stock_share=share, stock_buffer=buffer)

@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from connectors.models import InboxKind, InboxMessage
+from connectors.services import store_credentials
 from connectors.shopify.connector import shopify_hmac
 from orders.models import Store
 
@@ -21,11 +22,11 @@ def bare_webhook(request: HttpRequest, store_code: str) -> HttpResponse:
     counters, the after-commit processing task), so the benchmark can show what those cost. Production never
     routes here: only bench.urls mounts it, and settings use bench.urls only with OMS_BENCH_BARE_WEBHOOK=1.
     """
-    store = Store.objects.filter(code=store_code, active=True).only("pk", "credentials").first()
+    store = Store.objects.filter(code=store_code, active=True).only("pk").first()
     if store is None:
         raise Http404
     body = request.body
-    secret = str(store.credentials.get("api_secret") or "")
+    secret = str(store_credentials(store).get("api_secret") or "")
     received = request.headers.get("X-Shopify-Hmac-Sha256", "")
     if not secret or not hmac.compare_digest(shopify_hmac(secret, body).encode(), received.encode()):
         return HttpResponse('{"code":"bad_signature"}', status=401, content_type="application/json")

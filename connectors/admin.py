@@ -1,6 +1,8 @@
 """Django admin for sync states, the inbox, shipment pushes, channel stock and completeness checks (read-mostly)."""
 
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from connectors.models import (
     ChannelStock,
@@ -10,17 +12,43 @@ from connectors.models import (
     ShipmentPush,
     SyncCheck,
 )
+from oms.admin import ReadOnlyAdmin as BaseReadOnlyAdmin
+
+
+class ChannelSyncStateAdminForm(forms.ModelForm):
+    """Credentials are write-only here: the current values are never sent back to the browser."""
+
+    new_credentials = forms.JSONField(label=_("Replace credentials (JSON)"), required=False,
+                                      help_text=_("Leave empty to keep the stored credentials."))
+
+    class Meta:
+        model = ChannelSyncState
+        fields = ["store", "enabled", "poll_interval_seconds", "initial_lookback_hours", "next_poll_at", "api_version",
+                  "authorized_counts_as_paid", "stock_push_enabled", "stock_share", "stock_buffer"]
+
+    def save(self, commit=True):
+        state = super().save(commit=False)
+        if self.cleaned_data.get("new_credentials"):
+            state.credentials = self.cleaned_data["new_credentials"]
+        if commit:
+            state.save()
+        return state
 
 
 @admin.register(ChannelSyncState)
 class ChannelSyncStateAdmin(admin.ModelAdmin):
+    form = ChannelSyncStateAdminForm
     list_display = ["store", "enabled", "poll_interval_seconds", "watermark", "last_success_at", "consecutive_failures",
                     "orders_created", "errors"]
     list_select_related = ["store"]
     readonly_fields = ["watermark", "poll_lease_until", "process_lease_until", "last_poll_started_at",
                        "last_success_at", "last_error", "last_error_at", "consecutive_failures", "orders_fetched",
                        "orders_created", "orders_updated", "webhooks_received", "duplicates", "stale_updates",
-                       "signature_failures", "errors", "api_version_served"]
+                       "signature_failures", "errors", "api_version_served", "credentials_summary"]
+
+    @admin.display(description=_("Stored credentials"))
+    def credentials_summary(self, state: ChannelSyncState) -> str:
+        return ", ".join(f"{key}=***" for key in sorted(state.credentials)) or "—"
 
 
 @admin.register(InboxMessage)
@@ -38,17 +66,10 @@ class InboxMessageAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written by the push and check services only; the admin shows the rows."""
+class ReadOnlyAdmin(BaseReadOnlyAdmin):
+    """Written by the push and check services only; the admin shows the rows (and may delete one)."""
 
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    allow_delete = True
 
 
 @admin.register(ShipmentPush)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from connectors.base import ConnectorError
 from connectors.models import ChannelSyncState, InboxMessage, InboxStatus, SyncCheck
 from connectors.registry import CONNECTORS, connector_for_store
-from connectors.services import poll_now
+from connectors.services import store_poll_now
 from orders.models import Order, Store
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def sync_check_window(*, store_id: int, window_start: datetime, window_end: date
                      window_end.isoformat(), len(missing), missing[:5])
         ChannelSyncState.objects.filter(store=store).filter(
             Q(watermark__isnull=True) | Q(watermark__gt=window_start)).update(watermark=window_start)
-        poll_now(store_id=store.pk)
+        store_poll_now(store_id=store.pk)
     return check
 
 

@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from connectors.services import store_credentials
 from connectors.shopify.client import DEFAULT_API_VERSION
 from orders.models import Platform, ReserveOn, Store
 
@@ -78,8 +79,9 @@ class StoreSetupForm(forms.Form):
         version.error_messages["invalid"] = gettext(
             "Enter a Shopify version such as %(version)s (year-month of a quarter).") % {
             "version": DEFAULT_API_VERSION}
+        stored_credentials = store_credentials(store)
         for name in ALL_CREDENTIALS:
-            stored = bool(store and store.credentials.get(name))
+            stored = bool(stored_credentials.get(name))
             label = PLATFORM_CREDENTIAL_LABELS.get((self.platform, name)) or CREDENTIAL_LABELS.get(name, name)
             self.fields[f"cred_{name}"] = forms.CharField(
                 label=label, required=False, max_length=500,
@@ -121,7 +123,7 @@ class StoreSetupForm(forms.Form):
 
     def credentials(self) -> dict[str, str]:
         """Stored credentials with the fields typed in this time replacing them; others are kept."""
-        current = dict(self.store.credentials) if self.store else {}
+        current = store_credentials(self.store)
         for name in CREDENTIAL_FIELDS.get(self.cleaned_data["platform"], []):
             value = self.cleaned_data.get(f"cred_{name}", "").strip()
             if value:

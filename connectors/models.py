@@ -1,4 +1,6 @@
-"""Per-store sync state (watermark, leases, counters) and the inbox of every raw payload received."""
+"""Per-store channel settings and sync state (credentials, watermark, leases, counters) and the inbox of every raw payload received."""
+
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
@@ -7,7 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ChannelSyncState(models.Model):
-    """How far a store has been polled, when it polls next, and what happened so far."""
+    """A store's channel: its platform-only settings (credentials, polling, the stock push switch and
+    formula, the API version) and how far it has been polled, when it polls next, what happened so far.
+    The order model's Store stays platform-neutral; connectors own everything about talking to the platform."""
 
     store = models.OneToOneField("orders.Store", on_delete=models.CASCADE, related_name="sync_state",
                                  verbose_name=_("store"))
@@ -42,6 +46,13 @@ class ChannelSyncState(models.Model):
     # Shopify stores that capture payments manually: an authorized order is fulfilled, and captured on shipping.
     authorized_counts_as_paid = models.BooleanField(_("authorized payments count as paid for fulfilment"),
                                                     default=False)
+    # App keys, secrets and tokens. Kept out of __repr__, logs, list pages and the API.
+    credentials = models.JSONField(_("credentials"), default=dict, blank=True)
+    # Channel stock: what the platform may sell = floor(available × share) − buffer, never below zero.
+    stock_push_enabled = models.BooleanField(_("push stock to the platform"), default=True)
+    stock_share = models.DecimalField(_("share of available stock"), max_digits=5, decimal_places=4,
+                                      default=Decimal("1"))
+    stock_buffer = models.PositiveIntegerField(_("stock buffer"), default=0)
 
     class Meta:
         verbose_name = _("channel sync state")

@@ -29,12 +29,13 @@ def connector_class(platform: str) -> type[Connector]:
 
 
 def connector_for_store(store) -> Connector:
-    credentials = dict(store.credentials)
+    settings = ChannelSyncState.objects.filter(store_id=store.pk).values("credentials", "api_version").first() or {}
+    credentials = dict(settings.get("credentials") or {})
     # The API version is a store setting (ChannelSyncState.api_version), not a credential: a version typed
     # into the credentials once (older setups) would outlive its support window unseen. Blank: the
     # connector's pinned default.
     credentials.pop("api_version", None)
-    version = ChannelSyncState.objects.filter(store_id=store.pk).values_list("api_version", flat=True).first()
+    version = settings.get("api_version")
     if version:
         credentials["api_version"] = version
     return connector_class(store.platform)(credentials)

@@ -39,7 +39,7 @@ def dead_letters(*, store_code: str = ""):
 def channel_stock_rows(*, store_code: str = "", limit: int = 500) -> list[dict]:
     """Per store and SKU: the quantity the hub would push now next to what the platform got last; a row
     is in sync when the platform holds that quantity and no change waits to be pushed."""
-    rows = ChannelStock.objects.select_related("store", "sku").order_by("store__code", "sku__code")
+    rows = ChannelStock.objects.select_related("store__sync_state", "sku").order_by("store__code", "sku__code")
     if store_code:
         rows = rows.filter(store__code=store_code)
     rows = list(rows[:limit])

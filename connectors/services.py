@@ -40,6 +40,7 @@ from connectors.registry import CONNECTORS, connector_class, connector_for_store
 from gateway.http import jittered_backoff
 from oms.exceptions import DomainError, NotFoundError, ValidationFailed
 from oms.guard import clean_data, clean_text
+from oms.leases import lease_claim
 from oms.locks import lock_one_or_none
 from orders.models import Store
 
@@ -65,6 +66,38 @@ def backoff_seconds(attempt: int, *, base: float = 2.0, cap: float = 600.0) -> f
 
 def sync_state_for(store: Store) -> ChannelSyncState:
     state, _created = ChannelSyncState.objects.get_or_create(store=store)
+    return state
+
+
+def store_credentials(store: Store | None) -> dict:
+    """The store's stored credentials (empty for a new store or one never set up)."""
+    if store is None or store.pk is None:
+        return {}
+    return dict(ChannelSyncState.objects.filter(store=store).values_list("credentials", flat=True).first() or {})
+
+
+# The platform-only settings a store keeps on its ChannelSyncState rather than on the order core's Store.
+CHANNEL_SETTINGS = ("credentials", "stock_push_enabled", "stock_share", "stock_buffer", "api_version",
+                    "authorized_counts_as_paid", "enabled", "poll_interval_seconds")
+
+
+def store_create_with_channel(**fields) -> Store:
+    """Create a store from Store fields and channel settings together (scripts, benchmarks, tests): the
+    channel settings (CHANNEL_SETTINGS) go to its ChannelSyncState, the rest to the Store."""
+    settings = {name: fields.pop(name) for name in CHANNEL_SETTINGS if name in fields}
+    with transaction.atomic():
+        store = Store.objects.create(**fields)
+        ChannelSyncState.objects.create(store=store, **settings)
+    return store
+
+
+def store_channel_settings_set(*, store: Store, **settings) -> ChannelSyncState:
+    """Set platform-only settings of the store (credentials, stock_push_enabled, stock_share, stock_buffer,
+    api_version…), creating its channel row if it has none."""
+    state = sync_state_for(store)
+    for name, value in settings.items():
+        setattr(state, name, value)
+    state.save(update_fields=list(settings))
     return state
 
 
@@ -253,10 +286,12 @@ def refused_deliveries_purge(*, now: datetime | None = None) -> int:
 # --- Processing ----------------------------------------------------------------------------------
 
 def store_lease_take(store_id: int, field: str, duration: timedelta) -> bool:
-    """Take a store's lease with one conditional UPDATE (no lock is held while the work runs)."""
+    """Take a store's lease (polling or inbox draining) through the claim helper; no lock is held while
+    the work runs, and a dead worker's lease runs out after ``duration``."""
     now = timezone.now()
-    return bool(ChannelSyncState.objects.filter(store_id=store_id).filter(
-        Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": now})).update(**{field: now + duration}))
+    free = ChannelSyncState.objects.filter(store_id=store_id).filter(
+        Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lt": now}))
+    return bool(lease_claim(free, lease_field=field, lease=duration, limit=1, now=now))
 
 
 def store_lease_release(store_id: int, field: str) -> None:
@@ -371,7 +406,7 @@ class PollResult:
     error: str = ""
 
 
-def poll_store(*, store_id: int, now: datetime | None = None) -> PollResult:
+def store_poll(*, store_id: int, now: datetime | None = None) -> PollResult:
     """Fetch everything the platform changed since the watermark, window by window, into the inbox.
 
     The window starts an overlap before the watermark (orders updated at the edge are fetched
@@ -435,14 +470,14 @@ def sync_state_note_api_version(*, store_id: int, connector) -> None:
             api_version_served=served)
 
 
-def poll_due_store_ids(*, now: datetime | None = None) -> list[int]:
+def store_ids_due_for_poll(*, now: datetime | None = None) -> list[int]:
     now = now or timezone.now()
     return list(ChannelSyncState.objects.filter(enabled=True, store__active=True).filter(
         Q(next_poll_at__isnull=True) | Q(next_poll_at__lte=now)).filter(store__platform__in=list(CONNECTORS))
         .values_list("store_id", flat=True))
 
 
-def poll_now(*, store_id: int) -> None:
+def store_poll_now(*, store_id: int) -> None:
     """The "sync now" button: poll at the next beat tick (the caller also schedules a poll right away)."""
     ChannelSyncState.objects.filter(store_id=store_id).update(next_poll_at=timezone.now())
 
@@ -468,7 +503,6 @@ def store_setup(*, store: Store | None, platform: str, code: str, name: str, act
                                    code="platform_change", data={"platform": [_("Cannot change once orders exist.")]})
         store.platform, store.code, store.name, store.active = platform, code, name, active
         store.default_currency, store.reserve_on, store.allow_split = default_currency, reserve_on, allow_split
-        store.credentials = credentials
         store.save()
         state = sync_state_for(store)
         # Platform settings (None: not on the form, keep what is stored).
@@ -477,5 +511,5 @@ def store_setup(*, store: Store | None, platform: str, code: str, name: str, act
                              if value is not None}
         ChannelSyncState.objects.filter(pk=state.pk).update(enabled=sync_enabled,
                                                             poll_interval_seconds=poll_interval_seconds,
-                                                            **platform_settings)
+                                                            credentials=credentials, **platform_settings)
     return store

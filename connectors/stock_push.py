@@ -22,7 +22,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from connectors.base import ConnectorError, PermanentError
-from connectors.models import ChannelStock
+from connectors.models import ChannelStock, ChannelSyncState
 from connectors.registry import CONNECTORS, connector_for_store
 from connectors.services import backoff_seconds
 from inventory import selectors as stock_selectors
@@ -48,9 +48,18 @@ def stock_changed(sku_ids) -> list[tuple[int, int]]:
     return pairs
 
 
+def _channel_settings(store: Store) -> ChannelSyncState:
+    """The store's channel settings; a store never set up (no row yet) has the defaults: all of it, no buffer."""
+    try:
+        return store.sync_state
+    except ChannelSyncState.DoesNotExist:
+        return ChannelSyncState(store=store)
+
+
 def channel_quantity(store: Store, available: int) -> int:
-    """floor(available × share) − buffer, never below zero."""
-    return max(math.floor(Decimal(available) * store.stock_share) - store.stock_buffer, 0)
+    """floor(available × share) − buffer, never below zero (the store's ChannelSyncState holds both)."""
+    state = _channel_settings(store)
+    return max(math.floor(Decimal(available) * state.stock_share) - state.stock_buffer, 0)
 
 
 FLUSH_LOCK = "channel-stock-flushing"
@@ -90,7 +99,8 @@ def _ready_marks(now):
     backing_off = ChannelStock.objects.filter(store_id=OuterRef("store_id"), sku_id=OuterRef("sku_id"),
                                               next_attempt_at__gt=now)
     return (stock_selectors.channel_stock_marks()
-            .filter(store__active=True, store__stock_push_enabled=True, store__platform__in=list(CONNECTORS))
+            .filter(store__active=True, store__platform__in=list(CONNECTORS))
+            .exclude(store__sync_state__stock_push_enabled=False)
             .exclude(Exists(backing_off)))
 
 
@@ -144,7 +154,7 @@ def _channel_rows(marks: dict[tuple[int, int], int], now) -> list[ChannelStock]:
     ChannelStock.objects.bulk_create([ChannelStock(store_id=s, sku_id=k) for s, k in marks], ignore_conflicts=True)
     order = {pair: n for n, pair in enumerate(marks)}
     rows = sorted((row for row in ChannelStock.objects.filter(
-        store_id__in={s for s, _k in marks}, sku_id__in={k for _s, k in marks}).select_related("store", "sku")
+        store_id__in={s for s, _k in marks}, sku_id__in={k for _s, k in marks}).select_related("store__sync_state", "sku")
         if (row.store_id, row.sku_id) in order), key=lambda row: order[(row.store_id, row.sku_id)])
     fresh = [row for row in rows if row.change_seq <= row.pushed_seq]
     ChannelStock.objects.filter(pk__in=[row.pk for row in fresh]).update(change_seq=F("change_seq") + 1,

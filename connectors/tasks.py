@@ -11,7 +11,7 @@ from pipeline.stock import channel_stock_flush
 
 @shared_task(ignore_result=True)
 def poll_due_stores_task() -> int:
-    store_ids = services.poll_due_store_ids()
+    store_ids = services.store_ids_due_for_poll()
     for store_id in store_ids:
         poll_store_task.delay(store_id=store_id)
     return len(store_ids)
@@ -19,7 +19,7 @@ def poll_due_stores_task() -> int:
 
 @shared_task(acks_late=True, ignore_result=True)
 def poll_store_task(*, store_id: int) -> str:
-    result = services.poll_store(store_id=store_id)
+    result = services.store_poll(store_id=store_id)
     if result.stored:
         channel.inbox_schedule_processing(store_id=store_id)
     return result.status

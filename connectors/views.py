@@ -55,7 +55,7 @@ def sync_status(request: HttpRequest) -> HttpResponse:
 def sync_now(request: HttpRequest, store_id: int) -> HttpResponse:
     store = get_object_or_404(Store, pk=store_id)
     services.sync_state_for(store)
-    services.poll_now(store_id=store.pk)
+    services.store_poll_now(store_id=store.pk)
     poll_store_task.delay(store_id=store.pk)
     messages.success(request, _("Sync of %(store)s started.") % {"store": store.name})
     return redirect("connectors:status")

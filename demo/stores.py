@@ -11,6 +11,7 @@ from connectors.sandbox.douyin import DouyinSandbox
 from connectors.sandbox.pdd import PddSandbox
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.sandbox.taobao import TaobaoSandbox
+from connectors.services import store_credentials
 from demo.catalog import SKUS
 from inventory.models import SKU, PlatformSKUMapping
 from orders.models import Platform, Store
@@ -59,14 +60,14 @@ def stores_load() -> tuple[dict[str, Store], int]:
                     "auto_approve": True}
         # Credentials only on creation: someone may have put real sandbox keys into a demo store.
         credentials = {"app_key": f"demo-{platform}", "app_secret": "demo-secret", "sandbox": True}
-        store, created = Store.objects.update_or_create(code=code, defaults=defaults,
-                                                        create_defaults={**defaults, "credentials": credentials})
-        if code in SANDBOX_CREDENTIALS and "base_url" not in store.credentials:
+        store, created = Store.objects.update_or_create(code=code, defaults=defaults)
+        state, _new = ChannelSyncState.objects.get_or_create(store=store, defaults={
+            "enabled": code in SANDBOX_CREDENTIALS, "poll_interval_seconds": SANDBOX_POLL_SECONDS,
+            "credentials": credentials})
+        if code in SANDBOX_CREDENTIALS and "base_url" not in state.credentials:
             # Point the demo store at its sandbox (kept if someone configured a real shop already).
-            store.credentials = {**store.credentials, **SANDBOX_CREDENTIALS[code]}
-            store.save(update_fields=["credentials"])
-        ChannelSyncState.objects.get_or_create(store=store, defaults={
-            "enabled": code in SANDBOX_CREDENTIALS, "poll_interval_seconds": SANDBOX_POLL_SECONDS})
+            state.credentials = {**state.credentials, **SANDBOX_CREDENTIALS[code]}
+            state.save(update_fields=["credentials"])
         stores[code] = store
         created_count += created
     return stores, created_count
@@ -98,7 +99,7 @@ def sku_mappings_load(stores: dict[str, Store]) -> int:
     created = 0
     for code, store in stores.items():
         sandbox = SANDBOX_CREDENTIALS.get(code)
-        if sandbox is None or store.credentials.get("base_url") != sandbox["base_url"]:
+        if sandbox is None or store_credentials(store).get("base_url") != sandbox["base_url"]:
             continue
         for sku_code, platform_sku_id, platform_product_id in sandbox_catalogue(store.platform):
             if sku_code not in skus:

@@ -19,19 +19,7 @@ from fulfillment.models import (
     WarehouseRule,
     Wave,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Shown, never written here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from oms.admin import ReadOnlyAdmin
 
 
 class ReadOnlyInline(admin.TabularInline):

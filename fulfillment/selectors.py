@@ -12,8 +12,10 @@ from inventory.models import StockLevel
 from orders.models import HoldReason, OrderStatus
 
 
-@dataclass
+@dataclass(frozen=True)
 class PickRow:
+    """One line of a pick list (the printed pick list renders these rows as they are)."""
+
     location: str
     sku_code: str
     sku_name: str

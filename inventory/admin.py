@@ -21,21 +21,9 @@ from inventory.models import (
     Warehouse,
 )
 from inventory.services import bundle_components_check
+from oms.admin import ReadOnlyAdmin
 from oms.exceptions import DomainError
 from pipeline import stock as pipeline_stock
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Shown, never written here: stock counters, the ledger and reservations change only through the services."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Warehouse)

@@ -103,9 +103,9 @@ _MARK_CHUNK = 5000
 
 
 def _pushing_mappings():
-    """Mappings of the stores whose platforms get stock pushes (the push switch is the store's)."""
-    return PlatformSKUMapping.objects.filter(store__active=True, store__stock_push_enabled=True).exclude(
-        store__platform=Platform.MANUAL)
+    """Mappings of the active platform stores: each may get stock pushes (whether its push is switched on is
+    a connectors setting, which the flusher checks; a switched-off store keeps its marks until switched on)."""
+    return PlatformSKUMapping.objects.filter(store__active=True).exclude(store__platform=Platform.MANUAL)
 
 
 def channel_stock_mark(*, sku_ids: Iterable[int]) -> list[tuple[int, int]]:

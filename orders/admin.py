@@ -10,22 +10,21 @@ from pipeline import orders as flows
 
 
 class StoreAdminForm(forms.ModelForm):
-    """Credentials are write-only here: the current values are never sent back to the browser."""
-
-    new_credentials = forms.JSONField(label=_("Replace credentials (JSON)"), required=False,
-                                      help_text=_("Leave empty to keep the stored credentials."))
+    """The store as the order core sees it; its platform is fixed once it has orders (their outbox rows,
+    stock pushes and platform ids belong to that platform's API). Credentials and other platform-only
+    settings are the channel's (connectors admin, or the channels page)."""
 
     class Meta:
         model = Store
         fields = ["platform", "code", "name", "active", "default_currency", "auto_approve"]
 
-    def save(self, commit=True):
-        store = super().save(commit=False)
-        if self.cleaned_data.get("new_credentials"):
-            store.credentials = self.cleaned_data["new_credentials"]
-        if commit:
-            store.save()
-        return store
+    def clean_platform(self):
+        platform = self.cleaned_data["platform"]
+        store = self.instance
+        if store.pk and platform != Store.objects.get(pk=store.pk).platform and store.orders.exists():
+            raise forms.ValidationError(_("A store with orders cannot move to another platform: create a new store."),
+                                        code="platform_change")
+        return platform
 
 
 @admin.register(Store)
@@ -34,11 +33,6 @@ class StoreAdmin(admin.ModelAdmin):
     list_display = ["code", "name", "platform", "active", "auto_approve"]
     list_filter = ["platform", "active"]
     search_fields = ["code", "name"]
-    readonly_fields = ["credentials_summary"]
-
-    @admin.display(description=_("Stored credentials"))
-    def credentials_summary(self, store: Store) -> str:
-        return ", ".join(f"{key}=***" for key in sorted(store.credentials)) or "—"
 
 
 class OrderLineInline(admin.TabularInline):

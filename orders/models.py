@@ -40,17 +40,10 @@ class Store(TimeStampedModel):
     # Only with reserve_on=creation: an unpaid order is cancelled (and its stock released) after this.
     unpaid_timeout_minutes = models.PositiveIntegerField(_("unpaid timeout (minutes)"), default=30)
     allow_split = models.BooleanField(_("allow splitting across warehouses"), default=False)
-    # Channel stock: what the platform may sell = floor(available × share) − buffer, never below zero.
-    stock_push_enabled = models.BooleanField(_("push stock to the platform"), default=True)
-    stock_share = models.DecimalField(_("share of available stock"), max_digits=5, decimal_places=4,
-                                      default=Decimal("1"))
-    stock_buffer = models.PositiveIntegerField(_("stock buffer"), default=0)
     # The shipping promise: a paid order should leave the warehouse within this many hours (kanban SLA).
     ship_within_hours = models.PositiveIntegerField(_("ship within (hours)"), default=48)
     # Orders of the same buyer and address that wait in one warehouse ship as one parcel.
     merge_shipments = models.BooleanField(_("merge parcels of the same buyer and address"), default=True)
-    # App keys, secrets and tokens. Kept out of __repr__, logs, list pages and the API.
-    credentials = models.JSONField(_("credentials"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("store")

@@ -395,7 +395,7 @@ def _check_cancel_reason(*, reason_code: str, reason: str) -> None:
                            data={"reason": [_("Say why the order is cancelled.")]})
 
 
-def cancel_sentence(*, reason: str = "", reason_code: str = "") -> str:
+def order_cancel_sentence(*, reason: str = "", reason_code: str = "") -> str:
     """What the stock ledger and the parcels are told about a cancel: a sentence, not a code."""
     return reason.strip() or (str(CancelReason(reason_code).label) if reason_code else "") or "cancelled"
 

@@ -156,7 +156,7 @@ def order_release_hold(*, order_id: int, hold_reason: str, note: str = "", actor
 def order_cancel(*, order_id: int, actor=None, actor_label: str = "system", reason: str = "",
                  reason_code: str = "") -> Order:
     """Cancel before fulfilment: open parcels are cancelled and reserved stock goes back, in one transaction."""
-    sentence = order_services.cancel_sentence(reason=reason, reason_code=reason_code)
+    sentence = order_services.order_cancel_sentence(reason=reason, reason_code=reason_code)
     with transaction.atomic():
         order = order_services.order_mark_cancelled(order_id=order_id, actor=actor, actor_label=actor_label,
                                                     reason=reason, reason_code=reason_code)

@@ -11,7 +11,7 @@ from fulfillment.models import ServiceLevel, Shipment, Wave
 from fulfillment.selectors import wave_pick_list
 from oms.pii import mask_phone
 from orders.models import Priority
-from printing.renderers import LabelData, PickListData, PickListRow
+from printing.renderers import LabelData, PickListData
 
 # Labels are read by Chinese couriers and packers whatever language the person printing uses.
 LABEL_LANGUAGE = "zh-hans"
@@ -61,7 +61,6 @@ def pick_list_data(wave: Wave) -> PickListData:
     rows = wave_pick_list(wave)
     return PickListData(
         wave_number=wave.number, warehouse_name=wave.warehouse.name, description=wave.description,
-        rows=tuple(PickListRow(location=r.location, sku_code=r.sku_code, sku_name=r.sku_name, barcode=r.barcode,
-                               quantity=r.quantity, shipments=r.shipments) for r in rows),
+        rows=tuple(rows),
         parcels=wave.shipments.exclude(status="cancelled").count(), printed_at=now_text(),
     )

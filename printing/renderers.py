@@ -53,6 +53,7 @@ from django.utils.translation import gettext as _
 from escpos.constants import QR_ECLEVEL_M
 from escpos.printer import Dummy
 
+from fulfillment.selectors import PickRow as PickListRow
 from oms.exceptions import ValidationFailed
 
 COLUMNS = {58: 32, 80: 48}  # Font A characters per line
@@ -86,16 +87,6 @@ class LabelData:
     parcel_number: str  # our shipment number
     priority_mark: str  # "", "VIP", "急"…: printed white on black
     printed_at: str  # already formatted in Asia/Shanghai, so the bytes are deterministic
-
-
-@dataclass(frozen=True)
-class PickListRow:
-    location: str
-    sku_code: str
-    sku_name: str
-    barcode: str
-    quantity: int
-    shipments: int
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ from django.http import HttpRequest
 from django.test.client import ClientMixin
 from rest_framework.test import APIClient
 
+from connectors.services import store_create_with_channel
 from inventory.models import SKU, Warehouse
 from inventory.services import stock_receive
 from oms import roles
+from oms.celery import app
 from orders.models import Platform, Store
 from orders.services import BuyerInput, LineInput, OrderInput, ReceiverInput
 from pipeline import orders as flows
@@ -148,7 +150,7 @@ def manual_store(db) -> Store:
 
 @pytest.fixture
 def taobao_store(db) -> Store:
-    return Store.objects.create(platform=Platform.TAOBAO, code="tb", name="淘宝店",
+    return channel_store(platform=Platform.TAOBAO, code="tb", name="淘宝店",
                                 credentials={"app_key": "12345678", "app_secret": "top-secret-value"})
 
 
@@ -226,3 +228,18 @@ def celery_worker_process():
         worker.wait(timeout=15)
     except subprocess.TimeoutExpired:
         worker.kill()
+
+
+# A store with its channel settings (credentials, stock push switch and formula…), which live on the
+# store's ChannelSyncState (connectors) rather than on the platform-neutral Store.
+channel_store = store_create_with_channel
+
+
+@pytest.fixture
+def celery_eager():
+    """Celery runs queued tasks in this thread for the test. Set on the app itself: the app reads Django's
+    settings once, so changing settings.CELERY_TASK_ALWAYS_EAGER later depends on test order."""
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

@@ -5,6 +5,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest
 from rest_framework.authtoken.models import Token
 
+from connectors.models import ChannelSyncState
 from demo.catalog import SKUS
 from demo.loader import demo_load
 from demo.orders import SCARCE_ORDERS
@@ -129,8 +130,9 @@ def test_the_channel_stock_page_has_rows_and_the_pushes_reach_the_sandboxes(load
         for code, sandbox in sandboxes.items():
             sandbox.start()
             store = Store.objects.get(code=code)
-            store.credentials = {**store.credentials, **sandbox.connector_credentials()}
-            store.save(update_fields=["credentials"])
+            state = ChannelSyncState.objects.get(store=store)
+            state.credentials = {**state.credentials, **sandbox.connector_credentials()}
+            state.save(update_fields=["credentials"])
         cache.delete(stock_push.FLUSH_LOCK)
         counts = stock_push.channel_stock_flush()
     finally:

@@ -25,7 +25,7 @@ from oms.templatetags.oms_format import error_kind, money
 from orders.models import Platform, Store
 from orders.services import LineInput
 from printing.models import PrintBridge, Printer, Transport
-from tests.conftest import PASSWORD, ROOT
+from tests.conftest import PASSWORD, ROOT, channel_store
 
 PO_PATH = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 OUR_APPS = {"oms", "orders", "inventory", "fulfillment", "aftersales", "connectors", "finance", "printing"}
@@ -202,7 +202,7 @@ def test_printer_and_bridge_tables_read_right(role_users, warehouse):
 
 @pytest.mark.django_db
 def test_store_form_labels_and_only_the_platforms_credentials(role_users):
-    store = Store.objects.create(platform=Platform.SHOPIFY, code="demo-shopify", name="演示 Shopify",
+    store = channel_store(platform=Platform.SHOPIFY, code="demo-shopify", name="演示 Shopify",
                                  credentials={"access_token": "shpat_secret"})
     client = chinese_client(role_users["admin"])
     response = client.get(f"/channels/stores/{store.pk}/")

@@ -7,6 +7,7 @@ from django.urls import NoReverseMatch, reverse
 from connectors.models import InboxMessage
 from connectors.shopify.connector import shopify_hmac
 from orders.models import Platform, Store
+from tests.conftest import channel_store
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ SECRET = "shpss_bench_test"
 
 @pytest.fixture
 def store(db) -> Store:
-    return Store.objects.create(platform=Platform.SHOPIFY, code="shop", name="Shopify US", default_currency="USD",
+    return channel_store(platform=Platform.SHOPIFY, code="shop", name="Shopify US", default_currency="USD",
                                 credentials={"api_secret": SECRET})
 
 

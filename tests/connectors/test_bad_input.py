@@ -16,7 +16,7 @@ from oms.exceptions import DomainError, NotFoundError, ValidationFailed
 from orders.models import Order, OrderLine, Platform, Store
 from pipeline import channel
 from pipeline.channel import shipment_confirm
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, channel_store
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def test_a_body_posted_to_a_polling_platform_is_refused_and_never_stored(taobao_
 
 
 def test_a_push_to_a_store_without_a_secret_is_unverified_and_not_replayable(db):
-    store = Store.objects.create(platform=Platform.SHOPIFY, code="shop-nokey", name="S", credentials={})
+    store = channel_store(platform=Platform.SHOPIFY, code="shop-nokey", name="S", credentials={})
     response = Client().post("/webhooks/shopify/shop-nokey/", data=b'{"id": 1}', content_type="application/json",
                              HTTP_X_SHOPIFY_TOPIC="orders/create", HTTP_X_SHOPIFY_HMAC_SHA256="x")
     assert response.status_code == 401
@@ -47,9 +47,9 @@ def test_a_webhook_to_a_manual_store_is_a_404_not_a_500(manual_store):
 
 def test_a_line_title_longer_than_the_column_is_shortened_not_a_stalled_inbox(skus):
     sandbox = ShopifySandbox(port=0, skus=[("TEA-LJ-250G", "37.99")], seed=8)
-    store = Store.objects.create(platform=Platform.SHOPIFY, code="shop-long", name="S", default_currency="USD",
+    store = channel_store(platform=Platform.SHOPIFY, code="shop-long", name="S", default_currency="USD",
                                  credentials=sandbox.connector_credentials())
-    ChannelSyncState.objects.create(store=store)
+    ChannelSyncState.objects.get_or_create(store=store)
     order = sandbox.generate_order()
     for item in order["line_items"]:
         item["name"] = "西湖龙井 " * 60  # 300 characters: Shopify's "product − variant" can be that long

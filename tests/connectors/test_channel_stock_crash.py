@@ -19,7 +19,8 @@ from connectors.models import ChannelStock
 from connectors.sandbox.taobao import TaobaoSandbox
 from inventory.models import ChannelStockDirty, PlatformSKUMapping
 from inventory.services import stock_receive
-from orders.models import Platform, Store
+from orders.models import Platform
+from tests.conftest import channel_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ raise SystemExit("still alive after the commit")
 def taobao(skus):
     sandbox = TaobaoSandbox(port=0, skus=[("TEA-LJ-250G", "268.00")], seed=2)
     sandbox.start()
-    store = Store.objects.create(platform=Platform.TAOBAO, code="tb-crash", name="淘宝",
+    store = channel_store(platform=Platform.TAOBAO, code="tb-crash", name="淘宝",
                                  credentials=sandbox.connector_credentials())
     item = TaobaoSandbox._catalog_entry("TEA-LJ-250G", "268.00")
     PlatformSKUMapping.objects.create(store=store, sku=skus["TEA-LJ-250G"], platform_sku_id=item["sku_id"],

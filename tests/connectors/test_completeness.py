@@ -10,9 +10,9 @@ from connectors import services
 from connectors.completeness import sync_check_window
 from connectors.models import ChannelSyncState
 from connectors.sandbox.shopify import ShopifySandbox
-from orders.models import Order, Platform, Store
+from orders.models import Order, Platform
 from pipeline import channel
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, channel_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,15 +21,15 @@ def test_late_orders_behind_the_watermark_are_found_and_caught_up(skus, role_use
     sandbox = ShopifySandbox(port=0, skus=[("TEA-LJ-250G", "37.99")], seed=8)
     sandbox.start()
     try:
-        store = Store.objects.create(platform=Platform.SHOPIFY, code="shop-check", name="Shop",
+        store = channel_store(platform=Platform.SHOPIFY, code="shop-check", name="Shop",
                                      default_currency="USD", credentials=sandbox.connector_credentials())
-        ChannelSyncState.objects.create(store=store)
+        ChannelSyncState.objects.get_or_create(store=store)
         now = timezone.now()
         window = (now - timedelta(minutes=90), now - timedelta(minutes=30))
         sandbox.set_clock(now - timedelta(minutes=80))
         sandbox.generate(3, push=False)
         sandbox.set_clock(None)
-        services.poll_store(store_id=store.pk)
+        services.store_poll(store_id=store.pk)
         channel.inbox_process_store(store_id=store.pk)
         assert sync_check_window(store_id=store.pk, window_start=window[0], window_end=window[1]).missing == []
 
@@ -37,7 +37,7 @@ def test_late_orders_behind_the_watermark_are_found_and_caught_up(skus, role_use
         sandbox.set_clock(now - timedelta(minutes=50))
         late = [sandbox.order_id(o) for o in sandbox.generate(2, push=False)]
         sandbox.set_clock(None)
-        services.poll_store(store_id=store.pk)  # the overlap window does not reach 50 minutes back
+        services.store_poll(store_id=store.pk)  # the overlap window does not reach 50 minutes back
         assert not Order.objects.filter(platform_order_id__in=late).exists()
 
         check = sync_check_window(store_id=store.pk, window_start=window[0], window_end=window[1])
@@ -47,7 +47,7 @@ def test_late_orders_behind_the_watermark_are_found_and_caught_up(skus, role_use
         assert client.login(username="u_manager", password=PASSWORD)
         assert 'data-check-gap="2"' in client.get("/channels/").content.decode()
 
-        services.poll_store(store_id=store.pk)
+        services.store_poll(store_id=store.pk)
         channel.inbox_process_store(store_id=store.pk)
         assert Order.objects.filter(platform_order_id__in=late).count() == 2
         assert sync_check_window(store_id=store.pk, window_start=window[0], window_end=window[1]).missing == []

@@ -17,6 +17,7 @@ from connectors.douyin.mapping import map_douyin_order
 from connectors.registry import connector_class, sandbox_class
 from connectors.sandbox.douyin import SHANGHAI, DouyinSandbox
 from pipeline import channel
+from tests.conftest import channel_store
 from tests.connectors.sandbox_fixtures import add_order
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)  # 08:00 in Beijing
@@ -555,14 +556,14 @@ def test_parse_webhook_without_credentials_is_an_auth_problem():
 @pytest.mark.django_db(transaction=True)
 def test_a_push_lands_in_the_inbox_and_the_fetched_order_is_imported(live_server, skus):
     from connectors.models import ChannelSyncState, InboxMessage
-    from orders.models import Order, Platform, Store
+    from orders.models import Order, Platform
 
     sandbox = DouyinSandbox(port=0, seed=3, skus=[("TEA-LJ-250G", "268.00"), ("CUP-CER-350", "39.00")])
     sandbox.start()
     try:
-        store = Store.objects.create(platform=Platform.DOUYIN, code="dy", name="抖店",
+        store = channel_store(platform=Platform.DOUYIN, code="dy", name="抖店",
                                      credentials=sandbox.connector_credentials())
-        ChannelSyncState.objects.create(store=store)
+        ChannelSyncState.objects.get_or_create(store=store)
         sandbox.webhook_url = f"{live_server.url}/webhooks/douyin/dy/"
         sandbox.set_clock(datetime.now(UTC) - timedelta(minutes=5))
         order = sandbox.generate_order(status=2)
@@ -595,20 +596,20 @@ def test_a_push_lands_in_the_inbox_and_the_fetched_order_is_imported(live_server
 def test_polling_imports_every_order_of_two_windows(skus):
     from connectors import services
     from connectors.models import ChannelSyncState
-    from orders.models import Order, Platform, Store
+    from orders.models import Order, Platform
 
     sandbox = DouyinSandbox(port=0, seed=4, skus=[("TEA-LJ-250G", "268.00"), ("CUP-CER-350", "39.00")])
     sandbox.start()
     try:
-        store = Store.objects.create(platform=Platform.DOUYIN, code="dy-poll", name="抖店",
+        store = channel_store(platform=Platform.DOUYIN, code="dy-poll", name="抖店",
                                      credentials=sandbox.connector_credentials())
         now = datetime.now(UTC)
-        ChannelSyncState.objects.create(store=store, watermark=now - timedelta(hours=30))
+        ChannelSyncState.objects.filter(store=store).update(watermark=now - timedelta(hours=30))
         for hour in range(0, 30, 2):  # spans two one-day windows
             sandbox.set_clock(now - timedelta(hours=30 - hour))
             sandbox.generate(1, push=False)
         sandbox.set_clock(None)
-        result = services.poll_store(store_id=store.pk)
+        result = services.store_poll(store_id=store.pk)
         assert result.status == "ok" and result.fetched == 15
         channel.inbox_process_store(store_id=store.pk)
         assert Order.objects.filter(store=store).count() == 15

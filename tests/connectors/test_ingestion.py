@@ -17,9 +17,9 @@ from connectors.sandbox.taobao import TaobaoSandbox
 from connectors.shopify.connector import shopify_hmac
 from inventory.models import SKU, PlatformSKUMapping
 from oms.exceptions import DomainError
-from orders.models import Order, OrderEventType, OrderStatus, Platform, Store
+from orders.models import Order, OrderEventType, OrderStatus, Platform
 from pipeline import channel
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, channel_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,9 +30,9 @@ SKUS = [("TEA-LJ-250G", "37.99"), ("CUP-CER-350", "9.99")]
 def shopify(live_server, skus):
     sandbox = ShopifySandbox(port=0, skus=SKUS, seed=3)
     sandbox.start()
-    store = Store.objects.create(platform=Platform.SHOPIFY, code="shop", name="Shopify US", default_currency="USD",
+    store = channel_store(platform=Platform.SHOPIFY, code="shop", name="Shopify US", default_currency="USD",
                                  credentials=sandbox.connector_credentials())
-    ChannelSyncState.objects.create(store=store)
+    ChannelSyncState.objects.get_or_create(store=store)
     sandbox.webhook_url = f"{live_server.url}/webhooks/shopify/shop/"
     yield sandbox, store
     sandbox.stop()
@@ -42,9 +42,9 @@ def shopify(live_server, skus):
 def taobao(skus):
     sandbox = TaobaoSandbox(port=0, skus=[("TEA-LJ-250G", "268.00"), ("CUP-CER-350", "39.00")], seed=5)
     sandbox.start()
-    store = Store.objects.create(platform=Platform.TAOBAO, code="tb-live", name="淘宝店",
+    store = channel_store(platform=Platform.TAOBAO, code="tb-live", name="淘宝店",
                                  credentials=sandbox.connector_credentials())
-    ChannelSyncState.objects.create(store=store)
+    ChannelSyncState.objects.get_or_create(store=store)
     yield sandbox, store
     sandbox.stop()
 
@@ -178,11 +178,11 @@ def test_polling_across_pages_imports_every_order_once(shopify):
         sandbox.set_clock(start + timedelta(seconds=20 * index))
         sandbox.generate(1, push=False)
     sandbox.set_clock(None)
-    result = services.poll_store(store_id=store.pk)
+    result = services.store_poll(store_id=store.pk)
     assert (result.status, result.fetched, result.stored) == ("ok", 300, 300)
     assert drain(store) == 300
     assert Order.objects.filter(store=store).count() == 300
-    assert services.poll_store(store_id=store.pk).stored == 0  # the overlap re-fetches nothing new
+    assert services.store_poll(store_id=store.pk).stored == 0  # the overlap re-fetches nothing new
     state = ChannelSyncState.objects.get(store=store)
     assert state.orders_created == 300 and state.last_success_at and state.watermark > start
 
@@ -197,7 +197,7 @@ def test_two_hour_outage_is_caught_up_with_no_order_missing(shopify):
         sandbox.generate(1, push=False)
     sandbox.set_clock(None)
     sandbox.faults.down = True
-    failed = services.poll_store(store_id=store.pk)
+    failed = services.store_poll(store_id=store.pk)
     assert failed.status == "failed"
     state = ChannelSyncState.objects.get(store=store)
     assert state.watermark == now - timedelta(hours=2) and state.consecutive_failures == 1
@@ -206,7 +206,7 @@ def test_two_hour_outage_is_caught_up_with_no_order_missing(shopify):
     sandbox.faults.down = False
     sandbox.faults.rate_limit = 2  # and the platform throttles as it comes back
     sandbox.faults.server_errors = 1
-    recovered = services.poll_store(store_id=store.pk)
+    recovered = services.store_poll(store_id=store.pk)
     assert recovered.status == "ok" and recovered.fetched == 40
     drain(store)
     assert set(Order.objects.filter(store=store).values_list("platform_order_id", flat=True)) == set(sandbox.orders)
@@ -220,7 +220,7 @@ def test_taobao_polling_lands_beijing_times_as_utc_and_exact_decimals(taobao):
         sandbox.set_clock(now - timedelta(hours=30 - hour))
         sandbox.generate(1, push=False)
     sandbox.set_clock(None)
-    result = services.poll_store(store_id=store.pk)
+    result = services.store_poll(store_id=store.pk)
     assert result.status == "ok" and result.fetched == 15
     drain(store)
     assert Order.objects.filter(store=store).count() == 15

@@ -8,15 +8,16 @@ from django.utils import timezone
 from connectors import services
 from connectors.models import ChannelSyncState
 from connectors.sandbox.pdd import PddSandbox
-from orders.models import Order, OrderStatus, Platform, Store
+from orders.models import Order, OrderStatus, Platform
 from pipeline import channel
+from tests.conftest import channel_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sync(store, at):
     """One beat of the pipeline at time ``at``: poll the store, then drain its inbox (what the workers do)."""
-    result = services.poll_store(store_id=store.pk, now=at)
+    result = services.store_poll(store_id=store.pk, now=at)
     channel.inbox_process_store(store_id=store.pk)
     ChannelSyncState.objects.filter(store=store).update(next_poll_at=None)
     return result
@@ -26,9 +27,9 @@ def test_group_buy_order_is_held_until_the_group_forms(skus):
     sandbox = PddSandbox(port=0, skus=[("TEA-LJ-250G", "168.0"), ("CUP-CER-350", "29.9")], seed=11)
     sandbox.start()
     try:
-        store = Store.objects.create(platform=Platform.PDD, code="pdd-live", name="拼多多店",
+        store = channel_store(platform=Platform.PDD, code="pdd-live", name="拼多多店",
                                      credentials=sandbox.connector_credentials())
-        ChannelSyncState.objects.create(store=store)
+        ChannelSyncState.objects.get_or_create(store=store)
         start = timezone.now()
         sandbox.set_clock(start - timedelta(minutes=20))
         order = sandbox.generate_order(group_pending=True)

@@ -10,8 +10,9 @@ from connectors.models import ChannelSyncState, PushStatus, ShipmentPush
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.sandbox.taobao import TaobaoSandbox
 from oms.exceptions import ValidationFailed
-from orders.models import Order, OrderEventType, Platform, Store
+from orders.models import Order, OrderEventType, Platform
 from pipeline import channel
+from tests.conftest import channel_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,9 +21,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def taobao(skus):
     sandbox = TaobaoSandbox(port=0, skus=[("TEA-LJ-250G", "268.00"), ("CUP-CER-350", "39.00")], seed=9)
     sandbox.start()
-    store = Store.objects.create(platform=Platform.TAOBAO, code="tb-push", name="淘宝店",
+    store = channel_store(platform=Platform.TAOBAO, code="tb-push", name="淘宝店",
                                  credentials=sandbox.connector_credentials())
-    ChannelSyncState.objects.create(store=store)
+    ChannelSyncState.objects.get_or_create(store=store)
     yield sandbox, store
     sandbox.stop()
 
@@ -30,7 +31,7 @@ def taobao(skus):
 def import_trade(sandbox, store, *, lines: int) -> Order:
     trade = sandbox.generate_order(lines=lines, status="WAIT_SELLER_SEND_GOODS")
     sandbox.put_order(trade, push=False)
-    services.poll_store(store_id=store.pk)
+    services.store_poll(store_id=store.pk)
     channel.inbox_process_store(store_id=store.pk)
     return Order.objects.get(store=store, platform_order_id=trade["tid_str"])
 
@@ -100,11 +101,11 @@ def test_shopify_fulfillment_with_tracking(skus):
     sandbox = ShopifySandbox(port=0, skus=[("TEA-LJ-250G", "37.99")], seed=4)
     sandbox.start()
     try:
-        store = Store.objects.create(platform=Platform.SHOPIFY, code="shop-push", name="Shop",
+        store = channel_store(platform=Platform.SHOPIFY, code="shop-push", name="Shop",
                                      default_currency="USD", credentials=sandbox.connector_credentials())
-        ChannelSyncState.objects.create(store=store)
+        ChannelSyncState.objects.get_or_create(store=store)
         sandbox.generate(1, push=False)
-        services.poll_store(store_id=store.pk)
+        services.store_poll(store_id=store.pk)
         channel.inbox_process_store(store_id=store.pk)
         order = Order.objects.get(store=store)
         push = pushback.shipment_push_enqueue(order_id=order.pk, carrier_code="UPS", tracking_number="1Z999")

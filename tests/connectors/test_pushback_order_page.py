@@ -16,9 +16,9 @@ from connectors.sandbox.taobao import TaobaoSandbox
 from fulfillment import services as parcels
 from fulfillment.models import Carrier, Shipment
 from oms.celery import app as celery_app
-from orders.models import Order, OrderEventType, OrderLine, Platform, Store
+from orders.models import Order, OrderEventType, OrderLine, Platform
 from pipeline import channel, shipping
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, channel_store
 from tests.fulfillment.helpers import ship_parcel
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,10 +40,10 @@ def taobao(skus, eager_celery):
         port=0, seed=9, skus=[("TEA-LJ-250G", "268.00"), ("CUP-CER-350", "39.00"), ("GIFT-BAG", "5.00")]
     )
     sandbox.start()
-    store = Store.objects.create(
+    store = channel_store(
         platform=Platform.TAOBAO, code="tb-page", name="淘宝店", credentials=sandbox.connector_credentials()
     )
-    ChannelSyncState.objects.create(store=store)
+    ChannelSyncState.objects.get_or_create(store=store)
     Carrier.objects.create(code="YTO", name="圆通", kind="manual")
     yield sandbox, store
     sandbox.stop()
@@ -52,7 +52,7 @@ def taobao(skus, eager_celery):
 def import_trade(sandbox, store, *, lines: int) -> Order:
     trade = sandbox.generate_order(lines=lines, status="WAIT_SELLER_SEND_GOODS")
     sandbox.put_order(trade, push=False)
-    services.poll_store(store_id=store.pk)
+    services.store_poll(store_id=store.pk)
     channel.inbox_process_store(store_id=store.pk)
     return Order.objects.get(store=store, platform_order_id=trade["tid_str"])
 

@@ -36,8 +36,9 @@ from connectors.shopify.connector import ShopifyConnector
 from connectors.taobao import client as taobao_client
 from connectors.taobao.client import TRADE_TYPES, TopClient
 from connectors.taobao.connector import TaobaoConnector
-from orders.models import Order, Platform, Store
+from orders.models import Order, Platform
 from pipeline import channel
+from tests.conftest import channel_store
 
 INCREMENT = "taobao.trades.sold.increment.get"
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)  # 2026-03-01 08:00:00 in Beijing
@@ -198,14 +199,14 @@ def taobao_shop(skus):
 @pytest.mark.django_db
 def test_taobao_poll_imports_trades_of_every_type_the_hub_handles(taobao_shop):
     taobao = taobao_shop
-    store = Store.objects.create(platform=Platform.TAOBAO, code="tb-types", name="淘宝类型店",
+    store = channel_store(platform=Platform.TAOBAO, code="tb-types", name="淘宝类型店",
                                  credentials=taobao.connector_credentials())
     now = timezone.now()
-    ChannelSyncState.objects.create(store=store, watermark=now - timedelta(hours=2))
+    ChannelSyncState.objects.filter(store=store).update(watermark=now - timedelta(hours=2))
     tids = {kind: add_trade(taobao, now - timedelta(minutes=30 + i), kind)["tid_str"]
             for i, kind in enumerate(["fixed", "step", "eticket", "tmall_i18n", "o2o_offlinetrade"])}
     taobao.set_clock(None)
-    result = services.poll_store(store_id=store.pk)
+    result = services.store_poll(store_id=store.pk)
     assert (result.status, result.fetched) == ("ok", 5)
     channel.inbox_process_store(store_id=store.pk)
     assert set(Order.objects.filter(store=store).values_list("platform_order_id", flat=True)) == set(tids.values())

@@ -16,9 +16,9 @@ from connectors.models import ChannelSyncState, DeadReason, InboxKind, InboxMess
 from connectors.sandbox.douyin import DouyinSandbox
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.shopify.connector import shopify_hmac
-from orders.models import Order, Platform, Store
+from orders.models import Order, Platform
 from pipeline import channel
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, channel_store
 
 pytestmark = pytest.mark.django_db
 
@@ -36,18 +36,18 @@ def fresh_rate_limits():
 @pytest.fixture
 def shopify(skus):
     sandbox = ShopifySandbox(port=0, skus=[("TEA-LJ-250G", "37.99")], seed=11)  # never started: no HTTP here
-    store = Store.objects.create(platform=Platform.SHOPIFY, code="shop", name="Shopify US", default_currency="USD",
+    store = channel_store(platform=Platform.SHOPIFY, code="shop", name="Shopify US", default_currency="USD",
                                  credentials=sandbox.connector_credentials())
-    ChannelSyncState.objects.create(store=store)
+    ChannelSyncState.objects.get_or_create(store=store)
     return sandbox, store
 
 
 @pytest.fixture
 def douyin(db):
     sandbox = DouyinSandbox(port=0)
-    store = Store.objects.create(platform=Platform.DOUYIN, code="dy", name="抖店",
+    store = channel_store(platform=Platform.DOUYIN, code="dy", name="抖店",
                                  credentials=sandbox.connector_credentials())
-    ChannelSyncState.objects.create(store=store)
+    ChannelSyncState.objects.get_or_create(store=store)
     return sandbox, store
 
 

@@ -10,7 +10,7 @@ from connectors.models import ChannelSyncState
 from connectors.sandbox.shopify import SUPPORTED_VERSIONS, ShopifySandbox
 from connectors.shopify.client import DEFAULT_API_VERSION, ShopifyClient
 from orders.models import Platform, Store
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, channel_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,14 +46,14 @@ def test_a_supported_version_is_served_as_asked_without_a_warning(sandbox, caplo
 
 def test_the_store_setting_chooses_the_version_and_the_sync_state_records_what_was_served(sandbox):
     # An old setup typed 2024-01 into the credentials: it no longer decides (the setting does).
-    store = Store.objects.create(platform=Platform.SHOPIFY, code="shop-v", name="Shop", default_currency="USD",
+    store = channel_store(platform=Platform.SHOPIFY, code="shop-v", name="Shop", default_currency="USD",
                                  credentials={**sandbox.connector_credentials(), "api_version": "2024-01"})
-    ChannelSyncState.objects.create(store=store)
-    assert services.poll_store(store_id=store.pk).status == "ok"
+    ChannelSyncState.objects.get_or_create(store=store)
+    assert services.store_poll(store_id=store.pk).status == "ok"
     state = ChannelSyncState.objects.get(store=store)
     assert state.api_version_served == DEFAULT_API_VERSION
     ChannelSyncState.objects.filter(store=store).update(api_version="2025-04", next_poll_at=None)  # since expired
-    assert services.poll_store(store_id=store.pk).status == "ok"
+    assert services.store_poll(store_id=store.pk).status == "ok"
     assert ChannelSyncState.objects.get(store=store).api_version_served == "2026-01"
 
 
@@ -84,4 +84,4 @@ def test_the_store_form_saves_the_shopify_settings_and_refuses_a_bad_version(adm
     store = Store.objects.get(code="shop-form")
     state = ChannelSyncState.objects.get(store=store)
     assert (state.api_version, state.authorized_counts_as_paid) == ("2026-07", True)
-    assert "api_version" not in store.credentials
+    assert "api_version" not in state.credentials

@@ -14,6 +14,7 @@ from finance.models import PaymentEvent, PaymentSnapshot
 from fulfillment.models import Carrier, Shipment
 from orders.models import Order, OrderStatus, Platform, Store
 from pipeline import capture, channel
+from tests.conftest import channel_store
 from tests.fulfillment.helpers import ship_parcel
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,9 +25,9 @@ def shop(skus):
     Carrier.objects.create(code="UPS", name="UPS", kind="manual")
     sandbox = ShopifySandbox(port=0, skus=[("TEA-LJ-250G", "37.99")], seed=4)
     sandbox.start()
-    store = Store.objects.create(platform=Platform.SHOPIFY, code="shop-auth", name="Shop", default_currency="USD",
+    store = channel_store(platform=Platform.SHOPIFY, code="shop-auth", name="Shop", default_currency="USD",
                                  credentials=sandbox.connector_credentials())
-    ChannelSyncState.objects.create(store=store)
+    ChannelSyncState.objects.get_or_create(store=store)
     yield sandbox, store
     sandbox.stop()
 
@@ -39,7 +40,7 @@ def authorized_order(sandbox: ShopifySandbox) -> dict:
 
 def sync(store: Store) -> None:
     # A poll a few seconds on: an update the sandbox just made (updated_at bumped a second) is in the window.
-    services.poll_store(store_id=store.pk, now=timezone.now() + timedelta(seconds=5))
+    services.store_poll(store_id=store.pk, now=timezone.now() + timedelta(seconds=5))
     channel.inbox_process_store(store_id=store.pk)
 
 

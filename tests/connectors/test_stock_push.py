@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from connectors import stock_push
-from connectors.models import ChannelStock
+from connectors.models import ChannelStock, ChannelSyncState
 from connectors.sandbox.douyin import DouyinSandbox
 from connectors.sandbox.pdd import PddSandbox
 from connectors.sandbox.shopify import ShopifySandbox
@@ -13,9 +13,10 @@ from connectors.sandbox.taobao import TaobaoSandbox
 from inventory.models import PlatformSKUMapping
 from inventory.selectors import available_by_sku
 from inventory.services import stock_receive
-from orders.models import Platform, Store
+from orders.models import Platform
 from orders.services import LineInput
 from pipeline import orders as flows
+from tests.conftest import channel_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,10 +28,10 @@ def platforms(skus):
     shopify.start()
     taobao.start()
     tea = skus["TEA-LJ-250G"]
-    shop = Store.objects.create(platform=Platform.SHOPIFY, code="shop-stock", name="Shop", default_currency="USD",
+    shop = channel_store(platform=Platform.SHOPIFY, code="shop-stock", name="Shop", default_currency="USD",
                                 credentials=shopify.connector_credentials(), stock_share=Decimal("0.5"),
                                 stock_buffer=10)
-    tb = Store.objects.create(platform=Platform.TAOBAO, code="tb-stock", name="淘宝",
+    tb = channel_store(platform=Platform.TAOBAO, code="tb-stock", name="淘宝",
                               credentials=taobao.connector_credentials())
     PlatformSKUMapping.objects.create(store=shop, sku=tea, platform_sku_id=str(shopify.variant("TEA-LJ-250G")["variant_id"]))
     item = TaobaoSandbox._catalog_entry("TEA-LJ-250G", "268.00")  # the sandbox's ids for this SKU
@@ -50,9 +51,9 @@ def pdd_and_douyin(platforms):
     douyin = DouyinSandbox(port=0, skus=[("TEA-LJ-250G", "26800")], seed=2)
     pdd.start()
     douyin.start()
-    pdd_store = Store.objects.create(platform=Platform.PDD, code="pdd-stock", name="拼多多",
+    pdd_store = channel_store(platform=Platform.PDD, code="pdd-stock", name="拼多多",
                                      credentials=pdd.connector_credentials(), stock_buffer=2)
-    dy_store = Store.objects.create(platform=Platform.DOUYIN, code="dy-stock", name="抖店",
+    dy_store = channel_store(platform=Platform.DOUYIN, code="dy-stock", name="抖店",
                                     credentials=douyin.connector_credentials(), stock_share=Decimal("0.3"))
     goods = PddSandbox._catalog_entry("TEA-LJ-250G", "168.0")
     PlatformSKUMapping.objects.create(store=pdd_store, sku=tea, platform_sku_id=str(goods["sku_id"]),
@@ -98,7 +99,7 @@ def test_burst_of_reservations_and_cancellations_ends_with_the_hub_quantity(plat
 
 def test_quantity_never_below_zero_and_failures_retry(platforms, make_order, manual_store):
     shopify, taobao, shop, tb, tea = platforms
-    Store.objects.filter(pk=shop.pk).update(stock_buffer=5000)
+    ChannelSyncState.objects.filter(store=shop).update(stock_buffer=5000)
     taobao.faults.down = True
     make_order(store=manual_store, lines=[LineInput(sku_code="TEA-LJ-250G", quantity=1, unit_price=Decimal("1"))])
     counts = stock_push.channel_stock_flush()

@@ -140,8 +140,7 @@ def test_ship_takes_stock_out_of_on_hand_and_reserved(warehouse, skus, make_orde
 
 def test_short_order_awaits_stock_with_shortages_then_goes_ready_on_receipt(warehouse, skus, make_order,
                                                                           django_capture_on_commit_callbacks,
-                                                                          settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+                                                                          celery_eager):
     order = make_order(lines=[LineInput(sku_code="TEA-LJ-250G", quantity=1200, unit_price=Decimal("1"))])
     assert order.status == OrderStatus.AWAITING_STOCK
     assert order.stock_shortages == [{"sku": "TEA-LJ-250G", "needed": 1200, "available": 1000, "short": 200}]
@@ -294,9 +293,8 @@ def test_quantities_beyond_the_cap_are_refused(warehouse, tea):
     assert level(warehouse, tea) == (1000, 0)
 
 
-def test_lowering_safety_stock_retries_waiting_orders(warehouse, skus, make_order, settings,
+def test_lowering_safety_stock_retries_waiting_orders(warehouse, skus, make_order, celery_eager,
                                                       django_capture_on_commit_callbacks):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     tea = skus["TEA-LJ-250G"]
     stock.sku_set_safety_stock(sku_id=tea.pk, safety_stock=999)
     order = make_order(lines=[LineInput(sku_code="TEA-LJ-250G", quantity=5, unit_price=Decimal("1"))])

@@ -3,7 +3,8 @@
 import pytest
 from django.test import Client
 
-from orders.models import OrderEvent, OrderStatus
+from connectors.models import ChannelSyncState
+from orders.models import OrderEvent, OrderStatus, Store
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -134,7 +135,11 @@ def test_admin_lists_every_model_for_admin_role(role_users, make_order):
                 "/admin/inventory/warehouse/", "/admin/finance/paymentsnapshot/"):
         assert client.get(url).status_code == 200, url
     store_page = client.get(f"/admin/orders/store/{order.store_id}/change/").content.decode()
-    assert "top-secret-value" not in store_page and "app_secret=***" in store_page
+    assert "top-secret-value" not in store_page
+    # The credentials are the store's channel settings: shown masked on its channel page, never in clear.
+    state = ChannelSyncState.objects.get(store_id=order.store_id)
+    channel_page = client.get(f"/admin/connectors/channelsyncstate/{state.pk}/change/").content.decode()
+    assert "top-secret-value" not in channel_page and "app_secret=***" in channel_page
 
 
 def test_health_endpoint_reports_each_part(db):
@@ -166,3 +171,22 @@ def test_customer_service_cannot_move_parcels_through_the_order_page(role_users,
     assert [str(m) for m in response.context["messages"]] == ["操作被拒绝：该订单的包裹由仓库作业推进：您无权操作。"]
     order.refresh_from_db()
     assert order.status == OrderStatus.READY
+
+
+def test_the_admin_cannot_move_a_store_with_orders_to_another_platform(role_users, make_order):
+    order = make_order()
+    client = login(role_users, "admin")
+    url = f"/admin/orders/store/{order.store_id}/change/"
+    form = {"platform": "shopify", "code": order.store.code, "name": order.store.name, "active": "on",
+            "default_currency": "CNY", "auto_approve": "on"}
+    response = client.post(url, form)
+    assert response.status_code == 200  # the form again, with the error
+    assert "已有订单的店铺不能改换平台" in response.content.decode()
+    order.store.refresh_from_db()
+    assert order.store.platform == "taobao"
+    # A store without orders may still be corrected.
+    empty = Store.objects.create(platform="taobao", code="tb-empty", name="空店")
+    form.update(code="tb-empty", name="空店")
+    assert client.post(f"/admin/orders/store/{empty.pk}/change/", form).status_code == 302
+    empty.refresh_from_db()
+    assert empty.platform == "shopify"
