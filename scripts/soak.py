@@ -58,8 +58,9 @@ def free_ports(count: int) -> list[int]:
 class Stack:
     """supervisord with the trial programs, in its own process group, with its own environment."""
 
-    def __init__(self, var_dir: Path):
+    def __init__(self, var_dir: Path, *, demo_orders: int = 300):
         self.var_dir = var_dir
+        self.demo_orders = demo_orders
         ports = dict(zip(PORT_VARS, free_ports(len(PORT_VARS)), strict=True))
         self.env = {key: value for key, value in os.environ.items()
                     if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"}}
@@ -78,7 +79,7 @@ class Stack:
 
     def start(self) -> None:
         (self.var_dir / "log").mkdir(parents=True, exist_ok=True)
-        for command in (["migrate", "--noinput"], ["roles_sync"], ["demo_data"]):
+        for command in (["migrate", "--noinput"], ["roles_sync"], ["demo_data", "--orders", str(self.demo_orders)]):
             self.manage(*command)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([SUPERVISORD, "-c", str(ROOT / "supervisord.conf")], cwd=ROOT,
@@ -225,9 +226,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 1)
 
 
-def soak(*, duration: int, kills: int, readers: int, keep: bool) -> dict:
+def soak(*, duration: int, kills: int, readers: int, keep: bool, demo_orders: int = 300) -> dict:
     var_dir = ROOT / "var" / f"soak-{os.getpid()}"
-    stack = Stack(var_dir)
+    stack = Stack(var_dir, demo_orders=demo_orders)
     began = time.monotonic()
     figures: dict = {"duration_s": duration}
     try:
@@ -294,12 +295,16 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=120, help="seconds of load (default 120; about 3 minutes in all)")
     parser.add_argument("--kills", type=int, default=2, help="times the worker is killed with SIGKILL")
     parser.add_argument("--readers", type=int, default=2, help="threads reading pages and the API")
+    parser.add_argument("--demo-orders", type=int, default=300,
+                        help="demo orders loaded before the load starts (default 300, as make run; the load's own "
+                             "orders are what is checked)")
     parser.add_argument("--keep", action="store_true", help="keep var/soak-<pid> (always kept on failure)")
     args = parser.parse_args()
-    if args.duration < 10 or not 0 <= args.kills <= 10 or not 1 <= args.readers <= 16:
-        parser.error("--duration must be at least 10, --kills 0..10, --readers 1..16")
+    if args.duration < 10 or not 0 <= args.kills <= 10 or not 1 <= args.readers <= 16 or args.demo_orders < 0:
+        parser.error("--duration must be at least 10, --kills 0..10, --readers 1..16, --demo-orders 0 or more")
     try:
-        figures = soak(duration=args.duration, kills=args.kills, readers=args.readers, keep=args.keep)
+        figures = soak(duration=args.duration, kills=args.kills, readers=args.readers, keep=args.keep,
+                       demo_orders=args.demo_orders)
     except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
         print(json.dumps({"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}))
         return 1

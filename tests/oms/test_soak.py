@@ -127,7 +127,7 @@ def test_trial_broker_settings_keep_files_under_var_and_have_no_remote_control(t
 def test_soak_worker_killed_twice_loses_nothing():
     """The `make soak` script, short: the stack under load, its worker SIGKILLed twice by us."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
-    result = subprocess.run([sys.executable, "scripts/soak.py", "--duration", "60"], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "scripts/soak.py", "--duration", "60", "--demo-orders", "40"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=420)
     figures = json.loads(result.stdout.strip().splitlines()[-1])
 
