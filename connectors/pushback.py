@@ -6,7 +6,6 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -15,7 +14,7 @@ from connectors.models import PushStatus, ShipmentPush, line_list
 from connectors.registry import CONNECTORS, connector_for_store
 from connectors.services import backoff_seconds
 from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
-from oms.leases import lease_claim_one
+from oms.leases import outbox_claim_one, outbox_due
 from oms.locks import lock_one
 from orders.events import event_order_shipment_push
 from orders.models import Order, OrderLine
@@ -85,10 +84,8 @@ def shipment_push_send(*, push_id: int) -> str:
     same time; the HTTP call happens outside any transaction.
     """
     now = timezone.now()
-    due = ShipmentPush.objects.filter(Q(status=PushStatus.PENDING, next_attempt_at__lte=now)
-                                    | Q(status=PushStatus.SENDING, lease_until__lt=now))
-    claimed = lease_claim_one(due, pk=push_id, lease_field="lease_until", lease=SEND_LEASE, now=now,
-                              set_fields={"status": PushStatus.SENDING, "attempts": F("attempts") + 1})
+    claimed = outbox_claim_one(ShipmentPush, pk=push_id, pending=PushStatus.PENDING, sending=PushStatus.SENDING,
+                               lease=SEND_LEASE, now=now)
     push = ShipmentPush.objects.select_related("order", "store").get(pk=push_id)
     if not claimed:
         return push.status
@@ -180,7 +177,5 @@ def shipment_push_discard(*, push_id: int, actor=None) -> ShipmentPush:
 
 
 def shipment_pushes_due() -> list[int]:
-    now = timezone.now()
-    return list(ShipmentPush.objects.filter(
-        Q(status=PushStatus.PENDING, next_attempt_at__lte=now) | Q(status=PushStatus.SENDING, lease_until__lt=now)
-    ).values_list("pk", flat=True)[:500])
+    return list(outbox_due(ShipmentPush, pending=PushStatus.PENDING, sending=PushStatus.SENDING)
+                .values_list("pk", flat=True)[:500])

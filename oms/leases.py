@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import models, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -47,3 +48,20 @@ def lease_claim_one(queryset: models.QuerySet, *, pk, lease_field: str, lease: t
 def lease_release(model: type[models.Model], pk, *, lease_field: str, set_fields: dict | None = None) -> None:
     """End a claim early (the work is done or handed back): the lease field is cleared."""
     model._default_manager.filter(pk=pk).update(**{lease_field: None, **(set_fields or {})})
+
+
+def outbox_due(model: type[models.Model], *, pending, sending, now: datetime | None = None) -> models.QuerySet:
+    """An outbox's rows that are due: waiting and past their retry time, or claimed by a sender whose lease
+    ran out (it died). The outboxes share the columns status, next_attempt_at, lease_until and attempts."""
+    now = now or timezone.now()
+    return model._default_manager.filter(Q(status=pending, next_attempt_at__lte=now)
+                                         | Q(status=sending, lease_until__lt=now))
+
+
+def outbox_claim_one(model: type[models.Model], *, pk, pending, sending, lease: timedelta,
+                     now: datetime | None = None) -> bool:
+    """Claim one due outbox row for sending: status becomes ``sending``, attempts + 1, the lease starts."""
+    now = now or timezone.now()
+    return lease_claim_one(outbox_due(model, pending=pending, sending=sending, now=now), pk=pk,
+                           lease_field="lease_until", lease=lease, now=now,
+                           set_fields={"status": sending, "attempts": F("attempts") + 1})

@@ -11,7 +11,6 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -23,7 +22,7 @@ from connectors.services import backoff_seconds
 from finance.models import PaymentEvent, PaymentSnapshot
 from finance.services import payment_snapshot_capture
 from oms.effects import task_after_commit
-from oms.leases import lease_claim_one
+from oms.leases import outbox_claim_one, outbox_due
 from oms.locks import lock_one
 from orders.events import event_order_payment_capture
 from orders.models import Order, OrderStatus
@@ -78,10 +77,8 @@ def payment_capture_send(*, capture_id: int) -> str:
     outside any transaction; the connector's capture is itself safe to repeat (it skips what is captured).
     """
     now = timezone.now()
-    due = PaymentCapture.objects.filter(Q(status=CaptureStatus.PENDING, next_attempt_at__lte=now)
-                                    | Q(status=CaptureStatus.SENDING, lease_until__lt=now))
-    claimed = lease_claim_one(due, pk=capture_id, lease_field="lease_until", lease=SEND_LEASE, now=now,
-                              set_fields={"status": CaptureStatus.SENDING, "attempts": F("attempts") + 1})
+    claimed = outbox_claim_one(PaymentCapture, pk=capture_id, pending=CaptureStatus.PENDING,
+                               sending=CaptureStatus.SENDING, lease=SEND_LEASE, now=now)
     capture = PaymentCapture.objects.select_related("order", "store").get(pk=capture_id)
     if not claimed:
         return capture.status
@@ -137,7 +134,5 @@ def _capture_failed(capture: PaymentCapture, exc: ConnectorError) -> str:
 
 
 def payment_captures_due() -> list[int]:
-    now = timezone.now()
-    return list(PaymentCapture.objects.filter(
-        Q(status=CaptureStatus.PENDING, next_attempt_at__lte=now) | Q(status=CaptureStatus.SENDING, lease_until__lt=now)
-    ).values_list("pk", flat=True)[:500])
+    return list(outbox_due(PaymentCapture, pending=CaptureStatus.PENDING, sending=CaptureStatus.SENDING)
+                .values_list("pk", flat=True)[:500])
