@@ -26,6 +26,15 @@ class ChannelSyncStateAdminForm(forms.ModelForm):
         fields = ["store", "enabled", "poll_interval_seconds", "initial_lookback_hours", "next_poll_at", "api_version",
                   "authorized_counts_as_paid", "stock_push_enabled", "stock_share", "stock_buffer"]
 
+    def clean_new_credentials(self):
+        value = self.cleaned_data.get("new_credentials")
+        if value in (None, "", {}):
+            return None
+        if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+            raise forms.ValidationError(_("Give the credentials as a JSON object of names and values."),
+                                        code="credentials_not_object")
+        return value
+
     def save(self, commit=True):
         state = super().save(commit=False)
         if self.cleaned_data.get("new_credentials"):

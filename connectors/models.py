@@ -55,8 +55,8 @@ class ChannelSyncState(models.Model):
     stock_buffer = models.PositiveIntegerField(_("stock buffer"), default=0)
 
     class Meta:
-        verbose_name = _("channel sync state")
-        verbose_name_plural = _("channel sync states")
+        verbose_name = _("channel settings and sync")
+        verbose_name_plural = _("channel settings and sync")
 
     def __str__(self) -> str:
         return f"sync {self.store_id}"
@@ -139,7 +139,22 @@ class PushStatus(models.TextChoices):
     DISCARDED = "discarded", _("Discarded by a person")
 
 
-class ShipmentPush(models.Model):
+class PlatformOutboxRow(models.Model):
+    """The bookkeeping every platform outbox row shares: retries, the sender's lease, the last error and the
+    platform's answer. Claimed through oms.leases.outbox_claim_one; ``status`` is the concrete model's."""
+
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+    response = models.JSONField(_("platform response"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class ShipmentPush(PlatformOutboxRow):
     """Outbox row: one shipment (carrier + tracking number, maybe some lines) to confirm to the platform.
 
     The row is written in the transaction that ships, and sent by a worker until the platform confirms;
@@ -159,15 +174,9 @@ class ShipmentPush(models.Model):
     line_nos = models.JSONField(_("line numbers"), default=list, blank=True)
     skipped_line_nos = models.JSONField(_("lines the platform does not know"), default=list, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=PushStatus.choices, default=PushStatus.PENDING)
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
-    lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
-    last_error = models.TextField(_("last error"), blank=True, default="")
-    response = models.JSONField(_("platform response"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     sent_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
 
-    class Meta:
+    class Meta(PlatformOutboxRow.Meta):
         verbose_name = _("shipment push")
         verbose_name_plural = _("shipment pushes")
         constraints = [models.UniqueConstraint(fields=["order", "shipment_key"], name="shipment_push_unique")]
@@ -280,7 +289,7 @@ class CaptureStatus(models.TextChoices):
     FAILED = "failed", _("Failed (needs a person)")
 
 
-class PaymentCapture(models.Model):
+class PaymentCapture(PlatformOutboxRow):
     """Outbox row: capture an authorized payment on the platform once the order has shipped.
 
     Written in the transaction that records the last shipment confirmation and sent by a worker until
@@ -292,15 +301,9 @@ class PaymentCapture(models.Model):
     store = models.ForeignKey("orders.Store", on_delete=models.CASCADE, related_name="+", verbose_name=_("store"))
     status = models.CharField(_("status"), max_length=10, choices=CaptureStatus.choices,
                               default=CaptureStatus.PENDING)
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
-    lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
-    last_error = models.TextField(_("last error"), blank=True, default="")
-    response = models.JSONField(_("platform response"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     captured_at = models.DateTimeField(_("captured at"), null=True, blank=True)
 
-    class Meta:
+    class Meta(PlatformOutboxRow.Meta):
         verbose_name = _("payment capture")
         verbose_name_plural = _("payment captures")
         indexes = [models.Index(fields=["status", "next_attempt_at"])]

@@ -15,7 +15,6 @@ from connectors.models import ChannelSyncState, PushStatus, ShipmentPush
 from connectors.sandbox.taobao import TaobaoSandbox
 from fulfillment import services as parcels
 from fulfillment.models import Carrier, Shipment
-from oms.celery import app as celery_app
 from orders.models import Order, OrderEventType, OrderLine, Platform
 from pipeline import channel, shipping
 from tests.conftest import PASSWORD, channel_store
@@ -27,15 +26,7 @@ LONG_ERROR_TAIL = "x" * 600  # an answer longer than any card is wide
 
 
 @pytest.fixture
-def eager_celery():
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
-
-
-@pytest.fixture
-def taobao(skus, eager_celery):
+def taobao(skus, celery_eager):
     sandbox = TaobaoSandbox(
         port=0, seed=9, skus=[("TEA-LJ-250G", "268.00"), ("CUP-CER-350", "39.00"), ("GIFT-BAG", "5.00")]
     )

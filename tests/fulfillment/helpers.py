@@ -1,9 +1,12 @@
 """Helpers of the fulfilment tests: walk a parcel along, take a picture of the stock."""
 
+from contextlib import contextmanager
+
 from django.db.models import Sum
 
 from fulfillment import services
-from fulfillment.models import Shipment
+from fulfillment.carriers.sf_sandbox import SFSandbox
+from fulfillment.models import Carrier, CarrierKind, Shipment
 from inventory.models import Reservation, StockLevel, StockMovement
 from pipeline import shipping
 
@@ -35,3 +38,19 @@ def stock_picture() -> dict:
     held = {(r["warehouse_id"], r["sku_id"]): r["q"] for r in
             Reservation.objects.filter(status="active").values("warehouse_id", "sku_id").annotate(q=Sum("quantity"))}
     return {"levels": levels, "ledger": ledger, "held": held, "movements": StockMovement.objects.count()}
+
+
+@contextmanager
+def sf_carrier(warehouse, *, seed: int):
+    """A running SF sandbox and the SF carrier pointed at it, the warehouse given a sender address."""
+    warehouse.address, warehouse.contact_phone = "上海市青浦区华新镇 88 号", "021-60000000"
+    warehouse.save()
+    sandbox = SFSandbox(port=0, seed=seed)
+    sandbox.start()
+    try:
+        carrier = Carrier.objects.create(code="SF", name="顺丰速运", kind=CarrierKind.SF, cost_first_kg=1,
+                                         services=["standard", "express", "next_morning"],
+                                         config=sandbox.adapter_config())
+        yield sandbox, carrier
+    finally:
+        sandbox.stop()

@@ -5,39 +5,22 @@ import pytest
 from django.db import transaction
 
 from fulfillment import services
-from fulfillment.carriers.sf_sandbox import SFSandbox
-from fulfillment.models import Carrier, CarrierKind, Shipment, ShipmentStatus
+from fulfillment.models import Shipment, ShipmentStatus
 from fulfillment.tracking import shipment_request_waybill
-from oms.celery import app as celery_app
 from orders.models import OrderStatus
 from orders.services import ReceiverInput
 from pipeline import printing as print_flows
 from pipeline import shipping
 from printing.models import JobStatus, Printer, Transport
-from tests.fulfillment.helpers import parcel_of, scan_all, ship_parcel
+from tests.fulfillment.helpers import parcel_of, scan_all, sf_carrier, ship_parcel
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def sf(warehouse):
-    warehouse.address, warehouse.contact_phone = "上海市青浦区华新镇 88 号", "021-60000000"
-    warehouse.save()
-    sandbox = SFSandbox(port=0, seed=5)
-    sandbox.start()
-    carrier = Carrier.objects.create(code="SF", name="顺丰速运", kind=CarrierKind.SF, cost_first_kg=1,
-                                     services=["standard", "express", "next_morning"],
-                                     config=sandbox.adapter_config())
-    yield sandbox, carrier
-    sandbox.stop()
-
-
-@pytest.fixture
-def eager_celery():
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
+    with sf_carrier(warehouse, seed=5) as running:
+        yield running
 
 
 def picked(order) -> Shipment:
@@ -48,7 +31,7 @@ def picked(order) -> Shipment:
 
 
 def test_packing_queues_no_work_itself_the_pipeline_asks_for_the_waybill_after_commit(
-        make_order, sf, eager_celery, django_capture_on_commit_callbacks):
+        make_order, sf, celery_eager, django_capture_on_commit_callbacks):
     quiet = picked(make_order())
     with django_capture_on_commit_callbacks() as callbacks:
         with transaction.atomic():

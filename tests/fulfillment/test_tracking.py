@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from fulfillment.carriers.sf_sandbox import SFSandbox
 from fulfillment.models import Carrier, CarrierKind, Shipment, ShipmentEventType, ShipmentStatus
 from fulfillment.selectors import customer_tracking_of, stale_shipments
 from fulfillment.tracking import shipments_flag_stale_tracking
@@ -15,22 +14,15 @@ from orders.services import ReceiverInput
 from pipeline import orders as order_flows
 from pipeline import shipping
 from pipeline.shipping import shipments_pull_tracking
-from tests.fulfillment.helpers import parcel_of, scan_all
+from tests.fulfillment.helpers import parcel_of, scan_all, sf_carrier
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def sf(warehouse):
-    warehouse.address, warehouse.contact_phone = "上海市青浦区华新镇 88 号", "021-60000000"
-    warehouse.save()
-    sandbox = SFSandbox(port=0, seed=3)
-    sandbox.start()
-    carrier = Carrier.objects.create(code="SF", name="顺丰速运", kind=CarrierKind.SF, cost_first_kg=1,
-                                     services=["standard", "express", "next_morning"],
-                                     config=sandbox.adapter_config())
-    yield sandbox, carrier
-    sandbox.stop()
+    with sf_carrier(warehouse, seed=3) as running:
+        yield running
 
 
 def shipped_with_sf(make_order, **order) -> Shipment:

@@ -190,3 +190,20 @@ def test_the_admin_cannot_move_a_store_with_orders_to_another_platform(role_user
     assert client.post(f"/admin/orders/store/{empty.pk}/change/", form).status_code == 302
     empty.refresh_from_db()
     assert empty.platform == "shopify"
+
+
+def test_channel_credentials_must_be_a_json_object(role_users, make_order):
+    order = make_order()
+    state = ChannelSyncState.objects.get(store_id=order.store_id)
+    client = login(role_users, "admin")
+    url = f"/admin/connectors/channelsyncstate/{state.pk}/change/"
+    form = {"store": order.store_id, "enabled": "on", "poll_interval_seconds": 60, "initial_lookback_hours": 24,
+            "stock_push_enabled": "on", "stock_share": "1", "stock_buffer": 0, "new_credentials": '["app_key"]'}
+    response = client.post(url, form)
+    assert response.status_code == 200 and "请以 JSON 对象（名称与取值）填写凭证。" in response.content.decode()
+    state.refresh_from_db()
+    assert state.credentials == {"app_key": "12345678", "app_secret": "top-secret-value"}  # kept as it was
+    form["new_credentials"] = '{"app_key": "k2", "app_secret": "s2"}'
+    assert client.post(url, form).status_code == 302
+    state.refresh_from_db()
+    assert state.credentials == {"app_key": "k2", "app_secret": "s2"}

@@ -17,7 +17,6 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from oms.celery import app as celery_app
 from pipeline import printing as print_flows
 from printing import services
 from printing.models import JobKind, JobStatus, Printer, PrintJob, Transport
@@ -35,14 +34,6 @@ def device():
     printer.start()
     yield printer
     printer.stop()
-
-
-@pytest.fixture
-def eager_celery():
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 def make_printer(warehouse, device, *, transport: str) -> Printer:
@@ -94,7 +85,7 @@ def network_outage(warehouse, device, n: int = 3) -> tuple[Printer, list[PrintJo
 
 @pytest.mark.django_db
 def test_a_test_page_that_prints_sends_the_waiting_queue_at_once(
-    warehouse, device, role_users, eager_celery, django_capture_on_commit_callbacks
+    warehouse, device, role_users, celery_eager, django_capture_on_commit_callbacks
 ):
     printer, jobs = network_outage(warehouse, device)
     client = Client()
@@ -117,7 +108,7 @@ def test_a_test_page_that_prints_sends_the_waiting_queue_at_once(
 
 @pytest.mark.django_db
 def test_the_next_job_that_prints_brings_the_rest_with_it(
-    warehouse, device, eager_celery, django_capture_on_commit_callbacks
+    warehouse, device, celery_eager, django_capture_on_commit_callbacks
 ):
     printer, jobs = network_outage(warehouse, device)
     # The oldest job's backoff ends first; the others would wait most of a minute more.
