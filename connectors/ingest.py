@@ -16,25 +16,36 @@ class UnmappedSKU(PermanentError):
 
 def resolve_sku_codes(*, store: Store, unified: UnifiedOrder) -> list[str]:
     """Our SKU code for each line: the merchant code when we know it, else the store's platform mapping."""
-    codes = {line.sku for line in unified.lines if line.sku}
-    known = set(SKU.objects.filter(code__in=codes, active=True).values_list("code", flat=True))
-    platform_ids = {line.platform_sku_id for line in unified.lines if line.platform_sku_id}
-    mapped = dict(PlatformSKUMapping.objects.filter(store=store, platform_sku_id__in=platform_ids,
-                                                    sku__active=True).values_list("platform_sku_id", "sku__code"))
+    result = resolve_sku_codes_many(store=store, unifieds=[unified])[0]
+    if isinstance(result, UnmappedSKU):
+        raise result
+    return result
+
+
+def resolve_sku_codes_many(*, store: Store, unifieds: list[UnifiedOrder]) -> list[list[str] | UnmappedSKU]:
+    """resolve_sku_codes for a batch in three queries; an order with an unknown SKU gets its UnmappedSKU."""
+    lines = [line for unified in unifieds for line in unified.lines]
+    codes = {line.sku for line in lines if line.sku}
+    known = set(SKU.objects.filter(code__in=codes, active=True).values_list("code", flat=True)) if codes else set()
+    platform_ids = {line.platform_sku_id for line in lines if line.platform_sku_id}
+    mapped = dict(PlatformSKUMapping.objects.filter(store=store, platform_sku_id__in=platform_ids, sku__active=True)
+                  .values_list("platform_sku_id", "sku__code")) if platform_ids else {}
     # A mapping by platform code (some platforms key mappings by their own SKU code) also counts.
-    mapped_codes = dict(PlatformSKUMapping.objects.filter(store=store, platform_sku_id__in=codes, sku__active=True)
-                        .values_list("platform_sku_id", "sku__code"))
-    resolved, missing = [], []
-    for line in unified.lines:
-        code = (line.sku if line.sku in known else mapped.get(line.platform_sku_id)
-                or mapped_codes.get(line.sku))
-        if not code:
-            missing.append(line.sku or f"platform:{line.platform_sku_id}")
-        resolved.append(code)
-    if missing:
-        raise UnmappedSKU(_("Unknown SKU %(codes)s: add the SKU or a platform SKU mapping, then replay.") % {
-            "codes": ", ".join(sorted(set(missing)))}, code="unmapped_sku")
-    return resolved
+    unknown = codes - known
+    mapped_codes = dict(PlatformSKUMapping.objects.filter(store=store, platform_sku_id__in=unknown, sku__active=True)
+                        .values_list("platform_sku_id", "sku__code")) if unknown else {}
+    results: list[list[str] | UnmappedSKU] = []
+    for unified in unifieds:
+        resolved, missing = [], []
+        for line in unified.lines:
+            code = (line.sku if line.sku in known else mapped.get(line.platform_sku_id)
+                    or mapped_codes.get(line.sku))
+            if not code:
+                missing.append(line.sku or f"platform:{line.platform_sku_id}")
+            resolved.append(code)
+        results.append(UnmappedSKU(_("Unknown SKU %(codes)s: add the SKU or a platform SKU mapping, then replay.") % {
+            "codes": ", ".join(sorted(set(missing)))}, code="unmapped_sku") if missing else resolved)
+    return results
 
 
 def _fit(model, field_name: str, value: str | None) -> str:
@@ -44,8 +55,11 @@ def _fit(model, field_name: str, value: str | None) -> str:
     return (value or "")[:limit]
 
 
-def order_input_from_unified(*, store: Store, unified: UnifiedOrder, raw_ref: str) -> OrderInput:
-    codes = resolve_sku_codes(store=store, unified=unified)
+def order_input_from_unified(*, store: Store, unified: UnifiedOrder, raw_ref: str,
+                             codes: list[str] | None = None) -> OrderInput:
+    """The hub's order input for a platform order; ``codes`` are its lines' SKU codes when the caller
+    resolved them for a whole batch (resolve_sku_codes_many)."""
+    codes = codes if codes is not None else resolve_sku_codes(store=store, unified=unified)
     receiver = unified.receiver
     return OrderInput(
         platform_order_id=unified.platform_order_id,

@@ -4,8 +4,13 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce, Mod, Ord, Right
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
+
+
+# Partitions of a store's inbox (see InboxMessage.partition). Changing it needs a migration of the column.
+INBOX_PARTITIONS = 16
 
 
 class ChannelSyncState(models.Model):
@@ -111,6 +116,12 @@ class InboxMessage(models.Model):
     body_size = models.PositiveIntegerField(_("body size (bytes)"), null=True, blank=True)
     body_sha256 = models.CharField(_("body SHA-256"), max_length=64, blank=True, default="")
     source_address = models.GenericIPAddressField(_("source address"), null=True, blank=True)
+    # Which of a store's INBOX_PARTITIONS the row is drained in: the versions of one platform order always
+    # land in the same partition, so several workers drain one store at once and never apply two versions of
+    # one order concurrently. Filled by the database from the id's last character, so raw inserts get it too.
+    partition = models.GeneratedField(
+        expression=Mod(Coalesce(Ord(Right("platform_order_id", 1)), 0), INBOX_PARTITIONS),
+        output_field=models.PositiveSmallIntegerField(), db_persist=True, verbose_name=_("partition"))
 
     class Meta:
         verbose_name = _("inbox message")
@@ -118,6 +129,8 @@ class InboxMessage(models.Model):
         constraints = [models.UniqueConstraint(fields=["store", "delivery_key"], name="inbox_unique_delivery")]
         indexes = [
             models.Index(fields=["store", "status", "next_attempt_at"]),
+            models.Index(fields=["store", "partition", "status", "platform_updated_at", "id"],
+                         name="inbox_partition_due"),
             models.Index(fields=["store", "platform_order_id"]),
             models.Index(fields=["status", "received_at"]),
             # The purge of refused deliveries past their retention.
@@ -246,6 +259,9 @@ class ChannelStock(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True, default="")
     pushes = models.PositiveIntegerField(_("platform calls"), default=0)
+    # The platform ids a push needs beyond the SKU mapping, found by the first push and reused (Shopify: the
+    # variant's inventory item and the location, with the variant they were found for).
+    platform_ids = models.JSONField(_("platform ids for the push"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("channel stock")

@@ -8,14 +8,14 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from finance.models import PaymentEvent, PaymentSnapshot
-from orders.models import Order
+from orders.models import Order, OrderLine
 
 
-def _order_data(order: Order) -> dict:
+def _order_data(order: Order, lines=None) -> dict:
     lines = [
         {"line_no": line.line_no, "sku_code": line.sku_code, "quantity": line.quantity,
          "unit_price": str(line.unit_price), "discount_amount": str(line.discount_amount)}
-        for line in order.lines.all()
+        for line in (order.lines.all() if lines is None else lines)
     ]
     return {
         "order_number": order.number, "store": order.store.code, "platform_order_id": order.platform_order_id,
@@ -32,6 +32,20 @@ def payment_snapshot_take(*, order: Order, event: str = PaymentEvent.PAYMENT) ->
     data = {**_order_data(order), "event": str(event)}
     return PaymentSnapshot.objects.create(order=order, currency=order.currency, paid_amount=order.paid_amount,
                                           data=data, event=event)
+
+
+def payment_snapshots_take(*, orders: list[Order], events: dict[int, str]) -> list[PaymentSnapshot]:
+    """payment_snapshot_take for a batch: one read of the lines, one INSERT. ``events`` maps order id → event."""
+    if not orders:
+        return []
+    lines_of: dict[int, list] = {order.pk: [] for order in orders}
+    for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("order_id", "line_no"):
+        lines_of[line.order_id].append(line)
+    return PaymentSnapshot.objects.bulk_create([
+        PaymentSnapshot(order=order, currency=order.currency, paid_amount=order.paid_amount,
+                        data={**_order_data(order, lines_of[order.pk]), "event": str(events[order.pk])},
+                        event=events[order.pk])
+        for order in orders])
 
 
 def payment_snapshot_capture(*, order: Order, amount: Decimal, currency: str, captured_at: datetime | None,

@@ -42,6 +42,19 @@ def order_facts(order: Order) -> OrderFacts:
     )
 
 
+def order_facts_many(orders) -> dict[int, OrderFacts]:
+    """order_facts for a batch of orders: one read of their lines with the SKUs."""
+    lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
+    for line in OrderLine.objects.filter(order_id__in=list(lines_of)).select_related("sku"):
+        lines_of[line.order_id].append(line)
+    return {order.pk: OrderFacts(
+        store_id=order.store_id, country=order.receiver_country or "CN", province=order.receiver_province,
+        categories=frozenset(line.sku.category for line in lines_of[order.pk] if line.sku_id and line.sku.category),
+        amount=order.total_amount, priority=order.priority, service=order.promised_service or ServiceLevel.STANDARD,
+        weight_grams=sum((line.sku.weight_grams if line.sku_id else 0) * line.quantity for line in lines_of[order.pk]),
+    ) for order in orders}
+
+
 def _common_match(rule, facts: OrderFacts) -> bool:
     return ((not rule.store_id or rule.store_id == facts.store_id)
             and (not rule.countries or facts.country in rule.countries)
@@ -73,6 +86,10 @@ class WarehouseRoute:
 
 def active_warehouse_rules() -> list[WarehouseRule]:
     return list(WarehouseRule.objects.filter(active=True).select_related("warehouse").order_by("position", "id"))
+
+
+def active_warehouses() -> list[Warehouse]:
+    return list(Warehouse.objects.filter(active=True))
 
 
 def warehouse_route(facts: OrderFacts, *, rules: list[WarehouseRule] | None = None,
@@ -121,6 +138,10 @@ class CarrierRoute:
 def active_carrier_rules() -> list[CarrierRule]:
     return list(CarrierRule.objects.filter(active=True, carrier__active=True).select_related("carrier")
                 .order_by("position", "id"))
+
+
+def active_carriers() -> list[Carrier]:
+    return list(Carrier.objects.filter(active=True))
 
 
 def carrier_route(facts: OrderFacts, *, warehouse_code: str, weight_grams: int,

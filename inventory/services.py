@@ -296,26 +296,6 @@ class ReservationResult:
     shortages: list[dict] = field(default_factory=list)
 
 
-def _take_all(plan: dict[tuple[int, int], int]) -> bool:
-    """Reserve every (warehouse, SKU) → quantity of the plan, or nothing (savepoint), in key order."""
-    keys = sorted(plan)
-    if len(keys) == 1:  # one UPDATE either happens or not: no savepoint needed
-        with connection.cursor() as cursor:
-            return reservation_sql.take(cursor, *keys[0], plan[keys[0]])
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            for warehouse_id, sku_id in keys:
-                if not reservation_sql.take(cursor, warehouse_id, sku_id, plan[(warehouse_id, sku_id)]):
-                    raise _NotEnough
-    except _NotEnough:
-        return False
-    return True
-
-
-class _NotEnough(Exception):
-    """Internal: rolls back the savepoint of a reservation attempt that found too little stock."""
-
-
 def _split_plan(needs_by_sku: dict[int, int], order: list[int], available) -> dict[tuple[int, int], int] | None:
     """Greedy split: each SKU from the best warehouses in turn; None when the total is not enough."""
     plan = {}
@@ -336,9 +316,10 @@ def _assign_lines(needs, plan: dict[tuple[int, int], int]) -> list[tuple[int, in
     """Cut the plan into reservation rows (line, warehouse, SKU, quantity) per order line and warehouse."""
     left = dict(plan)
     rows = []
+    keys = sorted(left)
     for need in needs:
         wanted = need.quantity
-        for key in sorted(left):
+        for key in keys:
             warehouse_id, sku_id = key
             if sku_id != need.sku_id or not left[key] or not wanted:
                 continue
@@ -349,6 +330,18 @@ def _assign_lines(needs, plan: dict[tuple[int, int], int]) -> list[tuple[int, in
     return rows
 
 
+@dataclass
+class ReserveRequest:
+    """One order to reserve, with where to look first (see stock_reserve_for_orders)."""
+
+    order_id: int
+    allow_split: bool = False
+    province: str = ""
+    reference: str = ""
+    preferred_warehouse_ids: list[int] | None = None
+    only_warehouse_ids: list[int] | None = None
+
+
 # A lost race (the read saw stock that a concurrent order took first) re-reads; each round sees
 # less stock, so a few rounds settle it.
 RESERVE_ROUNDS = 3
@@ -357,60 +350,113 @@ RESERVE_ROUNDS = 3
 def stock_reserve_for_order(*, order_id: int, allow_split: bool = False, province: str = "",
                             reference: str = "", preferred_warehouse_ids: list[int] | None = None,
                             only_warehouse_ids: list[int] | None = None) -> ReservationResult:
-    """Reserve every line of the order in one warehouse (all or nothing), or split when allowed.
+    """Reserve one order: stock_reserve_for_orders with a batch of one."""
+    return stock_reserve_for_orders([ReserveRequest(
+        order_id=order_id, allow_split=allow_split, province=province, reference=reference,
+        preferred_warehouse_ids=preferred_warehouse_ids, only_warehouse_ids=only_warehouse_ids)])[order_id]
 
-    Warehouses are tried best first: the routing rules' ranking (``preferred_warehouse_ids``) when
-    given, else serving the receiver's province, then priority; ``only_warehouse_ids`` limits the
-    choice (a routing override). An order that already holds active reservations is left as it is.
-    Returns the shortages when nothing could be reserved; the caller (the order pipeline) decides
-    what happens to the order.
+
+def _ranked(snapshot, request: ReserveRequest) -> list[int]:
+    ranked = snapshot.warehouses_best_first(request.province)
+    if request.preferred_warehouse_ids:
+        ranked = ([w for w in request.preferred_warehouse_ids if w in ranked]
+                  + [w for w in ranked if w not in request.preferred_warehouse_ids])
+    if request.only_warehouse_ids is not None:
+        ranked = [w for w in ranked if w in request.only_warehouse_ids]
+    return ranked
+
+
+def _plan_one(needs_by_sku: dict[int, int], ranked: list[int], available, allow_split: bool):
+    """The first warehouse that holds every line, else (where allowed) a split; None when short."""
+    for warehouse_id in ranked:
+        if all(available.get((warehouse_id, sku), 0) >= qty for sku, qty in needs_by_sku.items()):
+            return {(warehouse_id, sku): qty for sku, qty in needs_by_sku.items()}
+    if allow_split and len(ranked) > 1:
+        return _split_plan(needs_by_sku, ranked, available)
+    return None
+
+
+def stock_reserve_for_orders(requests: list[ReserveRequest]) -> dict[int, ReservationResult]:
+    """Reserve every line of each order in one warehouse (all or nothing), or split where allowed.
+
+    Set-based for a batch: one read gives every order's needs and the availability of every needed
+    SKU; the orders are planned in the given order against that availability (each takes what it
+    needs from the best warehouse that holds all of it: the routing rules' ranking first, else the
+    warehouse serving the receiver's province, then priority); then ONE conditional UPDATE per stock
+    row adds the batch's total, in (warehouse, SKU) order like every stock write. An order that does
+    not fit is short on its own; the others go on. A row whose UPDATE finds less than the read saw
+    (a concurrent reservation took it) sends the orders planned on it to another round, their other
+    rows given back; after RESERVE_ROUNDS they are short. An order already holding active
+    reservations is left as it is. Returns a ReservationResult per order id; the caller (the order
+    pipeline) decides what happens to each order.
     """
-    with transaction.atomic():
+    results: dict[int, ReservationResult] = {}
+    pending = {request.order_id: request for request in requests}
+    now = timezone.now()
+    reservations, movements, marked = [], [], set()
+    with transaction.atomic(), connection.cursor() as cursor:
         for _round in range(RESERVE_ROUNDS):
-            snapshot = reservation_sql.read(order_id)
-            if snapshot.already_reserved:
-                return ReservationResult(reserved=True, already=True)
-            if not snapshot.needs or any(need.sku_id is None for need in snapshot.needs):
-                raise StockInvalid(_("The order has no lines or a line without a known SKU."), code="sku_unmapped")
-            needs_by_sku = snapshot.needs_by_sku
-            ranked = snapshot.warehouses_best_first(province)
-            if preferred_warehouse_ids:
-                ranked = ([w for w in preferred_warehouse_ids if w in ranked]
-                          + [w for w in ranked if w not in preferred_warehouse_ids])
-            if only_warehouse_ids is not None:
-                ranked = [w for w in ranked if w in only_warehouse_ids]
-            plan, raced = None, False
-            for warehouse_id in ranked:
-                if all(snapshot.available.get((warehouse_id, sku), 0) >= qty for sku, qty in needs_by_sku.items()):
-                    candidate = {(warehouse_id, sku): qty for sku, qty in needs_by_sku.items()}
-                    if _take_all(candidate):
-                        plan = candidate
-                        break
-                    raced = True
-            if plan is None and allow_split and len(ranked) > 1:
-                candidate = _split_plan(needs_by_sku, ranked, snapshot.available)
-                if candidate:
-                    if _take_all(candidate):
-                        plan = candidate
-                    else:
-                        raced = True
-            if plan is not None:
-                reservation_sql.record(order_id=order_id, rows=_assign_lines(snapshot.needs, plan), plan=plan,
-                                       reference=reference, now=timezone.now())
-                channel_stock_mark(sku_ids={sku for _w, sku in plan})
-                return ReservationResult(reserved=True, warehouse_ids=sorted({w for w, _s in plan}))
-            if not raced:
+            if not pending:
                 break
-    return ReservationResult(reserved=False, shortages=_shortages(snapshot, ranked, allow_split))
+            snapshot = reservation_sql.read(list(pending))
+            available = dict(snapshot.available)
+            plans: dict[int, dict[tuple[int, int], int]] = {}
+            for order_id, request in pending.items():
+                needs = snapshot.needs[order_id]
+                if order_id in snapshot.already_reserved:
+                    results[order_id] = ReservationResult(reserved=True, already=True)
+                    continue
+                if not needs or any(need.sku_id is None for need in needs):
+                    raise StockInvalid(_("The order has no lines or a line without a known SKU."),
+                                       code="sku_unmapped")
+                needs_by_sku = snapshot.needs_by_sku(needs)
+                ranked = _ranked(snapshot, request)
+                plan = _plan_one(needs_by_sku, ranked, available, request.allow_split)
+                if plan is None:
+                    results[order_id] = ReservationResult(reserved=False, shortages=_shortages(
+                        needs_by_sku, snapshot.codes(needs), ranked, available, request.allow_split))
+                    continue
+                for key, quantity in plan.items():
+                    available[key] -= quantity
+                plans[order_id] = plan
+            totals: dict[tuple[int, int], int] = defaultdict(int)
+            for plan in plans.values():
+                for key, quantity in plan.items():
+                    totals[key] += quantity
+            lost = reservation_sql.take_many(cursor, totals)
+            raced = {order_id for order_id, plan in plans.items() if lost & plan.keys()}
+            for order_id in sorted(raced):  # their rows that were taken go back, in the same key order
+                for key in sorted(plans[order_id].keys() - lost):
+                    reservation_sql.give_back(cursor, *key, plans[order_id][key])
+            for order_id, plan in plans.items():
+                if order_id in raced:
+                    continue
+                request = pending[order_id]
+                reservations += [(order_id, *row) for row in _assign_lines(snapshot.needs[order_id], plan)]
+                movements += [(w, sku, order_id, quantity, request.reference)
+                              for (w, sku), quantity in sorted(plan.items())]
+                marked.update(sku for _w, sku in plan)
+                results[order_id] = ReservationResult(reserved=True, warehouse_ids=sorted({w for w, _s in plan}))
+            pending = {order_id: pending[order_id] for order_id in raced}
+        for order_id in pending:  # still losing races after every round: short for now, retried later
+            needs = snapshot.needs[order_id]
+            needs_by_sku = snapshot.needs_by_sku(needs)
+            ranked = _ranked(snapshot, pending[order_id])
+            results[order_id] = ReservationResult(reserved=False, shortages=_shortages(
+                needs_by_sku, snapshot.codes(needs), ranked, {}, pending[order_id].allow_split))
+        if reservations:
+            reservation_sql.record(reservations=reservations, movements=movements, now=now)
+            channel_stock_mark(sku_ids=marked)
+    return results
 
 
-def _shortages(snapshot, ranked: list[int], allow_split: bool) -> list[dict]:
+def _shortages(needs_by_sku: dict[int, int], codes: dict[int, str], ranked: list[int], available,
+               allow_split: bool) -> list[dict]:
     """What is missing: against all warehouses together when splitting is allowed, else against the
     single warehouse that comes closest (so "no warehouse holds every line" still names a SKU)."""
-    needs_by_sku, codes = snapshot.needs_by_sku, snapshot.codes
 
     def free(warehouse_id, sku_id) -> int:
-        return max(snapshot.available.get((warehouse_id, sku_id), 0), 0)
+        return max(available.get((warehouse_id, sku_id), 0), 0)
 
     if allow_split or not ranked:
         have = {sku: sum(free(w, sku) for w in ranked) for sku in needs_by_sku}

@@ -27,3 +27,18 @@ def next_sequence_value(name: str) -> int:
         NumberSequence.objects.get_or_create(name=name, defaults={"last_value": SEQUENCE_START - 1})
         NumberSequence.objects.filter(name=name).update(last_value=F("last_value") + 1)
         return NumberSequence.objects.values_list("last_value", flat=True).get(name=name)
+
+
+def next_sequence_values(name: str, count: int) -> list[int]:
+    """``count`` values of a named sequence in one round trip (a batch of new orders or parcels)."""
+    if count <= 0:
+        return []
+    if connection.vendor == "postgresql" and name in POSTGRES_SEQUENCES:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [POSTGRES_SEQUENCES[name], count])
+            return sorted(int(row[0]) for row in cursor.fetchall())
+    with transaction.atomic():
+        NumberSequence.objects.get_or_create(name=name, defaults={"last_value": SEQUENCE_START - 1})
+        NumberSequence.objects.filter(name=name).update(last_value=F("last_value") + count)
+        last = NumberSequence.objects.values_list("last_value", flat=True).get(name=name)
+    return list(range(last - count + 1, last + 1))

@@ -1,12 +1,32 @@
 """One function per order event type; each writes one OrderEvent row in the caller's transaction."""
 
-from oms.events import event_record
+from oms.events import event_build, event_record
 from orders.models import Order, OrderEvent, OrderEventType
 
 
 def event_order_created(*, order: Order, actor, actor_label: str, data: dict | None = None) -> OrderEvent:
     return event_record(OrderEvent, order=order, type=OrderEventType.CREATED, to_status=order.status,
                         data=data or {}, actor=actor, actor_label=actor_label)
+
+
+def event_order_created_row(*, order: Order, actor, actor_label: str, data: dict | None = None) -> OrderEvent:
+    """The "created" event unsaved, for a batch written with oms.events.events_record_many."""
+    return event_build(OrderEvent, order=order, type=OrderEventType.CREATED, to_status=order.status,
+                       data=data or {}, actor=actor, actor_label=actor_label)
+
+
+def event_order_status_changed_row(*, order: Order, from_status: str, to_status: str, transition: str, actor,
+                                   actor_label: str, reason: str = "", data: dict | None = None) -> OrderEvent:
+    """A status change unsaved, for a batch written with oms.events.events_record_many."""
+    return event_build(OrderEvent, order=order, type=OrderEventType.STATUS_CHANGED, from_status=from_status,
+                       to_status=to_status, reason=reason, data={"transition": transition, **(data or {})},
+                       actor=actor, actor_label=actor_label)
+
+
+def event_order_stock_reserved_row(*, order: Order, warehouse_ids: list[int]) -> OrderEvent:
+    return event_build(OrderEvent, order=order, type=OrderEventType.STOCK_RESERVED, from_status=order.status,
+                       to_status=order.status, data={"warehouse_ids": warehouse_ids}, actor=None,
+                       actor_label="system")
 
 
 def event_order_status_changed(*, order: Order, from_status: str, to_status: str, transition: str, actor,

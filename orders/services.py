@@ -20,10 +20,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
+from oms.bulk import rows_update
+from oms.events import events_record_many
 from oms.exceptions import DomainError
 from oms.fsm import transition_label as fsm_transition_label
 from oms.locks import lock_one
-from oms.sequences import next_sequence_value
+from oms.sequences import next_sequence_value, next_sequence_values
 from orders import events
 from orders.exceptions import (
     HoldConflict,
@@ -205,57 +207,106 @@ def _validate_order_input(*, store: Store, data: OrderInput, skus: dict[str, tup
 
 def order_insert(*, store: Store, data: OrderInput, skus: dict[str, tuple[int, str]], actor=None,
                  actor_label: str = "system") -> Order:
-    """Write a new order with its lines and the "created" event; nothing more (pipeline.orders.order_create
-    pays, reserves and routes it). ``skus`` maps each known active SKU code to (SKU id, name): the
-    caller resolves them (once per batch); a line whose code is not there is refused."""
-    amounts = _validate_order_input(store=store, data=data, skus=skus)
-    computed_total = amounts.pop("computed_total", None)
-    with transaction.atomic():
-        number = order_number_next()
+    """Write one new order: orders_insert with a batch of one; its refusal is raised."""
+    result = orders_insert(store=store, inputs=[data], skus=skus, actor=actor, actor_label=actor_label)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _order_row(*, store: Store, data: OrderInput, amounts: dict, number: str) -> Order:
+    return Order(
+        number=number, store=store,
+        # Manual orders without an outside id are known by their own number.
+        platform_order_id=data.platform_order_id.strip() or number,
+        buyer_id=data.buyer.id, buyer_name=data.buyer.name, buyer_email=data.buyer.email, buyer_phone=data.buyer.phone,
+        receiver_name=data.receiver.name, receiver_phone=data.receiver.phone,
+        receiver_country=data.receiver.country or "CN", receiver_province=data.receiver.province,
+        receiver_city=data.receiver.city, receiver_district=data.receiver.district,
+        receiver_address=data.receiver.address, receiver_zip=data.receiver.zip,
+        receiver_ciphertext=data.receiver_ciphertext,
+        currency=(data.currency or store.default_currency).upper(),
+        goods_amount=amounts["goods_amount"], discount_amount=amounts["discount_amount"],
+        shipping_amount=_money(data.shipping_amount), tax_amount=_money(data.tax_amount),
+        total_amount=amounts["total_amount"], priority=data.priority, tags=list(data.tags),
+        buyer_note=data.buyer_note, seller_note=data.seller_note, placed_at=data.placed_at or timezone.now(),
+        platform_updated_at=data.platform_updated_at, raw_payload_ref=data.raw_payload_ref)
+
+
+def _duplicate(store: Store, platform_order_id: str) -> OrderInvalid:
+    return OrderInvalid(
+        _("Store %(store)s already has an order %(id)s.") % {"store": store.code, "id": platform_order_id},
+        code="duplicate_order", http_status=409, data={"platform_order_id": [_("Already exists in this store.")]})
+
+
+def orders_insert(*, store: Store, inputs: list[OrderInput], skus: dict[str, tuple[int, str]], actor=None,
+                  actor_label: str = "system") -> list[Order | OrderInvalid]:
+    """Write new orders with their lines and "created" events, set-based: one INSERT each for orders,
+    lines and events, whatever the batch size. Nothing more (pipeline.orders pays, reserves and routes).
+
+    Returns, per input in the same order, the new Order or the OrderInvalid refusing it (invalid
+    input, unknown SKU, or a platform id the store already has); a refusal never stops the others.
+    ``skus`` maps each known active SKU code to (SKU id, name): the caller resolves them once per batch.
+    """
+    results: list[Order | OrderInvalid | None] = [None] * len(inputs)
+    valid: list[tuple[int, OrderInput, dict]] = []
+    for index, data in enumerate(inputs):
         try:
-            with transaction.atomic():
-                order = Order.objects.create(
-                    number=number,
-                    store=store,
-                    # Manual orders without an outside id are known by their own number.
-                    platform_order_id=data.platform_order_id.strip() or number,
-                    buyer_id=data.buyer.id, buyer_name=data.buyer.name, buyer_email=data.buyer.email,
-                    buyer_phone=data.buyer.phone,
-                    receiver_name=data.receiver.name, receiver_phone=data.receiver.phone,
-                    receiver_country=data.receiver.country or "CN", receiver_province=data.receiver.province,
-                    receiver_city=data.receiver.city, receiver_district=data.receiver.district,
-                    receiver_address=data.receiver.address, receiver_zip=data.receiver.zip,
-                    receiver_ciphertext=data.receiver_ciphertext,
-                    currency=(data.currency or store.default_currency).upper(),
-                    goods_amount=amounts["goods_amount"], discount_amount=amounts["discount_amount"],
-                    shipping_amount=_money(data.shipping_amount), tax_amount=_money(data.tax_amount),
-                    total_amount=amounts["total_amount"],
-                    priority=data.priority, tags=list(data.tags), buyer_note=data.buyer_note,
-                    seller_note=data.seller_note, placed_at=data.placed_at or timezone.now(),
-                    platform_updated_at=data.platform_updated_at, raw_payload_ref=data.raw_payload_ref,
-                )
-        except IntegrityError:
-            # Only the (store, platform id) constraint means "duplicate"; anything else is a real bug.
+            valid.append((index, data, _validate_order_input(store=store, data=data, skus=skus)))
+        except OrderInvalid as exc:
+            results[index] = exc
+    wanted = {data.platform_order_id.strip() for _i, data, _a in valid if data.platform_order_id.strip()}
+    taken = set(Order.objects.filter(store=store, platform_order_id__in=wanted)
+                .values_list("platform_order_id", flat=True)) if wanted else set()
+    seen: set[str] = set()
+    fresh = []
+    for index, data, amounts in valid:
+        platform_id = data.platform_order_id.strip()
+        if platform_id and (platform_id in taken or platform_id in seen):
+            results[index] = _duplicate(store, data.platform_order_id)
+            continue
+        seen.add(platform_id)
+        fresh.append((index, data, amounts))
+    if not fresh:
+        return results
+    numbers = [f"{settings.ORDER_NUMBER_PREFIX}{value:08d}"
+               for value in next_sequence_values("order_number", len(fresh))]
+    orders = [_order_row(store=store, data=data, amounts=amounts, number=number)
+              for (_i, data, amounts), number in zip(fresh, numbers, strict=True)]
+    try:
+        with transaction.atomic():
+            Order.objects.bulk_create(orders)
+    except IntegrityError:
+        # A concurrent writer created one of these platform ids between the check and the insert:
+        # each order is tried alone, so only that one is refused.
+        if len(fresh) == 1:
+            index, data, _amounts = fresh[0]
             if not Order.objects.filter(store=store, platform_order_id=data.platform_order_id.strip()).exists():
                 raise
-            raise OrderInvalid(
-                _("Store %(store)s already has an order %(id)s.") % {"store": store.code, "id": data.platform_order_id},
-                code="duplicate_order", http_status=409,
-                data={"platform_order_id": [_("Already exists in this store.")]},
-            ) from None
-        OrderLine.objects.bulk_create([
-            OrderLine(order=order, line_no=index + 1, sku_code=line.sku_code, sku_id=skus[line.sku_code][0],
-                      platform_sku_id=line.platform_sku_id, platform_line_id=line.platform_line_id,
-                      title=line.title or skus[line.sku_code][1], quantity=line.quantity,
-                      unit_price=_money(line.unit_price), discount_amount=_money(line.discount_amount))
-            for index, line in enumerate(data.lines)
-        ])
+            results[index] = _duplicate(store, data.platform_order_id)
+            return results
+        for index, data, _amounts in fresh:
+            results[index] = orders_insert(store=store, inputs=[data], skus=skus, actor=actor,
+                                           actor_label=actor_label)[0]
+        return results
+    OrderLine.objects.bulk_create([
+        OrderLine(order=order, line_no=number + 1, sku_code=line.sku_code, sku_id=skus[line.sku_code][0],
+                  platform_sku_id=line.platform_sku_id, platform_line_id=line.platform_line_id,
+                  title=line.title or skus[line.sku_code][1], quantity=line.quantity,
+                  unit_price=_money(line.unit_price), discount_amount=_money(line.discount_amount))
+        for order, (_i, data, _a) in zip(orders, fresh, strict=True) for number, line in enumerate(data.lines)])
+    created = []
+    for order, (index, data, amounts) in zip(orders, fresh, strict=True):
         created_data = {"channel": store.platform, "total": str(order.total_amount), "currency": order.currency,
                         "lines": len(data.lines)}
+        computed_total = amounts.get("computed_total")
         if computed_total is not None and computed_total != order.total_amount:
             created_data["computed_total"] = str(computed_total)  # lines + fees disagree with the platform
-        events.event_order_created(order=order, actor=actor, actor_label=actor_label, data=created_data)
-    return order
+        created.append(events.event_order_created_row(order=order, actor=actor, actor_label=actor_label,
+                                                      data=created_data))
+        results[index] = order
+    events_record_many(created)
+    return results
 
 
 def order_check_manual_store(*, store: Store) -> None:
@@ -343,6 +394,58 @@ def order_transition(*, order_id: int, name: str, actor, actor_label: str, reaso
                                           transition=name, actor=actor, actor_label=actor_label,
                                           reason=reason, data=data)
     return order
+
+
+def orders_transition_many(*, orders: list[Order], name: str, actor=None, actor_label: str = "system",
+                           reasons: dict[int, str] | None = None, reason: str = "",
+                           data_for=None, before=None, extra_fields: tuple[str, ...] = ()) -> list[Order]:
+    """order_transition for a batch of orders the caller has locked: the same check and event per order,
+    one UPDATE and one INSERT of events for the whole batch. ``reasons`` (by order id) overrides ``reason``;
+    ``data_for(order)`` gives an event's data; ``before(order)`` sets the extra fields."""
+    if not orders:
+        return orders
+    now = timezone.now()
+    rows = []
+    for order in orders:
+        method = getattr(order, name)
+        if not can_proceed(method):
+            raise TransitionNotAllowed(
+                _("Order %(number)s cannot be changed by “%(action)s” while it is %(status)s.") % {
+                    "number": order.number, "action": transition_label(name), "status": order.get_status_display()},
+                data={"status": order.status, "transition": name})
+        if before is not None:
+            before(order)
+        from_status = order.status
+        method()
+        order.updated_at = now
+        rows.append(events.event_order_status_changed_row(
+            order=order, from_status=from_status, to_status=order.status, transition=name, actor=actor,
+            actor_label=actor_label, reason=(reasons or {}).get(order.pk, reason),
+            data=data_for(order) if data_for else None))
+    rows_update(orders, ["status", "status_before_hold", "updated_at", *extra_fields])
+    events_record_many(rows)
+    return orders
+
+
+def orders_mark_paid(*, orders: list[Order], payments: dict[int, tuple[datetime | None, Decimal | None]],
+                     actor=None, actor_label: str = "system", reasons: dict[int, str] | None = None) -> list[Order]:
+    """order_mark_paid for a locked batch; ``payments`` maps order id → (paid_at, paid_amount or None for the total)."""
+    now = timezone.now()
+
+    def record_payment(order: Order) -> None:
+        paid_at, paid_amount = payments.get(order.pk, (None, None))
+        order.paid_at = paid_at or now
+        order.paid_amount = order.total_amount if paid_amount is None else paid_amount
+
+    return orders_transition_many(orders=orders, name="pay", actor=actor, actor_label=actor_label, reasons=reasons,
+                                  before=record_payment, extra_fields=("paid_at", "paid_amount"))
+
+
+def orders_lock(order_ids) -> dict[int, Order]:
+    """Lock a batch of orders in id order (the first lock of every batched flow), with their stores."""
+    ordered = sorted(set(order_ids))
+    return {order.pk: order for order in Order.objects.select_for_update(of=("self",)).select_related("store")
+            .filter(pk__in=ordered).order_by("pk")}
 
 
 def order_mark_paid(*, order_id: int, actor=None, actor_label: str = "system", paid_at: datetime | None = None,
@@ -434,6 +537,20 @@ def order_wait_for_stock(*, order_id: int, shortages: list) -> Order:
 def order_stock_arrived(*, order_id: int) -> Order:
     return order_transition(order_id=order_id, name="stock_arrived", actor=None, actor_label="system",
                             reason=_("Stock arrived."), extra_fields=("stock_shortages",))
+
+
+def orders_wait_for_stock(*, orders: list[Order], shortages: dict[int, list]) -> list[Order]:
+    """order_wait_for_stock for a locked batch: each paid order that could not be reserved waits."""
+    return orders_transition_many(orders=orders, name="wait_for_stock", reason=_("Not enough stock."),
+                                  data_for=lambda o: {"shortages": shortages[o.pk]},
+                                  before=lambda o: setattr(o, "stock_shortages", shortages[o.pk]),
+                                  extra_fields=("stock_shortages",))
+
+
+def orders_stock_arrived(*, orders: list[Order]) -> list[Order]:
+    """order_stock_arrived for a locked batch."""
+    return orders_transition_many(orders=orders, name="stock_arrived", reason=_("Stock arrived."),
+                                  extra_fields=("stock_shortages",))
 
 
 def order_update_shortages(*, order: Order, shortages: list) -> Order:

@@ -20,10 +20,11 @@ from django_fsm import can_proceed
 from finance.services import payment_snapshot_take
 from fulfillment import routing
 from fulfillment.models import Shipment, ShipmentStatus
-from fulfillment.services import routing_record_warehouse, shipments_create_for_order
+from fulfillment.services import routing_record_warehouses, shipments_create_for_orders
 from inventory import services as stock
 from inventory.models import BundleComponent, Reservation, ReservationStatus
 from inventory.selectors import sku_ids_and_titles
+from oms.events import events_record_many
 from oms.exceptions import DomainError
 from orders import events
 from orders import services as order_services
@@ -80,62 +81,81 @@ def order_approve(*, order_id: int, actor=None, actor_label: str = "system", rea
     with transaction.atomic():
         order = order_services.order_mark_approved(order_id=order_id, actor=actor, actor_label=actor_label,
                                                    reason=reason)
-        shipments_create_for_order(order_id=order.pk, actor=actor, actor_label=actor_label)
+        shipments_create_for_orders(order_ids=[order.pk], actor=actor, actor_label=actor_label)
     return order
 
 
 # --- Processing: reserve, route, approve -------------------------------------------------------
 
 def orders_process(order_ids: list[int]) -> list[Order]:
-    """Move each order forward as far as the rules allow. Every path that changes an order runs this.
+    """Move each order forward as far as the rules allow. Every path that changes an order runs this,
+    with one order or a whole batch (the inbox's, the awaiting-stock sweep's): the same steps, set-based.
 
     1. Reserve-on-creation stores hold stock for unpaid orders (retried at payment if short).
     2. A paid order without holds reserves its stock, in one warehouse or split where the store
        allows; when it cannot, it waits in "awaiting stock" with the shortages listed.
     3. An awaiting order whose stock arrived goes back to paid.
-    4. A paid, reserved order is approved (ready) when the store approves automatically.
+    4. A paid, reserved order is approved (ready) when the store approves automatically, and its
+       reserved units become parcels.
+    The orders are served in the order given (the sweep gives the most urgent first).
     """
-    return [_process_one(order_id) for order_id in order_ids]
+    if not order_ids:
+        return []
+    with transaction.atomic():
+        locked = order_services.orders_lock(order_ids)
+        orders = [locked[order_id] for order_id in dict.fromkeys(order_ids) if order_id in locked]
+        to_reserve = [order for order in orders if not order.hold_reasons and (
+            order.status in (OrderStatus.PAID, OrderStatus.AWAITING_STOCK)
+            or (order.status == OrderStatus.PENDING_PAYMENT and order.store.reserve_on == ReserveOn.CREATION))]
+        facts = routing.order_facts_many(to_reserve)
+        results = _reserve(to_reserve, facts)
+        moving = [order for order in to_reserve if order.status != OrderStatus.PENDING_PAYMENT]
+        waiting = [order for order in moving if order.status == OrderStatus.PAID and not results[order.pk].reserved]
+        order_services.orders_wait_for_stock(orders=waiting,
+                                             shortages={o.pk: results[o.pk].shortages for o in waiting})
+        just_waiting = {order.pk for order in waiting}
+        for order in moving:
+            if (order.status == OrderStatus.AWAITING_STOCK and not results[order.pk].reserved
+                    and order.pk not in just_waiting):
+                order_services.order_update_shortages(order=order, shortages=results[order.pk].shortages)
+        arrived = [order for order in moving
+                   if order.status == OrderStatus.AWAITING_STOCK and results[order.pk].reserved]
+        order_services.orders_stock_arrived(orders=arrived)
+        approving = [order for order in moving if order.status == OrderStatus.PAID and results[order.pk].reserved
+                     and order.store.auto_approve]
+        if approving:
+            order_services.orders_transition_many(orders=approving, name="approve", actor_label="system",
+                                                  reason=_("No holds: approved automatically."))
+            shipments_create_for_orders(order_ids=[order.pk for order in approving], actor_label="system",
+                                        facts=facts)
+    return orders
 
 
 def order_process(*, order_id: int) -> Order:
     return orders_process([order_id])[0]
 
 
-def _process_one(order_id: int) -> Order:
-    with transaction.atomic():
-        order = order_services.order_lock(order_id)
-        store = order.store
-        if order.hold_reasons:
-            return order
-        if order.status == OrderStatus.PENDING_PAYMENT and store.reserve_on == ReserveOn.CREATION:
-            _reserve(order, store)  # a shortage here is not final: payment tries again
-            return order
-        if order.status not in (OrderStatus.PAID, OrderStatus.AWAITING_STOCK):
-            return order
-        result = _reserve(order, store)
-        if not result.reserved:
-            if order.status == OrderStatus.PAID:
-                return order_services.order_wait_for_stock(order_id=order.pk, shortages=result.shortages)
-            return order_services.order_update_shortages(order=order, shortages=result.shortages)
-        if order.status == OrderStatus.AWAITING_STOCK:
-            order = order_services.order_stock_arrived(order_id=order.pk)
-        if store.auto_approve:
-            order = order_approve(order_id=order.pk, actor_label="system", reason=_("No holds: approved automatically."))
-    return order
-
-
-def _reserve(order: Order, store: Store):
-    """Reserve where the routing rules point first (stock has the last word) and record why."""
-    route = routing.warehouse_route(routing.order_facts(order))
-    result = stock.stock_reserve_for_order(order_id=order.pk, allow_split=store.allow_split,
-                                           province=order.receiver_province, reference=f"order:{order.number}",
-                                           preferred_warehouse_ids=route.ranking)
-    if result.reserved and not result.already:
-        events.event_order_stock_reserved(order=order, warehouse_ids=result.warehouse_ids)
-        routing_record_warehouse(order=order, route=route, reserved_in=result.warehouse_ids)
+def _reserve(orders: list[Order], facts: dict) -> dict:
+    """Reserve where the routing rules point first (stock has the last word) and record why, for a batch."""
+    if not orders:
+        return {}
+    rules, warehouses = routing.active_warehouse_rules(), routing.active_warehouses()
+    routes = {order.pk: routing.warehouse_route(facts[order.pk], rules=rules, warehouses=warehouses)
+              for order in orders}
+    results = stock.stock_reserve_for_orders([
+        stock.ReserveRequest(order_id=order.pk, allow_split=order.store.allow_split,
+                             province=order.receiver_province, reference=f"order:{order.number}",
+                             preferred_warehouse_ids=routes[order.pk].ranking)
+        for order in orders])
+    fresh = [order for order in orders if results[order.pk].reserved and not results[order.pk].already]
+    if fresh:
+        events_record_many([events.event_order_stock_reserved_row(order=order,
+                                                                  warehouse_ids=results[order.pk].warehouse_ids)
+                            for order in fresh])
+        routing_record_warehouses(decisions=[(order, routes[order.pk], results[order.pk].warehouse_ids)
+                                             for order in fresh])
         stock_flows.channel_stock_flush_soon()  # the platforms see the smaller number within a second
-    return result
+    return results
 
 
 # --- Holds --------------------------------------------------------------------------------------

@@ -15,8 +15,10 @@ which keeps the same order. Carrier calls (network) never happen inside a transa
 from fulfillment.services.building import (
     receiver_key,
     routing_record_warehouse,
+    routing_record_warehouses,
     shipment_number_next,
     shipments_create_for_order,
+    shipments_create_for_orders,
 )
 from fulfillment.services.merge_split import shipment_split, shipment_unmerge, shipments_merge
 from fulfillment.services.moves import (
@@ -67,13 +69,13 @@ from fulfillment.services.waves import (
 __all__ = [
     "EXCEPTION_REASON_MAX", "RULE_POSITION_STEP", "WEIGHT_TOLERANCE_GRAMS", "WEIGHT_TOLERANCE_RATIO", "OrderShipped",
     "ParcelMoved", "ParcelShipped", "ParcelsCancelled", "ScanResult", "WaveStarted", "missing_items",
-    "receiver_key", "routing_record_warehouse", "routing_rule_delete", "routing_rule_move", "routing_rule_save",
+    "receiver_key", "routing_record_warehouse", "routing_record_warehouses", "routing_rule_delete", "routing_rule_move", "routing_rule_save",
     "routing_rule_toggle",
     "shipment_check_shippable", "shipment_find_for_scan", "shipment_mark_delivered", "shipment_mark_packed",
     "shipment_mark_picking", "shipment_mark_shipped", "shipment_needs_waybill", "shipment_number_next",
     "shipment_override_carrier", "shipment_override_warehouse", "shipment_raise_exception",
     "shipment_resolve", "shipment_scan_item", "shipment_scan_reset", "shipment_set_tracking_number",
     "shipment_split", "shipment_unmerge", "shipment_unpick",
-    "shipments_cancel_of_order", "shipments_create_for_order", "shipments_merge", "wave_cancel", "wave_create",
+    "shipments_cancel_of_order", "shipments_create_for_order", "shipments_create_for_orders", "shipments_merge", "wave_cancel", "wave_create",
     "wave_create_by_rule", "wave_mark_started", "wave_number_next", "wave_remove_shipment",
 ]

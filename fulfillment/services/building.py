@@ -20,8 +20,9 @@ from fulfillment.models import (
     ShipmentStatus,
 )
 from inventory.models import Reservation, ReservationStatus, Warehouse
+from oms.events import events_record_many
 from oms.locks import lock_one, lock_rows
-from oms.sequences import next_sequence_value
+from oms.sequences import next_sequence_value, next_sequence_values
 from orders.models import Order
 
 SS = ShipmentStatus
@@ -89,8 +90,105 @@ def _merge_target(*, order: Order, warehouse_id: int, key: str) -> Shipment | No
 
 
 def shipments_create_for_order(*, order_id: int, actor=None, actor_label: str = "system") -> list[Shipment]:
-    """Put the order's reserved, not yet shipped units into parcels: one per warehouse, or into an
-    open parcel of the same buyer and address (merge by rule). Returns the shipments touched."""
+    """Put the order's reserved, not yet shipped units into parcels: shipments_create_for_orders with one."""
+    return shipments_create_for_orders(order_ids=[order_id], actor=actor, actor_label=actor_label).get(order_id, [])
+
+
+def shipments_create_for_orders(*, order_ids: list[int], actor=None, actor_label: str = "system",
+                                facts: dict[int, routing.OrderFacts] | None = None) -> dict[int, list[Shipment]]:
+    """Put each order's reserved, not yet shipped units into parcels: one per warehouse, or into an open
+    parcel of the same buyer and address (merge by rule). Returns the shipments touched per order.
+
+    Set-based for a batch (the flash-sale path): one read of the reservations, numbers in one round trip,
+    carriers routed in memory with the rules read once, one INSERT each for parcels, their lines, the
+    routing decisions and the events. An order that may merge (its store merges and its buyer already has
+    an open parcel, or an earlier order of the batch has the same key) goes the one-order way after the rest.
+    """
+    with transaction.atomic():
+        orders = {order.pk: order for order in lock_rows(Order.objects.filter(pk__in=order_ids)
+                                                         .select_related("store"), of=("self",))}
+        reservations = (Reservation.objects.filter(order_id__in=list(orders), status=ReservationStatus.ACTIVE,
+                                                   shipment_line__isnull=True)
+                        .select_related("warehouse", "sku").order_by("order_id", "warehouse_id", "pk"))
+        groups: dict[int, dict[int, list[Reservation]]] = defaultdict(lambda: defaultdict(list))
+        for reservation in reservations:
+            groups[reservation.order_id][reservation.warehouse_id].append(reservation)
+        if not groups:
+            return {}
+        keys = {order_id: receiver_key(orders[order_id]) for order_id in groups}
+        merging_keys = {keys[order_id] for order_id in groups if orders[order_id].store.merge_shipments}
+        open_keys = set(Shipment.objects.filter(receiver_key__in=merging_keys, status=SS.TO_PICK, wave__isnull=True)
+                        .values_list("receiver_key", flat=True)) if merging_keys else set()
+        batch, later, seen = [], [], set()
+        for order_id in order_ids:
+            if order_id not in groups:
+                continue
+            order = orders[order_id]
+            if order.store.merge_shipments and (keys[order_id] in open_keys or keys[order_id] in seen):
+                later.append(order_id)
+            else:
+                batch.append(order_id)
+            seen.add(keys[order_id])
+        touched: dict[int, list[Shipment]] = {}
+        if batch:
+            touched.update(_shipments_create_new(orders=orders, groups=groups, keys=keys, order_ids=batch,
+                                                 facts=facts, actor=actor, actor_label=actor_label))
+        for order_id in later:
+            touched[order_id] = _shipments_create_merging(order_id=order_id, actor=actor, actor_label=actor_label)
+        return touched
+
+
+def _shipments_create_new(*, orders, groups, keys, order_ids, facts, actor, actor_label) -> dict[int, list[Shipment]]:
+    """New parcels for orders that merge with nothing: set-based writes (see shipments_create_for_orders)."""
+    facts = facts or {}
+    missing = [order_id for order_id in order_ids if order_id not in facts]
+    if missing:
+        facts = {**facts, **routing.order_facts_many([orders[order_id] for order_id in missing])}
+    carrier_rules, carriers = routing.active_carrier_rules(), routing.active_carriers()
+    parts = [(order_id, warehouse_id, group) for order_id in order_ids
+             for warehouse_id, group in groups[order_id].items()]
+    numbers = next_sequence_values("shipment_number", len(parts))
+    shipments, lines, decisions, created_events, routed_events = [], [], [], [], []
+    routes = []
+    for (order_id, warehouse_id, group), number in zip(parts, numbers, strict=True):
+        order = orders[order_id]
+        weight = sum(r.sku.weight_grams * r.quantity for r in group)
+        route = routing.carrier_route(facts[order_id], warehouse_code=group[0].warehouse.code,
+                                      weight_grams=weight or facts[order_id].weight_grams,
+                                      rules=carrier_rules, carriers=carriers)
+        shipments.append(Shipment(
+            number=f"P{number}", store=order.store, warehouse_id=warehouse_id, platform=order.store.platform,
+            order_numbers=order.number[:300], priority=order.priority, amount=order.total_amount,
+            currency=order.currency, receiver_key=keys[order_id], receiver_country=order.receiver_country,
+            receiver_province=order.receiver_province, receiver_city=order.receiver_city,
+            service_level=route.service, sla_due_at=_ship_by(order), expected_weight_grams=weight,
+            carrier=route.carrier, carrier_cost=route.cost))
+        routes.append(route)
+    Shipment.objects.bulk_create(shipments)
+    touched: dict[int, list[Shipment]] = defaultdict(list)
+    for shipment, route, (order_id, _warehouse_id, group) in zip(shipments, routes, parts, strict=True):
+        order = orders[order_id]
+        lines += [ShipmentLine(shipment=shipment, order=order, order_line_id=r.order_line_id, reservation=r,
+                               sku_id=r.sku_id, quantity=r.quantity) for r in group]
+        decisions.append(RoutingDecision(
+            order=order, shipment=shipment, kind=DecisionKind.CARRIER, carrier_rule=route.rule,
+            rule_name=route.rule.name if route.rule else "", carrier=route.carrier, service=route.service,
+            cost=route.cost, reason=route.reason[:500]))
+        created_events.append(events.event_shipment_created_row(shipment=shipment, orders=[order.number],
+                                                                actor=actor, actor_label=actor_label))
+        routed_events.append(events.event_shipment_routed_row(
+            shipment=shipment, reason=route.reason, carrier=route.carrier.code if route.carrier else "",
+            service=route.service, rule=route.rule.name if route.rule else ""))
+        touched[order_id].append(shipment)
+    ShipmentLine.objects.bulk_create(lines)
+    RoutingDecision.objects.bulk_create(decisions)
+    events_record_many(created_events + routed_events)
+    return dict(touched)
+
+
+def _shipments_create_merging(*, order_id: int, actor=None, actor_label: str = "system") -> list[Shipment]:
+    """One order whose buyer may already have an open parcel: into that parcel (merge by rule), or a new
+    one per warehouse. Returns the shipments touched."""
     with transaction.atomic():
         order = lock_one(Order, order_id)
         reservations = list(Reservation.objects.filter(order=order, status=ReservationStatus.ACTIVE,
@@ -131,6 +229,20 @@ def shipments_create_for_order(*, order_id: int, actor=None, actor_label: str = 
                     reason=_("Merged into parcel %(number)s; it keeps its carrier.") % {"number": shipment.number})
             touched.append(shipment)
         return touched
+
+
+def routing_record_warehouses(*, decisions: list[tuple[Order, routing.WarehouseRoute, list[int]]]) -> None:
+    """Record where each order's stock was reserved and why (called by the order pipeline): one INSERT."""
+    wanted = set()
+    for _order, route, reserved_in in decisions:
+        wanted |= set(route.ranking[:1]) | set(reserved_in)
+    names = dict(Warehouse.objects.filter(pk__in=wanted).values_list("pk", "name")) if wanted else {}
+    RoutingDecision.objects.bulk_create([
+        RoutingDecision(order=order, kind=DecisionKind.WAREHOUSE, warehouse_rule=route.rule,
+                        rule_name=route.rule.name if route.rule else "",
+                        preferred_warehouse_id=route.ranking[0] if route.ranking else None, warehouse_ids=reserved_in,
+                        reason=routing.warehouse_outcome_reason(route, reserved_in, names)[:500])
+        for order, route, reserved_in in decisions])
 
 
 def routing_record_warehouse(*, order: Order, route: routing.WarehouseRoute, reserved_in: list[int]) -> None:
