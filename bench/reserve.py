@@ -388,7 +388,9 @@ class ReplayPlan:
         common = 0
         while common < min(len(success), len(sold_out)) and success[common].same_as(sold_out[common]):
             common += 1
-        if common == 0 or common >= len(success) or not success[common].sql.lstrip().upper().startswith("UPDATE"):
+        # The take is the conditional UPDATE (on PostgreSQL a WITH … FOR UPDATE … UPDATE statement).
+        if common == 0 or common >= len(success) or not success[common].sql.lstrip().upper().startswith(
+                ("UPDATE", "WITH WANTED")):
             raise RuntimeError("unexpected statement shape; the replay needs updating:\n"
                                + "\n".join(s.sql for s in success) + "\n--\n" + "\n".join(s.sql for s in sold_out))
         return cls(success[:common], success[common], success[common + 1:], sold_out[common:])
@@ -425,12 +427,12 @@ class ReplayPlan:
 def _free_units(description, rows) -> int | None:
     """Best availability in the service's combined read, None for other reads.
 
-    The read (inventory.reservation_sql.READ_SQL) returns rows tagged by their first column:
-    kind 1 rows carry on_hand − reserved − safety_stock of one warehouse in the fourth column.
+    The read (inventory.reservation_sql.read) returns rows tagged by their first column:
+    kind 1 rows carry on_hand − reserved − safety_stock of one warehouse in the fifth column.
     """
-    if len(description) != 7 or not rows or any(row[0] not in (0, 1, 2) for row in rows):
+    if len(description) != 9 or not rows or any(row[0] not in (0, 1, 2) for row in rows):
         return None
-    return max((row[3] for row in rows if row[0] == 1), default=0)
+    return max((row[4] for row in rows if row[0] == 1), default=0)
 
 
 class RawSession:

@@ -19,8 +19,10 @@ def bare_webhook(request: HttpRequest, store_code: str) -> HttpResponse:
     """The floor under the webhook endpoint: verify the HMAC, insert one inbox row.
 
     It leaves out what webhook_receive adds on top (parsing and re-serialising the body, the kept headers, the
-    counters, the after-commit processing task), so the benchmark can show what those cost. Production never
-    routes here: only bench.urls mounts it, and settings use bench.urls only with OMS_BENCH_BARE_WEBHOOK=1.
+    repeat count, the wake of the drain), so the benchmark can show what those cost. It looks the store and its
+    secret up on every request (two queries), as it did when the benchmark's ratio was set; the real endpoint
+    caches them for 30 s. Production never routes here: only bench.urls mounts it, and settings use bench.urls
+    only with OMS_BENCH_BARE_WEBHOOK=1.
     """
     store = Store.objects.filter(code=store_code, active=True).only("pk").first()
     if store is None:

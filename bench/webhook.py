@@ -313,7 +313,7 @@ def drain_with_worker(report: Report, options: dict, env: dict[str, str], log_di
     concurrency = options["celery_concurrency"]
     argv = [sys.executable, "-m", "celery", "-A", "oms", "worker", "--pool=threads", f"-c{concurrency}",
             "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--hostname", f"bench-{os.getpid()}@%h"]
-    report.write(f"\n[3] drain: a Celery worker ({' '.join(argv[3:])}) processes what the webhooks enqueued")
+    report.write(f"\n[3] drain: a Celery worker ({' '.join(argv[3:])}) processes what the webhooks stored")
     worker = Child("celery", argv, env, log_dir)
     stack.callback(worker.stop)
     beat = None
@@ -437,8 +437,9 @@ def run(options: dict, stdout) -> bool:
 
         real_url, bare_url = f"{base_url}/webhooks/shopify/{store.code}/", f"{base_url}/bench/bare-webhook/{bare.code}/"
         load(f"{base_url}/webhooks/shopify/{warm.code}/", warmups, concurrency)
-        report.write(f"\n[1] real webhook endpoint: POST {real_url} (verify, store in the inbox, enqueue processing "
-                     f"to Redis after commit; {options['warmup']} untimed warm-up deliveries to another store first)")
+        report.write(f"\n[1] real webhook endpoint: POST {real_url} (verify, one insert into the inbox, wake the "
+                     f"drain: at most two task messages per store and second; {options['warmup']} untimed warm-up "
+                     "deliveries to another store first)")
         real = run_phase(report, "real", real_url, deliveries, concurrency, meter)
 
         load(bare_url, warmups, concurrency)

@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from connectors.models import INBOX_PARTITIONS, ChannelSyncState, InboxMessage, InboxStatus
+from connectors.models import INBOX_PARTITIONS, ChannelSyncState, InboxKind, InboxMessage, InboxStatus
 from oms.bulk import rows_update
 from oms.leases import lease_claim
 from oms.locks import lock_rows
@@ -95,7 +95,9 @@ def inbox_mark_applied_many(*, outcomes: list[tuple[InboxMessage, int, str]]) ->
         counts[outcome] += 1
     rows_update([m for m, _o, _x in outcomes], ["status", "order", "processed_at", "attempts", "last_error"])
     store_id = outcomes[0][0].store_id
+    # Webhooks are counted here, by the drain, not by the request that stored them (the intake does one INSERT).
+    webhooks = sum(1 for message, _o, _x in outcomes if message.kind == InboxKind.WEBHOOK)
     ChannelSyncState.objects.filter(store_id=store_id).update(
         orders_created=F("orders_created") + counts["created"], orders_updated=F("orders_updated") + counts["updated"],
-        stale_updates=F("stale_updates") + counts["stale"])
+        stale_updates=F("stale_updates") + counts["stale"], webhooks_received=F("webhooks_received") + webhooks)
     return counts

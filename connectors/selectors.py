@@ -3,18 +3,31 @@
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from connectors.models import ChannelStock, ChannelSyncState, InboxMessage, InboxStatus, SyncCheck
+from connectors.models import (
+    ChannelStock,
+    ChannelSyncState,
+    DeadReason,
+    InboxKind,
+    InboxMessage,
+    InboxStatus,
+    SyncCheck,
+)
 from connectors.stock_push import channel_quantity
 from inventory.selectors import available_by_sku, channel_stock_marks
 from orders.models import Platform, Store
 
 
 def sync_status_rows() -> list[dict]:
-    """One row per platform store: its sync state, lag and inbox counts."""
+    """One row per platform store: its sync state, lag and inbox counts.
+
+    Webhooks received are counted from the inbox (one row per verified delivery; repeats are in the store's
+    duplicates counter, refused ones in its bad signatures): the webhook endpoint updates no counter.
+    """
     now = timezone.now()
     inbox = {row["store_id"]: row for row in InboxMessage.objects.values("store_id").annotate(
         pending=Count("id", filter=Q(status=InboxStatus.PENDING)),
-        dead=Count("id", filter=Q(status=InboxStatus.DEAD)))}
+        dead=Count("id", filter=Q(status=InboxStatus.DEAD)),
+        webhooks=Count("id", filter=Q(kind=InboxKind.WEBHOOK) & ~Q(dead_reason=DeadReason.SIGNATURE)))}
     states = {s.store_id: s for s in ChannelSyncState.objects.all()}
     latest_checks = {}
     for check in SyncCheck.objects.order_by("store_id", "-checked_at"):
@@ -25,7 +38,8 @@ def sync_status_rows() -> list[dict]:
         lag = (now - state.watermark).total_seconds() if state and state.watermark else None
         rows.append({"store": store, "state": state, "lag_seconds": lag,
                      "pending": inbox.get(store.pk, {}).get("pending", 0),
-                     "dead": inbox.get(store.pk, {}).get("dead", 0), "check": latest_checks.get(store.pk)})
+                     "dead": inbox.get(store.pk, {}).get("dead", 0),
+                     "webhooks": inbox.get(store.pk, {}).get("webhooks", 0), "check": latest_checks.get(store.pk)})
     return rows
 
 

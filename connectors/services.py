@@ -17,12 +17,13 @@ import logging
 import math
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -88,6 +89,7 @@ def store_create_with_channel(**fields) -> Store:
     with transaction.atomic():
         store = Store.objects.create(**fields)
         ChannelSyncState.objects.create(store=store, **settings)
+    webhook_targets_forget()  # a code reused after a store was deleted: not the old store's cached row
     return store
 
 
@@ -98,6 +100,7 @@ def store_channel_settings_set(*, store: Store, **settings) -> ChannelSyncState:
     for name, value in settings.items():
         setattr(state, name, value)
     state.save(update_fields=list(settings))
+    webhook_targets_forget()  # new credentials verify this process's next webhook (others: within the TTL)
     return state
 
 
@@ -159,6 +162,51 @@ def inbox_store_polled(*, store: Store, raws: list[RawOrder]) -> int:
 
 
 # --- Webhooks ----------------------------------------------------------------------------------
+#
+# The request path does only what must happen before the 200: find the store and its secret (cached in the
+# process), verify the HMAC on the raw body, and one INSERT … ON CONFLICT DO NOTHING of the raw row. The
+# caller then wakes the drain (connectors.wake). Counters are not touched on this path: the sync status
+# page counts webhooks from the inbox, and a repeat delivery (rare) is counted on its own short path.
+
+# How long a process trusts what it read about a store for webhooks (the store row and its connector with
+# the secret). A store deactivated, or a secret changed, in another process takes effect here within this
+# many seconds; in the process that changed it (the setup page's service), at once.
+WEBHOOK_STORE_CACHE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class _WebhookTarget:
+    store: Store
+    connector: object  # connectors.base.Connector: parse_webhook and webhook_ack only read its credentials
+    expires_at: float
+
+
+# (platform, store_code) → the active store and its connector. Only known active stores are kept (an unknown
+# code is looked up every time), so the map is bounded by the number of stores, whatever anyone posts.
+_webhook_targets: dict[tuple[str, str], _WebhookTarget] = {}
+
+
+def webhook_target(*, platform: str, store_code: str) -> tuple[Store, object] | None:
+    """The active platform store ``store_code`` and its connector, from the process cache while fresh."""
+    key, now = (platform, store_code), _monotonic()
+    cached = _webhook_targets.get(key)
+    if cached is not None and cached.expires_at > now:
+        return cached.store, cached.connector
+    # Manual stores have no connector and no webhooks: they are unknown here, not a server error.
+    store = (Store.objects.filter(code=store_code, platform=platform, platform__in=list(CONNECTORS), active=True)
+             .only("pk", "code", "platform").first())
+    if store is None:
+        _webhook_targets.pop(key, None)
+        return None
+    connector = connector_for_store(store)
+    _webhook_targets[key] = _WebhookTarget(store, connector, now + WEBHOOK_STORE_CACHE_SECONDS)
+    return store, connector
+
+
+def webhook_targets_forget() -> None:
+    """Drop this process's cached webhook stores (after a store or its credentials changed here, and in tests)."""
+    _webhook_targets.clear()
+
 
 @dataclass
 class WebhookOutcome:
@@ -166,19 +214,20 @@ class WebhookOutcome:
     body: str
     content_type: str = "application/json"
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
-    # The store whose inbox got rows to process (the caller schedules the drain), else None.
+    # The store whose inbox got new rows to process (the caller wakes the drain), else None.
     stored_for_store_id: int | None = None
 
 
 def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], body: bytes,
                     source_address: str | None = None) -> WebhookOutcome:
-    """Verify on the raw body, store, acknowledge. Nothing is processed here (a worker does it after commit)."""
-    # Manual stores have no connector and no webhooks: they are unknown here, not a server error.
-    store = Store.objects.filter(code=store_code, platform=platform, platform__in=list(CONNECTORS),
-                                 active=True).first()
-    if store is None:
+    """Verify on the raw body, store, acknowledge. Nothing is processed here (a worker does it after commit).
+
+    With the store cached, a new delivery costs one SQL statement (the insert); a repeat costs two more.
+    """
+    target = webhook_target(platform=platform, store_code=store_code)
+    if target is None:
         return WebhookOutcome(404, json.dumps({"code": "unknown_store", "message": "No such active store."}))
-    connector = connector_for_store(store)
+    store, connector = target
     lowered = {k.lower(): v for k, v in headers.items()}
     kept = {k: str(v)[:KEPT_HEADER_CHARS] for k, v in lowered.items() if k in KEPT_HEADERS}
     try:
@@ -186,16 +235,66 @@ def webhook_receive(*, platform: str, store_code: str, headers: dict[str, str], 
     except PermanentError as exc:
         return _webhook_refused(store, connector, exc, body=body, kept=kept, lowered=lowered,
                                 source_address=source_address)
-    with transaction.atomic():
-        _count(store.pk, webhooks_received=len(deliveries))
-        for delivery in deliveries:
-            inbox_store(store=store, kind=InboxKind.WEBHOOK, delivery_key=f"wh:{delivery.delivery_id}",
-                        topic=delivery.topic, platform_order_id=delivery.platform_order_id,
-                        platform_updated_at=delivery.updated_at, headers=kept,
-                        body=json.dumps({"needs_fetch": True, "platform_order_id": delivery.platform_order_id})
-                        if delivery.needs_fetch else json.dumps(delivery.payload, ensure_ascii=False))
+    kept, now = clean_data(kept), timezone.now()
+    # Texts from outside are cleaned as inbox_store does: the database cannot hold a NUL, in text nor in jsonb.
+    rows = [InboxMessage(store=store, kind=InboxKind.WEBHOOK, status=InboxStatus.PENDING, next_attempt_at=now,
+                         delivery_key=clean_text(f"wh:{delivery.delivery_id}")[:200],
+                         topic=clean_text(delivery.topic)[:64],
+                         platform_order_id=clean_text(delivery.platform_order_id)[:64],
+                         platform_updated_at=delivery.updated_at, headers=kept,
+                         body=json.dumps({"needs_fetch": True, "platform_order_id": delivery.platform_order_id})
+                         if delivery.needs_fetch else json.dumps(delivery.payload, ensure_ascii=False))
+            for delivery in deliveries]
+    created = inbox_insert_new(rows)
+    if len(created) < len(rows):
+        inbox_count_repeats(store_id=store.pk, delivery_keys=[row.delivery_key for row in rows], created=created)
     ack, content_type = connector.webhook_ack()
-    return WebhookOutcome(200, ack, content_type, stored_for_store_id=store.pk if deliveries else None)
+    return WebhookOutcome(200, ack, content_type, stored_for_store_id=store.pk if created else None)
+
+
+# The columns of an inbox row as the insert below writes them (every concrete field but the id and the
+# columns the database computes, such as the partition).
+_INBOX_INSERT_FIELDS = [f for f in InboxMessage._meta.concrete_fields if not f.primary_key and not f.generated]
+
+
+def inbox_insert_new(rows: list[InboxMessage]) -> set[str]:
+    """Insert the rows that are new in one statement; a (store, delivery_key) already stored is left as it is.
+
+    Returns the delivery keys inserted. One INSERT … ON CONFLICT DO NOTHING RETURNING, in autocommit: no
+    transaction, savepoint or follow-up query around it (bulk_create with ignore_conflicts cannot say which
+    rows were new). The texts must be cleaned already (clean_text / clean_data), as webhook_receive does.
+    """
+    if not rows:
+        return set()
+    table, quote = InboxMessage._meta.db_table, connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in _INBOX_INSERT_FIELDS)
+    placeholders = "(" + ", ".join(["%s"] * len(_INBOX_INSERT_FIELDS)) + ")"
+    params = [field.get_db_prep_save(field.pre_save(row, True), connection)
+              for row in rows for field in _INBOX_INSERT_FIELDS]
+    key_column = quote(InboxMessage._meta.get_field("delivery_key").column)
+    sql = (f"INSERT INTO {quote(table)} ({columns}) VALUES {', '.join([placeholders] * len(rows))} "
+           f"ON CONFLICT ({quote(InboxMessage._meta.get_field('store').column)}, {key_column}) DO NOTHING "
+           f"RETURNING {key_column}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {key for (key,) in cursor.fetchall()}
+
+
+def inbox_count_repeats(*, store_id: int, delivery_keys: list[str], created: set[str]) -> int:
+    """Count the deliveries of one request that were stored before (or repeated within the request) on their
+    rows and on the store's counter. Returns how many repeats there were."""
+    repeats = Counter(delivery_keys)
+    for key in created:
+        repeats[key] -= 1  # the first of each new key is the stored row, not a repeat
+    repeats = +repeats
+    if not repeats:
+        return 0
+    for times in sorted(set(repeats.values())):
+        InboxMessage.objects.filter(store_id=store_id, delivery_key__in=[k for k, n in repeats.items() if n == times]
+                                    ).update(duplicates=F("duplicates") + times)
+    total = sum(repeats.values())
+    _count(store_id, duplicates=total)
+    return total
 
 
 def _webhook_refused(store: Store, connector, exc: PermanentError, *, body: bytes, kept: dict,
@@ -231,7 +330,7 @@ def _webhook_refused(store: Store, connector, exc: PermanentError, *, body: byte
                 delivery_key=f"bad:{lowered.get('x-shopify-event-id') or timezone.now().timestamp()}",
                 body=text, headers=kept, status=InboxStatus.DEAD, dead_reason=DeadReason.BAD_PAYLOAD,
                 last_error=exc.message)
-    _count(store.pk, webhooks_received=1, errors=1)
+    _count(store.pk, errors=1)  # the webhook itself is counted from the inbox (its row)
     ack, content_type = connector.webhook_ack()
     return WebhookOutcome(200, ack, content_type)
 
@@ -270,6 +369,10 @@ def _ip_or_none(address: str | None) -> str | None:
 
 def _clock() -> float:
     return time.time()
+
+
+def _monotonic() -> float:
+    return time.monotonic()
 
 
 def refused_deliveries_purge(*, now: datetime | None = None) -> int:
@@ -512,4 +615,5 @@ def store_setup(*, store: Store | None, platform: str, code: str, name: str, act
         ChannelSyncState.objects.filter(pk=state.pk).update(enabled=sync_enabled,
                                                             poll_interval_seconds=poll_interval_seconds,
                                                             credentials=credentials, **platform_settings)
+    webhook_targets_forget()  # deactivated or new secret: at once in this process, within the TTL elsewhere
     return store

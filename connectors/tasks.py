@@ -26,7 +26,11 @@ def poll_store_task(*, store_id: int) -> str:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def process_inbox_task(*, store_id: int) -> int:
+def process_inbox_task(*, store_id: int, fan_out: bool = True) -> int:
+    """Drain the store's inbox; with rows waiting in several partitions, first ask for helpers (which do
+    not ask again), so several workers drain one store at once."""
+    if fan_out:
+        channel.inbox_drain_helpers_request(store_id=store_id)
     return channel.inbox_process_store(store_id=store_id)
 
 

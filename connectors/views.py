@@ -13,6 +13,7 @@ from connectors import pushback, selectors, services
 from connectors.forms import CREDENTIAL_FIELDS, StoreSetupForm
 from connectors.models import ChannelSyncState, ShipmentPush
 from connectors.tasks import poll_store_task
+from connectors.wake import inbox_wake
 from oms.exceptions import DomainError
 from oms.paging import paginate
 from orders.models import Platform, Store
@@ -38,7 +39,7 @@ def webhook(request: HttpRequest, platform: str, store_code: str) -> HttpRespons
     outcome = services.webhook_receive(platform=platform, store_code=store_code, headers=dict(request.headers),
                                        body=request.body, source_address=request.META.get("REMOTE_ADDR"))
     if outcome.stored_for_store_id is not None:
-        channel.inbox_schedule_processing(store_id=outcome.stored_for_store_id)
+        inbox_wake(outcome.stored_for_store_id)  # a debounced signal: one drain serves many deliveries
     return HttpResponse(outcome.body, status=outcome.status, content_type=outcome.content_type,
                         headers=outcome.headers)
 

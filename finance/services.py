@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from finance.models import PaymentEvent, PaymentSnapshot
+from oms.bulk import rows_insert
 from orders.models import Order, OrderLine
 
 
@@ -41,7 +42,7 @@ def payment_snapshots_take(*, orders: list[Order], events: dict[int, str]) -> li
     lines_of: dict[int, list] = {order.pk: [] for order in orders}
     for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("order_id", "line_no"):
         lines_of[line.order_id].append(line)
-    return PaymentSnapshot.objects.bulk_create([
+    return rows_insert([
         PaymentSnapshot(order=order, currency=order.currency, paid_amount=order.paid_amount,
                         data={**_order_data(order, lines_of[order.pk]), "event": str(events[order.pk])},
                         event=events[order.pk])

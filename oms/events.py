@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from oms.bulk import rows_insert
 from oms.models import Event
 
 E = TypeVar("E", bound=Event)
@@ -34,4 +35,4 @@ def events_record_many(rows: list[E]) -> list[E]:
     """Write a batch's events of one model in one INSERT, in the order given (their ids keep the timeline's order)."""
     if not rows:
         return rows
-    return type(rows[0]).objects.bulk_create(rows)
+    return rows_insert(rows)

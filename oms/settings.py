@@ -370,5 +370,8 @@ if OMS_BENCH_BARE_WEBHOOK:
 # are recorded (then 429), and their bounded records are purged after this many days.
 OMS_REFUSED_WEBHOOK_LIMIT_PER_MINUTE = env_int("OMS_REFUSED_WEBHOOK_LIMIT_PER_MINUTE", 30)
 OMS_REFUSED_WEBHOOK_RETENTION_DAYS = env_int("OMS_REFUSED_WEBHOOK_RETENTION_DAYS", 7)
+# How many Celery workers one store's inbox drain asks for at most (one per partition with rows waiting, up to
+# this): a flash sale on one store is drained by several workers at once (docs/scaling.md).
+OMS_INBOX_DRAIN_WORKERS = env_int("OMS_INBOX_DRAIN_WORKERS", 4)
 # The debug page and error mails hide *_URL settings (DATABASE_URL, REDIS_URL) and URLs with credentials too.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "oms.reporting.OmsExceptionReporterFilter"

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from oms.bulk import rows_update
+from oms.bulk import rows_insert, rows_update
 from oms.events import events_record_many
 from oms.exceptions import DomainError
 from oms.fsm import transition_label as fsm_transition_label
@@ -275,7 +275,7 @@ def orders_insert(*, store: Store, inputs: list[OrderInput], skus: dict[str, tup
               for (_i, data, amounts), number in zip(fresh, numbers, strict=True)]
     try:
         with transaction.atomic():
-            Order.objects.bulk_create(orders)
+            rows_insert(orders)
     except IntegrityError:
         # A concurrent writer created one of these platform ids between the check and the insert:
         # each order is tried alone, so only that one is refused.
@@ -289,7 +289,7 @@ def orders_insert(*, store: Store, inputs: list[OrderInput], skus: dict[str, tup
             results[index] = orders_insert(store=store, inputs=[data], skus=skus, actor=actor,
                                            actor_label=actor_label)[0]
         return results
-    OrderLine.objects.bulk_create([
+    rows_insert([
         OrderLine(order=order, line_no=number + 1, sku_code=line.sku_code, sku_id=skus[line.sku_code][0],
                   platform_sku_id=line.platform_sku_id, platform_line_id=line.platform_line_id,
                   title=line.title or skus[line.sku_code][1], quantity=line.quantity,

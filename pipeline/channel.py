@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 
+from django.conf import settings
 from django.db import DataError, transaction
 from django.utils.translation import gettext as _
 
@@ -19,6 +20,7 @@ from connectors.base import AuthError, PermanentError, TransientError, UnifiedOr
 from connectors.ingest import UnmappedSKU, order_input_from_unified, resolve_sku_codes_many
 from connectors.models import DeadReason, InboxMessage, InboxStatus, ShipmentPush
 from connectors.selectors import authorized_counts_as_paid
+from connectors.wake import inbox_wake
 from finance.models import PaymentEvent
 from finance.services import payment_snapshot_capture, payment_snapshots_take
 from inventory.selectors import sku_ids_and_titles
@@ -302,8 +304,19 @@ def inbox_process_store(*, store_id: int, limit: int = 20_000, batch_size: int =
 
 
 def inbox_schedule_processing(*, store_id: int) -> None:
-    """Drain the store's inbox on a worker once the rows just stored are committed."""
-    task_after_commit(PROCESS_TASK, store_id=store_id)
+    """Drain the store's inbox on a worker once the rows just stored are committed (a debounced wake: one
+    drain serves every row stored in the same second)."""
+    inbox_wake(store_id)
+
+
+def inbox_drain_helpers_request(*, store_id: int) -> int:
+    """Queue drains that help this one: one per further partition with rows waiting, up to
+    OMS_INBOX_DRAIN_WORKERS in all. Returns how many were queued."""
+    partitions = len(inbox.inbox_due_partitions(store_id=store_id))
+    helpers = max(0, min(partitions, settings.OMS_INBOX_DRAIN_WORKERS) - 1)
+    for _helper in range(helpers):
+        task_after_commit(PROCESS_TASK, store_id=store_id, fan_out=False)
+    return helpers
 
 
 def dead_letter_replay(*, message_id: int):

@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from django.test.client import ClientMixin
 from rest_framework.test import APIClient
 
-from connectors.services import store_create_with_channel
+from connectors.services import store_create_with_channel, webhook_targets_forget
 from inventory.models import SKU, Warehouse
 from inventory.services import stock_receive
 from oms import roles
@@ -118,6 +118,8 @@ def login_passes_a_request(monkeypatch):
 def empty_cache():
     # API rate-limit counters live in the cache (Redis in tests): each test starts with none from another.
     cache.clear()
+    # The webhook endpoint's process-local store cache: a store of an earlier test (rolled back) is gone.
+    webhook_targets_forget()
     yield
 
 

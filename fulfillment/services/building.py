@@ -20,6 +20,7 @@ from fulfillment.models import (
     ShipmentStatus,
 )
 from inventory.models import Reservation, ReservationStatus, Warehouse
+from oms.bulk import rows_insert
 from oms.events import events_record_many
 from oms.locks import lock_one, lock_rows
 from oms.sequences import next_sequence_value, next_sequence_values
@@ -164,7 +165,7 @@ def _shipments_create_new(*, orders, groups, keys, order_ids, facts, actor, acto
             service_level=route.service, sla_due_at=_ship_by(order), expected_weight_grams=weight,
             carrier=route.carrier, carrier_cost=route.cost))
         routes.append(route)
-    Shipment.objects.bulk_create(shipments)
+    rows_insert(shipments)
     touched: dict[int, list[Shipment]] = defaultdict(list)
     for shipment, route, (order_id, _warehouse_id, group) in zip(shipments, routes, parts, strict=True):
         order = orders[order_id]
@@ -180,8 +181,8 @@ def _shipments_create_new(*, orders, groups, keys, order_ids, facts, actor, acto
             shipment=shipment, reason=route.reason, carrier=route.carrier.code if route.carrier else "",
             service=route.service, rule=route.rule.name if route.rule else ""))
         touched[order_id].append(shipment)
-    ShipmentLine.objects.bulk_create(lines)
-    RoutingDecision.objects.bulk_create(decisions)
+    rows_insert(lines)
+    rows_insert(decisions)
     events_record_many(created_events + routed_events)
     return dict(touched)
 
@@ -237,7 +238,7 @@ def routing_record_warehouses(*, decisions: list[tuple[Order, routing.WarehouseR
     for _order, route, reserved_in in decisions:
         wanted |= set(route.ranking[:1]) | set(reserved_in)
     names = dict(Warehouse.objects.filter(pk__in=wanted).values_list("pk", "name")) if wanted else {}
-    RoutingDecision.objects.bulk_create([
+    rows_insert([
         RoutingDecision(order=order, kind=DecisionKind.WAREHOUSE, warehouse_rule=route.rule,
                         rule_name=route.rule.name if route.rule else "",
                         preferred_warehouse_id=route.ranking[0] if route.ranking else None, warehouse_ids=reserved_in,

@@ -228,3 +228,20 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_another_imports_every_order
     assert InboxMessage.objects.filter(store=store, status=InboxStatus.DONE).count() == 60
     assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.READY}
     assert_stock_matches_reservations()
+
+
+def test_a_drain_asks_for_one_helper_per_further_busy_partition_up_to_the_setting(shop, settings, monkeypatch):
+    sandbox, store = shop
+    store_orders(store, paid_orders(sandbox, 40))
+    busy = InboxMessage.objects.filter(store=store).values("partition").distinct().count()
+    queued = []
+    monkeypatch.setattr(channel, "task_after_commit", lambda name, **kwargs: queued.append((name, kwargs)))
+
+    settings.OMS_INBOX_DRAIN_WORKERS = 3
+    assert channel.inbox_drain_helpers_request(store_id=store.pk) == 2
+    assert queued == [(channel.PROCESS_TASK, {"store_id": store.pk, "fan_out": False})] * 2
+
+    settings.OMS_INBOX_DRAIN_WORKERS = 100
+    assert channel.inbox_drain_helpers_request(store_id=store.pk) == busy - 1
+    channel.inbox_process_store(store_id=store.pk)
+    assert channel.inbox_drain_helpers_request(store_id=store.pk) == 0  # nothing waiting: nobody asked
