@@ -17,9 +17,10 @@ with each stock change), as in production between two beat ticks.
     stock_reserve_for_order (then pipeline.stock.channel_stock_flush_soon, as the order pipeline does) from the
     same threads; how many platform calls that causes per store.
 
-Shopify's leaky bucket stays on: ``--shopify-bucket plus`` (default) is Shopify Plus's REST Admin limit (bucket
-400, 20 requests/s); ``standard`` (40, 2/s) is what most shops have but makes a 1,000-SKU burst take 10+ minutes
-on Shopify alone; ``off`` shows the hub's own pace.
+Shopify's rate limits stay on: ``--shopify-bucket plus`` (default) is Shopify Plus's (REST: bucket 400, 20
+requests/s; GraphQL calculated cost: 1000 points/s restored, bucket 2000); ``standard`` (REST 40, 2/s; GraphQL
+100 points/s, bucket 1000) is what most shops have; ``off`` shows the hub's own pace. Stock goes through GraphQL
+``inventorySetQuantities`` (up to 250 SKUs a call); the REST bucket only meets the rare REST lookup.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from connectors import stock_push
 from connectors.models import ChannelStock
 from connectors.sandbox.douyin import DouyinSandbox
 from connectors.sandbox.pdd import PddSandbox
-from connectors.sandbox.shopify import ShopifySandbox
+from connectors.sandbox.shopify import GRAPHQL_BUCKETS, ShopifySandbox
 from connectors.sandbox.taobao import TaobaoSandbox
 from connectors.services import store_create_with_channel
 from inventory.models import SKU, ChannelStockDirty, PlatformSKUMapping, Warehouse
@@ -72,14 +73,19 @@ READY_TIMEOUT_S = 60
 QUIET_S = 3.0  # after matching: no new push and no stale row for this long = the worker has finished
 BATCH = 1000
 PRICE = Decimal("9.90")
-# Shopify REST Admin API limits (shopify.dev, "REST Admin API rate limits"): bucket size, leak rate, throttle on.
+# Shopify REST Admin API limits (shopify.dev, "REST Admin API rate limits"): bucket size, leak rate, throttle on;
+# then the GraphQL cost bucket (size, points restored per s: API_FACTS.md §1.3, sizes not confirmed).
 # "off" is a bucket too large to fill, not throttle=False: the sandbox would then count calls past its bucket and
 # report e.g. "900/40" in X-Shopify-Shop-Api-Call-Limit, and the client's own pacing would sleep before every call.
-SHOPIFY_BUCKETS = {"standard": (40, 2.0, True), "plus": (400, 20.0, True), "off": (1_000_000, 1_000_000.0, True)}
+SHOPIFY_BUCKETS = {"standard": (40, 2.0, True, GRAPHQL_BUCKETS["standard"]),
+                   "plus": (400, 20.0, True, GRAPHQL_BUCKETS["plus"]),
+                   "off": (1_000_000, 1_000_000.0, True, (1e9, 1e9))}
 # Per store: share of the available stock and buffer (the channel_quantity settings), as shops set them.
 STORE_SETTINGS = {"shopify": (Decimal("0.5"), 10), "taobao": (Decimal("1"), 0), "pdd": (Decimal("1"), 2),
                   "douyin": (Decimal("0.3"), 0)}
-FLUSH_LINE = re.compile(r"^\[(?P<at>[\d-]+ [\d:,]+): INFO/[^\]]*\] Task connectors\.tasks\.flush_channel_stock_task"
+# Celery's own format ("[date: INFO/...] Task ...") or the project's structured one ("date level=INFO logger=...").
+FLUSH_LINE = re.compile(r"^(?:\[(?P<at>[\d-]+ [\d:,]+): INFO/[^\]]*\]|(?P<stamp>[\d-]+ [\d:,]+) level=INFO logger=\S+)"
+                        r" Task connectors\.tasks\.flush_channel_stock_task"
                         r"\[[^\]]+\] succeeded in (?P<took>[\d.]+)s: (?P<result>\{.*\})")
 
 
@@ -88,8 +94,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--hot-orders", type=int, default=1000,
                         help="one-unit orders reserved on one SKU in the second burst (default 1000)")
     parser.add_argument("--shopify-bucket", choices=sorted(SHOPIFY_BUCKETS), default="plus",
-                        help="the Shopify sandbox's leaky bucket: plus = 400 / 20 per s (default), standard = "
-                             "40 / 2 per s, off = no rate limit")
+                        help="the Shopify sandbox's rate limits: plus = REST 400 / 20 per s, GraphQL 2000 points / "
+                             "1000 per s (default); standard = REST 40 / 2 per s, GraphQL 1000 / 100 per s; off = "
+                             "no rate limit")
     parser.add_argument("--celery-concurrency", type=int, default=4, help="Celery worker threads (default 4)")
     parser.add_argument("--redis-db", type=int, default=DEFAULT_REDIS_DB,
                         help=f"Redis database of the broker and the cache, purged before and after "
@@ -125,8 +132,9 @@ class Channel:
 
 def make_channels(catalogue: list[tuple[str, str]], bucket: str) -> list[Channel]:
     codes = [code for code, _price in catalogue]
-    size, leak, throttle = SHOPIFY_BUCKETS[bucket]
-    shopify = ShopifySandbox(port=0, skus=catalogue, seed=SEED, bucket_size=size, leak_rate=leak, throttle=throttle)
+    size, leak, throttle, graphql = SHOPIFY_BUCKETS[bucket]
+    shopify = ShopifySandbox(port=0, skus=catalogue, seed=SEED, bucket_size=size, leak_rate=leak, throttle=throttle,
+                             graphql_bucket=graphql)
     variants = {code: shopify.variant(code) for code in codes}
     taobao = TaobaoSandbox(port=0, skus=catalogue, seed=SEED)
     items = {code: TaobaoSandbox._catalog_entry(code, price) for code, price in catalogue}
@@ -411,7 +419,7 @@ def flush_tasks(worker: Child, after_line: int = 0) -> tuple[list[dict], int]:
     for line in lines[after_line:]:
         match = FLUSH_LINE.match(line)
         if match:
-            ended = datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            ended = datetime.strptime(match["at"] or match["stamp"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
             took = float(match["took"])
             result = {key: int(value) for key, value in re.findall(r"'(\w+)': (\d+)", match["result"])}
             tasks.append({"start": ended - took, "took": took, **result})
@@ -533,7 +541,9 @@ def phase_burst(report: Report, fx: dict, options: dict, worker: Child) -> None:
         "p50_s": seconds(polled, 50), "p95_s": seconds(polled, 95), "max_s": seconds(polled, 100),
         "p95_push_stamp_s": seconds([d[1] for d in every], 95),
         "settled_after_last_commit_s": round(matched_at - last_commit, 3) if matched_at else None,
+        # platform_calls counts SKU pushes (one per SKU a platform was told); api_requests the HTTP requests they took.
         "platform_calls": total_calls, "platform_calls_by_platform": calls, "api_requests_by_platform": api_requests,
+        "api_requests": sum(api_requests.values()),
         "repeated_calls": sum(repeated.values()), "repeated_calls_by_platform": repeated,
         "mismatches": mismatches, "never_matched": never,
         "settled": settled, "flush_tasks": len(tasks), "flush_max_concurrent": max_overlap(tasks) if tasks else 0,
@@ -623,11 +633,12 @@ def run(options: dict, stdout) -> bool:
             create_stores(channels, skus)
             initial = start_in_sync(channels, skus)
             manual = Store.objects.create(platform=Platform.MANUAL, code="bench-manual", name="bench manual")
-            size, leak, _throttle = SHOPIFY_BUCKETS[options["shopify_bucket"]]
+            size, leak, _throttle, (points, restore) = SHOPIFY_BUCKETS[options["shopify_bucket"]]
             report.write(f"fixtures: {len(skus)} SKUs × {UNITS_PER_SKU} units in one warehouse, 4 stores each mapping "
                          f"every SKU to its sandbox ({', '.join(c.sandbox.base_url for c in channels)}), all in "
                          f"sync, in {time.perf_counter() - begin:.1f} s; Shopify bucket {options['shopify_bucket']} "
-                         + (f"({size} calls, leaking {leak:g}/s)" if options["shopify_bucket"] != "off"
+                         + (f"(REST {size} calls, leaking {leak:g}/s; GraphQL {points:g} points, restoring "
+                            f"{restore:g}/s)" if options["shopify_bucket"] != "off"
                             else "(no rate limit in practice)")
                          + f"; broker and cache {redis_url} (purged before and after)")
             report.write("stores (share, buffer): " + ", ".join(

@@ -112,6 +112,24 @@ class UnifiedOrder:
         }
 
 
+@dataclass
+class StockPush:
+    """One SKU's quantity for one store's platform, and what came of pushing it.
+
+    ``cached_ids`` are the platform ids an earlier push looked up (ChannelStock.platform_ids); a connector that
+    needs ids to address the SKU (Shopify: inventory item and location) reuses them and sets ``found_ids`` when
+    it looked them up now ({} when they proved wrong), so the flusher caches them for the next push.
+    """
+
+    platform_product_id: str
+    platform_sku_id: str
+    sku: str
+    quantity: int
+    cached_ids: dict = field(default_factory=dict)
+    error: ConnectorError | None = None
+    found_ids: dict | None = None
+
+
 # --- What a connector hands to the inbox -------------------------------------------------------
 
 
@@ -191,6 +209,22 @@ class Connector:
     def set_stock(self, *, platform_product_id: str, quantity: int, platform_sku_id: str | None = None,
                   sku: str | None = None) -> dict:
         raise NotImplementedError
+
+    # Stock push at scale: how many SKUs one set_stock_many takes (one call where the platform has a batch
+    # endpoint, else that many calls in a row on one connection, so the flusher hands out work in handfuls), and
+    # how many of them may be out for one store at once (each on its own connector, within the rate limit).
+    stock_batch_size: ClassVar[int] = 10
+    stock_concurrency: ClassVar[int] = 4
+
+    def set_stock_many(self, pushes: list[StockPush]) -> None:
+        """Push every quantity of ``pushes`` (at most ``stock_batch_size``), recording each one's failure on the
+        item instead of raising: one set_stock call each here; a platform with a batch endpoint overrides this."""
+        for push in pushes:
+            try:
+                self.set_stock(platform_product_id=push.platform_product_id, quantity=push.quantity,
+                               platform_sku_id=push.platform_sku_id or None, sku=push.sku or None)
+            except ConnectorError as exc:
+                push.error = exc
 
     # Mapping: raw payload → UnifiedOrder (raise PermanentError for an unmappable payload).
     @staticmethod

@@ -8,7 +8,6 @@ from django.db.models.functions import Coalesce, Mod, Ord, Right
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
-
 # Partitions of a store's inbox (see InboxMessage.partition). Changing it needs a migration of the column.
 INBOX_PARTITIONS = 16
 

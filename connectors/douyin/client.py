@@ -233,3 +233,20 @@ class DouyinClient(GatewayClient):
         if code:
             params["code"] = code
         return self.call("sku.syncStock", params)
+
+    def sku_sync_stock_batch(self, *, product_id: str | int, quantities: Mapping[str | int, int]) -> dict:
+        """Overwrite the stock of several SKUs of one product in one call (``quantities``: sku_id → stock_num).
+        The platform applies all or none of them (API_FACTS.md §4.6)."""
+        if not quantities:
+            raise ValueError("no SKU quantities to set")
+        wanted = {"product_id": product_id, **{f"sku {sku_id}": sku_id for sku_id in quantities}}
+        for name, value in wanted.items():
+            if not str(value).strip().isdigit():
+                raise PermanentError(f"Douyin sku.syncStockBatch: {name} must be digits, got {value!r}",
+                                     code="unknown_sku")
+        if any(int(stock_num) < 0 for stock_num in quantities.values()):
+            raise PermanentError("Douyin sku.syncStockBatch: stock_num must be ≥ 0", code="invalid")
+        params = {"product_id": int(str(product_id).strip()), "incremental": False,
+                  "sku_sync_list": [{"sku_id": int(str(sku_id).strip()), "sku_type": 0, "stock_num": int(stock_num)}
+                                    for sku_id, stock_num in quantities.items()]}
+        return self.call("sku.syncStockBatch", params)

@@ -33,7 +33,7 @@ from gateway.sandbox import Request, Response, Sandbox
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TIMESTAMP_SKEW = timedelta(minutes=10)
-METHODS = ("order.searchList", "order.orderDetail", "order.logisticsAdd", "sku.syncStock")
+METHODS = ("order.searchList", "order.orderDetail", "order.logisticsAdd", "sku.syncStock", "sku.syncStockBatch")
 PATHS = {"/" + api_path(method): method for method in METHODS}
 SIGN_METHODS = ("hmac-sha256", "md5")
 MAX_PAGE_SIZE = 100
@@ -424,6 +424,7 @@ class DouyinSandbox(Sandbox):
             "order.orderDetail": self._order_detail,
             "order.logisticsAdd": self._order_logistics_add,
             "sku.syncStock": self._sku_sync_stock,
+            "sku.syncStockBatch": self._sku_sync_stock_batch,
         }[method]
         return handler(params)
 
@@ -621,6 +622,45 @@ class DouyinSandbox(Sandbox):
                     known.setdefault(int(sku_order["sku_id"]), {"code": sku_order.get("code") or "",
                                                                 "product_id": int(sku_order.get("product_id") or 0)})
         return known
+
+    def _sku_sync_stock_batch(self, params: dict) -> Response:
+        """Several SKUs of one product (``sku_sync_list`` of {sku_id, sku_type, stock_num}); all succeed or none
+        is applied (API_FACTS.md §4.6). Only ordinary stock (sku_type 0) is emulated."""
+        entries = params.get("sku_sync_list")
+        if params.get("product_id") in (None, "") or not isinstance(entries, list) or not entries:
+            return self._error(40002, sub_code="isv.missing-parameter",
+                               sub_msg="product_id and sku_sync_list are required")
+        incremental = params.get("incremental") is True
+        if incremental and not params.get("idempotent_id"):
+            return self._error(40002, sub_code="isv.missing-parameter",
+                               sub_msg="idempotent_id is required when incremental is true")
+        try:
+            product_id = self._as_int(params.get("product_id"))
+            wanted = [(self._as_int(entry.get("sku_id")), self._as_int(entry.get("stock_num")),
+                       self._as_int(entry.get("sku_type") or 0)) for entry in entries]
+        except (AttributeError, TypeError, ValueError):
+            return self._invalid("product_id, sku_id, sku_type and stock_num must be integers")
+        with self.lock:
+            known = self._known_skus()
+            planned = []
+            for sku_id, stock_num, sku_type in wanted:
+                info = known.get(sku_id)
+                if info is None:
+                    return self._failed(f"sku不存在: {sku_id}")
+                if info["product_id"] != product_id:
+                    return self._invalid(f"sku {sku_id} 不属于商品 {product_id}")
+                if sku_type != 0 or stock_num is None:
+                    return self._invalid("only sku_type 0 with stock_num is emulated")
+                new = (self.stock.get(sku_id, 0) + stock_num) if incremental else stock_num
+                if new < 0:
+                    return self._invalid(f"库存不能小于0: {new}")
+                planned.append((sku_id, stock_num, new))
+            for sku_id, _stock_num, new in planned:
+                self.stock[sku_id] = new
+        for sku_id, stock_num, _new in planned:  # one record per SKU, as sku.syncStock writes them
+            self.record_push("stock", sku_id=sku_id, code=None, product_id=product_id, stock_num=stock_num,
+                             incremental=incremental, api="sku.syncStockBatch")
+        return self._ok({})
 
     def _sku_sync_stock(self, params: dict) -> Response:
         if params.get("sku_id") in (None, "") and not params.get("code"):

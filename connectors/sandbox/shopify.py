@@ -1,4 +1,5 @@
-"""Shopify sandbox: the Admin REST endpoints the hub uses, with cursor paging, a leaky bucket and HMAC webhooks."""
+"""Shopify sandbox: the Admin REST endpoints the hub uses (cursor paging, a leaky bucket, HMAC webhooks) and the
+GraphQL stock calls (inventorySetQuantities, variant and location lookups) with a calculated-cost bucket."""
 
 from __future__ import annotations
 
@@ -63,6 +64,18 @@ ROUTE = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/(?P<rest>.+)$
 SUPPORTED_VERSIONS = ("2026-01", "2026-04", "2026-07", "2026-10")
 SANDBOX_API_VERSION = "2026-10"
 AUTHORIZATION_PERIOD = timedelta(days=7)  # Shopify Payments; other gateways differ (API_FACTS.md §1.11)
+# GraphQL Admin API (API_FACTS.md §1.3, §1.7). Restore rates are Shopify's (Standard 100 points/s, Plus 1000/s);
+# the bucket sizes are NOT CONFIRMED and chosen small (Standard 1000, Plus 2000) so a client that ignores the
+# bucket is caught. A mutation costs 10 points; a node lookup 1 per node plus 1 for its inventory item.
+GRAPHQL_BUCKETS = {"standard": (1000.0, 100.0), "plus": (2000.0, 1000.0)}
+GRAPHQL_MAX_INPUT = 250
+MUTATION_COST = 10
+QUANTITY_LIMIT = 1_000_000_000
+STOCK_REASONS = frozenset({"correction", "cycle_count_available", "damaged", "movement_created", "movement_updated",
+                           "movement_received", "movement_canceled", "other", "promotion", "quality_control",
+                           "received", "reservation_created", "reservation_deleted", "reservation_updated",
+                           "restock", "safety_stock", "shrinkage"})
+GID = re.compile(r"^gid://shopify/(?P<kind>\w+)/(?P<id>\d+)$")
 
 
 def _money(value: Decimal) -> str:
@@ -105,7 +118,8 @@ class ShopifySandbox(Sandbox):
                  shop_domain: str | None = None, skus: list[tuple[str, str]] | None = None,
                  api_version: str | None = None, supported_versions: tuple[str, ...] | None = None,
                  bucket_size: int = 40, leak_rate: float = 2.0,
-                 throttle: bool = True, **kwargs):
+                 throttle: bool = True, graphql_bucket: tuple[float, float] = GRAPHQL_BUCKETS["standard"],
+                 **kwargs):
         super().__init__(**kwargs)
         # Explicit arguments first, then a store's credentials (so a sandbox can stand in for that store).
         given = self.credentials
@@ -124,6 +138,13 @@ class ShopifySandbox(Sandbox):
         self.fulfillment_orders: dict[str, list[dict]] = {}  # order id → its fulfillment orders
         self._bucket_level = 0.0
         self._bucket_at = time.monotonic()
+        # GraphQL's calculated-cost bucket: (size, restore per second) and the points available now.
+        self.graphql_bucket = (float(graphql_bucket[0]), float(graphql_bucket[1]))
+        self._points = self.graphql_bucket[0]
+        self._points_at = time.monotonic()
+        self.graphql_calls: list[dict] = []  # every GraphQL request that got past the bucket: operation, size
+        self._idempotent: OrderedDict[str, dict] = OrderedDict()  # @idempotent key → the answer it got
+        self._variants_by_id: dict[int, dict] | None = None
         self._next_order_id = 5100000000
         self._next_number = 1001
         self._next_id = 13000000000  # line items, customers, fulfillment orders, fulfillments
@@ -325,6 +346,26 @@ class ShopifySandbox(Sandbox):
             self._bucket_level = level + 1
             return None
 
+    def _restore_points(self) -> float:
+        size, restore = self.graphql_bucket
+        now = time.monotonic()
+        self._points = min(size, self._points + (now - self._points_at) * restore)
+        self._points_at = now
+        return self._points
+
+    def _throttle_status(self) -> dict:
+        size, restore = self.graphql_bucket
+        return {"maximumAvailable": size, "currentlyAvailable": math.floor(self._restore_points()),
+                "restoreRate": restore}
+
+    def _take_points(self, cost: int) -> bool:
+        """Take ``cost`` points when the bucket holds them (False: throttled, nothing taken)."""
+        with self.lock:
+            if self.throttle and self._restore_points() < cost:
+                return False
+            self._points -= cost
+            return True
+
     def _throttled(self, retry_after: float) -> Response:
         return Response(429, THROTTLED, {"Retry-After": f"{max(math.ceil(retry_after * 10) / 10, 0.1):.1f}",
                                          "X-Shopify-Shop-Api-Call-Limit": self._call_limit()})
@@ -346,6 +387,9 @@ class ShopifySandbox(Sandbox):
             self.inventory_levels.clear()
             self._event_ids.clear()
             self._bucket_level = 0.0
+            self._points = self.graphql_bucket[0]
+            self.graphql_calls.clear()
+            self._idempotent.clear()
 
     def handle_api(self, request: Request) -> Response:
         match = ROUTE.match(request.path)
@@ -354,6 +398,9 @@ class ShopifySandbox(Sandbox):
         elif not hmac.compare_digest(request.headers.get("x-shopify-access-token", "").encode(),
                                      self.access_token.encode()):
             response = Response(401, UNAUTHORIZED)
+        elif request.method == "POST" and match["rest"] == "graphql.json":
+            # GraphQL has its own (cost) bucket, not the REST request bucket.
+            response = self._graphql(request, match["version"])
         else:
             wait = self._take_call()
             if wait is not None:
@@ -776,3 +823,170 @@ class ShopifySandbox(Sandbox):
             "inventory_item_id": item, "location_id": location, "available": available,
             "updated_at": self.iso(self.now()),
             "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{location}?inventory_item_id={item}"}})
+
+    # --- GraphQL: the stock calls ------------------------------------------------------------------------
+
+    def _graphql(self, request: Request, version: str) -> Response:
+        """POST graphql.json for the operations the stock push uses, told apart by their root field (the
+        sandbox reads the operation's variables, it does not parse GraphQL)."""
+        try:
+            body = request.json()
+        except ValueError:
+            return Response(400, {"errors": "The request body is not valid JSON."})
+        query = body.get("query") if isinstance(body, dict) else None
+        variables = body.get("variables") if isinstance(body, dict) else None
+        if not isinstance(query, str) or not query.strip():
+            return Response(400, {"errors": {"query": "Required parameter missing or invalid"}})
+        variables = variables if isinstance(variables, dict) else {}
+        if "inventorySetQuantities" in query:
+            operation, cost = "inventorySetQuantities", MUTATION_COST
+        elif re.search(r"\bnodes\s*\(", query):
+            ids = variables.get("ids")
+            operation, cost = "nodes", 2 * len(ids) + 1 if isinstance(ids, list) else 1
+        elif re.search(r"\blocations\s*\(", query):
+            operation, cost = "locations", 4
+        else:
+            return Response(200, {"errors": [{"message": "This sandbox serves only the stock calls "
+                                                         "(inventorySetQuantities, nodes, locations)",
+                                              "extensions": {"code": "undefinedField"}}]})
+        if not self._take_points(cost):
+            with self.lock:
+                status = self._throttle_status()
+            # HTTP 200 with a THROTTLED error, as community examples show it (the status is NOT CONFIRMED; the
+            # client accepts 429 too).
+            return Response(200, {"errors": [{"message": "Throttled", "extensions": {
+                "code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
+                "extensions": {"cost": {"requestedQueryCost": cost, "actualQueryCost": None,
+                                        "throttleStatus": status}}})
+        with self.lock:
+            self.graphql_calls.append({"operation": operation, "size": len(variables.get("ids") or []) or len(
+                ((variables.get("input") or {}).get("quantities") or []) if isinstance(variables.get("input"), dict)
+                else [])})
+        if operation == "inventorySetQuantities":
+            data = self._inventory_set_quantities(query, variables, version)
+        elif operation == "nodes":
+            data = self._nodes(variables.get("ids"))
+        else:
+            data = {"locations": {"nodes": [{"id": f"gid://shopify/Location/{self.location_id}", "isActive": True}]}}
+        if "errors" in data:
+            answer = {"errors": data["errors"]}
+        else:
+            answer = {"data": data}
+        with self.lock:
+            answer["extensions"] = {"cost": {"requestedQueryCost": cost, "actualQueryCost": cost,
+                                             "throttleStatus": self._throttle_status()}}
+        return Response(200, answer)
+
+    def _variant_index(self) -> dict[int, dict]:
+        with self.lock:
+            if self._variants_by_id is None or len(self._variants_by_id) != len(self.skus):
+                self._variants_by_id = {self.variant(code)["variant_id"]: self.variant(code) for code, _p in self.skus}
+            return self._variants_by_id
+
+    def _nodes(self, ids) -> dict:
+        if not isinstance(ids, list) or len(ids) > GRAPHQL_MAX_INPUT:
+            return {"errors": [{"message": f"ids must be a list of at most {GRAPHQL_MAX_INPUT} IDs",
+                                "extensions": {"code": "argumentLiteralsIncompatible"}}]}
+        index = self._variant_index()
+        nodes = []
+        for value in ids:
+            found = GID.match(str(value))
+            ids_of = index.get(int(found["id"])) if found and found["kind"] == "ProductVariant" else None
+            nodes.append(None if ids_of is None else {
+                "id": f"gid://shopify/ProductVariant/{ids_of['variant_id']}",
+                "inventoryItem": {"id": f"gid://shopify/InventoryItem/{ids_of['inventory_item_id']}"}})
+        return {"nodes": nodes}
+
+    def _inventory_set_quantities(self, query: str, variables: dict, version: str) -> dict:
+        """Validate every quantity first; set them all, or none when any is refused (a refused mutation applies
+        nothing here; whether Shopify applies the valid rest is NOT CONFIRMED)."""
+        key = re.search(r"@idempotent\s*\(\s*key\s*:\s*(?:\$(?P<var>\w+)|\"(?P<literal>[^\"]*)\")", query)
+        idempotency_key = (str(variables.get(key["var"]) or "") if key and key["var"] else key["literal"]) if key else ""
+        if not idempotency_key and self.served_version(version) >= "2026-04":
+            return {"errors": [{"message": "The @idempotent directive is required for this mutation.",
+                                "extensions": {"code": "BAD_REQUEST"}}]}
+        data = variables.get("input")
+        if not isinstance(data, dict) or not isinstance(data.get("quantities"), list):
+            return {"errors": [{"message": "Variable $input of type InventorySetQuantitiesInput! was provided "
+                                           "invalid value", "extensions": {"code": "INVALID_VARIABLE"}}]}
+        fingerprint = json.dumps(data, sort_keys=True)
+        with self.lock:
+            earlier = self._idempotent.get(idempotency_key) if idempotency_key else None
+        if earlier is not None:  # a retry of the same request: the first answer, applied once
+            if earlier["fingerprint"] != fingerprint:
+                return {"inventorySetQuantities": {"userErrors": [{
+                    "code": "IDEMPOTENCY_KEY_PARAMETER_MISMATCH", "field": ["input"],
+                    "message": "The same idempotency key cannot be used with different operation parameters."}]}}
+            return earlier["data"]
+        quantities = data["quantities"]
+        errors: list[dict] = []
+        if data.get("name") not in ("available", "on_hand"):
+            errors.append({"code": "INVALID_NAME", "field": ["input", "name"],
+                           "message": "The quantity name must be either 'available' or 'on_hand'."})
+        if data.get("reason") not in STOCK_REASONS:
+            errors.append({"code": "INVALID_REASON", "field": ["input", "reason"],
+                           "message": "The specified reason is invalid."})
+        if len(quantities) > GRAPHQL_MAX_INPUT:
+            return {"errors": [{"message": f"The input array size of {len(quantities)} is greater than the maximum "
+                                           f"allowed of {GRAPHQL_MAX_INPUT}.",
+                                "extensions": {"code": "MAX_INPUT_SIZE_EXCEEDED"}}]}
+        items = {ids["inventory_item_id"] for ids in self._variant_index().values()}
+        stale = self.served_version(version) >= "2026-04"
+        planned: list[tuple[int, int, int]] = []
+        seen: set[int] = set()
+        for n, entry in enumerate(quantities):
+            field_of = lambda name, n=n: ["input", "quantities", str(n), name]  # noqa: E731
+            entry = entry if isinstance(entry, dict) else {}
+            item, location = GID.match(str(entry.get("inventoryItemId"))), GID.match(str(entry.get("locationId")))
+            quantity = entry.get("quantity")
+            if not item or item["kind"] != "InventoryItem" or int(item["id"]) not in items:
+                errors.append({"code": "INVALID_INVENTORY_ITEM", "field": field_of("inventoryItemId"),
+                               "message": "The specified inventory item could not be found."})
+                continue
+            if not location or location["kind"] != "Location" or int(location["id"]) != self.location_id:
+                errors.append({"code": "INVALID_LOCATION", "field": field_of("locationId"),
+                               "message": "The specified location could not be found."})
+                continue
+            if isinstance(quantity, bool) or not isinstance(quantity, int):
+                errors.append({"code": "INVALID_QUANTITY_NEGATIVE", "field": field_of("quantity"),
+                               "message": "The quantity must be an integer."})
+                continue
+            if quantity < 0 or quantity > QUANTITY_LIMIT:
+                errors.append({"code": "INVALID_QUANTITY_NEGATIVE" if quantity < 0 else "INVALID_QUANTITY_TOO_HIGH",
+                               "field": field_of("quantity"), "message": "The quantity is out of range."})
+                continue
+            if int(item["id"]) in seen:
+                errors.append({"code": "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR", "field": field_of("inventoryItemId"),
+                               "message": "The combination of inventoryItemId and locationId must be unique."})
+                continue
+            seen.add(int(item["id"]))
+            # From 2026-04 every quantity names changeFromQuantity (null opts out of compare-and-swap).
+            if stale and "changeFromQuantity" not in entry:
+                errors.append({"code": "CHANGE_FROM_QUANTITY_STALE", "field": field_of("changeFromQuantity"),
+                               "message": "changeFromQuantity must be given (null to skip the check)."})
+                continue
+            expected = entry.get("changeFromQuantity")
+            current = self.inventory_levels.get((int(item["id"]), self.location_id), 0)
+            if expected is not None and expected != current:
+                errors.append({"code": "CHANGE_FROM_QUANTITY_STALE", "field": field_of("changeFromQuantity"),
+                               "message": "The changeFromQuantity value does not match persisted value."})
+                continue
+            planned.append((int(item["id"]), self.location_id, quantity))
+        if errors:
+            result = {"inventorySetQuantities": {"inventoryAdjustmentGroup": None, "userErrors": errors}}
+        else:
+            with self.lock:
+                for item, location, quantity in planned:
+                    self.inventory_levels[(item, location)] = quantity
+                    # One record per SKU, as the REST path writes it: tests and the bench read these.
+                    self.record_push("inventory", inventory_item_id=item, location_id=location, available=quantity,
+                                     via="graphql")
+            result = {"inventorySetQuantities": {
+                "inventoryAdjustmentGroup": {"createdAt": self.iso(self.now()), "reason": data.get("reason")},
+                "userErrors": []}}
+        if idempotency_key:
+            with self.lock:
+                self._idempotent[idempotency_key] = {"fingerprint": fingerprint, "data": result}
+                while len(self._idempotent) > 10000:
+                    self._idempotent.popitem(last=False)
+        return result

@@ -258,6 +258,7 @@ class TaobaoSandbox(Sandbox):
             "taobao.trade.fullinfo.get": self._trade_fullinfo_get,
             "taobao.logistics.offline.send": self._logistics_offline_send,
             "taobao.item.quantity.update": self._item_quantity_update,
+            "taobao.skus.quantity.update": self._skus_quantity_update,
         }.get(params["method"])
         if handler is None:
             return self._error(22, sub_msg=f"unknown method {params['method']}")
@@ -465,6 +466,50 @@ class TaobaoSandbox(Sandbox):
             if target:
                 item["skus"] = {"sku": [{"sku_id": int(target) if target.isdigit() else target, "quantity": new, "modified": modified}]}
         self.record_push("stock", num_iid=num_iid, sku_id=sku_id, outer_id=outer_id, quantity=quantity, type=kind)
+        return self._ok(params["method"], {"item": item})
+
+    def _skus_quantity_update(self, params: dict[str, str]) -> Response:
+        """Several SKUs of one item: ``skuid_quantities`` "sku_id:quantity;…" (or ``outerid_quantities`` by merchant
+        code), ``type`` 1 overwrite / 2 add. Every SKU is checked first and the call applies all or none (the facts
+        do not say whether TOP applies the valid rest; the sandbox takes the stricter reading)."""
+        missing = self._missing(params, "num_iid")
+        if missing:
+            return missing
+        listed = params.get("skuid_quantities") or params.get("outerid_quantities") or ""
+        by_outer = not params.get("skuid_quantities")
+        try:
+            num_iid, kind = int(params["num_iid"]), int(params.get("type") or 1)
+            wanted = [(part.rsplit(":", 1)[0], int(part.rsplit(":", 1)[1])) for part in listed.split(";") if part]
+        except (ValueError, IndexError):
+            return self._invalid("num_iid, type and each quantity must be integers (id:quantity;id:quantity)")
+        if not wanted:
+            return self._error(40, sub_code="isv.missing-parameter",
+                               sub_msg="skuid_quantities or outerid_quantities is required")
+        if kind not in (1, 2):
+            return self._invalid("type must be 1 (overwrite) or 2 (increment)")
+        with self.lock:
+            skus = self._known_skus().get(num_iid)
+            if skus is None:
+                return self._error(50, sub_code="isv.item-not-exist", sub_msg=f"item {num_iid} does not exist")
+            planned = []
+            for target, quantity in wanted:
+                sku_id = skus.get(target) if by_outer else (target if target in skus.values() else None)
+                if sku_id is None:
+                    return self._error(50, sub_code="isv.sku-not-exist", sub_msg=f"item {num_iid} has no SKU {target}")
+                new = quantity if kind == 1 else self.stock.get((num_iid, sku_id), 0) + quantity
+                if new < 0:
+                    return self._invalid(f"quantity of {target} would become {new}")
+                planned.append((sku_id, quantity, new))
+            modified = format_top_time(self.now())
+            for sku_id, _quantity, new in planned:
+                self.stock[(num_iid, sku_id)] = new
+            item = {"iid": str(num_iid), "num_iid": num_iid, "modified": modified,
+                    "num": sum(q for (iid, _sku), q in self.stock.items() if iid == num_iid),
+                    "skus": {"sku": [{"sku_id": int(sku_id) if sku_id.isdigit() else sku_id, "quantity": new,
+                                      "modified": modified} for sku_id, _quantity, new in planned]}}
+        for sku_id, quantity, _new in planned:  # one record per SKU, as item.quantity.update writes them
+            self.record_push("stock", num_iid=num_iid, sku_id=sku_id, outer_id=None, quantity=quantity, type=kind,
+                             api="taobao.skus.quantity.update")
         return self._ok(params["method"], {"item": item})
 
     def _known_skus(self) -> dict[int, dict[str, str]]:

@@ -1,4 +1,4 @@
-"""HTTP client for the Shopify Admin REST API: auth, cursor paging, rate limits, retries, error mapping."""
+"""HTTP client for the Shopify Admin API (REST, and GraphQL for batch stock): auth, paging, rate limits, retries, errors."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
@@ -24,6 +25,36 @@ DEFAULT_API_VERSION = "2026-10"
 MAX_PAGE_SIZE = 250
 # Fulfillment-order states that still accept a fulfillment (anything else answers 422).
 OPEN_FULFILLMENT_ORDER = frozenset({"open", "in_progress"})
+# GraphQL Admin API (API_FACTS.md §1.3, §1.7): an input array holds at most 250 items; a mutation costs 10 points
+# of the calculated-cost bucket (the selection below adds nothing that costs); a variant lookup costs about one
+# point per node plus one for its inventory item.
+GRAPHQL_MAX_INPUT = 250
+STOCK_MUTATION_COST = 10
+# Sets the absolute "available" quantity of many inventory items in one call. changeFromQuantity null (2026-04 and
+# later) and ignoreCompareQuantity (before) both opt out of compare-and-swap: the hub is the source of truth for
+# what a channel may sell, and Shopify's own count moves with every Shopify sale, so a compare would fail.
+# The idempotency key makes a retry after a lost response apply once (required for inventory mutations from
+# 2026-04 on).
+SET_QUANTITIES = """mutation SetStock($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    userErrors { code field message }
+  }
+}"""
+VARIANT_INVENTORY_ITEMS = """query StockIds($ids: [ID!]!) {
+  nodes(ids: $ids) { ... on ProductVariant { id inventoryItem { id } } }
+}"""
+# locations leaves inactive ones out unless includeInactive is set; isActive is checked all the same.
+ACTIVE_LOCATIONS = """query StockLocations {
+  locations(first: 2) { nodes { id isActive } }
+}"""
+
+
+def gid(kind: str, value: str | int) -> str:
+    """A REST numeric id as the GraphQL global id (``gid://shopify/<kind>/<id>``); a gid passes through."""
+    text = str(value).strip()
+    return text if text.startswith("gid://") else f"gid://shopify/{kind}/{text}"
+
+
 # Failures of the connection itself (the body cut off mid-way included): worth another try.
 TRANSPORT_FAILURES = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                       requests.exceptions.ContentDecodingError)
@@ -80,6 +111,8 @@ class ShopifyClient:
         self.session.headers.update({"X-Shopify-Access-Token": token, "Accept": "application/json",
                                      "User-Agent": "order-hub/0.1 (+shopify connector)"})
         self.call_limit: tuple[int, int] | None = None  # (used, bucket) from the last response
+        # GraphQL's calculated-cost bucket as the last response reported it: (available, restore per s, when).
+        self.graphql_budget: tuple[float, float, float] | None = None
         # The version Shopify says it served (X-Shopify-API-Version); None until a response names one.
         self.served_api_version: str | None = None
 
@@ -200,6 +233,107 @@ class ShopifyClient:
             raise PermanentError(f"Shopify {path}: the response has no {key!r} {kind.__name__}",
                                  code="bad_response")
         return value
+
+    # --- GraphQL -------------------------------------------------------------------------------------
+
+    def _await_budget(self, cost: float) -> None:
+        """Wait until the cost bucket (as last reported, refilled since) holds ``cost``, instead of being THROTTLED."""
+        if self.graphql_budget is None:
+            return
+        available, restore, at = self.graphql_budget
+        available += (time.monotonic() - at) * restore
+        if available < cost and restore > 0:
+            self.sleep((cost - available) / restore)
+
+    def _note_budget(self, body: dict) -> dict:
+        cost = ((body.get("extensions") or {}).get("cost") or {}) if isinstance(body, dict) else {}
+        status = cost.get("throttleStatus") or {}
+        try:
+            self.graphql_budget = (float(status["currentlyAvailable"]), float(status["restoreRate"]),
+                                   time.monotonic())
+        except (KeyError, TypeError, ValueError):
+            pass
+        return cost
+
+    def graphql(self, query: str, variables: dict | None = None, *, cost: float = 1.0) -> dict:
+        """One GraphQL Admin API call → its ``data``. ``cost`` is what the caller expects the call to take from the
+        bucket: the client waits for that much first. A THROTTLED answer is waited out (by the bucket's own
+        figures) and retried; top-level errors are raised. Only for idempotent operations (every retry repeats it).
+        """
+        attempt = 0
+        while True:
+            self._await_budget(cost)
+            data, response = self._request("POST", "graphql.json", json_body={"query": query,
+                                                                               "variables": variables or {}})
+            spent = self._note_budget(data)
+            errors = data.get("errors") or []
+            if not errors:
+                result = data.get("data")
+                if not isinstance(result, dict):
+                    raise PermanentError("Shopify graphql.json: the response has no data", code="bad_response")
+                return result
+            codes = {str((error.get("extensions") or {}).get("code") or "") if isinstance(error, dict) else ""
+                     for error in errors}
+            text = "; ".join(str(error.get("message") if isinstance(error, dict) else error) for error in errors)
+            if "THROTTLED" in codes:
+                status = spent.get("throttleStatus") or {}
+                try:
+                    wait = (float(spent.get("requestedQueryCost") or cost) - float(status["currentlyAvailable"])) \
+                        / float(status["restoreRate"])
+                except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                    wait = 1.0
+                if attempt >= self.max_retries:
+                    raise TransientError(f"Shopify graphql.json: still throttled after {attempt} retries",
+                                         code="THROTTLED", retry_after=max(wait, 0.1))
+                logger.info("Shopify GraphQL throttled; waiting %.2fs", max(wait, 0.05))
+                self.sleep(max(wait, 0.05))
+                attempt += 1
+                continue
+            if "INTERNAL_SERVER_ERROR" in codes:
+                if attempt >= self.max_retries:
+                    raise TransientError(f"Shopify graphql.json: {text}", code="INTERNAL_SERVER_ERROR")
+                self.sleep(self._backoff(attempt))
+                attempt += 1
+                continue
+            if "ACCESS_DENIED" in codes:
+                raise AuthError(f"Shopify graphql.json: {text}", code="ACCESS_DENIED")
+            raise PermanentError(f"Shopify graphql.json: {text}", code=next(iter(sorted(codes - {""})), "graphql"))
+
+    def inventory_item_ids(self, variant_ids: Sequence[str | int]) -> dict[str, str]:
+        """REST variant id → the gid of its inventory item, for the variants that exist (one call per 250)."""
+        found: dict[str, str] = {}
+        wanted = [str(value) for value in variant_ids]
+        for start in range(0, len(wanted), GRAPHQL_MAX_INPUT):
+            chunk = wanted[start:start + GRAPHQL_MAX_INPUT]
+            data = self.graphql(VARIANT_INVENTORY_ITEMS, {"ids": [gid("ProductVariant", v) for v in chunk]},
+                                cost=2 * len(chunk) + 1)
+            by_gid = {gid("ProductVariant", v): v for v in chunk}
+            for node in data.get("nodes") or []:
+                item = (node or {}).get("inventoryItem") or {}
+                if node and node.get("id") in by_gid and item.get("id"):
+                    found[by_gid[node["id"]]] = str(item["id"])
+        return found
+
+    def active_location_ids(self) -> list[str]:
+        """The gids of the shop's active locations (at most two: more than one already needs a setting)."""
+        data = self.graphql(ACTIVE_LOCATIONS, cost=4)
+        nodes = ((data.get("locations") or {}).get("nodes")) or []
+        return [str(node["id"]) for node in nodes if node and node.get("id") and node.get("isActive", True)]
+
+    def set_available_quantities(self, quantities: Sequence[Mapping]) -> list[dict]:
+        """Set ``available`` of each {inventoryItemId, locationId, quantity} (at most 250) in one mutation;
+        returns the mutation's userErrors (empty: every quantity was set)."""
+        if len(quantities) > GRAPHQL_MAX_INPUT:
+            raise ValueError(f"at most {GRAPHQL_MAX_INPUT} quantities per call")
+        body = {"name": "available", "reason": "correction", "ignoreCompareQuantity": True,
+                "quantities": [{"inventoryItemId": q["inventoryItemId"], "locationId": q["locationId"],
+                                "quantity": int(q["quantity"]), "changeFromQuantity": None} for q in quantities]}
+        # One key per request: its retries (inside graphql()) repeat it, a later push gets a new one.
+        data = self.graphql(SET_QUANTITIES, {"input": body, "key": str(uuid.uuid4())}, cost=STOCK_MUTATION_COST)
+        payload = data.get("inventorySetQuantities")
+        if not isinstance(payload, dict):
+            raise PermanentError("Shopify inventorySetQuantities: no payload in the answer", code="bad_response")
+        return [error for error in payload.get("userErrors") or [] if isinstance(error, dict)]
 
     # --- Orders --------------------------------------------------------------------------------------
 

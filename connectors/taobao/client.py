@@ -217,3 +217,12 @@ class TopClient(RouterClient):
         result = self.call("taobao.item.quantity.update", retry_ambiguous=type == 1, num_iid=num_iid,
                            quantity=quantity, sku_id=sku_id, outer_id=outer_id, type=type)
         return result.get("item") or result
+
+    def skus_quantity_update(self, *, num_iid: str | int, quantities: Mapping[str, int]) -> dict:
+        """Overwrite the stock of several SKUs of one item in one call (``quantities``: sku_id → quantity)."""
+        if not quantities:
+            raise ValueError("no SKU quantities to set")
+        pairs = ";".join(f"{sku_id}:{int(quantity)}" for sku_id, quantity in quantities.items())
+        # type 1 overwrites, so a retry after an ambiguous failure is harmless.
+        result = self.call("taobao.skus.quantity.update", num_iid=num_iid, skuid_quantities=pairs, type=1)
+        return result.get("item") or result
