@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 
 from finance.models import PaymentEvent, PaymentSnapshot
 from oms.bulk import rows_insert
 from orders.models import Order, OrderLine
+
+
+class _LineFacts(NamedTuple):
+    """What a snapshot keeps of a line, read without model instances for a batch."""
+
+    line_no: int
+    sku_code: str
+    quantity: int
+    unit_price: Decimal
+    discount_amount: Decimal
 
 
 def _order_data(order: Order, lines=None) -> dict:
@@ -40,8 +51,9 @@ def payment_snapshots_take(*, orders: list[Order], events: dict[int, str]) -> li
     if not orders:
         return []
     lines_of: dict[int, list] = {order.pk: [] for order in orders}
-    for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("order_id", "line_no"):
-        lines_of[line.order_id].append(line)
+    for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("order_id", "line_no").values(
+            "order_id", "line_no", "sku_code", "quantity", "unit_price", "discount_amount"):
+        lines_of[line["order_id"]].append(_LineFacts(**{k: v for k, v in line.items() if k != "order_id"}))
     return rows_insert([
         PaymentSnapshot(order=order, currency=order.currency, paid_amount=order.paid_amount,
                         data={**_order_data(order, lines_of[order.pk]), "event": str(events[order.pk])},

@@ -44,14 +44,15 @@ def order_facts(order: Order) -> OrderFacts:
 
 def order_facts_many(orders) -> dict[int, OrderFacts]:
     """order_facts for a batch of orders: one read of their lines with the SKUs."""
-    lines_of: dict[int, list[OrderLine]] = {order.pk: [] for order in orders}
-    for line in OrderLine.objects.filter(order_id__in=list(lines_of)).select_related("sku"):
-        lines_of[line.order_id].append(line)
+    lines_of: dict[int, list[tuple]] = {order.pk: [] for order in orders}
+    for order_id, quantity, category, weight in OrderLine.objects.filter(order_id__in=list(lines_of)).values_list(
+            "order_id", "quantity", "sku__category", "sku__weight_grams"):
+        lines_of[order_id].append((quantity, category, weight or 0))
     return {order.pk: OrderFacts(
         store_id=order.store_id, country=order.receiver_country or "CN", province=order.receiver_province,
-        categories=frozenset(line.sku.category for line in lines_of[order.pk] if line.sku_id and line.sku.category),
+        categories=frozenset(category for _q, category, _w in lines_of[order.pk] if category),
         amount=order.total_amount, priority=order.priority, service=order.promised_service or ServiceLevel.STANDARD,
-        weight_grams=sum((line.sku.weight_grams if line.sku_id else 0) * line.quantity for line in lines_of[order.pk]),
+        weight_grams=sum(weight * quantity for quantity, _c, weight in lines_of[order.pk]),
     ) for order in orders}
 
 

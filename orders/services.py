@@ -444,8 +444,11 @@ def orders_mark_paid(*, orders: list[Order], payments: dict[int, tuple[datetime 
 def orders_lock(order_ids) -> dict[int, Order]:
     """Lock a batch of orders in id order (the first lock of every batched flow), with their stores."""
     ordered = sorted(set(order_ids))
-    return {order.pk: order for order in Order.objects.select_for_update(of=("self",)).select_related("store")
-            .filter(pk__in=ordered).order_by("pk")}
+    orders = list(Order.objects.select_for_update().filter(pk__in=ordered).order_by("pk"))
+    stores = Store.objects.in_bulk({order.store_id for order in orders})  # one instance per store, shared
+    for order in orders:
+        order.store = stores[order.store_id]
+    return {order.pk: order for order in orders}
 
 
 def order_mark_paid(*, order_id: int, actor=None, actor_label: str = "system", paid_at: datetime | None = None,

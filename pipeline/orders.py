@@ -127,7 +127,7 @@ def orders_process(order_ids: list[int]) -> list[Order]:
             order_services.orders_transition_many(orders=approving, name="approve", actor_label="system",
                                                   reason=_("No holds: approved automatically."))
             shipments_create_for_orders(order_ids=[order.pk for order in approving], actor_label="system",
-                                        facts=facts)
+                                        facts=facts, locked=locked)
     return orders
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections import defaultdict
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -90,13 +91,26 @@ def _merge_target(*, order: Order, warehouse_id: int, key: str) -> Shipment | No
                                              status=SS.TO_PICK, wave__isnull=True), skip_locked=True).first()
 
 
+class _Held(NamedTuple):
+    """An active reservation not yet in a parcel, as the batch reads it (no model instances on the hot path)."""
+
+    pk: int
+    order_id: int
+    order_line_id: int
+    warehouse_id: int
+    sku_id: int
+    quantity: int
+    weight_grams: int
+
+
 def shipments_create_for_order(*, order_id: int, actor=None, actor_label: str = "system") -> list[Shipment]:
     """Put the order's reserved, not yet shipped units into parcels: shipments_create_for_orders with one."""
     return shipments_create_for_orders(order_ids=[order_id], actor=actor, actor_label=actor_label).get(order_id, [])
 
 
 def shipments_create_for_orders(*, order_ids: list[int], actor=None, actor_label: str = "system",
-                                facts: dict[int, routing.OrderFacts] | None = None) -> dict[int, list[Shipment]]:
+                                facts: dict[int, routing.OrderFacts] | None = None,
+                                locked: dict[int, Order] | None = None) -> dict[int, list[Shipment]]:
     """Put each order's reserved, not yet shipped units into parcels: one per warehouse, or into an open
     parcel of the same buyer and address (merge by rule). Returns the shipments touched per order.
 
@@ -104,16 +118,20 @@ def shipments_create_for_orders(*, order_ids: list[int], actor=None, actor_label
     carriers routed in memory with the rules read once, one INSERT each for parcels, their lines, the
     routing decisions and the events. An order that may merge (its store merges and its buyer already has
     an open parcel, or an earlier order of the batch has the same key) goes the one-order way after the rest.
+    ``locked``: the orders with their stores when the caller already holds their rows (the order pipeline).
     """
     with transaction.atomic():
-        orders = {order.pk: order for order in lock_rows(Order.objects.filter(pk__in=order_ids)
-                                                         .select_related("store"), of=("self",))}
-        reservations = (Reservation.objects.filter(order_id__in=list(orders), status=ReservationStatus.ACTIVE,
-                                                   shipment_line__isnull=True)
-                        .select_related("warehouse", "sku").order_by("order_id", "warehouse_id", "pk"))
-        groups: dict[int, dict[int, list[Reservation]]] = defaultdict(lambda: defaultdict(list))
-        for reservation in reservations:
-            groups[reservation.order_id][reservation.warehouse_id].append(reservation)
+        orders = locked if locked is not None else {
+            order.pk: order for order in lock_rows(Order.objects.filter(pk__in=order_ids).select_related("store"),
+                                                   of=("self",))}
+        groups: dict[int, dict[int, list[_Held]]] = defaultdict(lambda: defaultdict(list))
+        for held in Reservation.objects.filter(
+                order_id__in=[order_id for order_id in order_ids if order_id in orders],
+                status=ReservationStatus.ACTIVE, shipment_line__isnull=True,
+        ).order_by("order_id", "warehouse_id", "pk").values_list(
+                "pk", "order_id", "order_line_id", "warehouse_id", "sku_id", "quantity", "sku__weight_grams"):
+            group = groups[held[1]][held[3]]
+            group.append(_Held(*held))
         if not groups:
             return {}
         keys = {order_id: receiver_key(orders[order_id]) for order_id in groups}
@@ -146,6 +164,8 @@ def _shipments_create_new(*, orders, groups, keys, order_ids, facts, actor, acto
     if missing:
         facts = {**facts, **routing.order_facts_many([orders[order_id] for order_id in missing])}
     carrier_rules, carriers = routing.active_carrier_rules(), routing.active_carriers()
+    warehouse_codes = dict(Warehouse.objects.filter(pk__in={w for o in order_ids for w in groups[o]})
+                           .values_list("pk", "code"))
     parts = [(order_id, warehouse_id, group) for order_id in order_ids
              for warehouse_id, group in groups[order_id].items()]
     numbers = next_sequence_values("shipment_number", len(parts))
@@ -153,8 +173,8 @@ def _shipments_create_new(*, orders, groups, keys, order_ids, facts, actor, acto
     routes = []
     for (order_id, warehouse_id, group), number in zip(parts, numbers, strict=True):
         order = orders[order_id]
-        weight = sum(r.sku.weight_grams * r.quantity for r in group)
-        route = routing.carrier_route(facts[order_id], warehouse_code=group[0].warehouse.code,
+        weight = sum(held.weight_grams * held.quantity for held in group)
+        route = routing.carrier_route(facts[order_id], warehouse_code=warehouse_codes[warehouse_id],
                                       weight_grams=weight or facts[order_id].weight_grams,
                                       rules=carrier_rules, carriers=carriers)
         shipments.append(Shipment(
@@ -169,8 +189,8 @@ def _shipments_create_new(*, orders, groups, keys, order_ids, facts, actor, acto
     touched: dict[int, list[Shipment]] = defaultdict(list)
     for shipment, route, (order_id, _warehouse_id, group) in zip(shipments, routes, parts, strict=True):
         order = orders[order_id]
-        lines += [ShipmentLine(shipment=shipment, order=order, order_line_id=r.order_line_id, reservation=r,
-                               sku_id=r.sku_id, quantity=r.quantity) for r in group]
+        lines += [ShipmentLine(shipment=shipment, order=order, order_line_id=held.order_line_id,
+                               reservation_id=held.pk, sku_id=held.sku_id, quantity=held.quantity) for held in group]
         decisions.append(RoutingDecision(
             order=order, shipment=shipment, kind=DecisionKind.CARRIER, carrier_rule=route.rule,
             rule_name=route.rule.name if route.rule else "", carrier=route.carrier, service=route.service,
