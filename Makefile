@@ -23,6 +23,9 @@ export OMS_HOST OMS_PORT OMS_VAR_DIR OMS_SANDBOX_RATE OMS_SHOPIFY_SANDBOX_PORT O
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
+# `make bench BENCH=ingest BENCH_ARGS="--processes 2"`: which benchmark (reserve, ingest, webhook, stock_push…).
+BENCH ?= reserve
+BENCH_ARGS ?=
 # Parallel pytest processes (pytest-xdist) for `make test`; 0 runs the suite in this one process. Each worker has
 # its own test database and cache keys (tests/conftest.py); loadgroup keeps an xdist_group on one worker.
 PYTEST_WORKERS ?= 3
@@ -35,7 +38,7 @@ help:
 	@echo "make docs  - regenerate the state diagrams in docs/ (orders, parcels, print jobs) from the code"
 	@echo "make soak  - the make run stack on ports of its own under load, its worker killed twice: nothing may be lost"
 	@echo "             (SOAK_DURATION=120 seconds of load, about 3 minutes in all; figures as JSON)"
-	@echo "make bench - run the benchmarks on PostgreSQL (scratch database) and print their figures"
+	@echo "make bench - run a benchmark on PostgreSQL (scratch database) and print its figures: BENCH=reserve|ingest|webhook|stock_push|kanban|print"
 	@echo "make lint  - ruff"
 
 $(STAMP): pyproject.toml
@@ -77,7 +80,7 @@ test: install services browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: install services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py bench reserve --json
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python manage.py bench $(BENCH) --json $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

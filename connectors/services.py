@@ -40,7 +40,7 @@ from connectors.models import ChannelSyncState, DeadReason, InboxKind, InboxMess
 from connectors.registry import CONNECTORS, connector_class, connector_for_store
 from gateway.http import jittered_backoff
 from oms.exceptions import DomainError, NotFoundError, ValidationFailed
-from oms.guard import clean_data, clean_text
+from oms.guard import clean_data, clean_text, json_text_is_clean
 from oms.leases import lease_claim
 from oms.locks import lock_one_or_none
 from orders.models import Store
@@ -423,15 +423,18 @@ def inbox_payload(*, message: InboxMessage, store: Store):
     if isinstance(payload, dict) and payload.get("needs_fetch"):
         raw = connector_for_store(store).fetch_order(payload["platform_order_id"])
         payload = raw.payload
-        InboxMessage.objects.filter(pk=message.pk).update(body=json.dumps(payload, ensure_ascii=False),
-                                                          platform_updated_at=raw.updated_at)
+        message.body = json.dumps(payload, ensure_ascii=False)
+        InboxMessage.objects.filter(pk=message.pk).update(body=message.body, platform_updated_at=raw.updated_at)
     return payload
 
 
-def inbox_map(*, store: Store, payload):
+def inbox_map(*, store: Store, payload, body: str | None = None):
     """The payload as a UnifiedOrder. What reaches the orders has no NUL (PostgreSQL refuses it in text
-    and jsonb, and the row would fail on every retry) nor other control characters."""
-    return connector_class(store.platform).map_order(clean_data(payload))
+    and jsonb, and the row would fail on every retry) nor other control characters; ``body``, the JSON
+    text the payload was decoded from, lets a clean document skip the cleaning walk."""
+    if body is None or not json_text_is_clean(body):
+        payload = clean_data(payload)
+    return connector_class(store.platform).map_order(payload)
 
 
 def inbox_lock_pending(*, message_id: int) -> InboxMessage | None:

@@ -221,7 +221,7 @@ def inbox_process_messages(*, store: Store, message_ids: list[int]) -> dict[int,
         seen.add(key)
         try:
             payload = intake.inbox_payload(message=message, store=store)  # may fetch: outside the transaction
-            unified = intake.inbox_map(store=store, payload=payload)
+            unified = intake.inbox_map(store=store, payload=payload, body=message.body)
         except Exception as exc:  # noqa: BLE001 - mapped to a dead letter or a retry; anything else re-raised
             status = _inbox_fail(message, exc)
             if status is None:
