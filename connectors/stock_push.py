@@ -309,13 +309,9 @@ def _record_batch(chunk: list[_Planned], counts: dict[str, int]) -> None:
 
 
 def _unmark(pushed: list[tuple[ChannelStock, int]]) -> None:
-    """Compare-and-delete the marks of pushed rows, each only while it has the version that was pushed.
-
-    One statement per mark: inventory owns the marks and offers no batch form yet. Under a burst this is most of
-    the flushing thread's time (4,000 round trips while the pool's threads hold the interpreter lock).
-    """
-    for row, version in pushed:
-        stock_services.channel_stock_unmark(store_id=row.store_id, sku_id=row.sku_id, version=version)
+    """Compare-and-delete the marks of pushed rows, each only while it has the version that was pushed
+    (one statement per thousand marks: a burst's 4,000 marks are four round trips, not 4,000)."""
+    stock_services.channel_stock_unmark_many(marks=[(row.store_id, row.sku_id, version) for row, version in pushed])
 
 
 def _write_rows(rows: list[ChannelStock], fields: list[str], *, count_push: bool = False) -> None:

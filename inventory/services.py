@@ -147,6 +147,20 @@ def channel_stock_unmark(*, store_id: int, sku_id: int, version: int) -> bool:
     return ChannelStockDirty.objects.filter(store_id=store_id, sku_id=sku_id, version=version).delete()[0] > 0
 
 
+def channel_stock_unmark_many(*, marks: list[tuple[int, int, int]]) -> int:
+    """channel_stock_unmark for many (store id, SKU id, version) marks: one DELETE per thousand marks, each
+    mark removed only while it still has the version pushed. Returns how many were removed."""
+    table = connection.ops.quote_name(ChannelStockDirty._meta.db_table)
+    removed = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(marks), _MARK_CHUNK):
+            chunk = sorted(marks[start:start + _MARK_CHUNK])
+            condition = " OR ".join(["(store_id = %s AND sku_id = %s AND version = %s)"] * len(chunk))
+            cursor.execute(f"DELETE FROM {table} WHERE {condition}", [v for mark in chunk for v in mark])
+            removed += cursor.rowcount
+    return removed
+
+
 # --- Receipts, adjustments, stock takes ----------------------------------------------------------
 
 def stock_receive(*, warehouse_id: int, sku_id: int, quantity: int, reference: str = "", note: str = "",

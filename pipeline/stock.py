@@ -51,7 +51,9 @@ def channel_stock_flush() -> dict[str, int]:
     """One flush (the flush task's body); when changes arrived meanwhile another is asked for."""
     counts = stock_push.channel_stock_flush()
     if not counts.get("busy") and stock_push.channel_stock_flush_wanted():
-        _flush_soon()
+        # Changes arrived during this flush: the next one starts now rather than behind the one-second gate
+        # (a flush already running turns it away and asks again, so two never push at once).
+        task_after_commit(FLUSH_TASK)
     return counts
 
 
