@@ -79,7 +79,7 @@ def channel_orders_apply(*, store: Store, items: list[tuple[UnifiedOrder, str]]
     existing = dict(Order.objects.filter(store=store, platform_order_id__in=[u.platform_order_id for u, _r in items])
                     .values_list("platform_order_id", "pk"))
     new = [index for index, (unified, _r) in enumerate(items) if unified.platform_order_id not in existing]
-    follow_existing = [index for index in range(len(items)) if index not in set(new)]
+    follow_existing = [index for index, (unified, _r) in enumerate(items) if unified.platform_order_id in existing]
     if new:
         follow_existing += _channel_orders_create(store=store, items=items, indexes=new, results=results,
                                                   authorized_paid=authorized_paid, label=label)
