@@ -51,9 +51,13 @@ def channel_stock_flush() -> dict[str, int]:
     """One flush (the flush task's body); when changes arrived meanwhile another is asked for."""
     counts = stock_push.channel_stock_flush()
     if not counts.get("busy") and stock_push.channel_stock_flush_wanted():
-        # Changes arrived during this flush: the next one starts now rather than behind the one-second gate
-        # (a flush already running turns it away and asks again, so two never push at once).
-        task_after_commit(FLUSH_TASK)
+        if counts.get("calls", 0) >= stock_push.BACKLOG_PUSHES:
+            # A burst across many SKUs is still arriving: the next flush starts now rather than behind the
+            # one-second gate (a flush already running turns it away and asks again: never two at once).
+            task_after_commit(FLUSH_TASK)
+        else:
+            # A few SKUs changing again and again (a hot SKU in a sale): at most one push a second each.
+            _flush_soon()
     return counts
 
 
