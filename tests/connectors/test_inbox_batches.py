@@ -245,3 +245,25 @@ def test_a_drain_asks_for_one_helper_per_further_busy_partition_up_to_the_settin
     assert channel.inbox_drain_helpers_request(store_id=store.pk) == busy - 1
     channel.inbox_process_store(store_id=store.pk)
     assert channel.inbox_drain_helpers_request(store_id=store.pk) == 0  # nothing waiting: nobody asked
+
+
+def test_two_orders_of_one_buyer_in_one_batch_share_a_parcel_where_the_store_merges(shop):
+    from fulfillment.models import Shipment, ShipmentStatus
+
+    sandbox, store = shop
+    store.merge_shipments = True
+    store.save(update_fields=["merge_shipments"])
+    first, second, other = paid_orders(sandbox, 3)
+    second["customer"] = first["customer"]
+    second["shipping_address"] = first["shipping_address"]
+    store_orders(store, [first, second, other])
+
+    channel.inbox_process_store(store_id=store.pk)
+
+    assert set(Order.objects.filter(store=store).values_list("status", flat=True)) == {OrderStatus.READY}
+    parcels = Shipment.objects.filter(store=store).exclude(status=ShipmentStatus.CANCELLED)
+    assert parcels.count() == 2
+    merged = parcels.get(lines__order__platform_order_id=str(first["id"]))
+    assert set(merged.lines.values_list("order__platform_order_id", flat=True)) == {str(first["id"]),
+                                                                                    str(second["id"])}
+    assert_stock_matches_reservations()
