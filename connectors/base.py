@@ -226,6 +226,24 @@ class Connector:
             except ConnectorError as exc:
                 push.error = exc
 
+    def set_stock_per_product(self, pushes: list[StockPush], send_batch) -> None:
+        """For platforms whose batch call takes the SKUs of one product (item): two or more SKUs of a product go
+        in one ``send_batch(product_id, {platform SKU id: quantity})``, all or nothing (a refusal fails each of
+        them); a lone SKU, or a push without a SKU id, goes through set_stock_many's one-call-each path."""
+        by_product: dict[str, list[StockPush]] = {}
+        for push in pushes:
+            by_product.setdefault(push.platform_product_id, []).append(push)
+        for product_id, group in by_product.items():
+            batched = [push for push in group if push.platform_sku_id] if product_id else []
+            alone = [push for push in group if not (product_id and push.platform_sku_id)] if len(batched) > 1 else group
+            if len(batched) > 1:
+                try:
+                    send_batch(product_id, {push.platform_sku_id: push.quantity for push in batched})
+                except ConnectorError as exc:
+                    for push in batched:
+                        push.error = exc
+            Connector.set_stock_many(self, alone)
+
     # Mapping: raw payload → UnifiedOrder (raise PermanentError for an unmappable payload).
     @staticmethod
     def map_order(payload: dict) -> UnifiedOrder:

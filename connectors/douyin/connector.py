@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 from connectors.base import (
     AuthError,
     Connector,
-    ConnectorError,
     PermanentError,
     RawOrder,
     SignatureError,
@@ -170,20 +169,8 @@ class DouyinConnector(Connector):
     def set_stock_many(self, pushes: list[StockPush]) -> None:
         """One sku.syncStockBatch per product for two or more of its SKUs (by sku_id), sku.syncStock for a lone
         one. The batch is all or nothing, so a refusal fails every SKU of it."""
-        by_product: dict[str, list[StockPush]] = {}
-        for push in pushes:
-            by_product.setdefault(push.platform_product_id, []).append(push)
-        for product_id, group in by_product.items():
-            batched = [push for push in group if push.platform_sku_id] if product_id else []
-            alone = [push for push in group if push not in batched] if len(batched) > 1 else group
-            if len(batched) > 1:
-                try:
-                    self.client.sku_sync_stock_batch(product_id=product_id, quantities={
-                        push.platform_sku_id: push.quantity for push in batched})
-                except ConnectorError as exc:
-                    for push in batched:
-                        push.error = exc
-            super().set_stock_many(alone)
+        self.set_stock_per_product(pushes, lambda product_id, quantities: self.client.sku_sync_stock_batch(
+            product_id=product_id, quantities=quantities))
 
 
 def _raw_order(order: Any, *, where: str) -> RawOrder:

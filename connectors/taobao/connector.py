@@ -9,7 +9,6 @@ from typing import ClassVar
 
 from connectors.base import (
     Connector,
-    ConnectorError,
     PermanentError,
     RawOrder,
     StockPush,
@@ -99,20 +98,8 @@ class TaobaoConnector(Connector):
         """One call per item: taobao.skus.quantity.update for two or more SKUs of an item (addressed by sku_id),
         taobao.item.quantity.update for a lone one. A refused call fails all its SKUs (the call is all or nothing
         as far as the facts go)."""
-        by_item: dict[str, list[StockPush]] = {}
-        for push in pushes:
-            by_item.setdefault(push.platform_product_id, []).append(push)
-        for num_iid, group in by_item.items():
-            batched = [push for push in group if push.platform_sku_id]
-            alone = [push for push in group if not push.platform_sku_id] if len(batched) > 1 else group
-            if len(batched) > 1:
-                try:
-                    self.client.skus_quantity_update(num_iid=num_iid, quantities={
-                        push.platform_sku_id: push.quantity for push in batched})
-                except ConnectorError as exc:
-                    for push in batched:
-                        push.error = exc
-            super().set_stock_many(alone)
+        self.set_stock_per_product(pushes, lambda num_iid, quantities: self.client.skus_quantity_update(
+            num_iid=num_iid, quantities=quantities))
 
 
 def _tid(trade: dict) -> str:
