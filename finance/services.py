@@ -51,8 +51,12 @@ def payment_snapshots_take(*, orders: list[Order], events: dict[int, str]) -> li
     if not orders:
         return []
     lines_of: dict[int, list] = {order.pk: [] for order in orders}
-    for line in OrderLine.objects.filter(order_id__in=list(lines_of)).order_by("order_id", "line_no").values(
-            "order_id", "line_no", "sku_code", "quantity", "unit_price", "discount_amount"):
+    for order in orders:
+        if "lines" in getattr(order, "_prefetched_objects_cache", {}):  # written by this batch: no read
+            lines_of[order.pk] = list(order.lines.all())
+    rest = [order.pk for order in orders if not lines_of[order.pk]]
+    for line in (OrderLine.objects.filter(order_id__in=rest).order_by("order_id", "line_no").values(
+            "order_id", "line_no", "sku_code", "quantity", "unit_price", "discount_amount") if rest else ()):
         lines_of[line["order_id"]].append(_LineFacts(**{k: v for k, v in line.items() if k != "order_id"}))
     return rows_insert([
         PaymentSnapshot(order=order, currency=order.currency, paid_amount=order.paid_amount,

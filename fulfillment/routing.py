@@ -45,8 +45,18 @@ def order_facts(order: Order) -> OrderFacts:
 def order_facts_many(orders) -> dict[int, OrderFacts]:
     """order_facts for a batch of orders: one read of their lines with the SKUs."""
     lines_of: dict[int, list[tuple]] = {order.pk: [] for order in orders}
-    for order_id, quantity, category, weight in OrderLine.objects.filter(order_id__in=list(lines_of)).values_list(
-            "order_id", "quantity", "sku__category", "sku__weight_grams"):
+    in_memory = [order for order in orders if "lines" in getattr(order, "_prefetched_objects_cache", {})]
+    if in_memory:  # lines the batch just wrote: only their SKUs' facts are read
+        lines = [line for order in in_memory for line in order.lines.all()]
+        facts = {pk: (category, weight) for pk, category, weight in SKU.objects.filter(
+            pk__in={line.sku_id for line in lines}).values_list("pk", "category", "weight_grams")}
+        for line in lines:
+            category, weight = facts.get(line.sku_id, ("", 0))
+            lines_of[line.order_id].append((line.quantity, category, weight or 0))
+    written = {order.pk for order in in_memory}
+    rest = [order.pk for order in orders if order.pk not in written]
+    for order_id, quantity, category, weight in (OrderLine.objects.filter(order_id__in=rest).values_list(
+            "order_id", "quantity", "sku__category", "sku__weight_grams") if rest else ()):
         lines_of[order_id].append((quantity, category, weight or 0))
     return {order.pk: OrderFacts(
         store_id=order.store_id, country=order.receiver_country or "CN", province=order.receiver_province,

@@ -240,13 +240,15 @@ def _duplicate(store: Store, platform_order_id: str) -> OrderInvalid:
 
 
 def orders_insert(*, store: Store, inputs: list[OrderInput], skus: dict[str, tuple[int, str]], actor=None,
-                  actor_label: str = "system") -> list[Order | OrderInvalid]:
+                  actor_label: str = "system", known_absent: bool = False) -> list[Order | OrderInvalid]:
     """Write new orders with their lines and "created" events, set-based: one INSERT each for orders,
     lines and events, whatever the batch size. Nothing more (pipeline.orders pays, reserves and routes).
 
     Returns, per input in the same order, the new Order or the OrderInvalid refusing it (invalid
     input, unknown SKU, or a platform id the store already has); a refusal never stops the others.
     ``skus`` maps each known active SKU code to (SKU id, name): the caller resolves them once per batch.
+    ``known_absent``: the caller has just looked the platform ids up (the unique constraint still has the
+    last word on a concurrent insert).
     """
     results: list[Order | OrderInvalid | None] = [None] * len(inputs)
     valid: list[tuple[int, OrderInput, dict]] = []
@@ -257,7 +259,7 @@ def orders_insert(*, store: Store, inputs: list[OrderInput], skus: dict[str, tup
             results[index] = exc
     wanted = {data.platform_order_id.strip() for _i, data, _a in valid if data.platform_order_id.strip()}
     taken = set(Order.objects.filter(store=store, platform_order_id__in=wanted)
-                .values_list("platform_order_id", flat=True)) if wanted else set()
+                .values_list("platform_order_id", flat=True)) if wanted and not known_absent else set()
     seen: set[str] = set()
     fresh = []
     for index, data, amounts in valid:
@@ -287,14 +289,21 @@ def orders_insert(*, store: Store, inputs: list[OrderInput], skus: dict[str, tup
             return results
         for index, data, _amounts in fresh:
             results[index] = orders_insert(store=store, inputs=[data], skus=skus, actor=actor,
-                                           actor_label=actor_label)[0]
+                                           actor_label=actor_label)[0]  # checked again, one by one
         return results
-    rows_insert([
+    lines_of = {order.pk: [
         OrderLine(order=order, line_no=number + 1, sku_code=line.sku_code, sku_id=skus[line.sku_code][0],
                   platform_sku_id=line.platform_sku_id, platform_line_id=line.platform_line_id,
                   title=line.title or skus[line.sku_code][1], quantity=line.quantity,
                   unit_price=_money(line.unit_price), discount_amount=_money(line.discount_amount))
-        for order, (_i, data, _a) in zip(orders, fresh, strict=True) for number, line in enumerate(data.lines)])
+        for number, line in enumerate(data.lines)] for order, (_i, data, _a) in zip(orders, fresh, strict=True)}
+    rows_insert([line for order in orders for line in lines_of[order.pk]])
+    for order in orders:
+        # The lines just written ride along as if prefetched (order.lines.all() needs no query): the batch's
+        # later steps (routing facts, payment snapshots) read them from here.
+        prefetched = order.lines.all()
+        prefetched._result_cache, prefetched._prefetch_done = lines_of[order.pk], True
+        order._prefetched_objects_cache = {"lines": prefetched}
     created = []
     for order, (index, data, amounts) in zip(orders, fresh, strict=True):
         created_data = {"channel": store.platform, "total": str(order.total_amount), "currency": order.currency,

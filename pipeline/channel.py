@@ -117,7 +117,8 @@ def _channel_orders_create(*, store: Store, items, indexes: list[int], results: 
         inputs.append(data)
         entered.append(index)
     skus = sku_ids_and_titles([line.sku_code for data in inputs for line in data.lines])
-    inserted = order_services.orders_insert(store=store, inputs=inputs, skus=skus, actor_label=label)
+    inserted = order_services.orders_insert(store=store, inputs=inputs, skus=skus, actor_label=label,
+                                            known_absent=True)  # channel_orders_apply has just looked them up
     exists_already, paying, processing, following = [], [], [], []
     for index, data, result in zip(entered, inputs, inserted, strict=True):
         if isinstance(result, OrderInvalid):
@@ -140,7 +141,7 @@ def _channel_orders_create(*, store: Store, items, indexes: list[int], results: 
             actor_label=label, reasons={order.pk: items[index][0].raw_status or items[index][0].status
                                         for index, order in paying})
         payment_snapshots_take(orders=paid_orders, events={order.pk: targets[index][2] for index, order in paying})
-    orders_process([order.pk for order in processing])
+    orders_process([order.pk for order in processing], created=processing)
     for index, order in paying:
         unified = items[index][0]
         if targets[index][2] == PaymentEvent.AUTHORIZATION and unified.paid_at:

@@ -87,7 +87,7 @@ def order_approve(*, order_id: int, actor=None, actor_label: str = "system", rea
 
 # --- Processing: reserve, route, approve -------------------------------------------------------
 
-def orders_process(order_ids: list[int]) -> list[Order]:
+def orders_process(order_ids: list[int], *, created: list[Order] | None = None) -> list[Order]:
     """Move each order forward as far as the rules allow. Every path that changes an order runs this,
     with one order or a whole batch (the inbox's, the awaiting-stock sweep's): the same steps, set-based.
 
@@ -97,12 +97,14 @@ def orders_process(order_ids: list[int]) -> list[Order]:
     3. An awaiting order whose stock arrived goes back to paid.
     4. A paid, reserved order is approved (ready) when the store approves automatically, and its
        reserved units become parcels.
-    The orders are served in the order given (the sweep gives the most urgent first).
+    The orders are served in the order given (the sweep gives the most urgent first). ``created``: orders
+    the caller inserted in its own transaction (no one else can see them, so they need no lock and no read).
     """
     if not order_ids:
         return []
     with transaction.atomic():
-        locked = order_services.orders_lock(order_ids)
+        locked = {order.pk: order for order in created or ()}
+        locked.update(order_services.orders_lock([order_id for order_id in order_ids if order_id not in locked]))
         orders = [locked[order_id] for order_id in dict.fromkeys(order_ids) if order_id in locked]
         to_reserve = [order for order in orders if not order.hold_reasons and (
             order.status in (OrderStatus.PAID, OrderStatus.AWAITING_STOCK)
