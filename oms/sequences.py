@@ -10,6 +10,7 @@ POSTGRES_SEQUENCES = {
     "order_number": "oms_order_number_seq",
     "shipment_number": "oms_shipment_number_seq",
     "wave_number": "oms_wave_number_seq",
+    "rma_number": "aftersales_rma_number_seq",  # created by aftersales' migration 0002
 }
 SEQUENCE_START = 100001
 

@@ -1,0 +1,202 @@
+"""Write operations on after-sales tickets: opening one on an order's lines, and every status transition.
+
+Each change follows the orders' recipe: a transaction, the row lock, the transition checked against the
+state in the database, only the changed fields saved, one TicketEvent. What a ticket means for stock,
+refunds on the platform and replacement orders is the pipeline's (pipeline/), which calls these.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import can_proceed
+
+from aftersales.models import (
+    OPEN_STATUSES,
+    Ticket,
+    TicketEvent,
+    TicketEventType,
+    TicketLine,
+    TicketReason,
+    TicketSource,
+    TicketStatus,
+    TicketType,
+)
+from oms.events import event_record
+from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
+from oms.fsm import transition_label
+from oms.locks import lock_one
+from oms.sequences import next_sequence_value
+from orders.models import Order, OrderLine
+
+CENT = Decimal("0.01")
+# How long customer service has for a first answer (the SLA part of the after-sales issue refines this).
+FIRST_RESPONSE_WITHIN = timedelta(minutes=30)
+# Transitions a person may ask for by name (the API and the ticket page's buttons).
+TICKET_TRANSITIONS = ("approve", "reject", "await_return", "receive", "grade", "start_refund", "confirm_refund",
+                      "ship_replacement", "close")
+# A ticket ends in one of these: its closing time is stamped.
+_FINAL = {TicketStatus.REJECTED, TicketStatus.REFUNDED, TicketStatus.REPLACEMENT_SHIPPED, TicketStatus.CLOSED}
+
+
+@dataclass
+class TicketLineInput:
+    order_line_id: int
+    quantity: int
+    amount: Decimal | None = None  # None: the line's paid amount for that many units
+
+
+def rma_number_next(now=None) -> str:
+    """RMA + year and month + a number from the database sequence, e.g. RMA2612100001."""
+    return f"RMA{(now or timezone.localtime()):%y%m}{next_sequence_value('rma_number'):06d}"
+
+
+def line_paid_amount(line: OrderLine, quantity: int) -> Decimal:
+    """What the buyer paid for ``quantity`` units of the line: its price less its own discount, pro rata."""
+    net = line.unit_price * line.quantity - line.discount_amount
+    return (net * quantity / line.quantity).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _open_on_lines(order_line_ids: list[int], *, excluding: int | None = None) -> tuple[dict, dict]:
+    """Units and amounts already asked for on these lines by the order's other open or refunded tickets."""
+    units: dict[int, int] = defaultdict(int)
+    amounts: dict[int, Decimal] = defaultdict(Decimal)
+    query = TicketLine.objects.filter(order_line_id__in=order_line_ids,
+                                      ticket__status__in=[*OPEN_STATUSES, TicketStatus.REFUNDED])
+    if excluding is not None:
+        query = query.exclude(ticket_id=excluding)
+    for line_id, quantity, amount in query.values_list("order_line_id", "quantity", "requested_amount"):
+        units[line_id] += quantity
+        amounts[line_id] += amount
+    return units, amounts
+
+
+def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLineInput], reason_text: str = "",
+                  shipping_amount: Decimal = Decimal("0"), source: str = TicketSource.DESK,
+                  platform_after_sale_id: str = "", actor=None, actor_label: str = "system") -> Ticket:
+    """Open a ticket on some of an order's lines. Every problem is reported per field at once, nothing written.
+
+    Refused: an unknown type or reason, no lines, a line of another order, more units than the line has
+    less those under the order's other tickets, an amount above what was paid for them less what other
+    tickets ask, a shipping refund above the order's shipping. The checks made are stored on the ticket.
+    """
+    errors: dict[str, list[str]] = {}
+    if type not in TicketType.values:
+        errors.setdefault("type", []).append(_("Choose one of: %(values)s") % {"values": ", ".join(TicketType.values)})
+    if reason not in TicketReason.values:
+        errors.setdefault("reason", []).append(
+            _("Choose one of: %(values)s") % {"values": ", ".join(TicketReason.values)})
+    if reason == TicketReason.OTHER and not reason_text.strip():
+        errors.setdefault("reason_text", []).append(_("Say what the reason is."))
+    if not lines:
+        errors.setdefault("lines", []).append(_("A ticket needs at least one order line."))
+    with transaction.atomic():
+        try:
+            order = lock_one(Order, order_id)
+        except Order.DoesNotExist:
+            raise NotFoundError(_("Order %(id)s does not exist.") % {"id": order_id}, code="order_not_found") from None
+        order_lines = {line.pk: line for line in order.lines.all()}
+        wanted = [line.order_line_id for line in lines]
+        if len(set(wanted)) != len(wanted):
+            errors.setdefault("lines", []).append(_("Each order line may appear once."))
+        taken_units, taken_amounts = _open_on_lines(wanted)
+        checks, rows, total = [], [], Decimal("0")
+        for index, item in enumerate(lines):
+            line = order_lines.get(item.order_line_id)
+            field = f"lines[{index}]"
+            if line is None:
+                errors.setdefault(f"{field}.order_line_id", []).append(_("Not a line of order %(number)s.") % {
+                    "number": order.number})
+                continue
+            left = line.quantity - taken_units[line.pk]
+            if item.quantity is None or item.quantity <= 0:
+                errors.setdefault(f"{field}.quantity", []).append(_("Quantity must be at least 1."))
+                continue
+            if item.quantity > left:
+                errors.setdefault(f"{field}.quantity", []).append(
+                    _("At most %(left)s: the line has %(quantity)s, %(taken)s are under other tickets.") % {
+                        "left": max(left, 0), "quantity": line.quantity, "taken": taken_units[line.pk]})
+                continue
+            paid = line_paid_amount(line, item.quantity)
+            limit = line_paid_amount(line, line.quantity) - taken_amounts[line.pk]
+            amount = paid if item.amount is None else Decimal(item.amount).quantize(CENT, rounding=ROUND_HALF_UP)
+            if amount < 0 or amount > min(paid, limit):
+                errors.setdefault(f"{field}.amount", []).append(
+                    _("Between 0 and %(limit)s: what was paid for these units less what other tickets ask.") % {
+                        "limit": max(min(paid, limit), Decimal("0"))})
+                continue
+            checks.append({"check": "line", "line_no": line.line_no, "ok": True,
+                           "message": _("%(quantity)s of %(left)s units, %(amount)s of %(paid)s paid.") % {
+                               "quantity": item.quantity, "left": left, "amount": amount, "paid": paid}})
+            rows.append((line, item.quantity, amount))
+            total += amount
+        shipping = Decimal(shipping_amount).quantize(CENT, rounding=ROUND_HALF_UP)
+        if shipping < 0 or shipping > order.shipping_amount:
+            errors.setdefault("shipping_amount", []).append(
+                _("Between 0 and the order's shipping, %(shipping)s.") % {"shipping": order.shipping_amount})
+        if errors:
+            raise ValidationFailed(_("The after-sales request is not valid."), code="ticket_invalid", data=errors)
+        now = timezone.now()
+        ticket = Ticket.objects.create(
+            number=rma_number_next(), order=order, store_id=order.store_id, type=type, reason=reason,
+            reason_text=reason_text.strip()[:500], source=source, platform_after_sale_id=platform_after_sale_id[:64],
+            requested_amount=total, requested_shipping=shipping, currency=order.currency,
+            due_at=now + FIRST_RESPONSE_WITHIN, checks=checks)
+        TicketLine.objects.bulk_create([TicketLine(ticket=ticket, order_line=line, quantity=quantity,
+                                                   requested_amount=amount) for line, quantity, amount in rows])
+        event_record(TicketEvent, ticket=ticket, type=TicketEventType.CREATED, to_status=ticket.status,
+                     data={"type": type, "reason": reason, "amount": str(total), "shipping": str(shipping),
+                           "source": source}, actor=actor, actor_label=actor_label)
+    return ticket
+
+
+def ticket_transition(*, ticket_id: int, name: str, actor=None, actor_label: str = "system", reason: str = "",
+                      approved_amount: Decimal | None = None) -> Ticket:
+    """Apply the ticket transition ``name`` under the row lock and write its event.
+
+    A person's first action answers the ticket (first_response_at); a final state stamps closed_at.
+    ``approved_amount`` (on approve) may not exceed what the ticket asks for.
+    """
+    if name not in TICKET_TRANSITIONS:
+        raise ValidationFailed(_("Unknown action %(name)s.") % {"name": name}, code="unknown_transition")
+    with transaction.atomic():
+        try:
+            ticket = lock_one(Ticket, ticket_id)
+        except Ticket.DoesNotExist:
+            raise NotFoundError(_("Ticket %(id)s does not exist.") % {"id": ticket_id},
+                                code="ticket_not_found") from None
+        method = getattr(ticket, name)
+        if not can_proceed(method):
+            raise ConflictError(_("Ticket %(number)s cannot be changed by “%(action)s” while it is %(status)s.") % {
+                "number": ticket.number, "action": transition_label(Ticket, name),
+                "status": ticket.get_status_display()}, code="transition_not_allowed",
+                data={"status": ticket.status, "transition": name})
+        fields = ["status", "updated_at"]
+        if name == "approve":
+            limit = ticket.requested_amount + ticket.requested_shipping
+            amount = limit if approved_amount is None else Decimal(approved_amount).quantize(CENT)
+            if amount < 0 or amount > limit:
+                raise ValidationFailed(_("Between 0 and %(limit)s, what the ticket asks for.") % {"limit": limit},
+                                       code="amount_out_of_range", data={"approved_amount": [str(limit)]})
+            ticket.approved_amount = amount
+            fields.append("approved_amount")
+        from_status = ticket.status
+        method()
+        now = timezone.now()
+        if ticket.first_response_at is None and actor is not None and getattr(actor, "is_authenticated", False):
+            ticket.first_response_at = now
+            fields.append("first_response_at")
+        if ticket.status in _FINAL:
+            ticket.closed_at = now
+            fields.append("closed_at")
+        ticket.save(update_fields=fields)
+        event_record(TicketEvent, ticket=ticket, type=TicketEventType.STATUS_CHANGED, from_status=from_status,
+                     to_status=ticket.status, reason=reason, data={"transition": name}, actor=actor,
+                     actor_label=actor_label)
+    return ticket
