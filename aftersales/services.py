@@ -13,6 +13,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
@@ -28,6 +29,7 @@ from aftersales.models import (
     TicketStatus,
     TicketType,
 )
+from fulfillment.models import Shipment
 from oms.events import event_record
 from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
 from oms.fsm import transition_label
@@ -41,6 +43,8 @@ FIRST_RESPONSE_WITHIN = timedelta(minutes=30)
 # Transitions a person may ask for by name (the API and the ticket page's buttons).
 TICKET_TRANSITIONS = ("approve", "reject", "await_return", "receive", "grade", "start_refund", "confirm_refund",
                       "ship_replacement", "close")
+# Types for which the goods come back: the return window and the returnable flag apply.
+SENT_BACK = {TicketType.RETURN_REFUND, TicketType.EXCHANGE}
 # A ticket ends in one of these: its closing time is stamped.
 _FINAL = {TicketStatus.REJECTED, TicketStatus.REFUNDED, TicketStatus.REPLACEMENT_SHIPPED, TicketStatus.CLOSED}
 
@@ -77,6 +81,23 @@ def _open_on_lines(order_line_ids: list[int], *, excluding: int | None = None) -
     return units, amounts
 
 
+def _window_check(order: Order, *, sends_back: bool, errors: dict) -> list[dict]:
+    """The return window: a return or exchange up to the store's days after the last parcel was delivered.
+    Not delivered yet (or no parcels): nothing to hold against the buyer."""
+    delivered = Shipment.objects.filter(lines__order=order, delivered_at__isnull=False).aggregate(
+        last=Max("delivered_at"))["last"]
+    if not sends_back or delivered is None:
+        return [{"check": "window", "ok": True, "message": _("No return window applies.")}]
+    closes = delivered + timedelta(days=order.store.return_window_days)
+    if timezone.now() > closes:
+        errors.setdefault("order", []).append(
+            _("The return window closed on %(date)s (%(days)s days after delivery).") % {
+                "date": f"{timezone.localtime(closes):%Y-%m-%d %H:%M}", "days": order.store.return_window_days})
+        return []
+    return [{"check": "window", "ok": True, "message": _("Inside the return window until %(date)s.") % {
+        "date": f"{timezone.localtime(closes):%Y-%m-%d %H:%M}"}}]
+
+
 def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLineInput], reason_text: str = "",
                   shipping_amount: Decimal = Decimal("0"), source: str = TicketSource.DESK,
                   platform_after_sale_id: str = "", actor=None, actor_label: str = "system") -> Ticket:
@@ -101,18 +122,24 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
             order = lock_one(Order, order_id)
         except Order.DoesNotExist:
             raise NotFoundError(_("Order %(id)s does not exist.") % {"id": order_id}, code="order_not_found") from None
-        order_lines = {line.pk: line for line in order.lines.all()}
+        order_lines = {line.pk: line for line in order.lines.select_related("sku")}
+        sends_back = type in SENT_BACK
+        checks = _window_check(order, sends_back=sends_back, errors=errors)
         wanted = [line.order_line_id for line in lines]
         if len(set(wanted)) != len(wanted):
             errors.setdefault("lines", []).append(_("Each order line may appear once."))
         taken_units, taken_amounts = _open_on_lines(wanted)
-        checks, rows, total = [], [], Decimal("0")
+        rows, total = [], Decimal("0")
         for index, item in enumerate(lines):
             line = order_lines.get(item.order_line_id)
             field = f"lines[{index}]"
             if line is None:
                 errors.setdefault(f"{field}.order_line_id", []).append(_("Not a line of order %(number)s.") % {
                     "number": order.number})
+                continue
+            if sends_back and line.sku_id and not line.sku.returnable:
+                errors.setdefault(f"{field}.order_line_id", []).append(
+                    _("%(sku)s cannot be returned: ask for a refund only.") % {"sku": line.sku_code})
                 continue
             left = line.quantity - taken_units[line.pk]
             if item.quantity is None or item.quantity <= 0:

@@ -37,6 +37,8 @@ class SKU(TimeStampedModel):
     barcode = models.CharField(_("barcode"), max_length=64, blank=True, default="", db_index=True)
     weight_grams = models.PositiveIntegerField(_("weight (g)"), default=0)
     category = models.CharField(_("category"), max_length=64, blank=True, default="")
+    # After-sales: goods that cannot be sent back (food, underwear…) may be refunded but not returned.
+    returnable = models.BooleanField(_("returnable"), default=True)
     is_gift = models.BooleanField(_("gift"), default=False)
     safety_stock = models.PositiveIntegerField(_("safety stock"), default=0)
     list_price = models.DecimalField(_("list price"), max_digits=14, decimal_places=2, default=Decimal("0"))

@@ -42,6 +42,8 @@ class Store(TimeStampedModel):
     allow_split = models.BooleanField(_("allow splitting across warehouses"), default=False)
     # The shipping promise: a paid order should leave the warehouse within this many hours (kanban SLA).
     ship_within_hours = models.PositiveIntegerField(_("ship within (hours)"), default=48)
+    # After-sales: a return or exchange is accepted up to this many days after delivery.
+    return_window_days = models.PositiveSmallIntegerField(_("return window (days after delivery)"), default=7)
     # Orders of the same buyer and address that wait in one warehouse ship as one parcel.
     merge_shipments = models.BooleanField(_("merge parcels of the same buyer and address"), default=True)
 

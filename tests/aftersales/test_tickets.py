@@ -37,7 +37,8 @@ def test_a_return_on_some_lines_gets_an_rma_number_its_amounts_and_a_created_eve
     assert ticket.requested_amount == Decimal("222.90")  # 188.00 + (39.90 - 5.00)
     assert ticket.requested_shipping == Decimal("10.00")
     assert ticket.due_at is not None and ticket.first_response_at is None
-    assert [check["ok"] for check in ticket.checks] == [True, True]
+    assert [(check["check"], check["ok"]) for check in ticket.checks] == [("window", True), ("line", True),
+                                                                          ("line", True)]
     event = TicketEvent.objects.get(ticket=ticket)
     assert (event.type, event.to_status, event.actor) == (TicketEventType.CREATED, "requested",
                                                           role_users["customer_service"])
@@ -107,3 +108,42 @@ def test_a_return_moves_through_its_states_with_one_event_each_and_refuses_a_ski
     with pytest.raises(ValidationFailed) as refused:
         services.ticket_transition(ticket_id=ticket.pk, name="delete_everything", actor=agent)
     assert refused.value.code == "unknown_transition"
+
+
+def delivered(order, days_ago: int) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fulfillment.models import Shipment
+    Shipment.objects.filter(lines__order=order).update(delivered_at=timezone.now() - timedelta(days=days_ago))
+
+
+def test_a_return_after_the_stores_window_is_refused_and_a_refund_only_is_not(order):
+    tea, _cup = lines_of(order)
+    delivered(order, days_ago=8)
+    with pytest.raises(ValidationFailed) as refused:
+        services.ticket_create(order_id=order.pk, type="return_refund", reason="size",
+                               lines=[TicketLineInput(tea.pk, 1)])
+    assert "order" in refused.value.data and not Ticket.objects.exists()
+    refund = services.ticket_create(order_id=order.pk, type="refund_only", reason="quality",
+                                    lines=[TicketLineInput(tea.pk, 1, Decimal("30.00"))])
+    assert refund.checks[0] == {"check": "window", "ok": True, "message": "不受退货期限限制。"}
+
+    order.store.return_window_days = 15
+    order.store.save(update_fields=["return_window_days"])
+    inside = services.ticket_create(order_id=order.pk, type="exchange", reason="size",
+                                    lines=[TicketLineInput(tea.pk, 1)])
+    assert inside.checks[0]["check"] == "window" and inside.checks[0]["ok"]
+
+
+def test_an_item_that_cannot_be_sent_back_may_be_refunded_but_not_returned(order):
+    tea, _cup = lines_of(order)
+    tea.sku.returnable = False
+    tea.sku.save(update_fields=["returnable"])
+    with pytest.raises(ValidationFailed) as refused:
+        services.ticket_create(order_id=order.pk, type="return_refund", reason="quality",
+                               lines=[TicketLineInput(tea.pk, 1)])
+    assert "lines[0].order_line_id" in refused.value.data
+    assert services.ticket_create(order_id=order.pk, type="refund_only", reason="quality",
+                                  lines=[TicketLineInput(tea.pk, 1)]).status == TicketStatus.REQUESTED
