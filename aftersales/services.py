@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import transaction
 from django.db.models import Max
@@ -54,6 +54,15 @@ class TicketLineInput:
     order_line_id: int
     quantity: int
     amount: Decimal | None = None  # None: the line's paid amount for that many units
+
+
+def _money_or_none(value) -> Decimal | None:
+    """An amount in cents, or None for what is not a finite number (text, NaN, infinity, a huge exponent)."""
+    try:
+        amount = Decimal(str(value))
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP) if amount.is_finite() else None
+    except (InvalidOperation, ValueError, TypeError):
+        return None
 
 
 def rma_number_next(now=None) -> str:
@@ -152,8 +161,8 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
                 continue
             paid = line_paid_amount(line, item.quantity)
             limit = line_paid_amount(line, line.quantity) - taken_amounts[line.pk]
-            amount = paid if item.amount is None else Decimal(item.amount).quantize(CENT, rounding=ROUND_HALF_UP)
-            if amount < 0 or amount > min(paid, limit):
+            amount = paid if item.amount is None else _money_or_none(item.amount)
+            if amount is None or amount < 0 or amount > min(paid, limit):
                 errors.setdefault(f"{field}.amount", []).append(
                     _("Between 0 and %(limit)s: what was paid for these units less what other tickets ask.") % {
                         "limit": max(min(paid, limit), Decimal("0"))})
@@ -163,8 +172,8 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
                                "quantity": item.quantity, "left": left, "amount": amount, "paid": paid}})
             rows.append((line, item.quantity, amount))
             total += amount
-        shipping = Decimal(shipping_amount).quantize(CENT, rounding=ROUND_HALF_UP)
-        if shipping < 0 or shipping > order.shipping_amount:
+        shipping = _money_or_none(shipping_amount)
+        if shipping is None or shipping < 0 or shipping > order.shipping_amount:
             errors.setdefault("shipping_amount", []).append(
                 _("Between 0 and the order's shipping, %(shipping)s.") % {"shipping": order.shipping_amount})
         if errors:
@@ -207,8 +216,8 @@ def ticket_transition(*, ticket_id: int, name: str, actor=None, actor_label: str
         fields = ["status", "updated_at"]
         if name == "approve":
             limit = ticket.requested_amount + ticket.requested_shipping
-            amount = limit if approved_amount is None else Decimal(approved_amount).quantize(CENT)
-            if amount < 0 or amount > limit:
+            amount = limit if approved_amount is None else _money_or_none(approved_amount)
+            if amount is None or amount < 0 or amount > limit:
                 raise ValidationFailed(_("Between 0 and %(limit)s, what the ticket asks for.") % {"limit": limit},
                                        code="amount_out_of_range", data={"approved_amount": [str(limit)]})
             ticket.approved_amount = amount

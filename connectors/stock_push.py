@@ -23,7 +23,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
@@ -34,6 +34,7 @@ from connectors.services import backoff_seconds
 from inventory import selectors as stock_selectors
 from inventory import services as stock_services
 from inventory.models import PlatformSKUMapping
+from oms.bulk import rows_update
 from orders.models import Store
 
 logger = logging.getLogger(__name__)
@@ -315,37 +316,9 @@ def _unmark(pushed: list[tuple[ChannelStock, int]]) -> None:
 
 
 def _write_rows(rows: list[ChannelStock], fields: list[str], *, count_push: bool = False) -> None:
-    """Write each row's own values of ``fields`` (and add one to ``pushes``) in one statement per thousand rows.
-
-    PostgreSQL gets UPDATE … FROM (VALUES …): Django's bulk_update builds a CASE per field whose cost grows with
-    the square of the rows, which made recording 4,000 pushes take longer than making them. Other databases (the
-    SQLite trial) take bulk_update in small batches.
-    """
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        for row in rows:
-            if count_push:
-                row.pushes = F("pushes") + 1
-        ChannelStock.objects.bulk_update(rows, [*fields, "pushes"] if count_push else fields, batch_size=100)
-        return
-    quote = connection.ops.quote_name
-    columns = [ChannelStock._meta.get_field(name) for name in fields]
-    sets = [f"{quote(field.column)} = v.{quote(field.column)}" for field in columns]
-    if count_push:
-        sets.append(f"{quote('pushes')} = t.{quote('pushes')} + 1")
-    # Every value carries its column's type: VALUES would otherwise guess (NULL as text, JSON as text).
-    row_sql = "(%s, " + ", ".join(f"%s::{field.db_type(connection)}" for field in columns) + ")"
-    pk = quote(ChannelStock._meta.pk.column)
-    names = ", ".join([pk, *(quote(field.column) for field in columns)])
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), 1000):
-            chunk = rows[start:start + 1000]
-            params = [value for row in chunk for value in (
-                row.pk, *(field.get_db_prep_save(getattr(row, field.attname), connection) for field in columns))]
-            cursor.execute(f"UPDATE {quote(ChannelStock._meta.db_table)} AS t SET {', '.join(sets)} "
-                           f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v({names}) WHERE t.{pk} = v.{pk}",
-                           params)
+    """Write each row's own values of ``fields`` (and add one to ``pushes``) in one statement per thousand rows
+    (Django's bulk_update made recording 4,000 pushes take longer than making them)."""
+    rows_update(rows, fields, add_one=("pushes",) if count_push else ())
 
 
 def _channel_rows(marks: dict[tuple[int, int], int], now) -> list[ChannelStock]:

@@ -41,9 +41,7 @@ def _order_data(order: Order, lines=None) -> dict:
 
 def payment_snapshot_take(*, order: Order, event: str = PaymentEvent.PAYMENT) -> PaymentSnapshot:
     """The snapshot of the moment the order counts as paid: a payment, or an authorization still to capture."""
-    data = {**_order_data(order), "event": str(event)}
-    return PaymentSnapshot.objects.create(order=order, currency=order.currency, paid_amount=order.paid_amount,
-                                          data=data, event=event)
+    return payment_snapshots_take(orders=[order], events={order.pk: event})[0]
 
 
 def payment_snapshots_take(*, orders: list[Order], events: dict[int, str]) -> list[PaymentSnapshot]:

@@ -3,7 +3,7 @@
 from django.utils.translation import gettext as _
 
 from fulfillment.models import Shipment, ShipmentEvent, ShipmentEventType
-from oms.events import event_build, event_record
+from oms.events import event_build, event_record, events_record_many
 
 
 def _event(shipment: Shipment, type_: str, *, actor=None, actor_label: str = "system", reason: str = "",
@@ -14,8 +14,8 @@ def _event(shipment: Shipment, type_: str, *, actor=None, actor_label: str = "sy
 
 
 def event_shipment_created(*, shipment: Shipment, orders: list[str], actor=None, actor_label: str = "system"):
-    return _event(shipment, ShipmentEventType.CREATED, actor=actor, actor_label=actor_label,
-                  data={"orders": orders})
+    return events_record_many([event_shipment_created_row(shipment=shipment, orders=orders, actor=actor,
+                                                          actor_label=actor_label)])[0]
 
 
 def event_shipment_created_row(*, shipment: Shipment, orders: list[str], actor=None, actor_label: str = "system"):
@@ -38,8 +38,8 @@ def event_shipment_status_changed(*, shipment: Shipment, from_status: str, trans
 
 
 def event_shipment_routed(*, shipment: Shipment, reason: str, carrier: str, service: str, rule: str):
-    return _event(shipment, ShipmentEventType.ROUTED, reason=reason,
-                  data={"carrier": carrier, "service": service, "rule": rule})
+    return events_record_many([event_shipment_routed_row(shipment=shipment, reason=reason, carrier=carrier,
+                                                         service=service, rule=rule)])[0]
 
 
 def event_shipment_routing_overridden(*, shipment: Shipment, what: str, before: str, after: str, reason: str,

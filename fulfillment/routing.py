@@ -33,13 +33,7 @@ class OrderFacts:
 
 
 def order_facts(order: Order) -> OrderFacts:
-    lines = list(order.lines.select_related("sku"))
-    return OrderFacts(
-        store_id=order.store_id, country=order.receiver_country or "CN", province=order.receiver_province,
-        categories=frozenset(line.sku.category for line in lines if line.sku_id and line.sku.category),
-        amount=order.total_amount, priority=order.priority, service=order.promised_service or ServiceLevel.STANDARD,
-        weight_grams=sum((line.sku.weight_grams if line.sku_id else 0) * line.quantity for line in lines),
-    )
+    return order_facts_many([order])[order.pk]
 
 
 def order_facts_many(orders) -> dict[int, OrderFacts]:

@@ -144,7 +144,7 @@ def channel_stock_mark(*, sku_ids: Iterable[int]) -> list[tuple[int, int]]:
 def channel_stock_unmark(*, store_id: int, sku_id: int, version: int) -> bool:
     """Remove a mark once its quantity is pushed, only if no change marked it again since (its version
     is still the one the flusher read). False: a newer change waits, and the next flush pushes it."""
-    return ChannelStockDirty.objects.filter(store_id=store_id, sku_id=sku_id, version=version).delete()[0] > 0
+    return channel_stock_unmark_many(marks=[(store_id, sku_id, version)]) > 0
 
 
 def channel_stock_unmark_many(*, marks: list[tuple[int, int, int]]) -> int:

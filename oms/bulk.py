@@ -8,26 +8,32 @@ with plain parameters. SQLite (the trial) keeps bulk_update.
 from __future__ import annotations
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
-from django.db.models import Model
+from django.db.models import F, Model
 
 # Rows per statement: keeps the parameter count far under PostgreSQL's 65,535.
 CHUNK = 1000
 
 
-def rows_update(objs: list[Model], fields: list[str]) -> None:
-    """Write ``fields`` of every object (all of one model, all saved) by primary key."""
+def rows_update(objs: list[Model], fields: list[str], *, add_one: tuple[str, ...] = ()) -> None:
+    """Write ``fields`` of every object (all of one model, all saved) by primary key; the columns named in
+    ``add_one`` go up by one in the database (a counter), whatever the objects hold."""
     if not objs:
         return
     model = type(objs[0])
     if connection.vendor != "postgresql":
-        model.objects.bulk_update(objs, fields)
+        for obj in objs:
+            for name in add_one:
+                setattr(obj, name, F(name) + 1)
+        model.objects.bulk_update(objs, [*fields, *add_one], batch_size=100)
         return
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
     quote = connection.ops.quote_name
     pk = meta.pk
     casts = [f"%s::{pk.db_type(connection)}"] + [f"%s::{field.db_type(connection)}" for field in columns]
-    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}" for field in columns)
+    assignments = ", ".join([f"{quote(field.column)} = v.{quote(field.column)}" for field in columns]
+                            + [f"{quote(meta.get_field(name).column)} = t.{quote(meta.get_field(name).column)} + 1"
+                               for name in add_one])
     names = ", ".join([quote(pk.column)] + [quote(field.column) for field in columns])
     with connection.cursor() as cursor:
         for start in range(0, len(objs), CHUNK):

@@ -1,12 +1,12 @@
 """One function per order event type; each writes one OrderEvent row in the caller's transaction."""
 
-from oms.events import event_build, event_record
+from oms.events import event_build, event_record, events_record_many
 from orders.models import Order, OrderEvent, OrderEventType
 
 
 def event_order_created(*, order: Order, actor, actor_label: str, data: dict | None = None) -> OrderEvent:
-    return event_record(OrderEvent, order=order, type=OrderEventType.CREATED, to_status=order.status,
-                        data=data or {}, actor=actor, actor_label=actor_label)
+    return events_record_many([event_order_created_row(order=order, actor=actor, actor_label=actor_label,
+                                                       data=data)])[0]
 
 
 def event_order_created_row(*, order: Order, actor, actor_label: str, data: dict | None = None) -> OrderEvent:
@@ -31,9 +31,9 @@ def event_order_stock_reserved_row(*, order: Order, warehouse_ids: list[int]) ->
 
 def event_order_status_changed(*, order: Order, from_status: str, to_status: str, transition: str, actor,
                                actor_label: str, reason: str = "", data: dict | None = None) -> OrderEvent:
-    return event_record(OrderEvent, order=order, type=OrderEventType.STATUS_CHANGED, from_status=from_status,
-                        to_status=to_status, reason=reason, data={"transition": transition, **(data or {})},
-                        actor=actor, actor_label=actor_label)
+    return events_record_many([event_order_status_changed_row(
+        order=order, from_status=from_status, to_status=to_status, transition=transition, actor=actor,
+        actor_label=actor_label, reason=reason, data=data)])[0]
 
 
 def _hold_event(type_: str, *, order: Order, hold_reason: str, note: str, actor, actor_label: str) -> OrderEvent:

@@ -268,10 +268,4 @@ def routing_record_warehouses(*, decisions: list[tuple[Order, routing.WarehouseR
 
 def routing_record_warehouse(*, order: Order, route: routing.WarehouseRoute, reserved_in: list[int]) -> None:
     """Record where the order's stock was reserved and why (called by the order pipeline)."""
-    names = dict(Warehouse.objects.filter(pk__in=set(route.ranking[:1]) | set(reserved_in))
-                 .values_list("pk", "name"))
-    RoutingDecision.objects.create(
-        order=order, kind=DecisionKind.WAREHOUSE, warehouse_rule=route.rule,
-        rule_name=route.rule.name if route.rule else "",
-        preferred_warehouse_id=route.ranking[0] if route.ranking else None, warehouse_ids=reserved_in,
-        reason=routing.warehouse_outcome_reason(route, reserved_in, names)[:500])
+    routing_record_warehouses(decisions=[(order, route, reserved_in)])

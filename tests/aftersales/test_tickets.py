@@ -2,13 +2,16 @@
 its history; bad input is refused with a code and changes nothing."""
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from aftersales import services
 from aftersales.models import Ticket, TicketEvent, TicketEventType, TicketStatus
 from aftersales.services import TicketLineInput
+from fulfillment.models import Shipment
 from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
 
 pytestmark = pytest.mark.django_db
@@ -111,11 +114,6 @@ def test_a_return_moves_through_its_states_with_one_event_each_and_refuses_a_ski
 
 
 def delivered(order, days_ago: int) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from fulfillment.models import Shipment
     Shipment.objects.filter(lines__order=order).update(delivered_at=timezone.now() - timedelta(days=days_ago))
 
 
@@ -147,3 +145,17 @@ def test_an_item_that_cannot_be_sent_back_may_be_refunded_but_not_returned(order
     assert "lines[0].order_line_id" in refused.value.data
     assert services.ticket_create(order_id=order.pk, type="refund_only", reason="quality",
                                   lines=[TicketLineInput(tea.pk, 1)]).status == TicketStatus.REQUESTED
+
+
+@pytest.mark.parametrize("amount", ["NaN", "Infinity", "1e999999", "abc", "-0.01"])
+def test_an_amount_that_is_not_a_finite_number_is_a_field_error_not_a_crash(order, amount):
+    tea, _cup = lines_of(order)
+    with pytest.raises(ValidationFailed) as refused:
+        services.ticket_create(order_id=order.pk, type="refund_only", reason="quality",
+                               lines=[TicketLineInput(tea.pk, 1, amount)])
+    assert "lines[0].amount" in refused.value.data
+    with pytest.raises(ValidationFailed) as refused:
+        services.ticket_create(order_id=order.pk, type="refund_only", reason="quality",
+                               lines=[TicketLineInput(tea.pk, 1)], shipping_amount=amount)
+    assert "shipping_amount" in refused.value.data
+    assert not Ticket.objects.exists()

@@ -20,6 +20,7 @@ from connectors.base import RawOrder
 from connectors.models import INBOX_PARTITIONS, DeadReason, InboxMessage, InboxStatus
 from connectors.sandbox.shopify import ShopifySandbox
 from connectors.shopify.mapping import parse_shopify_time
+from fulfillment.models import Shipment, ShipmentStatus
 from inventory.models import Reservation, ReservationStatus, StockLevel
 from orders.models import Order, OrderEventType, OrderStatus, Platform
 from pipeline import channel
@@ -248,8 +249,6 @@ def test_a_drain_asks_for_one_helper_per_further_busy_partition_up_to_the_settin
 
 
 def test_two_orders_of_one_buyer_in_one_batch_share_a_parcel_where_the_store_merges(shop):
-    from fulfillment.models import Shipment, ShipmentStatus
-
     sandbox, store = shop
     store.merge_shipments = True
     store.save(update_fields=["merge_shipments"])
