@@ -65,6 +65,15 @@ def _money_or_none(value) -> Decimal | None:
         return None
 
 
+def ticket_event_record(ticket: Ticket, *, type: str, actor=None, actor_label: str = "system", **fields) -> TicketEvent:
+    """Write one line of the ticket's history and move its last activity (the 48-hour escalation clock).
+    Every ticket event goes through here, whoever writes it (desk, warehouse, platform, refunds)."""
+    now = timezone.now()
+    Ticket.objects.filter(pk=ticket.pk).update(last_activity_at=now)
+    ticket.last_activity_at = now
+    return event_record(TicketEvent, ticket=ticket, type=type, actor=actor, actor_label=actor_label, **fields)
+
+
 def rma_number_next(now=None) -> str:
     """RMA + year and month + a number from the database sequence, e.g. RMA2612100001."""
     return f"RMA{(now or timezone.localtime()):%y%m}{next_sequence_value('rma_number'):06d}"
@@ -186,7 +195,7 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
             due_at=now + FIRST_RESPONSE_WITHIN, checks=checks)
         TicketLine.objects.bulk_create([TicketLine(ticket=ticket, order_line=line, quantity=quantity,
                                                    requested_amount=amount) for line, quantity, amount in rows])
-        event_record(TicketEvent, ticket=ticket, type=TicketEventType.CREATED, to_status=ticket.status,
+        ticket_event_record(ticket, type=TicketEventType.CREATED, to_status=ticket.status,
                      data={"type": type, "reason": reason, "amount": str(total), "shipping": str(shipping),
                            "source": source}, actor=actor, actor_label=actor_label)
     return ticket
@@ -232,7 +241,7 @@ def ticket_transition(*, ticket_id: int, name: str, actor=None, actor_label: str
             ticket.closed_at = now
             fields.append("closed_at")
         ticket.save(update_fields=fields)
-        event_record(TicketEvent, ticket=ticket, type=TicketEventType.STATUS_CHANGED, from_status=from_status,
+        ticket_event_record(ticket, type=TicketEventType.STATUS_CHANGED, from_status=from_status,
                      to_status=ticket.status, reason=reason, data={"transition": name}, actor=actor,
                      actor_label=actor_label)
     return ticket

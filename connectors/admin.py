@@ -9,6 +9,7 @@ from connectors.models import (
     ChannelSyncState,
     InboxMessage,
     PaymentCapture,
+    RefundPush,
     ShipmentPush,
     SyncCheck,
 )
@@ -109,5 +110,12 @@ class SyncCheckAdmin(ReadOnlyAdmin):
 @admin.register(PaymentCapture)
 class PaymentCaptureAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "store", "order", "status", "attempts", "captured_at"]
+    list_filter = ["status", "store"]
+    list_select_related = ["store", "order"]
+
+
+@admin.register(RefundPush)
+class RefundPushAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "store", "order", "amount", "status", "attempts", "platform_refund_id", "sent_at"]
     list_filter = ["status", "store"]
     list_select_related = ["store", "order"]

@@ -57,6 +57,9 @@ class ChannelSyncState(models.Model):
     stock_share = models.DecimalField(_("share of available stock"), max_digits=5, decimal_places=4,
                                       default=Decimal("1"))
     stock_buffer = models.PositiveIntegerField(_("stock buffer"), default=0)
+    # Every after-sale updated before this has been fetched (platforms whose order payload does not carry
+    # the after-sale id: Douyin, Pinduoduo); polled after the orders.
+    after_sales_watermark = models.DateTimeField(_("after-sales watermark"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("channel settings and sync")
@@ -325,3 +328,41 @@ class PaymentCapture(PlatformOutboxRow):
 
     def __str__(self) -> str:
         return f"{self.order_id} capture {self.status}"
+
+
+class RefundPushStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Confirmed by the platform")
+    FAILED = "failed", _("Failed (needs a person)")
+
+
+class RefundPush(PlatformOutboxRow):
+    """Outbox row: one refund decision (agree to refund an amount on a platform after-sale) to send.
+
+    Written in the transaction that decides the refund and sent by a worker until the platform confirms;
+    ``refund_ref`` (the after-sales refund's id) is unique, so one refund is never sent twice.
+    """
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="refund_pushes",
+                              verbose_name=_("order"))
+    store = models.ForeignKey("orders.Store", on_delete=models.CASCADE, related_name="+", verbose_name=_("store"))
+    # The after-sales Refund row's id (connectors sits below aftersales, so no foreign key).
+    refund_ref = models.PositiveBigIntegerField(_("refund"), unique=True)
+    platform_after_sale_id = models.CharField(_("platform after-sale id"), max_length=64, blank=True, default="")
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    # Platform line ids the refund is for (Shopify refunds per line item); empty means the order as a whole.
+    line_ids = models.JSONField(_("platform line ids"), default=list, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=RefundPushStatus.choices,
+                              default=RefundPushStatus.PENDING)
+    platform_refund_id = models.CharField(_("platform refund id"), max_length=64, blank=True, default="")
+    sent_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
+
+    class Meta(PlatformOutboxRow.Meta):
+        verbose_name = _("refund push")
+        verbose_name_plural = _("refund pushes")
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} refund {self.refund_ref} {self.status}"

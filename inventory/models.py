@@ -19,6 +19,9 @@ class Warehouse(TimeStampedModel):
     provinces = models.JSONField(_("provinces served"), default=list, blank=True)
     priority = models.PositiveSmallIntegerField(_("priority"), default=100, help_text=_("Lower is tried first."))
     active = models.BooleanField(_("active"), default=True)
+    # A quarantine warehouse holds returned goods that cannot be sold as new (minor wear, awaiting a
+    # decision, or on their way to a write-off): routing, reservations and channel stock never use it.
+    is_quarantine = models.BooleanField(_("quarantine warehouse"), default=False)
     address = models.CharField(_("address"), max_length=255, blank=True, default="")
     contact_phone = models.CharField(_("contact phone"), max_length=32, blank=True, default="")
 
@@ -137,6 +140,11 @@ class MovementKind(models.TextChoices):
     RELEASE = "release", pgettext_lazy("stock movement kind", "Release")
     SHIPMENT = "shipment", _("Shipment")
     RETURN = "return", _("Return")
+    # After-sales receiving: a resalable unit back into sellable stock; a worn or broken one into a
+    # quarantine warehouse; and a broken one leaving the books again.
+    RETURN_RESTOCK = "return_restock", _("Return restocked")
+    RETURN_IN = "return_in", _("Return into quarantine")
+    WRITE_OFF = "write_off", _("Write-off")
     RECONCILE = "reconcile", _("Reconciliation")
 
 

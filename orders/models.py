@@ -128,6 +128,10 @@ class Order(FSMModelMixin, TimeStampedModel):
 
     number = models.CharField(_("order number"), max_length=32, unique=True)
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="orders", verbose_name=_("store"))
+    # A replacement (an after-sales exchange or resend) points at the order it replaces. It is shipped like
+    # any order but never pushed back to the platform, checked for completeness or matched in settlement.
+    replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replacements",
+                                 verbose_name=_("replaces order"))
     platform_order_id = models.CharField(_("platform order id"), max_length=64)
     status = FSMField(_("status"), max_length=32, choices=OrderStatus.choices, default=S.PENDING_PAYMENT,
                       protected=True, db_index=True)
