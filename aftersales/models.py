@@ -109,6 +109,8 @@ class Ticket(FSMModelMixin, TimeStampedModel):
                                    name="ticket_amounts_not_negative"),
         ]
         indexes = [models.Index(fields=["status", "due_at"], name="ticket_queue_idx")]
+        permissions = [("work_ticket", _("Work on after-sales tickets")),
+                       ("receive_return", _("Receive and grade returns"))]
 
     def __str__(self) -> str:
         return self.number

@@ -44,17 +44,27 @@ _PAY = ["orders.pay_order"]
 _SERVICE_STEPS = [*_PAY, "orders.approve_order", *_WAREHOUSE_STEPS, "orders.complete_order",
                   "orders.cancel_order", "orders.close_order"]
 
+# After-sales: customer service opens and works tickets and records refunds; the warehouse receives and grades
+# returns; finance sees tickets and refunds.
+_VIEW_TICKETS = ["aftersales.view_ticket", "aftersales.view_ticketline", "aftersales.view_ticketevent",
+                 "aftersales.view_returnunit", "aftersales.view_refund"]
+_WORK_TICKETS = [*_VIEW_TICKETS, "aftersales.add_ticket", "aftersales.work_ticket", "aftersales.add_refund"]
+_RECEIVE_RETURNS = [*_VIEW_TICKETS, "aftersales.receive_return"]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     WAREHOUSE: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, *_WAREHOUSE_STEPS, *_VIEW_SHIPMENTS,
-                *_WORK_SHIPMENTS, *_PRINT],
-    CUSTOMER_SERVICE: [*_VIEW_ORDERS, *_VIEW_STOCK, "inventory.view_stocklevel", "orders.view_pii",
+                *_WORK_SHIPMENTS, *_PRINT, *_RECEIVE_RETURNS],
+    CUSTOMER_SERVICE: [*_WORK_TICKETS, *_VIEW_ORDERS, *_VIEW_STOCK, "inventory.view_stocklevel", "orders.view_pii",
                        "orders.add_order", "orders.hold_order", *_SERVICE_STEPS,
                        *_VIEW_CHANNELS, *_VIEW_SHIPMENTS],
-    FINANCE: [*_VIEW_ORDERS, "finance.view_paymentsnapshot", *_PAY],
+    FINANCE: [*_VIEW_ORDERS, "finance.view_paymentsnapshot", *_PAY, *_VIEW_TICKETS],
     MANAGER: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.view_pii", "orders.add_order", "orders.hold_order",
               *_SERVICE_STEPS, "finance.view_paymentsnapshot", *_VIEW_CHANNELS,
               *_RUN_CHANNELS, *_VIEW_SHIPMENTS, *_WORK_SHIPMENTS, "fulfillment.edit_routing_rules",
-              "fulfillment.change_carrier", "fulfillment.add_carrier", *_PRINT, *_SET_UP_PRINTING],
+              "fulfillment.change_carrier", "fulfillment.add_carrier", *_PRINT, *_SET_UP_PRINTING, *_WORK_TICKETS,
+              "aftersales.receive_return", "aftersales.change_aftersalespolicy", "aftersales.view_aftersalespolicy",
+              "aftersales.change_autoapprovalrule", "aftersales.add_autoapprovalrule",
+              "aftersales.view_autoapprovalrule"],
     ADMIN: ["*"],  # every permission; admins are also staff and use the Django admin
 }
 

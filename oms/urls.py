@@ -28,6 +28,7 @@ urlpatterns = [
     path("channels/", include("connectors.urls")),
     path("fulfillment/", include("fulfillment.urls")),
     path("printing/", include("printing.urls")),
+    path("aftersales/", include("aftersales.urls")),
     path("webhooks/<slug:platform>/<slug:store_code>/", connector_views.webhook, name="webhook"),
     path("api/v1/", include(api_v1.urls)),
     path("api/v1/", include("printing.urls_api")),

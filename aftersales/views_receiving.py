@@ -1,0 +1,3 @@
+"""Warehouse pages of after-sales: the expected returns and the receiving (scan and grade) station."""
+
+urlpatterns = []
