@@ -118,7 +118,8 @@ def _window_check(order: Order, *, sends_back: bool, errors: dict) -> list[dict]
 
 def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLineInput], reason_text: str = "",
                   shipping_amount: Decimal = Decimal("0"), source: str = TicketSource.DESK,
-                  platform_after_sale_id: str = "", actor=None, actor_label: str = "system") -> Ticket:
+                  platform_after_sale_id: str = "", return_tracking_number: str = "", actor=None,
+                  actor_label: str = "system") -> Ticket:
     """Open a ticket on some of an order's lines. Every problem is reported per field at once, nothing written.
 
     Refused: an unknown type or reason, no lines, a line of another order, more units than the line has
@@ -191,6 +192,7 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
         ticket = Ticket.objects.create(
             number=rma_number_next(), order=order, store_id=order.store_id, type=type, reason=reason,
             reason_text=reason_text.strip()[:500], source=source, platform_after_sale_id=platform_after_sale_id[:64],
+            return_tracking_number=return_tracking_number.strip()[:64], last_activity_at=now,
             requested_amount=total, requested_shipping=shipping, currency=order.currency,
             due_at=now + FIRST_RESPONSE_WITHIN, checks=checks)
         TicketLine.objects.bulk_create([TicketLine(ticket=ticket, order_line=line, quantity=quantity,
@@ -244,4 +246,72 @@ def ticket_transition(*, ticket_id: int, name: str, actor=None, actor_label: str
         ticket_event_record(ticket, type=TicketEventType.STATUS_CHANGED, from_status=from_status,
                      to_status=ticket.status, reason=reason, data={"transition": name}, actor=actor,
                      actor_label=actor_label)
+    return ticket
+
+
+def _ticket_locked(ticket_id: int) -> Ticket:
+    try:
+        return lock_one(Ticket, ticket_id)
+    except Ticket.DoesNotExist:
+        raise NotFoundError(_("Ticket %(id)s does not exist.") % {"id": ticket_id}, code="ticket_not_found") from None
+
+
+def _answered(ticket: Ticket, actor, fields: list[str]) -> None:
+    """A person's first action on the ticket is its first response."""
+    if ticket.first_response_at is None and actor is not None and getattr(actor, "is_authenticated", False):
+        ticket.first_response_at = timezone.now()
+        fields.append("first_response_at")
+
+
+def ticket_return_tracking_set(*, ticket_id: int, tracking_number: str, actor=None, actor_label: str = "system"
+                               ) -> Ticket:
+    """Record the tracking number of the buyer's return parcel, so the receiving station finds the ticket by it."""
+    tracking_number = (tracking_number or "").strip()
+    if not tracking_number or len(tracking_number) > 64 or not tracking_number.isprintable():
+        raise ValidationFailed(_("Enter the return parcel's tracking number (up to 64 characters)."),
+                               code="tracking_number_invalid", data={"tracking_number": [_("Not valid.")]})
+    with transaction.atomic():
+        ticket = _ticket_locked(ticket_id)
+        if ticket.return_tracking_number == tracking_number:
+            return ticket
+        ticket.return_tracking_number = tracking_number
+        fields = ["return_tracking_number", "updated_at"]
+        _answered(ticket, actor, fields)
+        ticket.save(update_fields=fields)
+        ticket_event_record(ticket, type=TicketEventType.NOTE_ADDED, data={"return_tracking_number": tracking_number},
+                            reason=_("Return parcel %(tracking)s") % {"tracking": tracking_number}, actor=actor,
+                            actor_label=actor_label)
+    return ticket
+
+
+def ticket_assign(*, ticket_id: int, owner, actor=None, actor_label: str = "system") -> Ticket:
+    """Give the ticket to ``owner`` (a user, or None to leave it unassigned)."""
+    with transaction.atomic():
+        ticket = _ticket_locked(ticket_id)
+        owner_id = owner.pk if owner is not None else None
+        if ticket.owner_id == owner_id:
+            return ticket
+        ticket.owner = owner
+        fields = ["owner", "updated_at"]
+        _answered(ticket, actor, fields)
+        ticket.save(update_fields=fields)
+        ticket_event_record(ticket, type=TicketEventType.ASSIGNED, data={"owner": owner_id},
+                            reason=owner.get_username() if owner is not None else "", actor=actor,
+                            actor_label=actor_label)
+    return ticket
+
+
+def ticket_note_add(*, ticket_id: int, text: str, actor=None, actor_label: str = "system") -> Ticket:
+    """A note on the ticket's timeline (what the buyer said, what was agreed); it counts as a response."""
+    text = (text or "").strip()
+    if not text or len(text) > 500 or "\x00" in text:
+        raise ValidationFailed(_("Write a note of up to 500 characters."), code="note_invalid",
+                               data={"text": [_("Not valid.")]})
+    with transaction.atomic():
+        ticket = _ticket_locked(ticket_id)
+        fields = ["updated_at"]
+        _answered(ticket, actor, fields)
+        ticket.save(update_fields=fields)
+        ticket_event_record(ticket, type=TicketEventType.NOTE_ADDED, reason=text, actor=actor,
+                            actor_label=actor_label)
     return ticket

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 
+def ticket_refund_start(*, ticket_id: int, actor=None):
+    """Pay an approved refund-only or compensation ticket. (Stub: filled in by the refunds work.)"""
+    return None
+
+
 def ticket_refund_after_grading(*, ticket_id: int, actor=None):
-    """Called by pipeline.returns when the last unit of a return was graded: start the refund when the grade
-    allows it. (Filled in by the refunds work; until then it does nothing.)"""
+    """A graded return: start its refund when the grades allow it. (Stub: filled in by the refunds work.)"""
     return None
