@@ -29,6 +29,7 @@ from aftersales.models import (
     TicketStatus,
     TicketType,
 )
+from aftersales.selectors import first_response_due, policy_for_store
 from fulfillment.models import Shipment
 from oms.events import event_record
 from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
@@ -38,7 +39,8 @@ from oms.sequences import next_sequence_value
 from orders.models import Order, OrderLine
 
 CENT = Decimal("0.01")
-# How long customer service has for a first answer (the SLA part of the after-sales issue refines this).
+# The default first-response target; ticket_create counts the store's own in working hours
+# (aftersales.selectors.first_response_due).
 FIRST_RESPONSE_WITHIN = timedelta(minutes=30)
 # Transitions a person may ask for by name (the API and the ticket page's buttons).
 TICKET_TRANSITIONS = ("approve", "reject", "await_return", "receive", "grade", "start_refund", "confirm_refund",
@@ -194,7 +196,7 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
             reason_text=reason_text.strip()[:500], source=source, platform_after_sale_id=platform_after_sale_id[:64],
             return_tracking_number=return_tracking_number.strip()[:64], last_activity_at=now,
             requested_amount=total, requested_shipping=shipping, currency=order.currency,
-            due_at=now + FIRST_RESPONSE_WITHIN, checks=checks)
+            due_at=first_response_due(policy=policy_for_store(order.store_id), opened_at=now), checks=checks)
         TicketLine.objects.bulk_create([TicketLine(ticket=ticket, order_line=line, quantity=quantity,
                                                    requested_amount=amount) for line, quantity, amount in rows])
         ticket_event_record(ticket, type=TicketEventType.CREATED, to_status=ticket.status,

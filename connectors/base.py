@@ -63,6 +63,37 @@ class UnifiedAddress:
     masked: dict = field(default_factory=dict)
 
 
+# What a platform's after-sale state maps to (the ticket follows these).
+AFTER_SALE_STATUSES = ("open", "agreed", "returning", "refunded", "rejected", "cancelled")
+
+
+@dataclass
+class UnifiedAfterSaleLine:
+    """One order line under a platform after-sale: by the platform's line id, else by its SKU (PDD)."""
+
+    quantity: int
+    platform_line_id: str = ""
+    platform_sku_id: str = ""
+    sku: str = ""
+
+
+@dataclass
+class UnifiedAfterSale:
+    """One platform after-sale (return, refund, exchange, resend) in the hub's terms; the platform's own id is
+    the key of its ticket, ``updated_at`` orders its versions (an older one is skipped)."""
+
+    platform_after_sale_id: str
+    platform_order_id: str
+    type: str  # an aftersales TicketType value: return_refund, refund_only, exchange, resend, compensation
+    status: str  # one of AFTER_SALE_STATUSES
+    raw_status: str  # the platform's own status, for the ticket's timeline
+    updated_at: datetime  # aware UTC
+    lines: list[UnifiedAfterSaleLine] = field(default_factory=list)  # empty: the whole order
+    reason_text: str = ""
+    refund_amount: Decimal | None = None  # None: the platform did not say (what was paid for the lines)
+    return_tracking_number: str = ""
+
+
 @dataclass
 class UnifiedOrder:
     """One platform order in the hub's terms: Decimal money, aware UTC times, a unified status."""
@@ -91,6 +122,9 @@ class UnifiedOrder:
     # ("" when the platform tracks after-sales per order) plus the platform's own after-sale fields.
     after_sales: list[dict] = field(default_factory=list)
     raw_status: str = ""  # the platform's own status words, for the timeline
+    # The platform's after-sales the order payload itself identifies (Taobao refund_id per sub-order, Shopify
+    # refunds), each opening or updating one ticket; Douyin and PDD list theirs through their own after-sale call.
+    after_sale_requests: list[UnifiedAfterSale] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """The JSON shape `connector_map` prints (ISO 8601 UTC times, Decimal as strings)."""
@@ -203,6 +237,13 @@ class Connector:
     # Push-back: tell the platform an order (or some of its lines) shipped with this tracking number.
     def ship(self, *, platform_order_id: str, tracking_number: str, carrier_code: str,
              line_ids: list[str] | None = None) -> dict:
+        raise NotImplementedError
+
+    # After-sales: agree to refund ``amount`` on the platform (its after-sale ``platform_after_sale_id``; Shopify
+    # refunds the order's ``line_ids``). ``key`` is the hub's own for this refund and is the same on every retry,
+    # so a retry after a lost answer never refunds twice. Returns at least {"platform_refund_id": …}.
+    def refund(self, *, platform_order_id: str, platform_after_sale_id: str, amount: Decimal, currency: str,
+               key: str, line_ids: list[str] | None = None) -> dict:
         raise NotImplementedError
 
     # Push-back: set the sellable quantity of one platform SKU.

@@ -26,8 +26,9 @@ def sync_check_window(*, store_id: int, window_start: datetime, window_end: date
     store = Store.objects.get(pk=store_id)
     connector = connector_for_store(store)
     reported = {raw.platform_order_id for raw in connector.poll(start=window_start, end=window_end)}
-    held = set(Order.objects.filter(store=store, platform_order_id__in=reported).values_list("platform_order_id",
-                                                                                             flat=True))
+    # A replacement order (after-sales) is the hub's own and never stands in for an order the platform reports.
+    held = set(Order.objects.filter(store=store, platform_order_id__in=reported, replaces__isnull=True)
+               .values_list("platform_order_id", flat=True))
     # Stored but not yet processed (or dead-lettered for a person) also counts as received.
     held |= set(InboxMessage.objects.filter(store=store, platform_order_id__in=reported - held)
                 .exclude(status=InboxStatus.DISCARDED).values_list("platform_order_id", flat=True))

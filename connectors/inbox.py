@@ -54,8 +54,9 @@ def inbox_partition_unlock(store_id: int, partition: int) -> None:
 
 
 def _due(store_id: int):
+    # Polled after-sales share the inbox (stored raw, dead letters, replay) but go to tickets, not orders.
     return InboxMessage.objects.filter(store_id=store_id, status=InboxStatus.PENDING,
-                                       next_attempt_at__lte=timezone.now())
+                                       next_attempt_at__lte=timezone.now()).exclude(kind=InboxKind.AFTER_SALE)
 
 
 def inbox_due_partitions(*, store_id: int) -> list[int]:

@@ -72,6 +72,8 @@ class ChannelSyncState(models.Model):
 class InboxKind(models.TextChoices):
     WEBHOOK = "webhook", _("Webhook")
     POLL = "poll", _("Poll")
+    # A polled platform after-sale (Douyin, Pinduoduo): applied to tickets, never drained as an order.
+    AFTER_SALE = "after_sale", _("After-sale poll")
 
 
 class InboxStatus(models.TextChoices):

@@ -39,7 +39,9 @@ def shipment_push_enqueue(*, order_id: int, carrier_code: str, tracking_number: 
         raise ValidationFailed(_("Carrier and tracking number are required."),
                                data={"tracking_number": [_("This field may not be blank.")]})
     order = Order.objects.select_related("store").get(pk=order_id)
-    if order.store.platform not in CONNECTORS:
+    # A replacement (after-sales exchange or resend) is not the platform's order: confirming it would tell the
+    # platform the original shipped again, under another tracking number.
+    if order.store.platform not in CONNECTORS or order.replaces_id:
         return None
     line_ids: list[str] = []
     sent_nos: list[int] = []

@@ -1,11 +1,13 @@
-"""Celery tasks of the channels: poll due stores, poll one store, drain a store's inbox, sweep the inbox."""
+"""Celery tasks of the channels: polling, the inbox, the outboxes (shipments, captures, refunds), their sweepers."""
 
 from celery import shared_task
 
 from connectors import pushback, services
 from connectors.completeness import sync_check_last_hour
-from pipeline import channel
+from connectors.refunds import refund_pushes_due
+from pipeline import after_sales, channel
 from pipeline.capture import payment_capture_send, payment_captures_due
+from pipeline.refunds import refund_push_deliver
 from pipeline.stock import channel_stock_flush
 
 
@@ -22,6 +24,9 @@ def poll_store_task(*, store_id: int) -> str:
     result = services.store_poll(store_id=store_id)
     if result.stored:
         channel.inbox_schedule_processing(store_id=store_id)
+    # Douyin and PDD list their after-sales apart from the orders: polled after them and applied to tickets (rows
+    # left pending, e.g. for an order not drained yet, are retried here on the next beats).
+    after_sales.store_after_sales_sync(store_id=store_id)
     return result.status
 
 
@@ -64,6 +69,20 @@ def sweep_shipment_pushes_task() -> int:
 @shared_task(acks_late=True, ignore_result=True)
 def capture_payment_task(*, capture_id: int) -> str:
     return payment_capture_send(capture_id=capture_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def push_refund_task(*, push_id: int) -> str:
+    return refund_push_deliver(push_id=push_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_refund_pushes_task() -> int:
+    """Refund decisions whose retry time came (or whose sender died) are sent again."""
+    due = refund_pushes_due()
+    for push_id in due:
+        push_refund_task.delay(push_id=push_id)
+    return len(due)
 
 
 @shared_task(ignore_result=True)

@@ -93,14 +93,20 @@ def active_warehouse_rules() -> list[WarehouseRule]:
     return list(WarehouseRule.objects.filter(active=True).select_related("warehouse").order_by("position", "id"))
 
 
+def routable_warehouses():
+    """The warehouses orders may ship from: active ones, never a quarantine warehouse (returned goods that
+    cannot be sold as new)."""
+    return Warehouse.objects.filter(active=True, is_quarantine=False)
+
+
 def active_warehouses() -> list[Warehouse]:
-    return list(Warehouse.objects.filter(active=True))
+    return list(routable_warehouses())
 
 
 def warehouse_route(facts: OrderFacts, *, rules: list[WarehouseRule] | None = None,
                     warehouses: list[Warehouse] | None = None) -> WarehouseRoute:
     """Rank the active warehouses: the first matching rule's warehouse, then by region and priority."""
-    warehouses = warehouses if warehouses is not None else list(Warehouse.objects.filter(active=True))
+    warehouses = warehouses if warehouses is not None else active_warehouses()
     by_region = sorted(warehouses, key=lambda w: (0 if facts.province and facts.province in (w.provinces or []) else 1,
                                                   w.priority, w.pk))
     ranking = [w.pk for w in by_region]
@@ -225,7 +231,7 @@ def routing_dry_run(*, limit: int = 100, try_warehouse_rules=(), try_carrier_rul
     for decision in (RoutingDecision.objects.filter(kind="carrier", overridden=False, order_id__in=list(decided))
                      .select_related("carrier").order_by("created_at", "id")):
         carrier_decisions[decision.order_id] = decision  # the latest wins
-    warehouses = list(Warehouse.objects.filter(active=True))
+    warehouses = active_warehouses()
     names = {w.pk: w.code for w in Warehouse.objects.all()}
     rules = _with_tried(active_warehouse_rules(), try_warehouse_rules)
     carrier_rules = _with_tried(active_carrier_rules(), try_carrier_rules)

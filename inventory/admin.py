@@ -28,8 +28,8 @@ from pipeline import stock as pipeline_stock
 
 @admin.register(Warehouse)
 class WarehouseAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "country", "priority", "active"]
-    list_filter = ["active", "country"]
+    list_display = ["code", "name", "country", "priority", "active", "is_quarantine", "quarantine_warehouse"]
+    list_filter = ["active", "is_quarantine", "country"]
     search_fields = ["code", "name"]
 
 

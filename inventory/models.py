@@ -22,6 +22,13 @@ class Warehouse(TimeStampedModel):
     # A quarantine warehouse holds returned goods that cannot be sold as new (minor wear, awaiting a
     # decision, or on their way to a write-off): routing, reservations and channel stock never use it.
     is_quarantine = models.BooleanField(_("quarantine warehouse"), default=False)
+    # Where this site's worn or broken returns go (a quarantine warehouse at the same site); receiving refuses
+    # such a unit until a manager sets one here (Django admin → warehouses).
+    quarantine_warehouse = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        limit_choices_to={"is_quarantine": True}, verbose_name=_("quarantine warehouse for returns"),
+        help_text=_("The quarantine warehouse that receives this site's returns with minor wear or that "
+                    "cannot be resold."))
     address = models.CharField(_("address"), max_length=255, blank=True, default="")
     contact_phone = models.CharField(_("contact phone"), max_length=32, blank=True, default="")
 

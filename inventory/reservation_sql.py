@@ -33,7 +33,8 @@ T = {
 }
 
 # Row kinds of the combined read: 0 = a need of a line (bundles expanded to their components),
-# 1 = availability of a needed SKU in an active warehouse, 2 = an order already holds stock.
+# 1 = availability of a needed SKU in an active warehouse (never a quarantine one: returned goods that cannot be
+# sold as new), 2 = an order already holds stock.
 def _read_sql(count: int) -> str:
     marks = ", ".join(["%s"] * count)
     return f"""
@@ -48,7 +49,7 @@ FROM needs n LEFT JOIN {T["sku"]} k ON k.id = n.sku_id
 UNION ALL
 SELECT 1, NULL, s.warehouse_id, s.sku_id, s.on_hand - s.reserved - s.safety_stock, NULL, w.provinces, w.priority, NULL
 FROM {T["stock"]} s JOIN {T["warehouse"]} w ON w.id = s.warehouse_id
-WHERE w.active AND s.sku_id IN (SELECT sku_id FROM needs)
+WHERE w.active AND NOT w.is_quarantine AND s.sku_id IN (SELECT sku_id FROM needs)
 UNION ALL
 SELECT 2, r.order_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM {T["reservation"]} r WHERE r.order_id IN ({marks}) AND r.status = %s GROUP BY r.order_id

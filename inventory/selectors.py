@@ -172,8 +172,9 @@ def available_by_sku(sku_ids: Iterable[int]) -> dict[int, int]:
         components[bundle_id].append((component_id, quantity))
     needed = sku_ids | {c for parts in components.values() for c, _q in parts}
     free: dict[int, int] = defaultdict(int)
-    for sku_id, on_hand, reserved, safety in StockLevel.objects.filter(
-            sku_id__in=needed, warehouse__active=True).values_list("sku_id", "on_hand", "reserved", "safety_stock"):
+    # Quarantine warehouses hold returns that cannot be sold as new: never offered on a channel.
+    sellable = StockLevel.objects.filter(sku_id__in=needed, warehouse__active=True, warehouse__is_quarantine=False)
+    for sku_id, on_hand, reserved, safety in sellable.values_list("sku_id", "on_hand", "reserved", "safety_stock"):
         free[sku_id] += max(on_hand - reserved - safety, 0)
     result = {}
     for sku_id in sku_ids:

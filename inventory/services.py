@@ -1,4 +1,4 @@
-"""Stock writes: receipts, adjustments, stock takes, reservations per order, releases, shipments, reconcile.
+"""Stock writes: receipts, adjustments, counts, returns and write-offs, reservations, shipments, reconcile.
 
 Every counter change is one conditional UPDATE (``reserved = reserved + q WHERE available >= q``)
 or a pk-ordered row lock, plus a ledger row in the same short transaction; no network or printer
@@ -297,6 +297,81 @@ def stock_take_many(*, counts: list[Count], reference: str = "", actor=None) -> 
 
 def _person(actor):
     return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+# --- Returns: restock, quarantine, write-off ------------------------------------------------------
+
+def _return_warehouse(warehouse_id: int, *, quarantine: bool) -> Warehouse:
+    """The warehouse a return moves stock in: a sellable one for a restock, a quarantine one otherwise."""
+    warehouse = _warehouse_for_stock(warehouse_id)
+    if warehouse.is_quarantine != quarantine:
+        message = (_("%(code)s is not a quarantine warehouse: returns that cannot be sold as new go to one.")
+                   if quarantine else
+                   _("%(code)s is a quarantine warehouse: resalable returns go back to a sellable warehouse."))
+        raise StockInvalid(message % {"code": warehouse.code}, code="warehouse_kind_wrong",
+                           data={"warehouse": [message % {"code": warehouse.code}]})
+    return warehouse
+
+
+def _stock_in(*, warehouse: Warehouse, sku: SKU, quantity: int, kind: str, reference: str, note: str,
+              actor) -> StockLevel:
+    row = _stock_row(warehouse, sku)
+    StockLevel.objects.filter(pk=row.pk).update(on_hand=F("on_hand") + quantity, updated_at=timezone.now())
+    StockMovement.objects.create(warehouse=warehouse, sku=sku, kind=kind, on_hand_delta=quantity,
+                                 reference=reference[:100], note=note[:255], actor=_person(actor))
+    if not warehouse.is_quarantine:  # quarantine stock is never offered on a channel
+        channel_stock_mark(sku_ids={sku.pk})
+    row.refresh_from_db()
+    return row
+
+
+def stock_return_restock(*, warehouse_id: int, sku_id: int, quantity: int, reference: str = "", note: str = "",
+                         actor=None) -> StockLevel:
+    """A resalable returned unit goes back into sellable stock (ledger kind RETURN_RESTOCK); like a receipt,
+    orders awaiting the SKU may now be served (pipeline.returns schedules that)."""
+    _positive_quantity(quantity)
+    warehouse = _return_warehouse(warehouse_id, quarantine=False)
+    sku = _sku_for_stock(sku_id)
+    with transaction.atomic():
+        return _stock_in(warehouse=warehouse, sku=sku, quantity=quantity, kind=MovementKind.RETURN_RESTOCK,
+                         reference=reference, note=note, actor=actor)
+
+
+def stock_return_in(*, warehouse_id: int, sku_id: int, quantity: int, reference: str = "", note: str = "",
+                    actor=None) -> StockLevel:
+    """A returned unit that cannot be sold as new comes into a quarantine warehouse (ledger kind RETURN_IN)."""
+    _positive_quantity(quantity)
+    warehouse = _return_warehouse(warehouse_id, quarantine=True)
+    sku = _sku_for_stock(sku_id)
+    with transaction.atomic():
+        return _stock_in(warehouse=warehouse, sku=sku, quantity=quantity, kind=MovementKind.RETURN_IN,
+                         reference=reference, note=note, actor=actor)
+
+
+def stock_write_off(*, warehouse_id: int, sku_id: int, quantity: int, reference: str = "", note: str = "",
+                    actor=None) -> StockLevel:
+    """Units leave the books (broken, not resalable): on hand goes down with a WRITE_OFF ledger row. One
+    conditional UPDATE refuses to go below zero or below what is reserved."""
+    _positive_quantity(quantity)
+    warehouse, sku = _warehouse_for_stock(warehouse_id), _sku_for_stock(sku_id)
+    with transaction.atomic():
+        row = _stock_row(warehouse, sku)
+        changed = StockLevel.objects.filter(pk=row.pk, on_hand__gte=F("reserved") + quantity).update(
+            on_hand=F("on_hand") - quantity, updated_at=timezone.now())
+        if not changed:
+            row.refresh_from_db()
+            message = _("Cannot write off %(quantity)s of %(code)s in %(warehouse)s: %(on_hand)s on hand, "
+                        "%(reserved)s reserved.") % {"quantity": quantity, "code": sku.code,
+                                                     "warehouse": warehouse.code, "on_hand": row.on_hand,
+                                                     "reserved": row.reserved}
+            raise StockConflict(message, code="write_off_exceeds_stock", data={"quantity": [message]})
+        StockMovement.objects.create(warehouse=warehouse, sku=sku, kind=MovementKind.WRITE_OFF,
+                                     on_hand_delta=-quantity, reference=reference[:100], note=note[:255],
+                                     actor=_person(actor))
+        if not warehouse.is_quarantine:
+            channel_stock_mark(sku_ids={sku.pk})
+    row.refresh_from_db()
+    return row
 
 
 # --- Reservations ------------------------------------------------------------------------------

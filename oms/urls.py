@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from aftersales.api import TicketViewSet
 from connectors import views as connector_views
 from inventory.api import StockLevelViewSet, StockReceiptViewSet
 from oms import views
@@ -15,6 +16,7 @@ api_v1 = DefaultRouter()
 api_v1.register("orders", OrderViewSet, basename="order")
 api_v1.register("stock-levels", StockLevelViewSet, basename="stock-level")
 api_v1.register("stock-receipts", StockReceiptViewSet, basename="stock-receipt")
+api_v1.register("tickets", TicketViewSet, basename="ticket")
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -91,6 +91,18 @@ def event_order_shipment_push(*, order: Order, state: str, carrier: str, trackin
                             "attempts": attempts, **(data or {})})
 
 
+def event_order_replacement_linked(*, order: Order, replaces: Order, replacement: Order, reason: str, actor=None,
+                                   actor_label: str = "system", data: dict | None = None) -> OrderEvent:
+    """A replacement order (after-sales exchange or resend) was made for ``replaces``; written on both orders.
+
+    An "updated" row (``data.replacement`` says which side this order is) rather than a type of its own, so the
+    event type choices, and with them the orders schema, stay as they are."""
+    side = "replacement" if order.pk == replacement.pk else "original"
+    return _unchanged(order, OrderEventType.UPDATED, actor=actor, actor_label=actor_label, reason=reason,
+                      data={"replacement": side, "replaces_order": replaces.number,
+                            "replacement_order": replacement.number, **(data or {})})
+
+
 def event_order_payment_capture(*, order: Order, state: str, reason: str, error: str = "", attempts: int = 0,
                                 data: dict | None = None) -> OrderEvent:
     """The hub queued, made or gave up the capture of an authorized payment on the platform.

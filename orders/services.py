@@ -113,6 +113,10 @@ class OrderInput:
     seller_note: str = ""
     raw_payload_ref: str = ""
     receiver_ciphertext: dict = field(default_factory=dict)
+    # A replacement (after-sales exchange or resend): the order it replaces, and a number that says so
+    # (empty: the next number from the sequence).
+    replaces_id: int | None = None
+    number: str = ""
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -216,7 +220,7 @@ def order_insert(*, store: Store, data: OrderInput, skus: dict[str, tuple[int, s
 
 def _order_row(*, store: Store, data: OrderInput, amounts: dict, number: str) -> Order:
     return Order(
-        number=number, store=store,
+        number=data.number or number, store=store, replaces_id=data.replaces_id,
         # Manual orders without an outside id are known by their own number.
         platform_order_id=data.platform_order_id.strip() or number,
         buyer_id=data.buyer.id, buyer_name=data.buyer.name, buyer_email=data.buyer.email, buyer_phone=data.buyer.phone,

@@ -93,6 +93,9 @@ def _detail_page(request: HttpRequest, order_id: int, *, cancel_form: CancelForm
         and not any(row["shipment"].status != "cancelled" for row in shipments) else None,
         "shipments": shipments,
         "shipment_pushes": list(order.shipment_pushes.order_by("id")),
+        # After-sales: the order this one replaces, and the replacements sent for it.
+        "replaces": order.replaces,
+        "replacements": list(order.replacements.order_by("pk")),
     }, status=status)
 
 

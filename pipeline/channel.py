@@ -29,6 +29,7 @@ from oms.exceptions import DomainError, NotFoundError, ValidationFailed
 from orders import services as order_services
 from orders.exceptions import OrderInvalid, OrderNotFound
 from orders.models import Order, OrderStatus, Store
+from pipeline import after_sales
 from pipeline.capture import payment_capture_enqueue_if_due
 from pipeline.orders import order_follow_channel, order_has_shipments, order_ship, orders_process
 from pipeline.shipping import PUSH_TASK, shipment_push_queue
@@ -95,6 +96,8 @@ def channel_orders_apply(*, store: Store, items: list[tuple[UnifiedOrder, str]]
                                                            label=label, outcome="updated")
             except DomainError as exc:
                 results[index] = exc
+    if any(unified.after_sale_requests for unified, _r in items):  # Taobao, Shopify: nothing to do for the rest
+        after_sales.channel_orders_after_sales_apply(store=store, items=items, results=results)
     return results
 
 

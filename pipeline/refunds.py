@@ -1,13 +1,171 @@
-"""Refunds as a flow across apps: a ticket's refund recorded, sent to the platform through the outbox, confirmed."""
+"""Refunds as a flow across apps: a ticket's refund recorded, sent to the platform through the outbox, confirmed.
+
+aftersales.refunds records a refund within what was paid; connectors.refunds keeps the outbox row and makes the
+platform call. This module joins them: which refund a ticket gets and when, the outbox row written in the same
+transaction as the refund, and the platform's answer turned into a confirmed (ticket refunded) or failed refund.
+
+A manual store (no platform) refunds outside the hub: the seller pays the buyer back by the original payment,
+so the refund is recorded and confirmed at once, and the ticket is refunded. Recording it is the seller's
+statement that the money goes back; nothing in the hub could check a payment made elsewhere anyway.
+"""
 
 from __future__ import annotations
 
+import logging
 
-def ticket_refund_start(*, ticket_id: int, actor=None):
-    """Pay an approved refund-only or compensation ticket. (Stub: filled in by the refunds work.)"""
-    return None
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from aftersales.models import (
+    Grade,
+    Refund,
+    RefundLine,
+    RefundMethod,
+    ReturnUnit,
+    Ticket,
+    TicketEvent,
+    TicketEventType,
+    TicketReason,
+    TicketStatus,
+)
+from aftersales.refunds import refund_confirm, refund_fail, refund_record, ticket_refundable
+from aftersales.services import ticket_event_record, ticket_transition
+from connectors.base import AuthError, ConnectorError, PermanentError, TransientError
+from connectors.models import RefundPush, RefundPushStatus
+from connectors.refunds import (
+    refund_push_call,
+    refund_push_claim,
+    refund_push_enqueue,
+    refund_push_mark_failed,
+    refund_push_mark_sent,
+    refund_push_retry_later,
+)
+from connectors.registry import CONNECTORS
+from oms.effects import task_after_commit
+from oms.exceptions import DomainError, NotFoundError
+from oms.locks import lock_one
+from orders.models import Order, OrderLine
+
+logger = logging.getLogger(__name__)
+
+REFUND_TASK = "connectors.tasks.push_refund_task"
+ACTOR_LABEL = "refunds"
+# Reasons that are the seller's fault: the buyer gets the money back whatever state the goods came back in.
+SELLER_FAULT = {TicketReason.WRONG_ITEM, TicketReason.DAMAGED, TicketReason.QUALITY, TicketReason.NOT_AS_DESCRIBED,
+                TicketReason.LOST_IN_TRANSIT}
+# Grades that let a return be refunded whatever the reason.
+REFUNDABLE_GRADES = {Grade.RESALABLE, Grade.MINOR_WEAR}
 
 
-def ticket_refund_after_grading(*, ticket_id: int, actor=None):
-    """A graded return: start its refund when the grades allow it. (Stub: filled in by the refunds work.)"""
-    return None
+def _ticket(ticket_id: int) -> Ticket:
+    try:
+        return Ticket.objects.get(pk=ticket_id)
+    except Ticket.DoesNotExist:
+        raise NotFoundError(_("Ticket %(id)s does not exist.") % {"id": ticket_id}, code="ticket_not_found") from None
+
+
+def _held(ticket: Ticket, *, reason: str, data: dict) -> None:
+    """Leave the ticket where it is for a person, with why on its timeline (once per cause)."""
+    with transaction.atomic():
+        lock_one(Ticket, ticket.pk)
+        if TicketEvent.objects.filter(ticket=ticket, type=TicketEventType.NOTE_ADDED, data__refund_held=data.get(
+                "refund_held")).exists():
+            return
+        ticket_event_record(ticket, type=TicketEventType.NOTE_ADDED, reason=reason, data=data,
+                            actor_label=ACTOR_LABEL)
+
+
+def ticket_refund_start(*, ticket_id: int, actor=None) -> Refund | None:
+    """Pay an approved ticket (refund only, compensation) or a graded return its approved amount: the ticket
+    goes to refunding and a refund is recorded in one transaction; a platform order's refund is queued to the
+    platform, a manual store's is confirmed at once. A refusal (more than was paid is left…) leaves the ticket as
+    it was, with the reason on its timeline. None when nothing was recorded."""
+    ticket = _ticket(ticket_id)
+    try:
+        with transaction.atomic():
+            order = lock_one(Order, ticket.order_id)  # orders → tickets, as refund_record locks them
+            ticket = ticket_transition(ticket_id=ticket.pk, name="start_refund", actor=None,
+                                       actor_label=ACTOR_LABEL, reason=_("Paying the approved amount back."))
+            amount = ticket_refundable(ticket)
+            if amount <= 0:  # approved at zero: nothing goes out, the ticket is done
+                ticket_transition(ticket_id=ticket.pk, name="confirm_refund", actor=None, actor_label=ACTOR_LABEL,
+                                  reason=_("Nothing to pay out: the approved amount is zero."))
+                return None
+            platform = order.store.platform in CONNECTORS
+            refund = refund_record(order_id=order.pk, amount=amount, ticket_id=ticket.pk,
+                                   method=RefundMethod.PLATFORM if platform else RefundMethod.ORIGINAL,
+                                   shipping_amount=min(ticket.requested_shipping, amount), actor=actor,
+                                   actor_label=ACTOR_LABEL)
+            if platform:
+                line_ids = [platform_id for platform_id in OrderLine.objects.filter(
+                    pk__in=RefundLine.objects.filter(refund=refund).values("order_line_id")).order_by("line_no")
+                    .values_list("platform_line_id", flat=True) if platform_id]
+                push = refund_push_enqueue(order=order, refund_ref=refund.pk, amount=refund.amount,
+                                           platform_after_sale_id=ticket.platform_after_sale_id, line_ids=line_ids)
+                task_after_commit(REFUND_TASK, push_id=push.pk)
+            else:
+                refund = refund_confirm(refund_id=refund.pk, actor=actor, actor_label=ACTOR_LABEL)
+    except DomainError as exc:
+        _held(ticket, reason=_("The refund was not started: %(why)s") % {"why": exc.message},
+              data={"refund_held": "refused", "code": exc.code})
+        return None
+    return refund
+
+
+def ticket_refund_after_grading(*, ticket_id: int, actor=None) -> Refund | None:
+    """A graded return: refund it when the grades allow (every unit resalable or with minor wear, or the
+    reason is the seller's fault); a unit that cannot be sold again on a return for the buyer's own reason
+    (changed mind, size, other) leaves the ticket graded for a person to decide, with a note saying so."""
+    ticket = _ticket(ticket_id)
+    if ticket.status != TicketStatus.GRADED:
+        return None
+    grades = list(ReturnUnit.objects.filter(ticket=ticket).values_list("grade", flat=True))
+    if not grades:
+        _held(ticket, reason=_("No unit was graded: decide the refund by hand."),
+              data={"refund_held": "no_units"})
+        return None
+    if ticket.reason not in SELLER_FAULT and not set(grades) <= REFUNDABLE_GRADES:
+        _held(ticket, reason=_("A returned unit cannot be sold again and the reason (%(reason)s) is the buyer's: "
+                               "decide the refund by hand.") % {"reason": ticket.get_reason_display()},
+              data={"refund_held": "not_resalable", "grades": sorted(grades)})
+        return None
+    return ticket_refund_start(ticket_id=ticket.pk, actor=actor)
+
+
+def refund_push_deliver(*, push_id: int) -> str:
+    """Send one queued refund decision to its platform; returns the outbox row's status afterwards.
+
+    Claimed through the lease (two workers never send one row at once); the HTTP call runs outside any
+    transaction; the platform's confirmation and the refund's confirmation (the ticket refunded) are one
+    transaction. The connector's call carries the refund's own key, so a retry after a lost answer is answered
+    with the refund already made instead of a second one.
+    """
+    push = refund_push_claim(push_id=push_id)
+    if push is None:
+        return RefundPush.objects.filter(pk=push_id).values_list("status", flat=True).first() or ""
+    try:
+        result = refund_push_call(push)
+    except (TransientError, AuthError) as exc:
+        return RefundPushStatus.PENDING if refund_push_retry_later(push, exc) else _push_failed(push, exc)
+    except PermanentError as exc:
+        return _push_failed(push, exc)
+    try:
+        with transaction.atomic():
+            refund_confirm(refund_id=push.refund_ref,
+                           platform_refund_id=str(result.get("platform_refund_id") or ""),
+                           actor_label=push.store.platform)
+            refund_push_mark_sent(push, result)
+    except DomainError as exc:
+        # The platform paid out but the refund can no longer be confirmed here (a person failed it meanwhile):
+        # the row is done all the same, so the sweeper never sends it again, and the log says what to reconcile.
+        logger.error("refund push %s: the platform refunded but refund %s could not be confirmed: %s", push.pk,
+                     push.refund_ref, exc.message)
+        refund_push_mark_sent(push, {**result, "unconfirmed": exc.message})
+    return RefundPushStatus.SENT
+
+
+def _push_failed(push: RefundPush, exc: ConnectorError) -> str:
+    with transaction.atomic():
+        refund_fail(refund_id=push.refund_ref, error=exc.message, actor_label=push.store.platform)
+        refund_push_mark_failed(push, exc)
+    return RefundPushStatus.FAILED

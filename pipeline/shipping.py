@@ -14,6 +14,8 @@ import logging
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from aftersales.models import Ticket, TicketStatus
+from aftersales.services import ticket_transition
 from connectors.models import PushStatus, ShipmentPush
 from connectors.pushback import shipment_push_enqueue
 from fulfillment import services as parcels
@@ -23,7 +25,7 @@ from fulfillment.models import NotificationStatus, Shipment, ShipmentStatus
 from fulfillment.notifications import notification_queue_shipped
 from fulfillment.services import ParcelMoved, ParcelShipped, WaveStarted
 from oms.effects import task_after_commit
-from oms.exceptions import DomainError, ValidationFailed
+from oms.exceptions import ConflictError, DomainError, ValidationFailed
 from orders import events as order_events
 from orders.models import OrderStatus
 from orders.services import order_deliver, order_mark_shipped, order_ship_partially, order_start_fulfilment
@@ -138,6 +140,8 @@ def _orders_ship(shipped: ParcelShipped, *, actor) -> None:
             else:
                 # Only the order's transition: the parcel already shipped its stock, and no parcel is left open.
                 order_mark_shipped(order_id=order.pk, actor=actor, reason=reason)
+                if order.replaces_id:
+                    _tickets_replacement_shipped(order_id=order.pk, reason=reason)
         try:
             with transaction.atomic():
                 shipment_push_queue(order_id=order.pk, carrier_code=carrier_code,
@@ -152,6 +156,19 @@ def _orders_ship(shipped: ParcelShipped, *, actor) -> None:
         notification, created = notification_queue_shipped(order=order, shipment=shipment)
         if created and notification.status == NotificationStatus.QUEUED:
             task_after_commit(SEND_NOTIFICATION_TASK, notification_id=notification.pk)
+
+
+def _tickets_replacement_shipped(*, order_id: int, reason: str) -> None:
+    """A replacement order left in full: the after-sales tickets it answers end in "replacement shipped"."""
+    for ticket_id in (Ticket.objects.filter(replacement_order_id=order_id,
+                                            status__in=[TicketStatus.APPROVED, TicketStatus.GRADED])
+                      .order_by("pk").values_list("pk", flat=True)):
+        try:
+            # The system moves the ticket (the parcel did); the packer is not the ticket's first response.
+            ticket_transition(ticket_id=ticket_id, name="ship_replacement", actor_label="system", reason=reason)
+        except ConflictError as exc:
+            # Closed by a person a moment ago: the parcel has left all the same, so it is not undone for this.
+            logger.warning("ticket %s not moved to replacement shipped: %s", ticket_id, exc.message)
 
 
 def shipment_deliver(*, shipment_id: int, actor=None, actor_label: str = "system", delivered_at=None) -> Shipment:

@@ -138,3 +138,13 @@ def stock_release_for_order(*, order_id: int, reference: str = "") -> int:
     if units:
         _stock_gained(sku_ids)
     return units
+
+
+def stock_return_restock(*, warehouse_id: int, sku_id: int, quantity: int, reference: str = "", note: str = "",
+                         actor=None) -> StockLevel:
+    """A resalable return back into sellable stock (inventory.services.stock_return_restock); as after a
+    receipt, orders awaiting the SKU are retried and the channel stock flushed after commit."""
+    row = stock.stock_return_restock(warehouse_id=warehouse_id, sku_id=sku_id, quantity=quantity,
+                                     reference=reference, note=note, actor=actor)
+    _stock_gained({sku_id})
+    return row

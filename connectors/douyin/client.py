@@ -199,6 +199,46 @@ class DouyinClient(GatewayClient):
                                  code="envelope") from None
         return data
 
+    def after_sale_list(self, *, update_start_time: datetime | int, update_end_time: datetime | int, page: int,
+                        size: int = MAX_PAGE_SIZE) -> dict:
+        """One page (from 0) of after-sales updated in [start, end], newest first: {items, has_more, total, page,
+        size} (afterSale/List, API_FACTS "After-sales")."""
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise ValueError(f"size must be 1..{MAX_PAGE_SIZE}")
+        data = self.call("afterSale.List", {
+            "update_start_time": _epoch(update_start_time), "update_end_time": _epoch(update_end_time),
+            "page": page, "size": size, "order_by": ["update_time desc"]})
+        items = data.get("items")
+        if items is None:
+            items = []
+        if not isinstance(items, list):
+            raise PermanentError("Douyin afterSale.List: items is not a list", code="envelope")
+        data["items"] = items
+        try:
+            data["total"] = int(data.get("total") or 0)
+        except (TypeError, ValueError):
+            raise PermanentError(f"Douyin afterSale.List: total {data.get('total')!r} is not a number",
+                                 code="envelope") from None
+        return data
+
+    def after_sale_detail(self, after_sale_id: str) -> dict:
+        """One after-sale (afterSale/Detail): ``process_info.after_sale_info`` holds its status and amounts."""
+        # One try per call: the refund outbox retries with its own backoff.
+        data = self.call("afterSale.Detail", {"after_sale_id": str(after_sale_id)}, retry_ambiguous=False)
+        info = (data.get("process_info") or {}).get("after_sale_info") if isinstance(data, dict) else None
+        if not isinstance(info, dict):
+            raise PermanentError(f"Douyin afterSale.Detail: no after_sale_info for {after_sale_id}", code="envelope")
+        return info
+
+    def after_sale_operate(self, *, type: int, aftersale_id: str, remark: str = "") -> dict:
+        """One seller decision on one after-sale (afterSale/operate; ``type`` is Douyin's own parameter name,
+        e.g. 201 agree to a refund only). One after-sale per call: a batch fails as a whole."""
+        item: dict[str, Any] = {"aftersale_id": str(aftersale_id)}
+        if remark:
+            item["remark"] = remark
+        # Never repeated blindly: after a lost answer the caller reads the after-sale's status first.
+        return self.call("afterSale.operate", {"type": int(type), "items": [item]}, retry_ambiguous=False)
+
     def order_detail(self, shop_order_id: str) -> dict:
         """The full shop order (``data.shop_order_detail``)."""
         data = self.call("order.orderDetail", {"shop_order_id": str(shop_order_id)})

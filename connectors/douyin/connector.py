@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from connectors.base import (
@@ -43,6 +44,11 @@ ORDER_ID_KEYS = ("p_id", "shop_order_id", "order_id")
 TIME_KEYS = ("update_time", "cancel_time", "pay_time", "create_time")
 
 ACK = '{"code":0,"msg":"success"}'
+# afterSale/operate type 201: agree to a refund only after shipping (doudian SDK AfterSaleTypeConstant); after-sale
+# type 1 is a refund only, status 12 a successful after-sale (afterSale/Detail).
+OPERATE_AGREE_REFUND = 201
+REFUND_ONLY_TYPE = 1
+AFTER_SALE_SUCCESS = 12
 
 
 class DouyinConnector(Connector):
@@ -155,6 +161,33 @@ class DouyinConnector(Connector):
         logistics = order.get("logistics_info") if isinstance(order.get("logistics_info"), list) else []
         return any(isinstance(item, dict) and str(item.get("tracking_no", "")).strip() == tracking_number.strip()
                    for item in logistics)
+
+    def refund(self, *, platform_order_id: str, platform_after_sale_id: str, amount, currency: str, key: str,
+               line_ids: Sequence[str] | None = None) -> dict:
+        """Agree to the buyer's refund-only after-sale ``platform_after_sale_id`` (afterSale/operate type 201).
+
+        Douyin refunds what the after-sale asks for (the call takes no amount), so the hub's amount must be that
+        amount. The after-sale is read first (afterSale/Detail): one already refunded (our earlier agree whose
+        answer was lost) is not agreed again; Douyin has no idempotency key. The operate type for refunding a
+        return after its goods came back is NOT CONFIRMED, so only refund-only after-sales are agreed here.
+        """
+        after_sale_id = str(platform_after_sale_id or "").strip()
+        if not after_sale_id.isdigit():
+            raise PermanentError("Douyin refunds only a buyer's after-sale: the ticket has no Douyin after-sale id",
+                                 code="no_after_sale")
+        info = self.client.after_sale_detail(after_sale_id)
+        if int(info.get("after_sale_status") or 0) == AFTER_SALE_SUCCESS or int(info.get("refund_status") or 0) == 3:
+            return {"platform_refund_id": after_sale_id, "already": True, "after_sale": info}
+        if int(info.get("after_sale_type") if info.get("after_sale_type") is not None else -1) != REFUND_ONLY_TYPE:
+            raise PermanentError(f"Douyin after-sale {after_sale_id} is not a refund only: agree to it in the Douyin "
+                                 "backend (its operate type is not confirmed)", code="operate_type_unconfirmed")
+        asked = Decimal(int(info.get("refund_total_amount") or 0)) / 100
+        if Decimal(amount) != asked:
+            raise PermanentError(f"Douyin after-sale {after_sale_id} asks for {asked}, the hub refunds {amount}: "
+                                 "Douyin cannot agree to another amount", code="amount_mismatch")
+        data = self.client.after_sale_operate(type=OPERATE_AGREE_REFUND, aftersale_id=after_sale_id,
+                                              remark=f"OMS {key}")
+        return {"platform_refund_id": after_sale_id, **(data if isinstance(data, dict) else {})}
 
     def set_stock(self, *, platform_product_id: str, quantity: int, platform_sku_id: str | None = None,
                   sku: str | None = None) -> dict:

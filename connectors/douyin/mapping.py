@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.base import PermanentError, UnifiedAddress, UnifiedLine, UnifiedOrder, UnifiedParty
+from connectors.base import (
+    PermanentError,
+    UnifiedAddress,
+    UnifiedAfterSale,
+    UnifiedAfterSaleLine,
+    UnifiedLine,
+    UnifiedOrder,
+    UnifiedParty,
+)
 
 # API_FACTS §4.4 / §6: order_status → unified status.
 STATUS_MAP = {
@@ -27,6 +35,62 @@ OPEN_AFTER_SALE_STATUSES = frozenset({6, 7, 11, 13, 14})
 # …and ended: success, refused, failed/closed, refused after return, cancel success, reverse trade done.
 ENDED_AFTER_SALE_STATUSES = frozenset({12, 27, 28, 29, 51, 53})
 REFUND_PENDING = 1
+
+
+# afterSale/List aftersale_type → ticket type (SDK AfterSaleListParam); 8 (维修 repair) has no ticket type.
+AFTER_SALE_TYPES = {0: "return_refund", 1: "refund_only", 2: "refund_only", 3: "exchange", 6: "compensation",
+                    7: "resend"}
+# aftersale_status (standard_aftersale_status) → the platform state a ticket follows.
+AFTER_SALE_STATE = {6: "open", 7: "returning", 8: "agreed", 11: "returning", 13: "agreed", 3: "agreed",
+                    14: "agreed", 27: "rejected", 29: "rejected", 28: "cancelled"}
+AFTER_SALE_SUCCESS = 12  # 售后成功: refunded for the refund types, done for exchange and resend
+REFUND_DONE = 3  # refund_status 3 退款成功
+
+
+def map_douyin_after_sale(item: dict) -> UnifiedAfterSale:
+    """One afterSale/List item ({aftersale_info, order_info, text_part}) → UnifiedAfterSale (yuan from fen)."""
+    if not isinstance(item, dict) or not isinstance(item.get("aftersale_info"), dict):
+        raise PermanentError("Douyin after-sale has no aftersale_info object", code="invalid_payload")
+    info = item["aftersale_info"]
+    order_info = item.get("order_info") if isinstance(item.get("order_info"), dict) else {}
+    text = item.get("text_part") if isinstance(item.get("text_part"), dict) else {}
+    after_sale_id = _text(info.get("aftersale_id")).strip()
+    if not after_sale_id.isdigit():
+        raise PermanentError(f"Douyin after-sale id {after_sale_id!r} is not digits", code="invalid_payload")
+    where = f"Douyin after-sale {after_sale_id}"
+    order_id = _text(order_info.get("shop_order_id")).strip()
+    if not order_id.isdigit():
+        raise PermanentError(f"{where}: order_info.shop_order_id {order_id!r} is not digits", code="invalid_payload")
+    kind = _int(info, "aftersale_type", where, required=True)
+    if kind not in AFTER_SALE_TYPES:
+        raise PermanentError(f"{where}: aftersale_type {kind} (e.g. 8 repair) has no after-sales ticket type",
+                             code="unsupported_after_sale")
+    raw = _int(info, "aftersale_status", where, required=True)
+    refund_status = _int(info, "refund_status", where)
+    if raw == AFTER_SALE_SUCCESS:
+        state = "refunded" if kind in (0, 1, 2, 6) else "agreed"
+    elif refund_status == REFUND_DONE:
+        state = "refunded"
+    elif raw in AFTER_SALE_STATE:
+        state = AFTER_SALE_STATE[raw]
+    else:
+        raise PermanentError(f"{where}: unknown aftersale_status {raw}", code="unknown_status")
+    lines = []
+    for related in order_info.get("related_order_info") or []:
+        if not isinstance(related, dict):
+            raise PermanentError(f"{where}: related_order_info entries must be objects", code="invalid_payload")
+        quantity = _int(related, "aftersale_item_num", where) or _int(related, "item_num", where)
+        if quantity < 1:
+            raise PermanentError(f"{where}: a related order without a quantity", code="invalid_payload")
+        lines.append(UnifiedAfterSaleLine(quantity=quantity, platform_line_id=_text(related.get("sku_order_id")),
+                                          sku=_text(related.get("shop_sku_code"))))
+    amount = _fen_int(info, "refund_amount", where) + _fen_int(info, "refund_post_amount", where)
+    return UnifiedAfterSale(
+        platform_after_sale_id=after_sale_id, platform_order_id=order_id, type=AFTER_SALE_TYPES[kind], status=state,
+        raw_status=f"aftersale_status={raw} refund_status={refund_status}",
+        updated_at=_time(info, "update_time", where, required=True), lines=lines,
+        reason_text=_text(text.get("reason_text")).strip()[:500], refund_amount=_yuan(amount),
+        return_tracking_number=_text(info.get("return_logistics_code")).strip()[:64])
 
 
 def map_douyin_order(shop_order: dict) -> UnifiedOrder:

@@ -33,6 +33,11 @@ RESPONSE_KEYS: dict[str, tuple[str, ...]] = {
     "pdd.goods.quantity.update": ("goods_quantity_update_response",),
     "pdd.logistics.companies.get": ("logistics_companies_get_response",),
     "pdd.open.decrypt.batch": ("open_decrypt_batch_response", "open_kms_decrypt_batch_response"),
+    "pdd.refund.list.increment.get": ("refund_increment_get_response",),
+    # pdd.refund.agree answers {"response": {"result": {...}}} (SDK lywzx shouHou/PddRefundAgree.ts).
+    "pdd.refund.agree": ("response",),
+    # The SDK types pdd.refund.information.get's fields but not its root: this one is the naming guess (NOT CONFIRMED).
+    "pdd.refund.information.get": ("refund_information_get_response",),
 }
 
 # The only codes the SDK confirms (API_FACTS §3.3); every other code is a permanent refusal.
@@ -153,6 +158,40 @@ class PddClient(RouterClient):
                            order_status=order_status, refund_status=refund_status, is_lucky_flag=is_lucky_flag)
         result["order_sn_list"] = result.get("order_sn_list") or []
         return result
+
+    def refund_list_increment_get(self, *, start_updated_at: datetime | int, end_updated_at: datetime | int,
+                                  page: int, page_size: int = 100) -> dict:
+        """One page of after-sales updated in [start, end] (≤ 30 min), of every status and type:
+        {total_count, refund_list} (API_FACTS "After-sales")."""
+        # after_sales_status and after_sales_type are required; 1 is "全部" for both (the official Java SDK demo
+        # and an older field doc; the newer doc lists no "all" status value).
+        result = self.call("pdd.refund.list.increment.get", start_updated_at=epoch_seconds(start_updated_at),
+                           end_updated_at=epoch_seconds(end_updated_at), page=page, page_size=page_size,
+                           after_sales_status=1, after_sales_type=1)
+        refunds = result.get("refund_list")
+        if refunds is None:
+            refunds = []
+        if not isinstance(refunds, list):
+            raise PermanentError("PDD pdd.refund.list.increment.get: refund_list is not a list", code="envelope")
+        result["refund_list"] = refunds
+        return result
+
+    def refund_information_get(self, *, after_sales_id: str | int, order_sn: str) -> dict:
+        """One after-sale (pdd.refund.information.get): its after_sales_status, type and refund_amount."""
+        # One try per call: the refund outbox retries with its own backoff.
+        return self.call("pdd.refund.information.get", retry_ambiguous=False, after_sales_id=after_sales_id,
+                         order_sn=order_sn)
+
+    def refund_agree(self, *, after_sales_id: str | int, order_sn: str, operate_desc: str = "") -> dict:
+        """Agree to the buyer's after-sale (pdd.refund.agree); PDD refunds the amount the after-sale asks for."""
+        # Never repeated blindly: after a lost answer the caller reads the after-sale's status first.
+        result = self.call("pdd.refund.agree", retry_ambiguous=False, after_sales_id=after_sales_id,
+                           order_sn=order_sn, operate_desc=operate_desc or None)
+        outcome = result.get("result") if isinstance(result.get("result"), dict) else {}
+        if outcome.get("succ") is not True:
+            raise PermanentError(f"PDD pdd.refund.agree: not accepted for after-sale {after_sales_id}: "
+                                 f"{outcome.get('message', '')}".rstrip(), code="not_success")
+        return outcome
 
     def order_information_get(self, order_sn: str) -> dict:
         """The full order (``order_info``) of one order_sn."""

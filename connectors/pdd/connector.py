@@ -94,6 +94,33 @@ class PddConnector(Connector):
         return self.client.logistics_online_send(order_sn=platform_order_id, logistics_id=logistics_id,
                                                  tracking_number=tracking_number)
 
+    # After-sales already agreed (4, 5 refunding; 10 refunded) and those waiting for the seller (2, 3).
+    REFUND_AGREED = {4, 5, 10}
+    REFUND_AGREEABLE = {2, 3}
+
+    def refund(self, *, platform_order_id: str, platform_after_sale_id: str, amount, currency: str, key: str,
+               line_ids: Sequence[str] | None = None) -> dict:
+        """Agree to the buyer's after-sale ``platform_after_sale_id`` on PDD (pdd.refund.agree).
+
+        PDD refunds what the after-sale asks for (the call takes no amount) and has no idempotency key: the
+        after-sale's status is read first, and one already agreed (our earlier call whose answer was lost) is not
+        agreed again.
+        """
+        after_sales_id = str(platform_after_sale_id or "").strip()
+        if not after_sales_id:
+            raise PermanentError("PDD refunds only a buyer's after-sale: the ticket has no PDD after-sale id",
+                                 code="no_after_sale")
+        current = self.client.refund_information_get(after_sales_id=after_sales_id, order_sn=platform_order_id)
+        status = int(current.get("after_sales_status") or 0)
+        if status in self.REFUND_AGREED:
+            return {"platform_refund_id": after_sales_id, "already": True, "after_sale": current}
+        if status not in self.REFUND_AGREEABLE:
+            raise PermanentError(f"PDD after-sale {after_sales_id} is in status {status}: it cannot be agreed",
+                                 code="after_sale_state")
+        result = self.client.refund_agree(after_sales_id=after_sales_id, order_sn=platform_order_id,
+                                          operate_desc=f"OMS {key}")
+        return {"platform_refund_id": after_sales_id, **result}
+
     def set_stock(self, *, platform_product_id: str, quantity: int, platform_sku_id: str | None = None,
                   sku: str | None = None) -> dict:
         """Overwrite the sellable quantity of one SKU of a goods (sku_id wins over the merchant code)."""

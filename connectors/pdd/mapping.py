@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from connectors.base import PermanentError, UnifiedAddress, UnifiedLine, UnifiedOrder
+from connectors.base import (
+    PermanentError,
+    UnifiedAddress,
+    UnifiedAfterSale,
+    UnifiedAfterSaleLine,
+    UnifiedLine,
+    UnifiedOrder,
+)
 from connectors.pdd.client import parse_pdd_time
 
 CENT = Decimal("0.01")
@@ -34,6 +41,53 @@ AFTER_SALES_TYPE = {
     **dict.fromkeys((14, 15, 16, 17, 18, 32), "exchange_resend"),
     **dict.fromkeys((21, 22, 24, 25, 27), "repair"),
 }
+
+
+# pdd.refund.list.increment.get after_sales_type → ticket type; 6 (维修 repair) has no ticket type.
+REFUND_LIST_TYPES = {2: "refund_only", 3: "return_refund", 4: "exchange", 5: "resend"}
+# after_sales_status → the platform state a ticket follows (the status words are AFTER_SALES_STATUS above).
+REFUND_LIST_STATE = {
+    2: "open", 3: "open", 8: "open", 14: "open",
+    4: "agreed", 5: "agreed", 15: "agreed", 16: "agreed", 18: "agreed", 31: "agreed", 32: "agreed",
+    7: "returning",
+    10: "refunded",
+    6: "rejected", 9: "rejected",
+    11: "cancelled", 12: "cancelled", 13: "cancelled", 17: "cancelled",
+}
+
+
+def map_pdd_after_sale(refund: dict) -> UnifiedAfterSale:
+    """One refund_list entry of pdd.refund.list.increment.get → UnifiedAfterSale. PDD names the item by its
+    sku_id / outer_id (its orders have no line ids) with goods_number units; refund_amount is read as yuan like
+    the order amounts (API_FACTS "After-sales": the unit is NOT CONFIRMED)."""
+    if not isinstance(refund, dict):
+        raise PermanentError(f"PDD after-sale must be a JSON object, got {type(refund).__name__}",
+                             code="invalid_payload")
+    after_sale_id = _text(refund.get("id")).strip()
+    if not after_sale_id.isdigit():
+        raise PermanentError(f"PDD after-sale id {after_sale_id!r} is not digits", code="invalid_payload")
+    where = f"{_text(refund.get('order_sn')).strip() or '?'} after-sale {after_sale_id}"
+    order_sn = _text(refund.get("order_sn")).strip()
+    if not order_sn:
+        raise PermanentError(f"PDD after-sale {after_sale_id} has no order_sn", code="invalid_payload")
+    kind = _int(refund, "after_sales_type", where, required=True)
+    if kind not in REFUND_LIST_TYPES:
+        raise PermanentError(f"PDD order {where}: after_sales_type {kind} (e.g. 6 repair) has no after-sales "
+                             "ticket type", code="unsupported_after_sale")
+    status = _int(refund, "after_sales_status", where, required=True)
+    if status not in REFUND_LIST_STATE:
+        raise PermanentError(f"PDD order {where}: unknown after_sales_status {status}", code="unknown_status")
+    quantity = _int(refund, "goods_number", where) or 0
+    lines = [UnifiedAfterSaleLine(quantity=quantity, platform_sku_id=_text(refund.get("sku_id")).strip(),
+                                  sku=_text(refund.get("outer_id")).strip())] if quantity > 0 else []
+    return UnifiedAfterSale(
+        platform_after_sale_id=after_sale_id, platform_order_id=order_sn, type=REFUND_LIST_TYPES[kind],
+        status=REFUND_LIST_STATE[status],
+        raw_status=f"after_sales_status={status} {AFTER_SALES_STATUS.get(status, '')}".strip(),
+        updated_at=_time(refund, "updated_time", where, required=True), lines=lines,
+        reason_text=_text(refund.get("after_sale_reason")).strip()[:500],
+        refund_amount=_money(refund, "refund_amount", where) if refund.get("refund_amount") not in (None, "") else None,
+        return_tracking_number=_text(refund.get("tracking_number")).strip()[:64])
 
 
 def map_pdd_order(order_info: dict) -> UnifiedOrder:

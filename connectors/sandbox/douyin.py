@@ -34,6 +34,8 @@ from gateway.sandbox import Request, Response, Sandbox
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TIMESTAMP_SKEW = timedelta(minutes=10)
 METHODS = ("order.searchList", "order.orderDetail", "order.logisticsAdd", "sku.syncStock", "sku.syncStockBatch")
+METHODS += ("afterSale.List",)  # the after-sale list (API_FACTS "After-sales")
+METHODS += ("afterSale.Detail", "afterSale.operate")  # the refund decision (API_FACTS "Refunds")
 PATHS = {"/" + api_path(method): method for method in METHODS}
 SIGN_METHODS = ("hmac-sha256", "md5")
 MAX_PAGE_SIZE = 100
@@ -141,6 +143,7 @@ class DouyinSandbox(Sandbox):
         self.api_calls: deque[dict] = deque(maxlen=5000)
         self.stock: dict[int, int] = {}  # sku_id → stock_num
         self.token_expired = False
+        self.after_sales: dict[str, dict] = {}  # aftersale_id → its afterSale/List item
         self._msg_ids: OrderedDict[tuple[str, str, int], str] = OrderedDict()
         self.credentials.update(self.connector_credentials())
 
@@ -173,6 +176,7 @@ class DouyinSandbox(Sandbox):
             self.token_expired = False
             self._clock = None
             self._msg_ids.clear()
+            self.after_sales.clear()
 
     def update_order(self, order_id: str | int, *, tag: str | None = None, **changes) -> dict:
         """Change a stored shop order as the platform would: update_time moves strictly forward, then a push.
@@ -425,6 +429,9 @@ class DouyinSandbox(Sandbox):
             "order.logisticsAdd": self._order_logistics_add,
             "sku.syncStock": self._sku_sync_stock,
             "sku.syncStockBatch": self._sku_sync_stock_batch,
+            "afterSale.List": self._after_sale_list,
+            "afterSale.Detail": self._after_sale_detail,
+            "afterSale.operate": self._after_sale_operate,
         }[method]
         return handler(params)
 
@@ -564,6 +571,123 @@ class DouyinSandbox(Sandbox):
             matching.sort(key=lambda order: (int(order.get(order_by) or 0), order["order_id"]), reverse=not ascending)
             page_orders = copy.deepcopy(matching[page * size:(page + 1) * size])
         return self._ok({"page": page, "size": size, "total": len(matching), "shop_order_list": page_orders})
+
+    # --- After-sales (afterSale/List; API_FACTS "After-sales") ------------------------------------
+
+    def put_after_sale(self, order_id: str, *, aftersale_type: int = 1, aftersale_status: int = 6,
+                       refund_amount: int | None = None, reason: str = "不想要了", item_num: int | None = None) -> dict:
+        """The buyer opens an after-sale on the order's first sku order (fen amounts, UNIX seconds)."""
+        with self.lock:
+            order = self.orders[str(order_id)]
+            sku_order = order["sku_order_list"][0]
+            # Not from self.rng: the seeded generator must give the same orders however many after-sales came between.
+            aftersale_id = str(7 * 10**18 + uuid.uuid4().int % 10**18)
+            num = item_num or sku_order["item_num"]
+            now = self.epoch()
+            item = {
+                "aftersale_info": {
+                    "aftersale_id": aftersale_id, "aftersale_order_type": 1, "aftersale_type": aftersale_type,
+                    "aftersale_status": aftersale_status, "related_id": str(sku_order["order_id"]),
+                    "apply_time": now, "create_time": now, "update_time": 0, "status_deadline": now + 48 * 3600,
+                    "refund_amount": refund_amount if refund_amount is not None else sku_order["pay_amount"],
+                    "refund_post_amount": 0, "aftersale_num": num, "refund_status": 1, "return_logistics_code": "",
+                    "return_logistics_company_name": "", "remark": ""},
+                "order_info": {"shop_order_id": str(order["order_id"]), "related_order_info": [{
+                    "sku_order_id": str(sku_order["order_id"]), "order_status": sku_order["order_status"],
+                    "pay_amount": sku_order["pay_amount"], "post_amount": sku_order["post_amount"],
+                    "item_num": sku_order["item_num"], "product_name": sku_order["product_name"],
+                    "shop_sku_code": sku_order["code"], "aftersale_item_num": num,
+                    "aftersale_pay_amount": refund_amount if refund_amount is not None else sku_order["pay_amount"]}]},
+                "text_part": {"reason_text": reason, "aftersale_status_text": ""},
+            }
+            self._touch_after_sale(item)
+            self.after_sales[aftersale_id] = item
+            return copy.deepcopy(item)
+
+    def update_after_sale(self, aftersale_id: str, **changes) -> dict:
+        """Change an after-sale's ``aftersale_info`` fields as the platform would; update_time moves forward."""
+        with self.lock:
+            item = self.after_sales[str(aftersale_id)]
+            item["aftersale_info"].update(changes)
+            self._touch_after_sale(item)
+            return copy.deepcopy(item)
+
+    def _touch_after_sale(self, item: dict) -> None:
+        info = item["aftersale_info"]
+        info["update_time"] = max(self.epoch(), int(info.get("update_time") or 0) + 1)
+
+    def _after_sale_list(self, params: dict) -> Response:
+        try:
+            page = self._as_int(params.get("page"), default=0)
+            size = self._as_int(params.get("size"), default=DEFAULT_PAGE_SIZE)
+            start = self._as_int(params.get("update_start_time"))
+            end = self._as_int(params.get("update_end_time"))
+        except (TypeError, ValueError):
+            return self._invalid("page, size and the time bounds must be integers")
+        if page < 0 or not 1 <= size <= MAX_PAGE_SIZE:
+            return self._invalid(f"page must be ≥ 0 and size between 1 and {MAX_PAGE_SIZE}")
+        order_by = params.get("order_by") or ["apply_time desc"]
+        if not isinstance(order_by, list) or not order_by:
+            return self._invalid("order_by is a list such as [\"update_time desc\"]")
+        field, _space, direction = str(order_by[0]).partition(" ")
+        if field not in ("update_time", "apply_time", "status_deadline") or direction not in ("asc", "desc"):
+            return self._invalid("order_by: <update_time|apply_time|status_deadline> <asc|desc>")
+
+        def inside(item: dict) -> bool:
+            value = int(item["aftersale_info"]["update_time"])
+            return (start is None or value >= start) and (end is None or value <= end)
+
+        with self.lock:
+            matching = [item for item in self.after_sales.values() if inside(item)]
+            matching.sort(key=lambda item: (int(item["aftersale_info"][field]), item["aftersale_info"]["aftersale_id"]),
+                          reverse=direction == "desc")
+            items = copy.deepcopy(matching[page * size:(page + 1) * size])
+        return self._ok({"items": items, "has_more": (page + 1) * size < len(matching), "total": len(matching),
+                         "page": page, "size": size})
+
+    # --- Refunds (afterSale/Detail, afterSale/operate; API_FACTS "Refunds") ---------------------------
+
+    def _after_sale_detail(self, params: dict) -> Response:
+        missing = self._missing(params, "after_sale_id")
+        if missing:
+            return missing
+        with self.lock:
+            item = self.after_sales.get(str(params["after_sale_id"]))
+            if item is None:
+                return self._failed(f"售后单不存在: {params['after_sale_id']}")
+            info = item["aftersale_info"]
+            after_sale_info = {
+                "after_sale_id": info["aftersale_id"], "after_sale_status": info["aftersale_status"],
+                "after_sale_type": info["aftersale_type"], "refund_status": info.get("refund_status", 1),
+                "refund_total_amount": int(info.get("refund_amount") or 0) + int(info.get("refund_post_amount") or 0),
+                "refund_post_amount": int(info.get("refund_post_amount") or 0), "update_time": info["update_time"],
+                "apply_time": info.get("apply_time")}
+        return self._ok({"process_info": {"after_sale_info": after_sale_info,
+                                          "order_info": copy.deepcopy(item.get("order_info") or {})}})
+
+    def _after_sale_operate(self, params: dict) -> Response:
+        """type 201 agrees to a refund only waiting for the seller (status 6): refunded at once (status 12,
+        refund_status 3). Any other state is refused with the documented 售后状态错误, so an after-sale is refunded
+        once however often the call comes. Other operate types are not modelled."""
+        items = params.get("items")
+        if params.get("type") in (None, "") or not isinstance(items, list) or len(items) != 1 \
+                or not isinstance(items[0], dict) or not items[0].get("aftersale_id"):
+            return self._invalid("type and one item with aftersale_id are required (one after-sale per call)")
+        if str(params["type"]) != "201":
+            return self._invalid(f"operate type {params['type']} is not modelled by this sandbox")
+        aftersale_id = str(items[0]["aftersale_id"])
+        with self.lock:
+            item = self.after_sales.get(aftersale_id)
+            if item is None:
+                return self._error(20000, sub_code="isp.service-error:10000", sub_msg="存在无效的售后单")
+            info = item["aftersale_info"]
+            if int(info.get("aftersale_status") or 0) != 6 or int(info.get("aftersale_type") or 0) != 1:
+                return self._error(50002, sub_code="isv.business-failed:20309541", sub_msg="售后状态错误")
+            info.update(aftersale_status=12, refund_status=3)
+            self._touch_after_sale(item)
+            amount = int(info.get("refund_amount") or 0) + int(info.get("refund_post_amount") or 0)
+        self.record_push("refund", aftersale_id=aftersale_id, amount=f"{Decimal(amount) / 100:.2f}")
+        return self._ok({"items": [{"aftersale_id": int(aftersale_id), "status_code": 0, "status_msg": "success"}]})
 
     def _order_detail(self, params: dict) -> Response:
         missing = self._missing(params, "shop_order_id")

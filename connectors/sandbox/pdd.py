@@ -112,6 +112,7 @@ class PddSandbox(Sandbox):
         self.api_calls: list[dict] = []  # every gateway request that got past the fault switches
         self.stock: dict[tuple[int, str], int] = {}  # (goods_id, sku_id) → quantity
         self.token_expired = False
+        self.after_sales: dict[str, dict] = {}  # after-sale id → its refund_list entry
 
     # --- Helpers for tests ---------------------------------------------------------------------
 
@@ -251,6 +252,7 @@ class PddSandbox(Sandbox):
             self.stock.clear()
             self.token_expired = False
             self._clock = None
+            self.after_sales.clear()
 
     # --- The gateway -----------------------------------------------------------------------------
 
@@ -272,6 +274,9 @@ class PddSandbox(Sandbox):
             "pdd.logistics.online.send": self._logistics_online_send,
             "pdd.logistics.companies.get": self._logistics_companies_get,
             "pdd.goods.quantity.update": self._goods_quantity_update,
+            "pdd.refund.list.increment.get": self._refund_list_increment_get,
+            "pdd.refund.information.get": self._refund_information_get,
+            "pdd.refund.agree": self._refund_agree,
         }.get(params["type"])
         if handler is None:
             return self._error(UNKNOWN_API, sub_msg=f"unknown type {params['type']}")
@@ -362,6 +367,70 @@ class PddSandbox(Sandbox):
         return self._ok(params["type"], {"total_count": len(matching), "has_next": page * page_size < len(matching),
                                          "order_sn_list": page_orders})
 
+    # --- After-sales (pdd.refund.list.increment.get; API_FACTS "After-sales") -------------------------
+
+    def put_after_sale(self, order_sn: str, *, after_sales_status: int = 2, after_sales_type: int = 2,
+                       refund_amount: str = "", reason: str = "不想要了", lines: int | None = None) -> dict:
+        """The buyer opens an after-sale on an order's first item (or ``lines`` units of it); updated_time now."""
+        with self.lock:
+            order = self.orders[order_sn]
+            item = order["item_list"][0]
+            # Not from self.rng: the seeded generator must give the same orders however many after-sales came between.
+            after_sale_id = str(10**11 + uuid.uuid4().int % (9 * 10**11))
+            record = {"id": after_sale_id, "order_sn": order_sn, "after_sales_status": after_sales_status,
+                      "after_sales_type": after_sales_type, "after_sale_reason": reason,
+                      "goods_id": item.get("goods_id"), "sku_id": str(item.get("sku_id", "")),
+                      "outer_id": item.get("outer_id", ""), "outer_goods_id": item.get("outer_goods_id", ""),
+                      "goods_name": item.get("goods_name", ""), "goods_number": str(lines or item["goods_count"]),
+                      "goods_price": str(item.get("goods_price", "")), "order_amount": str(order.get("pay_amount")),
+                      "refund_amount": refund_amount or str(order.get("pay_amount")),
+                      "discount_amount": str(order.get("discount_amount", 0)), "tracking_number": "",
+                      "created_time": format_pdd_time(self.now().replace(microsecond=0)), "updated_time": "",
+                      "confirm_time": order.get("confirm_time", ""), "speed_refund_flag": 0}
+            self._touch_after_sale(record)
+            self.after_sales[after_sale_id] = record
+            return copy.deepcopy(record)
+
+    def update_after_sale(self, after_sale_id: str, **changes) -> dict:
+        """Change an after-sale as the platform would (status, tracking number…); updated_time moves forward."""
+        with self.lock:
+            record = self.after_sales[str(after_sale_id)]
+            record.update(changes)
+            self._touch_after_sale(record)
+            return copy.deepcopy(record)
+
+    def _touch_after_sale(self, record: dict) -> None:
+        updated = self.now().replace(microsecond=0)
+        if record.get("updated_time"):
+            updated = max(updated, parse_pdd_time(record["updated_time"]) + timedelta(seconds=1))
+        record["updated_time"] = format_pdd_time(updated)
+
+    def _refund_list_increment_get(self, params: dict[str, str]) -> Response:
+        values = self._ints(params, ("start_updated_at", "end_updated_at", "after_sales_status", "after_sales_type"),
+                            {"page": 1, "page_size": 100})
+        if isinstance(values, Response):
+            return values
+        start, end = values["start_updated_at"], values["end_updated_at"]
+        if end < start or end - start > MAX_SPAN:
+            return self._error(INVALID_PARAMETER, sub_msg="end_updated_at must be after start_updated_at and at "
+                                                          "most 30 minutes later")
+        page, page_size = values["page"], values["page_size"]
+        if page < 1 or not 1 <= page_size <= 100:
+            return self._error(INVALID_PARAMETER, sub_msg="page must be ≥ 1 and page_size between 1 and 100")
+        status, kind = values["after_sales_status"], values["after_sales_type"]
+        types = {2: (2,), 3: (3,), 4: (4,), 5: (5,)}.get(kind, ())  # 1 all
+
+        def epoch(record: dict) -> int:
+            return int(parse_pdd_time(record["updated_time"]).timestamp())
+
+        with self.lock:
+            matching = [record for record in self.after_sales.values() if start <= epoch(record) <= end
+                        and status in (1, record["after_sales_status"])
+                        and (kind == 1 or record["after_sales_type"] in types)]
+            matching.sort(key=lambda record: (epoch(record), record["id"]), reverse=True)
+            page_records = copy.deepcopy(matching[(page - 1) * page_size: page * page_size])
+        return self._ok(params["type"], {"total_count": len(matching), "refund_list": page_records})
+
     def _order_information_get(self, params: dict[str, str]) -> Response:
         if not params.get("order_sn"):
             return self._error(INVALID_PARAMETER, sub_msg="order_sn is required")
@@ -370,6 +439,40 @@ class PddSandbox(Sandbox):
         if order is None:
             return self._business("order.not.exist", f"order {params['order_sn']} does not exist")
         return self._ok(params["type"], {"order_info": order})
+
+    # --- Refunds (pdd.refund.information.get, pdd.refund.agree; API_FACTS "Refunds") ---------------------
+
+    def _after_sale_of(self, params: dict[str, str]) -> tuple[dict | None, Response | None]:
+        if not params.get("after_sales_id") or not params.get("order_sn"):
+            return None, self._error(INVALID_PARAMETER, sub_msg="after_sales_id and order_sn are required")
+        record = self.after_sales.get(str(params["after_sales_id"]))
+        if record is None or record.get("order_sn") != params["order_sn"]:
+            return None, self._business("refund.not.exist", f"after-sale {params['after_sales_id']} does not exist")
+        return record, None
+
+    def _refund_information_get(self, params: dict[str, str]) -> Response:
+        with self.lock:
+            record, refused = self._after_sale_of(params)
+            if refused is not None:
+                return refused
+            return self._ok(params["type"], copy.deepcopy(record))
+
+    def _refund_agree(self, params: dict[str, str]) -> Response:
+        """Agree once: an after-sale already agreed answers succ false and nothing is refunded again."""
+        with self.lock:
+            record, refused = self._after_sale_of(params)
+            if refused is not None:
+                return refused
+            if int(record.get("after_sales_status") or 0) not in (2, 3):
+                result = {"after_sales_id": record["id"], "order_sn": record["order_sn"], "succ": False,
+                          "message": "售后单状态不允许同意退款"}
+                return Response(200, {"response": {"result": result}, "request_id": self._request_id()})
+            record["after_sales_status"] = 10
+            self._touch_after_sale(record)
+            amount = str(record.get("refund_amount"))
+        self.record_push("refund", after_sales_id=record["id"], order_sn=record["order_sn"], amount=amount)
+        result = {"after_sales_id": record["id"], "order_sn": record["order_sn"], "succ": True, "message": "退款操作成功"}
+        return Response(200, {"response": {"result": result}, "request_id": self._request_id()})
 
     def _logistics_online_send(self, params: dict[str, str]) -> Response:
         for name in ("order_sn", "logistics_id", "tracking_number"):

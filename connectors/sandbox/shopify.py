@@ -144,6 +144,9 @@ class ShopifySandbox(Sandbox):
         self._points_at = time.monotonic()
         self.graphql_calls: list[dict] = []  # every GraphQL request that got past the bucket: operation, size
         self._idempotent: OrderedDict[str, dict] = OrderedDict()  # @idempotent key → the answer it got
+        # The next n refundCreate calls are made but their answer is lost (a 504 after the refund): a retry
+        # must not refund twice.
+        self.lose_refund_answers = 0
         self._variants_by_id: dict[int, dict] | None = None
         self._next_order_id = 5100000000
         self._next_number = 1001
@@ -840,6 +843,8 @@ class ShopifySandbox(Sandbox):
         variables = variables if isinstance(variables, dict) else {}
         if "inventorySetQuantities" in query:
             operation, cost = "inventorySetQuantities", MUTATION_COST
+        elif "refundCreate" in query:
+            operation, cost = "refundCreate", MUTATION_COST
         elif re.search(r"\bnodes\s*\(", query):
             ids = variables.get("ids")
             operation, cost = "nodes", 2 * len(ids) + 1 if isinstance(ids, list) else 1
@@ -864,6 +869,12 @@ class ShopifySandbox(Sandbox):
                 else [])})
         if operation == "inventorySetQuantities":
             data = self._inventory_set_quantities(query, variables, version)
+        elif operation == "refundCreate":
+            data = self._refund_create(query, variables, version)
+            with self.lock:
+                lost, self.lose_refund_answers = self.lose_refund_answers > 0, max(self.lose_refund_answers - 1, 0)
+            if lost:
+                return Response(504, {"errors": "Gateway Timeout"})
         elif operation == "nodes":
             data = self._nodes(variables.get("ids"))
         else:
@@ -876,6 +887,89 @@ class ShopifySandbox(Sandbox):
             answer["extensions"] = {"cost": {"requestedQueryCost": cost, "actualQueryCost": cost,
                                              "throttleStatus": self._throttle_status()}}
         return Response(200, answer)
+
+    def _refund_create(self, query: str, variables: dict, version: str) -> dict:
+        """refundCreate with REFUND transactions on the order's sale or capture (line items are not modelled).
+        A repeat of an @idempotent key gets the first answer and refunds nothing more; the refund shows in the
+        order's REST ``refunds`` and financial_status, as on Shopify."""
+        key = re.search(r"@idempotent\s*\(\s*key\s*:\s*(?:\$(?P<var>\w+)|\"(?P<literal>[^\"]*)\")", query)
+        idempotency_key = (str(variables.get(key["var"]) or "") if key and key["var"] else key["literal"]) if key else ""
+        if not idempotency_key and self.served_version(version) >= "2026-04":
+            return {"errors": [{"message": "The @idempotent directive is required for this mutation.",
+                                "extensions": {"code": "BAD_REQUEST"}}]}
+        data = variables.get("input")
+        if not isinstance(data, dict) or not isinstance(data.get("transactions"), list) or not data["transactions"]:
+            return {"errors": [{"message": "Variable $input of type RefundInput! was provided invalid value",
+                                "extensions": {"code": "INVALID_VARIABLE"}}]}
+        fingerprint = json.dumps(data, sort_keys=True)
+        with self.lock:
+            earlier = self._idempotent.get(idempotency_key) if idempotency_key else None
+            if earlier is not None:  # a retry of the same request: the first answer, refunded once
+                if earlier["fingerprint"] != fingerprint:
+                    return {"refundCreate": {"refund": None, "userErrors": [{
+                        "field": ["input"], "message": "The same idempotency key cannot be used with different "
+                                                       "operation parameters."}]}}
+                return earlier["data"]
+            result = self._refund_apply(data)
+            if idempotency_key:
+                self._idempotent[idempotency_key] = {"fingerprint": fingerprint, "data": result}
+                while len(self._idempotent) > 10000:
+                    self._idempotent.popitem(last=False)
+        return result
+
+    def _refund_apply(self, data: dict) -> dict:
+        """The refund itself (under the lock): every transaction checked first, then all applied, or none."""
+        def refused(message: str, field: list[str]) -> dict:
+            return {"refundCreate": {"refund": None, "userErrors": [{"field": field, "message": message}]}}
+
+        found = GID.match(str(data.get("orderId")))
+        order = self.orders.get(found["id"]) if found and found["kind"] == "Order" else None
+        if order is None:
+            return refused("Order does not exist", ["orderId"])
+        transactions = self._transactions_for(order)
+        planned: list[tuple[dict, Decimal]] = []
+        for n, wanted in enumerate(data["transactions"]):
+            wanted = wanted if isinstance(wanted, dict) else {}
+            parent_gid = GID.match(str(wanted.get("parentId")))
+            parent = next((t for t in transactions if parent_gid and str(t["id"]) == parent_gid["id"]
+                           and t["kind"] in ("sale", "capture") and t["status"] == "success"), None)
+            if wanted.get("kind") != "REFUND" or parent is None:
+                return refused("The transaction must refund a successful sale or capture of the order",
+                               ["transactions", str(n)])
+            try:
+                amount = Decimal(str(wanted.get("amount")))
+            except ArithmeticError:
+                return refused("Amount is not a number", ["transactions", str(n), "amount"])
+            refunded = sum((Decimal(t["amount"]) for t in transactions if t["kind"] == "refund"
+                            and t["status"] == "success" and t["parent_id"] == parent["id"]), Decimal("0"))
+            left = Decimal(parent["amount"]) - refunded - sum((a for p, a in planned if p is parent), Decimal("0"))
+            if not amount.is_finite() or amount <= 0 or amount > left:
+                return refused(f"Amount must be more than 0 and at most {_money(left)}",
+                               ["transactions", str(n), "amount"])
+            planned.append((parent, amount))
+        refund_id = self._new_id()
+        records = [self._transaction(order, kind="refund", status="success", amount=_money(amount),
+                                     parent_id=parent["id"]) for parent, amount in planned]
+        transactions.extend(records)
+        now = self.iso(self.now())
+        order = self._bumped(order)
+        order.setdefault("refunds", []).append({
+            "id": refund_id, "admin_graphql_api_id": f"gid://shopify/Refund/{refund_id}", "order_id": order["id"],
+            "note": str(data.get("note") or ""), "created_at": now, "processed_at": now, "restock": False,
+            "refund_line_items": [], "transactions": records})
+        paid = sum((Decimal(t["amount"]) for t in transactions if t["kind"] in ("sale", "capture")
+                    and t["status"] == "success"), Decimal("0"))
+        back = sum((Decimal(t["amount"]) for t in transactions if t["kind"] == "refund" and t["status"] == "success"),
+                   Decimal("0"))
+        order["financial_status"] = "refunded" if back >= paid else "partially_refunded"
+        self.put_order(order, push=False)
+        total = sum((amount for _parent, amount in planned), Decimal("0"))
+        self.record_push("refund", order_id=str(order["id"]), refund_id=str(refund_id), amount=_money(total),
+                         note=str(data.get("note") or ""))
+        return {"refundCreate": {"refund": {
+            "id": f"gid://shopify/Refund/{refund_id}",
+            "totalRefundedSet": {"shopMoney": {"amount": _money(total), "currencyCode": order.get("currency", "USD")}}},
+            "userErrors": []}}
 
     def _variant_index(self) -> dict[int, dict]:
         with self.lock:

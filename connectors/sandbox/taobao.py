@@ -107,6 +107,8 @@ class TaobaoSandbox(Sandbox):
         self.catalog = [self._catalog_entry(code, price) for code, price in (skus or DEFAULT_SKUS)]
         self.api_calls: list[dict] = []  # every gateway request that got past the fault switches
         self.stock: dict[tuple[int, str], int] = {}  # (num_iid, sku_id or outer_id or "") → quantity
+        # Buyers' refund requests by refund_id, in taobao.refund.get's shape (open_refund_request makes them).
+        self.refund_requests: dict[str, dict] = {}
 
     # --- Helpers for tests ---------------------------------------------------------------------
 
@@ -139,6 +141,24 @@ class TaobaoSandbox(Sandbox):
     def _orders_of(trade: dict) -> list[dict]:
         orders = trade.get("orders") or []
         return orders.get("order", []) if isinstance(orders, dict) else orders
+
+    def open_refund_request(self, tid: str | int, *, oid: str | int | None = None,
+                            refund_fee: Decimal | str | None = None) -> dict:
+        """The buyer asks for a refund on one sub-order (default: the first): the sub-order carries its
+        refund_id and WAIT_SELLER_AGREE, as the order payload shows it; returns the request."""
+        with self.lock:
+            trade = self.orders[str(tid)]
+            orders = self._orders_of(trade)
+            order = next(o for o in orders if oid is None or str(o.get("oid")) == str(oid))
+            refund_id = str(self._new_id(set()))
+            fee = Decimal(str(refund_fee if refund_fee is not None else order.get("payment") or "0"))
+            order.update(refund_id=refund_id, refund_status="WAIT_SELLER_AGREE")
+            self._touch(trade)
+            request = {"refund_id": refund_id, "tid": trade.get("tid"), "oid": order.get("oid"),
+                       "status": "WAIT_SELLER_AGREE", "refund_fee": _money(fee), "refund_phase": "onsale",
+                       "refund_version": str(int(self.now().timestamp() * 1000)), "created": trade["modified"]}
+            self.refund_requests[refund_id] = request
+            return dict(request)
 
     # --- Orders ----------------------------------------------------------------------------------
 
@@ -238,6 +258,7 @@ class TaobaoSandbox(Sandbox):
         with self.lock:
             self.api_calls.clear()
             self.stock.clear()
+            self.refund_requests.clear()
             self._clock = None
 
     # --- The gateway -----------------------------------------------------------------------------
@@ -259,6 +280,8 @@ class TaobaoSandbox(Sandbox):
             "taobao.logistics.offline.send": self._logistics_offline_send,
             "taobao.item.quantity.update": self._item_quantity_update,
             "taobao.skus.quantity.update": self._skus_quantity_update,
+            "taobao.refund.get": self._refund_get,
+            "taobao.rp.refunds.agree": self._rp_refunds_agree,
         }.get(params["method"])
         if handler is None:
             return self._error(22, sub_msg=f"unknown method {params['method']}")
@@ -434,6 +457,60 @@ class TaobaoSandbox(Sandbox):
                          company_code=params["company_code"], is_split=is_split,
                          sub_tid=params.get("sub_tid") or None)
         return self._ok(params["method"], {"shipping": {"is_success": True}})
+
+    def _refund_get(self, params: dict[str, str]) -> Response:
+        missing = self._missing(params, "refund_id", "fields")
+        if missing:
+            return missing
+        with self.lock:
+            request = self.refund_requests.get(params["refund_id"])
+            if request is None:
+                # The exact sub_code for an unknown refund is NOT CONFIRMED; this one is plausible.
+                return self._error(50, sub_code="isv.refund-not-exist",
+                                   sub_msg=f"refund {params['refund_id']} does not exist")
+            fields = {name.strip() for name in params["fields"].split(",")}
+            return self._ok(params["method"], {"refund": {k: v for k, v in request.items() if k in fields}})
+
+    def _rp_refunds_agree(self, params: dict[str, str]) -> Response:
+        """Agree to refunds "refund_id|amount in fen|version|phase", comma separated. A refund already agreed
+        is not refunded again (its result says so), so the refund record below is made once per request."""
+        missing = self._missing(params, "refund_infos")
+        if missing:
+            return missing
+        results, done = [], 0
+        for info in params["refund_infos"].split(","):
+            parts = info.strip().split("|")
+            if len(parts) < 3 or not parts[0].isdigit() or not parts[1].isdigit():
+                return self._invalid(f"refund_infos {info!r} is not refund_id|amount|version[|phase]")
+            refund_id, fen, version = parts[0], int(parts[1]), parts[2]
+            with self.lock:
+                request = self.refund_requests.get(refund_id)
+                if request is None:
+                    results.append({"refund_id": refund_id, "succ": False, "message": "退款不存在"})
+                    continue
+                if request["status"] == "SUCCESS":
+                    results.append({"refund_id": refund_id, "succ": False, "message": "退款已成功，不能重复操作"})
+                    continue
+                if version != request["refund_version"]:
+                    results.append({"refund_id": refund_id, "succ": False, "message": "退款版本已过期"})
+                    continue
+                if Decimal(fen) / 100 > Decimal(request["refund_fee"]):
+                    results.append({"refund_id": refund_id, "succ": False, "message": "退款金额超过申请金额"})
+                    continue
+                request["status"] = "SUCCESS"
+                trade = self.orders.get(str(request["tid"]))
+                if trade is not None:
+                    for order in self._orders_of(trade):
+                        if str(order.get("refund_id")) == refund_id:
+                            order["refund_status"] = "SUCCESS"
+                    self._touch(trade)
+            self.record_push("refund", refund_id=refund_id, tid=str(request["tid"]), amount=_money(Decimal(fen) / 100))
+            results.append({"refund_id": refund_id, "succ": True, "message": "退款成功"})
+            done += 1
+        code = "OP_SUCC" if done == len(results) else ("SOME_OP_SUCC" if done else "OP_FAILURE_UE")
+        return self._ok(params["method"], {"succ": done == len(results), "msg_code": code,
+                                           "message": results[0]["message"] if len(results) == 1 else code,
+                                           "results": {"refund_mapping_result": results}})
 
     def _item_quantity_update(self, params: dict[str, str]) -> Response:
         missing = self._missing(params, "num_iid", "quantity")

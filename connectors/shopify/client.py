@@ -47,6 +47,14 @@ VARIANT_INVENTORY_ITEMS = """query StockIds($ids: [ID!]!) {
 ACTIVE_LOCATIONS = """query StockLocations {
   locations(first: 2) { nodes { id isActive } }
 }"""
+# A money refund back to the order's payment; @idempotent is mandatory for refundCreate from 2026-04.
+REFUND_CREATE = """mutation RefundCreate($input: RefundInput!, $key: String!) {
+  refundCreate(input: $input) @idempotent(key: $key) {
+    refund { id totalRefundedSet { shopMoney { amount currencyCode } } }
+    userErrors { field message }
+  }
+}"""
+REFUND_MUTATION_COST = 10
 
 
 def gid(kind: str, value: str | int) -> str:
@@ -500,6 +508,38 @@ class ShopifyClient:
                 attempt += 1
                 continue
             return captures
+
+    # --- Refunds -------------------------------------------------------------------------------------------
+
+    def refund_create(self, *, order_id: str | int, amount, currency: str, key: str, note: str = "") -> dict:
+        """Refund ``amount`` of the order to the payment it was paid with (refundCreate, one REFUND transaction
+        on the order's sale or capture) and return the refund ({id, totalRefundedSet}).
+
+        ``key`` goes into @idempotent: Shopify answers a repeat of the same key with the first refund, so the
+        retries here and the outbox's later ones never refund twice. Line items are not sent: restocking is
+        the hub's, and the amount already holds each line's share of the order discount and shipping.
+        """
+        paid = [t for t in self.transactions(order_id) if isinstance(t, dict) and t.get("status") == "success"
+                and t.get("kind") in ("sale", "capture")]
+        if not paid:
+            raise PermanentError(f"Shopify order {order_id}: no payment to refund", code="no_payment")
+        parent = paid[0]
+        refund_input = {"orderId": gid("Order", order_id), "note": note[:255], "notify": False,
+                        "transactions": [{"orderId": gid("Order", order_id),
+                                          "parentId": gid("OrderTransaction", parent["id"]),
+                                          "amount": str(amount), "gateway": str(parent.get("gateway") or ""),
+                                          "kind": "REFUND"}]}
+        if currency:
+            refund_input["currency"] = currency
+        data = self.graphql(REFUND_CREATE, {"input": refund_input, "key": key}, cost=REFUND_MUTATION_COST)
+        payload = data.get("refundCreate")
+        if not isinstance(payload, dict):
+            raise PermanentError("Shopify refundCreate: no payload in the answer", code="bad_response")
+        errors = [error for error in payload.get("userErrors") or [] if isinstance(error, dict)]
+        if errors or not isinstance(payload.get("refund"), dict):
+            raise PermanentError("Shopify refundCreate: " + ("; ".join(str(e.get("message")) for e in errors)
+                                                            or "no refund in the answer"), code="refund_refused")
+        return payload["refund"]
 
     # --- Catalogue and inventory -------------------------------------------------------------------------
 

@@ -147,6 +147,15 @@ class ShopifyConnector(Connector):
         return self.create_fulfillment(order_id=platform_order_id, tracking_number=tracking_number,
                                        tracking_company=company, line_items=line_items)
 
+    def refund(self, *, platform_order_id: str, platform_after_sale_id: str, amount, currency: str, key: str,
+               line_ids: Sequence[str] | None = None) -> dict:
+        """Refund ``amount`` on the order through refundCreate with the hub's ``key`` as idempotency key (a
+        Shopify order needs no after-sale of its own to be refunded)."""
+        note = f"OMS refund {key}" + (f" for lines {','.join(map(str, line_ids))}" if line_ids else "")
+        refund = self.client.refund_create(order_id=platform_order_id, amount=amount, currency=currency, key=key,
+                                           note=note)
+        return {"platform_refund_id": str(refund.get("id") or "").rsplit("/", 1)[-1], "refund": refund}
+
     def set_stock(self, *, platform_product_id: str, quantity: int, platform_sku_id: str | None = None,
                   sku: str | None = None) -> dict:
         """Set the available quantity of a variant (``platform_sku_id``, or found by ``sku`` in the product)."""

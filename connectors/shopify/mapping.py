@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from connectors.base import PermanentError, UnifiedAddress, UnifiedLine, UnifiedOrder, UnifiedParty
+from connectors.base import (
+    PermanentError,
+    UnifiedAddress,
+    UnifiedAfterSale,
+    UnifiedAfterSaleLine,
+    UnifiedLine,
+    UnifiedOrder,
+    UnifiedParty,
+)
 
 # "authorized" is pending payment by default: the money is reserved, not taken. A store that captures
 # manually (capture on fulfilment) counts it as paid through its setting; see connectors/ingest.py.
@@ -195,4 +203,42 @@ def map_shopify_order(payload: dict) -> UnifiedOrder:
         display_number=_text(payload.get("name")),
         refund_requested=financial == "partially_refunded" or bool(refunds),
         raw_status=raw_status,
+        after_sale_requests=_refunds(refunds, str(order_id).strip(),
+                                     parse_shopify_time(payload.get("updated_at"), field="updated_at")),
     )
+
+
+def _refunds(refunds, order_id: str, order_updated_at: datetime) -> list[UnifiedAfterSale]:
+    """Each refund of the order (order.refunds): money Shopify already paid back, so each is "refunded". Its
+    refund_line_items name the lines; a restock_type "return" means the goods come back (a return). Open
+    returns (the Returns API) are not in the REST order and are not followed here."""
+    if refunds in (None, ""):
+        return []
+    if not isinstance(refunds, list) or not all(isinstance(refund, dict) for refund in refunds):
+        raise PermanentError(f"Shopify order {order_id}: refunds must be a list of objects", code="bad_payload")
+    after_sales = []
+    for refund in refunds:
+        refund_id = _text(refund.get("id"))
+        if not refund_id:
+            raise PermanentError(f"Shopify order {order_id}: a refund without an id", code="bad_payload")
+        field = f"refund {refund_id}"
+        lines, returned = [], False
+        for item in refund.get("refund_line_items") or []:
+            if not isinstance(item, dict) or isinstance(item.get("quantity"), bool) \
+                    or not isinstance(item.get("quantity"), int) or item["quantity"] < 1:
+                raise PermanentError(f"Shopify order {order_id}: {field} has a line without a quantity",
+                                     code="bad_payload")
+            lines.append(UnifiedAfterSaleLine(quantity=item["quantity"], platform_line_id=_text(item.get("line_item_id"))))
+            returned = returned or item.get("restock_type") == "return"
+        paid = sum((_money(transaction.get("amount"), field=f"{field} amount")
+                    for transaction in refund.get("transactions") or []
+                    if isinstance(transaction, dict) and transaction.get("kind") == "refund"
+                    and transaction.get("status") == "success"), ZERO)
+        after_sales.append(UnifiedAfterSale(
+            platform_after_sale_id=refund_id[:64], platform_order_id=order_id,
+            type="return_refund" if returned else "refund_only", status="refunded", raw_status="refund processed",
+            # A refund is not changed once processed; one without its times takes the order version's.
+            updated_at=parse_shopify_time(refund.get("processed_at") or refund.get("created_at"), field=f"{field} time")
+            if refund.get("processed_at") or refund.get("created_at") else order_updated_at,
+            lines=lines, reason_text=_text(refund.get("note"))[:500], refund_amount=paid))
+    return after_sales

@@ -47,6 +47,9 @@ TRADE_TYPES = (
     "waimai", "o2o_offlinetrade", "nopaid", "eticket", "tmall_i18n", "pre_auth_type",
 )
 
+# taobao.refund.get fields the refund push reads (refund_version and refund_phase go into rp.refunds.agree).
+REFUND_FIELDS = "refund_id,tid,oid,status,refund_fee,refund_phase,refund_version"
+
 AUTH_CODES = {"26", "27", "28", "29"}  # missing/invalid session, missing/invalid app key
 RATE_LIMITED = "7"
 SERVICE_UNAVAILABLE = "10"
@@ -226,3 +229,26 @@ class TopClient(RouterClient):
         # type 1 overwrites, so a retry after an ambiguous failure is harmless.
         result = self.call("taobao.skus.quantity.update", num_iid=num_iid, skuid_quantities=pairs, type=1)
         return result.get("item") or result
+
+    # --- Refunds (API_FACTS "Refunds") ----------------------------------------------------------------
+
+    def refund_get(self, refund_id: str | int, fields: str = REFUND_FIELDS) -> dict:
+        """One refund request (taobao.refund.get): its status, amount, phase and version."""
+        # One try per call: the refund outbox retries with its own backoff.
+        result = self.call("taobao.refund.get", retry_ambiguous=False, refund_id=refund_id, fields=fields)
+        refund = result.get("refund")
+        if not isinstance(refund, dict):
+            raise PermanentError(f"TOP taobao.refund.get: no refund in the answer for {refund_id}", code="envelope")
+        return refund
+
+    def rp_refunds_agree(self, *, refund_id: str | int, amount_fen: int, version: str | int, phase: str = "") -> dict:
+        """Agree to one refund request (taobao.rp.refunds.agree): refund_infos "refund_id|amount in fen|version|
+        phase" (phase onsale/aftersale is for Tmall only)."""
+        info = "|".join(str(part) for part in (refund_id, amount_fen, version, phase) if part not in (None, ""))
+        # Never repeated blindly: after a lost answer the caller reads the refund's status first.
+        result = self.call("taobao.rp.refunds.agree", retry_ambiguous=False, refund_infos=info)
+        if result.get("succ") is not True:
+            raise PermanentError(f"TOP taobao.rp.refunds.agree: not accepted for refund {refund_id}: "
+                                 f"{result.get('msg_code', '')} {result.get('message', '')}".rstrip(),
+                                 code=str(result.get("msg_code") or "not_success"))
+        return result

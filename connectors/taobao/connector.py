@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import ClassVar
 
 from connectors.base import (
@@ -82,6 +83,27 @@ class TaobaoConnector(Connector):
         return self.client.logistics_offline_send(tid=platform_order_id, out_sid=tracking_number,
                                                   company_code=carrier_code, is_split=bool(line_ids),
                                                   sub_tid=list(line_ids) if line_ids else None)
+
+    def refund(self, *, platform_order_id: str, platform_after_sale_id: str, amount: Decimal, currency: str,
+               key: str, line_ids: Sequence[str] | None = None) -> dict:
+        """Agree to the buyer's refund request ``platform_after_sale_id`` (Taobao's refund_id) for ``amount``.
+
+        Taobao refunds only what a buyer asked for, so a ticket without a refund_id cannot be refunded here. The
+        refund's status is read first: one already SUCCESS (our earlier agree whose answer was lost) is not
+        agreed again, which is what keeps a retry from refunding twice; Taobao has no idempotency key.
+        """
+        refund_id = str(platform_after_sale_id or "").strip()
+        if not refund_id.isdigit():
+            raise PermanentError("Taobao refunds only a buyer's refund request: the ticket has no Taobao refund_id",
+                                 code="no_after_sale")
+        current = self.client.refund_get(refund_id)
+        if current.get("status") == "SUCCESS":
+            return {"platform_refund_id": refund_id, "already": True, "refund": current}
+        fen = int((Decimal(amount) * 100).to_integral_value())
+        result = self.client.rp_refunds_agree(refund_id=refund_id, amount_fen=fen,
+                                              version=current.get("refund_version") or "",
+                                              phase=current.get("refund_phase") or "")
+        return {"platform_refund_id": refund_id, **result}
 
     def set_stock(self, *, platform_product_id: str, quantity: int, platform_sku_id: str | None = None,
                   sku: str | None = None) -> dict:

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.base import PermanentError, UnifiedAddress, UnifiedLine, UnifiedOrder, UnifiedParty
+from connectors.base import (
+    PermanentError,
+    UnifiedAddress,
+    UnifiedAfterSale,
+    UnifiedAfterSaleLine,
+    UnifiedLine,
+    UnifiedOrder,
+    UnifiedParty,
+)
 from connectors.taobao.client import parse_top_time
 
 # API_FACTS §6: trade.status → unified status.
@@ -27,6 +35,13 @@ STATUS_MAP = {
 }
 # Sub-order refund states in which an after-sale is still open.
 OPEN_REFUND_STATUSES = frozenset({"WAIT_SELLER_AGREE", "WAIT_BUYER_RETURN_GOODS", "WAIT_SELLER_CONFIRM_GOODS"})
+# Sub-order refund_status → the platform state a ticket follows (API_FACTS §2.5).
+REFUND_STATE = {"WAIT_SELLER_AGREE": "open", "WAIT_BUYER_RETURN_GOODS": "returning",
+                "WAIT_SELLER_CONFIRM_GOODS": "returning", "SELLER_REFUSE_BUYER": "rejected", "CLOSED": "cancelled",
+                "SUCCESS": "refunded"}
+# Goods are on their way back only in these; the trade does not say whether a request waiting for the seller
+# is a return or a refund only (taobao.refund.get's has_good_return does): it is taken as a refund only.
+RETURN_STATES = frozenset({"WAIT_BUYER_RETURN_GOODS", "WAIT_SELLER_CONFIRM_GOODS"})
 
 
 def map_taobao_trade(trade: dict) -> UnifiedOrder:
@@ -43,6 +58,7 @@ def map_taobao_trade(trade: dict) -> UnifiedOrder:
         raise PermanentError(f"Taobao trade {tid}: unknown status {raw_status!r}", code="unknown_status")
     orders = _orders(trade, tid)
     lines = [_line(order, tid) for order in orders]
+    updated_at = _time(trade, "modified", tid, required=True)
     # TOP's trade discount_fee includes the sub-orders' own discounts; the unified order keeps
     # only the order-level part (the lines carry theirs).
     order_discount = max(_money(trade, "discount_fee", tid) - sum((line.discount for line in lines), Decimal("0")),
@@ -56,7 +72,7 @@ def map_taobao_trade(trade: dict) -> UnifiedOrder:
         shipping=_money(trade, "post_fee", tid),
         discount=order_discount,
         created_at=_time(trade, "created", tid, required=True),
-        updated_at=_time(trade, "modified", tid, required=True),
+        updated_at=updated_at,
         paid_at=_time(trade, "pay_time", tid),
         lines=lines,
         buyer=UnifiedParty(name=_text(trade.get("buyer_nick")), id=_text(trade.get("buyer_open_uid"))),
@@ -73,7 +89,25 @@ def map_taobao_trade(trade: dict) -> UnifiedOrder:
         buyer_note=_text(trade.get("buyer_message")).strip(),
         seller_note=_text(trade.get("seller_memo")).strip(),
         refund_requested=any(_text(order.get("refund_status")) in OPEN_REFUND_STATUSES for order in orders),
+        after_sale_requests=[after_sale for order, line in zip(orders, lines, strict=True)
+                             if (after_sale := _after_sale(order, line, tid, updated_at)) is not None],
     )
+
+
+def _after_sale(order: dict, line: UnifiedLine, tid: str, updated_at: datetime) -> UnifiedAfterSale | None:
+    """The sub-order's latest refund (refund_id), if it has one. The trade carries no refund time nor amount:
+    the trade's modified time orders the versions and the sub-order's paid amount is what is asked."""
+    refund_id, status = _text(order.get("refund_id")).strip(), _text(order.get("refund_status")).strip()
+    if not refund_id or status in ("", "NO_REFUND"):
+        return None
+    if status not in REFUND_STATE:
+        raise PermanentError(f"Taobao trade {tid} order {line.platform_line_id}: unknown refund_status {status!r}",
+                             code="unknown_status")
+    return UnifiedAfterSale(
+        platform_after_sale_id=refund_id[:64], platform_order_id=tid,
+        type="return_refund" if status in RETURN_STATES else "refund_only", status=REFUND_STATE[status],
+        raw_status=status, updated_at=updated_at,
+        lines=[UnifiedAfterSaleLine(quantity=line.quantity, platform_line_id=line.platform_line_id, sku=line.sku)])
 
 
 def _orders(trade: dict, tid: str) -> list[dict]:
