@@ -129,10 +129,16 @@ class TicketViewSet(KnownQueryParamsMixin, mixins.ListModelMixin, mixins.Retriev
                    responses={200: TicketDetailSerializer, **error_responses(400, 404, 409, 415, *COMMON_ERRORS)})
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
-        """Move the ticket by name (approve, reject, await_return, receive, grade, start_refund, confirm_refund,
-        ship_replacement, close), then whatever it sets off (waiting for the return, the refund, the replacement).
-        409 transition_not_allowed when the ticket's state does not allow it, 400 unknown_transition,
-        400 amount_out_of_range for an approved amount above the request, 404 ticket_not_found."""
+        """Act on the ticket by name, then whatever it sets off (waiting for the return, the refund, the replacement):
+        approve, reject, await_return, close and ship_replacement move it; receive and grade are the receiving
+        station's; start_refund pays an approved refund only or compensation, or a graded return, through the
+        refunds flow (a refund row, sent to the platform; the ticket is refunded when the platform confirms);
+        retry_refund sends a refund the platform refused again; create_replacement makes the replacement order
+        of an approved resend or a graded exchange that has none. The ticket is refunded only by the money going
+        out, never by name (confirm_refund is not an action). 409 transition_not_allowed (or refund_not_allowed,
+        refund_retry_not_allowed, replacement_not_allowed) when the ticket's state does not allow it,
+        400 unknown_transition, 400 amount_out_of_range for an approved amount above the request,
+        400 replacement_invalid with per-line reasons (a SKU no longer sold), 404 ticket_not_found."""
         ticket_id = _ticket_id(pk)
         body = TicketTransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)

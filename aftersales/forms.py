@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from aftersales.models import Ticket, TicketReason, TicketStatus, TicketType
 from aftersales.selectors import ticket_escalated_q, ticket_overdue_q
 from aftersales.services import TicketLineInput
+from inventory.models import SKU
 from orders.models import AMOUNT_COLUMN_MAX, LINE_MAX_QUANTITY, ORDER_MAX_FEE, Store
 
 YES_NO = [("true", _("Yes")), ("false", _("No"))]
@@ -19,6 +20,7 @@ OWNER_CHOICES = [("mine", _("Mine")), ("unassigned", _("Unassigned"))]
 # Free text on a ticket: the lengths of the columns that keep it (Ticket.reason_text, TicketEvent.reason).
 TEXT_MAX_LENGTH = 500
 TRACKING_MAX_LENGTH = 64
+SKU_CODE_MAX_LENGTH = SKU._meta.get_field("code").max_length
 
 
 @extend_schema_field({"type": "string", "enum": [value for value, _label in OWNER_CHOICES]})
@@ -69,7 +71,8 @@ class TicketAPIFilter(TicketFilter):
 class TicketNewForm(forms.Form):
     """A ticket typed in by customer service on some of an order's lines.
 
-    One quantity and one amount field per order line (``line_<id>_quantity``, ``line_<id>_amount``); a line left
+    One quantity, one amount and one replacement SKU field per order line (``line_<id>_quantity``,
+    ``line_<id>_amount``, ``line_<id>_replacement_sku``: an exchange for another size or colour); a line left
     at 0 is not part of the ticket. The limits here only keep out what no column holds; what the order allows
     (shipped, paid, the return window) is the service's to say, and ``add_service_errors`` puts its per-field
     answer ("lines[0].quantity") next to the line it is about.
@@ -98,12 +101,17 @@ class TicketNewForm(forms.Form):
                 label=_("Refund amount"), max_digits=14, decimal_places=2, min_value=Decimal("0"),
                 max_value=AMOUNT_COLUMN_MAX, required=False,
                 widget=forms.NumberInput(attrs={"step": "0.01", "placeholder": str(row["paid"])}))
+            self.fields[f"line_{line.pk}_replacement_sku"] = forms.CharField(
+                label=_("Exchange for SKU"), max_length=SKU_CODE_MAX_LENGTH, required=False,
+                widget=forms.TextInput(attrs={"placeholder": _("Same SKU"), "autocomplete": "off"}),
+                help_text=_("Exchange only: the SKU code sent instead (another size or colour)."))
         # The service numbers the lines it was given; this maps its "lines[i]" back to the order line.
         self.sent_line_ids: list[int] = []
 
     def line_fields(self) -> list[dict]:
         return [{**row, "quantity": self[f"line_{row['line'].pk}_quantity"],
-                 "amount": self[f"line_{row['line'].pk}_amount"]} for row in self.rows]
+                 "amount": self[f"line_{row['line'].pk}_amount"],
+                 "replacement_sku": self[f"line_{row['line'].pk}_replacement_sku"]} for row in self.rows]
 
     def clean(self):
         data = super().clean()
@@ -120,7 +128,9 @@ class TicketNewForm(forms.Form):
             if quantity <= 0:
                 continue
             inputs.append(TicketLineInput(order_line_id=pk, quantity=quantity,
-                                          amount=self.cleaned_data.get(f"line_{pk}_amount")))
+                                          amount=self.cleaned_data.get(f"line_{pk}_amount"),
+                                          replacement_sku=(self.cleaned_data.get(f"line_{pk}_replacement_sku")
+                                                           or "").strip()))
             self.sent_line_ids.append(pk)
         return inputs
 
@@ -131,7 +141,8 @@ class TicketNewForm(forms.Form):
             if key.startswith("lines[") and "]." in key:
                 index, _dot, part = key[len("lines["):].partition("].")
                 if index.isdigit() and int(index) < len(self.sent_line_ids):
-                    name = f"line_{self.sent_line_ids[int(index)]}_{'amount' if part == 'amount' else 'quantity'}"
+                    suffix = part if part in ("amount", "replacement_sku") else "quantity"
+                    name = f"line_{self.sent_line_ids[int(index)]}_{suffix}"
                     field = name if name in self.fields else None
             elif key in self.fields:
                 field = key

@@ -167,6 +167,9 @@ class TicketLine(models.Model):
                                            default=Decimal("0"))
     approved_amount = models.DecimalField(_("approved amount"), max_digits=14, decimal_places=2, null=True,
                                           blank=True)
+    # Exchange only: what the replacement sends instead of the line's own SKU (another size or colour).
+    replacement_sku = models.ForeignKey("inventory.SKU", null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="+", verbose_name=_("replacement SKU"))
 
     class Meta:
         verbose_name = _("ticket line")

@@ -19,7 +19,7 @@ from aftersales.models import (
     TicketEventType,
     TicketStatus,
 )
-from aftersales.services import CENT, _money_or_none, line_paid_amount, ticket_event_record, ticket_transition
+from aftersales.services import CENT, line_paid_amount, money_or_none, ticket_event_record, ticket_transition
 from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
 from oms.locks import lock_one
 from orders.models import Order
@@ -91,8 +91,8 @@ def refund_record(*, order_id: int, amount, method: str, ticket_id: int | None =
     otherwise nothing is written. ``lines`` maps order line ids to weights (default: the ticket's lines, or
     every line of the order).
     """
-    value = _money_or_none(amount)
-    shipping = _money_or_none(shipping_amount)
+    value = money_or_none(amount)
+    shipping = money_or_none(shipping_amount)
     if value is None or value <= 0:
         raise ValidationFailed(_("Enter an amount above zero."), code="refund_amount_invalid",
                                data={"amount": [_("Enter an amount above zero.")]})

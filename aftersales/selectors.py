@@ -8,6 +8,8 @@ escalated tickets, first-response and cycle times.
 - ``ticket_escalated_q()``: open and escalated since its last activity (a manager should look at it).
 - ``tickets_for_queue(status=, type=, store_id=, overdue=, owner_id=, escalated=)``: the queue with its filters.
 - ``tickets_escalated_count()``: one COUNT for the managers' notice.
+- ``ticket_claimed_on_lines(order_line_ids, excluding=)``: units and amounts already asked for on order lines by
+  open or refunded tickets (what a new ticket may still claim).
 - ``ticket_first_response_seconds(ticket)`` / ``ticket_cycle_seconds(ticket)``: from opening to a person's first
   answer, and to the final state (None until then).
 
@@ -17,12 +19,14 @@ ticket, and policies (auto-approval, escalation) call services: reads below both
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from aftersales.models import OPEN_STATUSES, AftersalesPolicy, Ticket
+from aftersales.models import OPEN_STATUSES, AftersalesPolicy, Ticket, TicketLine, TicketStatus
 
 DEFAULT_FIRST_RESPONSE_MINUTES = 30
 DEFAULT_WORK_STARTS = time(9, 0)
@@ -148,3 +152,19 @@ def ticket_cycle_seconds(ticket: Ticket) -> int | None:
     if ticket.closed_at is None:
         return None
     return int((ticket.closed_at - ticket.created_at).total_seconds())
+
+
+def ticket_claimed_on_lines(order_line_ids, *, excluding: int | None = None) -> tuple[dict[int, int],
+                                                                                      dict[int, Decimal]]:
+    """Units and amounts already asked for on these order lines by open or refunded tickets (a rejected or
+    closed ticket gives them back), less the ticket ``excluding``. Lines nobody claimed read as 0."""
+    units: dict[int, int] = defaultdict(int)
+    amounts: dict[int, Decimal] = defaultdict(Decimal)
+    query = TicketLine.objects.filter(order_line_id__in=list(order_line_ids),
+                                      ticket__status__in=[*OPEN_STATUSES, TicketStatus.REFUNDED])
+    if excluding is not None:
+        query = query.exclude(ticket_id=excluding)
+    for line_id, quantity, amount in query.values_list("order_line_id", "quantity", "requested_amount"):
+        units[line_id] += quantity
+        amounts[line_id] += amount
+    return units, amounts

@@ -17,10 +17,11 @@ from aftersales.models import (
     TicketType,
 )
 from aftersales.selectors import ticket_is_overdue
-from aftersales.services import TICKET_TRANSITIONS, TicketLineInput
+from aftersales.services import TicketLineInput
 from oms.api_schema import StrictInputSerializer
 from orders.models import AMOUNT_COLUMN_MAX, LINE_MAX_QUANTITY, ORDER_MAX_FEE, ORDER_MAX_LINES
 from orders.serializers import AmountField
+from pipeline.tickets import TICKET_ACTIONS
 
 # Ids are PostgreSQL bigints; anything larger names nothing and is refused as input.
 ID_MAX = 2**63 - 1
@@ -31,10 +32,14 @@ class TicketLineSerializer(serializers.ModelSerializer):
     line_no = serializers.IntegerField(source="order_line.line_no")
     sku_code = serializers.CharField(source="order_line.sku_code")
     title = serializers.CharField(source="order_line.title")
+    replacement_sku = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True,
+        help_text=_("Exchange only: the SKU the replacement sends instead of this line's; null for the same."))
 
     class Meta:
         model = TicketLine
-        fields = ["order_line_id", "line_no", "sku_code", "title", "quantity", "requested_amount", "approved_amount"]
+        fields = ["order_line_id", "line_no", "sku_code", "title", "quantity", "requested_amount", "approved_amount",
+                  "replacement_sku"]
 
 
 class TicketEventSerializer(serializers.ModelSerializer):
@@ -114,6 +119,11 @@ class TicketLineInputSerializer(StrictInputSerializer):
     quantity = serializers.IntegerField(min_value=1, max_value=LINE_MAX_QUANTITY)
     amount = AmountField(max_value=AMOUNT_COLUMN_MAX, required=False,
                          help_text=_("Omit to ask for what was paid for these units."))
+    replacement_sku = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="",
+        help_text=_("Exchange only: the code of an active SKU sent instead of this line's (another size or "
+                    "colour). Any other type, an unknown or inactive SKU: 400 ticket_invalid on "
+                    "lines[i].replacement_sku."))
 
 
 class TicketCreateSerializer(StrictInputSerializer):
@@ -133,12 +143,13 @@ class TicketCreateSerializer(StrictInputSerializer):
 
     def line_inputs(self) -> list[TicketLineInput]:
         return [TicketLineInput(order_line_id=line["order_line_id"], quantity=line["quantity"],
-                                amount=line.get("amount")) for line in self.validated_data["lines"]]
+                                amount=line.get("amount"), replacement_sku=line.get("replacement_sku", ""))
+                for line in self.validated_data["lines"]]
 
 
-@extend_schema_field({"type": "string", "enum": list(TICKET_TRANSITIONS)})
+@extend_schema_field({"type": "string", "enum": list(TICKET_ACTIONS)})
 class TicketTransitionNameField(serializers.CharField):
-    """A transition name; an unknown one is refused by the service with its own code (unknown_transition)."""
+    """An action name; an unknown one is refused by the flow with its own code (unknown_transition)."""
 
 
 class TicketTransitionSerializer(StrictInputSerializer):

@@ -7,7 +7,6 @@ refunds on the platform and replacement orders is the pipeline's (pipeline/), wh
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -19,7 +18,6 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from aftersales.models import (
-    OPEN_STATUSES,
     Ticket,
     TicketEvent,
     TicketEventType,
@@ -29,8 +27,9 @@ from aftersales.models import (
     TicketStatus,
     TicketType,
 )
-from aftersales.selectors import first_response_due, policy_for_store
+from aftersales.selectors import first_response_due, policy_for_store, ticket_claimed_on_lines
 from fulfillment.models import Shipment
+from inventory.models import SKU
 from oms.events import event_record
 from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
 from oms.fsm import transition_label
@@ -39,10 +38,9 @@ from oms.sequences import next_sequence_value
 from orders.models import Order, OrderLine
 
 CENT = Decimal("0.01")
-# The default first-response target; ticket_create counts the store's own in working hours
-# (aftersales.selectors.first_response_due).
-FIRST_RESPONSE_WITHIN = timedelta(minutes=30)
-# Transitions a person may ask for by name (the API and the ticket page's buttons).
+# Every transition of a ticket that ticket_transition applies. A person never names one directly: the desk and
+# the API go through pipeline.tickets (TICKET_ACTIONS there), which keeps the refund's own transitions
+# (start_refund with its Refund row, confirm_refund once the money is out) to the refunds flow.
 TICKET_TRANSITIONS = ("approve", "reject", "await_return", "receive", "grade", "start_refund", "confirm_refund",
                       "ship_replacement", "close")
 # Types for which the goods come back: the return window and the returnable flag apply.
@@ -56,9 +54,11 @@ class TicketLineInput:
     order_line_id: int
     quantity: int
     amount: Decimal | None = None  # None: the line's paid amount for that many units
+    # Exchange only: the SKU code sent instead of the line's own (another size or colour); "" sends the same.
+    replacement_sku: str = ""
 
 
-def _money_or_none(value) -> Decimal | None:
+def money_or_none(value) -> Decimal | None:
     """An amount in cents, or None for what is not a finite number (text, NaN, infinity, a huge exponent)."""
     try:
         amount = Decimal(str(value))
@@ -87,20 +87,6 @@ def line_paid_amount(line: OrderLine, quantity: int) -> Decimal:
     return (net * quantity / line.quantity).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _open_on_lines(order_line_ids: list[int], *, excluding: int | None = None) -> tuple[dict, dict]:
-    """Units and amounts already asked for on these lines by the order's other open or refunded tickets."""
-    units: dict[int, int] = defaultdict(int)
-    amounts: dict[int, Decimal] = defaultdict(Decimal)
-    query = TicketLine.objects.filter(order_line_id__in=order_line_ids,
-                                      ticket__status__in=[*OPEN_STATUSES, TicketStatus.REFUNDED])
-    if excluding is not None:
-        query = query.exclude(ticket_id=excluding)
-    for line_id, quantity, amount in query.values_list("order_line_id", "quantity", "requested_amount"):
-        units[line_id] += quantity
-        amounts[line_id] += amount
-    return units, amounts
-
-
 def _window_check(order: Order, *, sends_back: bool, errors: dict) -> list[dict]:
     """The return window: a return or exchange up to the store's days after the last parcel was delivered.
     Not delivered yet (or no parcels): nothing to hold against the buyer."""
@@ -118,6 +104,35 @@ def _window_check(order: Order, *, sends_back: bool, errors: dict) -> list[dict]
         "date": f"{timezone.localtime(closes):%Y-%m-%d %H:%M}"}}]
 
 
+def _replacement_skus(type: str, lines: list[TicketLineInput], errors: dict) -> dict[int, SKU]:
+    """The SKU each exchange line asks for instead of its own, by the line's index: only an exchange may name
+    one, and it must be an active SKU (a discontinued one could never be sent)."""
+    wanted = {index: (item.replacement_sku or "").strip() for index, item in enumerate(lines)
+              if (item.replacement_sku or "").strip()}
+    if not wanted:
+        return {}
+    if type != TicketType.EXCHANGE:
+        for index in wanted:
+            errors.setdefault(f"lines[{index}].replacement_sku", []).append(
+                _("Only an exchange sends another SKU; leave it empty."))
+        return {}
+    # A code no column could hold (too long, a NUL byte) names no SKU; it never reaches the query.
+    found = {sku.code: sku for sku in SKU.objects.filter(code__in={code for code in wanted.values()
+                                                                   if len(code) <= 64 and "\x00" not in code})}
+    chosen = {}
+    for index, code in wanted.items():
+        sku = found.get(code)
+        if sku is None:
+            errors.setdefault(f"lines[{index}].replacement_sku", []).append(
+                _("No SKU %(code)s.") % {"code": code[:64].replace("\x00", "")})
+        elif not sku.active:
+            errors.setdefault(f"lines[{index}].replacement_sku", []).append(
+                _("SKU %(code)s is no longer sold.") % {"code": code})
+        else:
+            chosen[index] = sku
+    return chosen
+
+
 def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLineInput], reason_text: str = "",
                   shipping_amount: Decimal = Decimal("0"), source: str = TicketSource.DESK,
                   platform_after_sale_id: str = "", return_tracking_number: str = "", actor=None,
@@ -125,7 +140,8 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
     """Open a ticket on some of an order's lines. Every problem is reported per field at once, nothing written.
 
     Refused: an unknown type or reason, no lines, a line of another order, more units than the line has
-    less those under the order's other tickets, an amount above what was paid for them less what other
+    less those under the order's other tickets, a replacement SKU on a ticket that is not an exchange (or one
+    that does not exist or is not sold any more), an amount above what was paid for them less what other
     tickets ask, a shipping refund above the order's shipping. The checks made are stored on the ticket.
     """
     errors: dict[str, list[str]] = {}
@@ -149,7 +165,8 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
         wanted = [line.order_line_id for line in lines]
         if len(set(wanted)) != len(wanted):
             errors.setdefault("lines", []).append(_("Each order line may appear once."))
-        taken_units, taken_amounts = _open_on_lines(wanted)
+        taken_units, taken_amounts = ticket_claimed_on_lines(wanted)
+        replacement_skus = _replacement_skus(type, lines, errors)
         rows, total = [], Decimal("0")
         for index, item in enumerate(lines):
             line = order_lines.get(item.order_line_id)
@@ -173,7 +190,7 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
                 continue
             paid = line_paid_amount(line, item.quantity)
             limit = line_paid_amount(line, line.quantity) - taken_amounts[line.pk]
-            amount = paid if item.amount is None else _money_or_none(item.amount)
+            amount = paid if item.amount is None else money_or_none(item.amount)
             if amount is None or amount < 0 or amount > min(paid, limit):
                 errors.setdefault(f"{field}.amount", []).append(
                     _("Between 0 and %(limit)s: what was paid for these units less what other tickets ask.") % {
@@ -182,9 +199,9 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
             checks.append({"check": "line", "line_no": line.line_no, "ok": True,
                            "message": _("%(quantity)s of %(left)s units, %(amount)s of %(paid)s paid.") % {
                                "quantity": item.quantity, "left": left, "amount": amount, "paid": paid}})
-            rows.append((line, item.quantity, amount))
+            rows.append((line, item.quantity, amount, replacement_skus.get(index)))
             total += amount
-        shipping = _money_or_none(shipping_amount)
+        shipping = money_or_none(shipping_amount)
         if shipping is None or shipping < 0 or shipping > order.shipping_amount:
             errors.setdefault("shipping_amount", []).append(
                 _("Between 0 and the order's shipping, %(shipping)s.") % {"shipping": order.shipping_amount})
@@ -198,7 +215,8 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
             requested_amount=total, requested_shipping=shipping, currency=order.currency,
             due_at=first_response_due(policy=policy_for_store(order.store_id), opened_at=now), checks=checks)
         TicketLine.objects.bulk_create([TicketLine(ticket=ticket, order_line=line, quantity=quantity,
-                                                   requested_amount=amount) for line, quantity, amount in rows])
+                                                   requested_amount=amount, replacement_sku=sku)
+                                        for line, quantity, amount, sku in rows])
         ticket_event_record(ticket, type=TicketEventType.CREATED, to_status=ticket.status,
                      data={"type": type, "reason": reason, "amount": str(total), "shipping": str(shipping),
                            "source": source}, actor=actor, actor_label=actor_label)
@@ -229,7 +247,7 @@ def ticket_transition(*, ticket_id: int, name: str, actor=None, actor_label: str
         fields = ["status", "updated_at"]
         if name == "approve":
             limit = ticket.requested_amount + ticket.requested_shipping
-            amount = limit if approved_amount is None else _money_or_none(approved_amount)
+            amount = limit if approved_amount is None else money_or_none(approved_amount)
             if amount is None or amount < 0 or amount > limit:
                 raise ValidationFailed(_("Between 0 and %(limit)s, what the ticket asks for.") % {"limit": limit},
                                        code="amount_out_of_range", data={"approved_amount": [str(limit)]})

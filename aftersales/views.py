@@ -4,7 +4,6 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
@@ -22,14 +21,14 @@ from aftersales.forms import (
     TrackingForm,
 )
 from aftersales.models import (
-    OPEN_STATUSES,
     Grade,
     RefundStatus,
     Ticket,
-    TicketLine,
+    TicketEventType,
     TicketStatus,
+    TicketType,
 )
-from aftersales.selectors import ticket_escalated_q, ticket_is_overdue
+from aftersales.selectors import ticket_claimed_on_lines, ticket_escalated_q, ticket_is_overdue
 from fulfillment.selectors import customer_tracking_of, shipments_for_order
 from oms.exceptions import DomainError, NotFoundError, ValidationFailed
 from oms.fsm import transition_label
@@ -42,7 +41,7 @@ PAGE_SIZE = 50
 # Receiving and grading happen at the warehouse's receiving station, unit by unit (stock and grades follow);
 # the desk offers every other move the ticket's state allows.
 WAREHOUSE_TRANSITIONS = {"receive", "grade"}
-DESK_TRANSITIONS = [name for name in services.TICKET_TRANSITIONS if name not in WAREHOUSE_TRANSITIONS]
+DESK_TRANSITIONS = [name for name in flows.TICKET_ACTIONS if name not in WAREHOUSE_TRANSITIONS]
 
 
 def _queue_queryset():
@@ -95,15 +94,37 @@ def _actions(ticket: Ticket, user) -> list[dict]:
     """The moves the ticket's state allows, for a user who may work tickets, with their labels."""
     if not user.has_perm("aftersales.work_ticket"):
         return []
-    allowed = {t.name for t in ticket.get_available_status_transitions()}
-    return [{"name": name, "label": transition_label(ticket, name, state=ticket.status)}
+    allowed = flows.ticket_actions_available(ticket)
+    # The two actions that are not a ticket transition of their own carry their own labels.
+    labels = {"retry_refund": _("Try the refund again"), "create_replacement": _("Create the replacement order")}
+    return [{"name": name, "label": labels.get(name) or transition_label(ticket, name, state=ticket.status)}
             for name in DESK_TRANSITIONS if name in allowed]
+
+
+def _refund_errors(ticket: Ticket) -> dict[int, str]:
+    """Why each failed refund of the ticket failed (the platform's answer), by refund id."""
+    return {event.data["refund"]: event.data.get("error", "") for event in
+            ticket.events.filter(type=TicketEventType.REFUND_FAILED).order_by("id")
+            if isinstance(event.data, dict) and "refund" in event.data}
+
+
+def _replacement_held(ticket: Ticket, actions: list[dict]) -> str:
+    """Why the flow could not create the replacement order, while a person still can (the latest reason)."""
+    if not any(action["name"] == "create_replacement" for action in actions):
+        return ""
+    event = ticket.events.filter(type=TicketEventType.NOTE_ADDED, data__has_key="replacement_held").order_by(
+        "-id").first()
+    return event.reason if event else ""
 
 
 def _detail_page(request: HttpRequest, pk: int) -> HttpResponse:
     ticket = get_object_or_404(Ticket.objects.select_related("order", "store", "owner", "replacement_order"), pk=pk)
-    lines = list(ticket.lines.select_related("order_line").order_by("order_line__line_no"))
+    lines = list(ticket.lines.select_related("order_line", "replacement_sku").order_by("order_line__line_no"))
     refunds = list(ticket.refunds.order_by("created_at", "id"))
+    errors = _refund_errors(ticket)
+    for refund in refunds:
+        refund.error = errors.get(refund.pk, "") if refund.status == RefundStatus.FAILED else ""
+    actions = _actions(ticket, request.user)
     replacement = None
     if ticket.replacement_order is not None:
         replacement = {"order": ticket.replacement_order,
@@ -115,12 +136,15 @@ def _detail_page(request: HttpRequest, pk: int) -> HttpResponse:
         "lines": lines,
         "checks": _checks(ticket),
         "refunds": refunds,
-        "refunded": sum((r.amount for r in refunds if r.status != RefundStatus.FAILED), start=Decimal("0")),
+        # Starts at 0.00, not 0: a ticket without a refund shows "0.00 CNY" like every other amount.
+        "refunded": sum((r.amount for r in refunds if r.status != RefundStatus.FAILED), start=Decimal("0.00")),
         "units": list(ticket.units.select_related("sku", "warehouse", "graded_by", "ticket_line__order_line")
                       .order_by("ticket_line__order_line__line_no", "unit_no")),
         "replacement": replacement,
         "events": _timeline(ticket),
-        "actions": _actions(ticket, request.user),
+        "actions": actions,
+        "replacement_held": _replacement_held(ticket, actions),
+        "exchange": ticket.type == TicketType.EXCHANGE,
         "approve_amount": ticket.requested_amount + ticket.requested_shipping,
         "overdue": ticket_is_overdue(ticket, now),
         "escalated": Ticket.objects.filter(ticket_escalated_q(), pk=ticket.pk).exists(),
@@ -144,7 +168,10 @@ def _done(request: HttpRequest, pk: int, action, success: str | None = None) -> 
     except NotFoundError:
         raise Http404 from None
     except DomainError as exc:
-        messages.error(request, _("Refused: %(why)s") % {"why": exc.message})
+        # The per-field reasons too (a SKU no longer sold…): the banner alone must say what to fix.
+        details = [str(message) for found in (exc.data or {}).values() if isinstance(found, list)
+                   for message in found] if isinstance(exc, ValidationFailed) else []
+        messages.error(request, _("Refused: %(why)s") % {"why": " ".join([exc.message, *details])})
     else:
         messages.success(request, success or _("Done."))
     return redirect("aftersales:detail", pk=pk)
@@ -215,12 +242,11 @@ def ticket_note(request: HttpRequest, pk: int) -> HttpResponse:
 def _order_lines_left(order: Order) -> list[dict]:
     """Each line of the order with the units not yet under another open (or refunded) ticket and what the buyer
     paid for them: the form's starting values (the service checks them again under the order's lock)."""
-    taken = dict(TicketLine.objects.filter(order_line__order=order,
-                                           ticket__status__in=[*OPEN_STATUSES, TicketStatus.REFUNDED])
-                 .values("order_line_id").annotate(units=Sum("quantity")).values_list("order_line_id", "units"))
+    lines = list(order.lines.order_by("line_no"))
+    taken, _amounts = ticket_claimed_on_lines([line.pk for line in lines])
     rows = []
-    for line in order.lines.order_by("line_no"):
-        left = max(line.quantity - taken.get(line.pk, 0), 0)
+    for line in lines:
+        left = max(line.quantity - taken[line.pk], 0)
         rows.append({"line": line, "left": left, "paid": services.line_paid_amount(line, left)})
     return rows
 

@@ -1,4 +1,5 @@
-"""Demo master data: three warehouses, about forty SKUs with stable barcodes, and their opening stock."""
+"""Demo master data: three warehouses and Shanghai's returns quarantine, about forty SKUs with stable barcodes, and
+their opening stock."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ WAREHOUSES = [
      "priority": 20, "address": "广州市白云区太和镇物流园 B2 库", "contact_phone": "020-87650000"},
     {"code": "US-NJ", "name": "New Jersey 3PL", "country": "US", "provinces": [], "priority": 30,
      "address": "500 Meadowlands Pkwy, Secaucus, NJ 07094", "contact_phone": "+1 201-555-0100"},
+    # Where Shanghai's worn and broken returns go: routing, reservations and channel stock never use it, and it
+    # comes last in every warehouse picker (the kanban opens on the first one).
+    {"code": "SH-QC", "name": "上海退货隔离仓", "country": "CN", "provinces": [], "priority": 90,
+     "is_quarantine": True, "address": "上海市青浦区华新镇物流园 3 号库 退货区", "contact_phone": "021-69880000"},
 ]
+# Each site and its quarantine warehouse for returns (inventory.Warehouse.quarantine_warehouse).
+QUARANTINE_OF = {"SH": "SH-QC"}
 
 # (code, name, category, weight in grams, list price in CNY, safety stock, is gift)
 SKUS = [
@@ -77,6 +84,10 @@ def warehouses_load() -> int:
         code = values.pop("code")
         _warehouse, created = Warehouse.objects.update_or_create(code=code, defaults={**values, "active": True})
         created_count += created
+    for site, quarantine in QUARANTINE_OF.items():
+        # Only where none is set: a manager may have pointed the site at another quarantine warehouse.
+        Warehouse.objects.filter(code=site, quarantine_warehouse__isnull=True).update(
+            quarantine_warehouse=Warehouse.objects.get(code=quarantine))
     return created_count
 
 

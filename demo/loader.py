@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from aftersales.models import Ticket
+from demo.aftersales import STORE as AFTERSALES_STORE
+from demo.aftersales import TOUR_TRACKING, aftersales_setup_load, tickets_load
 from demo.catalog import SKUS, WAREHOUSES, skus_load, stock_load, warehouses_load
 from demo.fulfillment import CARRIERS, fulfilment_load
 from demo.orders import SCARCE_SKU, STATUS_MIX, orders_load, scarcity_load
@@ -31,12 +34,18 @@ def demo_load(*, orders: int = 300, seed: int = 2026,
     say(f"SKUs: {len(SKUS)} ({skus_load()} new).")
     say(f"Opening stock: {stock_load()} receipts.")
     say(f"Carriers: {len(CARRIERS)} ({fulfilment_load()} new), with routing rules and bin locations.")
-    say(f"Label printers: {len(VPRINTER_PORTS)} ({printing_load()} new), one per warehouse (virtual).")
+    say(f"Label printers: {len(VPRINTER_PORTS)} ({printing_load()} new), one per shipping warehouse (virtual).")
     created, skipped = orders_load(count=orders, seed=seed, stores=stores)
     say(f"Orders: {created} created, {skipped} already there.")
     say(f"Orders awaiting stock of {SCARCE_SKU}: {scarcity_load(stores)} new.")
     say(f"Platform SKU mappings: {sku_mappings_load(stores)} new; "
         f"{channel_stock_mark()} SKUs queued for a stock push to the sandboxes.")
+    rules = aftersales_setup_load(stores[AFTERSALES_STORE])
+    tickets = tickets_load(stores)
+    by_status = Counter(Ticket.objects.filter(store__in=stores.values()).values_list("status", flat=True))
+    say(f"After-sales tickets: {tickets} new ({', '.join(f'{s} {n}' for s, n in sorted(by_status.items()))}), "
+        f"{rules} new SLA policy/auto-approval rows on {AFTERSALES_STORE}; the return parcel {TOUR_TRACKING} "
+        "waits to be scanned at /aftersales/receiving/.")
     statuses = Counter(Order.objects.filter(store__in=stores.values()).values_list("status", flat=True))
     say("Demo orders by status: " + ", ".join(f"{status} {statuses[status]}" for status, _w in STATUS_MIX
                                               if statuses[status]))

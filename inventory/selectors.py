@@ -141,8 +141,9 @@ def scope_filter(queryset: QuerySet, *, user, warehouse: str = "warehouse", stor
 
 
 def warehouses_for_user(*, user) -> QuerySet[Warehouse]:
-    """The active warehouses the user works for: what every warehouse picker offers them."""
-    return scope_filter(warehouses_active(), user=user, warehouse="pk")
+    """The active shipping warehouses the user works for: what the kanban, wave and printer pickers offer them.
+    A quarantine warehouse ships nothing, so it is left out (its stock is on the stock pages)."""
+    return scope_filter(warehouses_active().filter(is_quarantine=False), user=user, warehouse="pk")
 
 
 def warehouse_check_access(*, user, warehouse: Warehouse) -> None:

@@ -11,6 +11,7 @@ import logging
 
 from django.db import transaction
 
+from aftersales.models import Refund, RefundMethod, Ticket
 from aftersales.platform import PlatformAfterSale, PlatformAfterSaleLine, ticket_upsert_from_platform
 from connectors import after_sales as intake
 from connectors.base import PermanentError, UnifiedAfterSale, UnifiedOrder
@@ -38,8 +39,26 @@ def _lines(order: Order, after_sale: UnifiedAfterSale) -> list[PlatformAfterSale
     return found
 
 
+def _hub_refund(*, store: Store, order: Order, after_sale: UnifiedAfterSale) -> Refund | None:
+    """The hub's own refund on ``order`` that this after-sale is, coming back from the platform (Shopify lists
+    every refund of the order, those the hub sent too), when no ticket follows this after-sale yet. The platform
+    refund id the hub kept for it (numeric; a GraphQL gid compared by its number) is the after-sale's id."""
+    after_sale_id = after_sale.platform_after_sale_id
+    if not after_sale_id or Ticket.objects.filter(store=store, platform_after_sale_id=after_sale_id).exists():
+        return None  # a ticket opened from this after-sale follows it, even when the hub paid it
+    ids = {after_sale_id, after_sale_id.rsplit("/", 1)[-1]}
+    return Refund.objects.filter(order=order, method=RefundMethod.PLATFORM, platform_refund_id__in=ids).exclude(
+        platform_refund_id="").select_related("ticket").order_by("id").first()
+
+
 def platform_after_sale_apply(*, store: Store, order: Order, after_sale: UnifiedAfterSale) -> tuple[object, str]:
-    """Open or follow the ticket of one platform after-sale of ``order``. Returns (ticket, outcome)."""
+    """Open or follow the ticket of one platform after-sale of ``order``. Returns (ticket, outcome); the hub's
+    own refund coming back opens nothing: (its ticket, "own_refund")."""
+    own = _hub_refund(store=store, order=order, after_sale=after_sale)
+    if own is not None:
+        logger.info("after-sale %s of order %s is the hub's refund %s: no ticket opened",
+                    after_sale.platform_after_sale_id, order.pk, own.pk)
+        return own.ticket, "own_refund"
     plain = PlatformAfterSale(
         platform_after_sale_id=after_sale.platform_after_sale_id, type=after_sale.type, status=after_sale.status,
         raw_status=after_sale.raw_status, updated_at=after_sale.updated_at, lines=_lines(order, after_sale),

@@ -49,8 +49,10 @@ def _ticket_or_404(ticket_id: int) -> Ticket:
 
 def _wanted_lines(ticket: Ticket, lines: list[ReplacementLineInput] | None) -> list[tuple[str, int, str]]:
     """(SKU code, quantity, title) to send: the ticket's lines, or the override checked against them."""
-    own = [(line.order_line.sku_code, line.quantity, line.order_line.title)
-           for line in ticket.lines.select_related("order_line").order_by("order_line__line_no")]
+    # An exchange line that names another SKU (another size or colour) sends that one, under its own name.
+    own = [(line.replacement_sku.code, line.quantity, "") if line.replacement_sku_id else
+           (line.order_line.sku_code, line.quantity, line.order_line.title)
+           for line in ticket.lines.select_related("order_line", "replacement_sku").order_by("order_line__line_no")]
     if lines is None:
         wanted = own
     else:
@@ -97,7 +99,8 @@ def ticket_replacement_create(*, ticket_id: int, actor=None,
     """Create the replacement order of an exchange or resend ticket, or return the one it already has.
 
     The order replaces the ticket's order (Order.replaces), costs nothing, goes to the same buyer and
-    receiver, and sends the ticket's lines (or ``lines``, e.g. another size; each SKU must exist and be
+    receiver, and sends the ticket's lines (an exchange line's replacement SKU when it names one), or ``lines``
+    (e.g. another size; each SKU must exist and be
     active, and no more units than the ticket covers). It is created, paid and processed through the order
     services like any order, so it is reserved, routed and gets its parcel on the warehouse's kanban; it
     takes no payment snapshot (nothing was paid). Its number is the original's with "-R1", "-R2"...
@@ -158,3 +161,21 @@ def ticket_replacement_create(*, ticket_id: int, actor=None,
                                                         reason=reason, actor=actor, actor_label=ACTOR_LABEL,
                                                         data={"ticket": ticket.number})
     return order
+
+
+def ticket_replacement_try(*, ticket_id: int, actor=None) -> Order | None:
+    """The flow's own attempt at the replacement (a resend approved, an exchange graded): a refusal (a SKU no
+    longer sold, a line without a SKU…) leaves the ticket where it is with the reason on its timeline, for a
+    person to fix and press "create the replacement order" (pipeline.tickets). None when it was refused."""
+    try:
+        return ticket_replacement_create(ticket_id=ticket_id, actor=actor)
+    except (ValidationFailed, ConflictError) as exc:
+        problems = [str(message) for messages in (exc.data or {}).values() if isinstance(messages, list)
+                    for message in messages]
+        with transaction.atomic():
+            ticket = lock_one(Ticket, ticket_id)
+            ticket_event_record(ticket, type=TicketEventType.NOTE_ADDED, actor_label=ACTOR_LABEL,
+                                reason=_("The replacement order was not created: %(why)s") % {
+                                    "why": " ".join([exc.message, *problems])[:450]},
+                                data={"replacement_held": exc.code, "errors": exc.data or {}})
+        return None

@@ -1,16 +1,35 @@
 """The demo data loader: everything it promises exists once, even after a second run."""
 
+from decimal import Decimal
+
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpRequest
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from connectors.models import ChannelSyncState
+from aftersales.models import (
+    AftersalesPolicy,
+    AutoApprovalRule,
+    Grade,
+    RefundMethod,
+    RefundStatus,
+    ReturnUnit,
+    Ticket,
+    TicketEvent,
+    TicketEventType,
+    TicketStatus,
+)
+from aftersales.selectors import ticket_escalated_q, ticket_overdue_q
+from connectors.models import ChannelSyncState, RefundPush
+from demo.aftersales import CASES, PLATFORM_CASE, PLATFORM_REFUND_ID, TOUR_TRACKING
 from demo.catalog import SKUS
 from demo.loader import demo_load
 from demo.orders import SCARCE_ORDERS
 from demo.users import DEMO_USERS
-from inventory.models import SKU, Warehouse
+from fulfillment.models import Shipment, ShipmentStatus
+from inventory.models import SKU, MovementKind, StockMovement, Warehouse
+from inventory.services import stock_reconcile
 from orders.models import Order, OrderEvent, OrderEventType, Store
 
 ORDERS = 40
@@ -44,13 +63,19 @@ def test_each_printed_password_logs_in(loaded_twice):
 @pytest.mark.django_db
 def test_master_data_is_not_duplicated(loaded_twice):
     assert Store.objects.count() == 5
-    assert Warehouse.objects.count() == 3
+    assert Warehouse.objects.count() == 4
+    assert list(Warehouse.objects.filter(is_quarantine=True).values_list("code", flat=True)) == ["SH-QC"]
+    assert Warehouse.objects.get(code="SH").quarantine_warehouse.code == "SH-QC"
+    # The kanban opens on the first warehouse of the picker: still Shanghai, never the quarantine.
+    assert Warehouse.objects.filter(active=True).order_by("priority", "code").first().code == "SH"
     assert SKU.objects.count() == len(SKUS) >= 40
 
 
 @pytest.mark.django_db
 def test_orders_are_created_once_in_many_states(loaded_twice):
-    assert Order.objects.count() == ORDERS + SCARCE_ORDERS  # plus the orders waiting for the scarce SKU
+    # Plus the orders waiting for the scarce SKU, the after-sales orders (WeChat and one Taobao) and the exchange's
+    # replacement order.
+    assert Order.objects.count() == ORDERS + SCARCE_ORDERS + len(CASES) + 1 + 1
     assert Order.objects.values("status").distinct().count() > 5
     created = OrderEvent.objects.filter(type=OrderEventType.CREATED)
     assert not Order.objects.exclude(pk__in=created.values("order_id")).exists()
@@ -142,3 +167,65 @@ def test_the_channel_stock_page_has_rows_and_the_pushes_reach_the_sandboxes(load
     assert not rows.exclude(last_error="").exists()
     for sandbox in sandboxes.values():
         assert any(push["kind"] in ("stock", "inventory") for push in sandbox.pushed), sandbox
+
+
+@pytest.mark.django_db
+def test_after_sales_tickets_are_made_once_in_each_state_through_the_real_flows(loaded_twice):
+    tickets = {ticket.order.platform_order_id: ticket for ticket in Ticket.objects.select_related("order")}
+    assert {key: (ticket.type, ticket.status) for key, ticket in tickets.items()} == {
+        "WX-AS-001": ("return_refund", TicketStatus.REQUESTED),
+        "WX-AS-002": ("refund_only", TicketStatus.REQUESTED),
+        "WX-AS-003": ("return_refund", TicketStatus.AWAITING_RETURN),
+        "WX-AS-004": ("return_refund", TicketStatus.REFUNDED),
+        "WX-AS-005": ("refund_only", TicketStatus.REFUNDED),
+        "WX-AS-006": ("exchange", TicketStatus.GRADED),
+        "WX-AS-007": ("return_refund", TicketStatus.REJECTED),
+        "WX-AS-008": ("return_refund", TicketStatus.CLOSED),
+        PLATFORM_CASE.key: ("refund_only", TicketStatus.REFUNDED),
+    }
+    assert sorted(ticket.store.code for ticket in tickets.values()) == ["taobao-demo"] + ["wechat-demo"] * 8
+    now = timezone.now()
+    overdue = set(Ticket.objects.filter(ticket_overdue_q(now)).values_list("order__platform_order_id", flat=True))
+    assert overdue == {"WX-AS-001", "WX-AS-002"}
+    assert list(Ticket.objects.filter(ticket_escalated_q()).values_list("order__platform_order_id", flat=True)) == [
+        "WX-AS-002"]
+    assert TicketEvent.objects.filter(type=TicketEventType.ESCALATED).count() == 1
+
+    # The tour's parcel: scanned by its tracking number at the receiving station.
+    assert Ticket.objects.get(return_tracking_number=TOUR_TRACKING) == tickets["WX-AS-003"]
+    assert tickets["WX-AS-003"].approved_amount == Decimal("226.00")
+
+    # Graded unit by unit at SH: restocked, quarantined and written off, then refunded (manual store: at once).
+    refunded = tickets["WX-AS-004"]
+    assert list(ReturnUnit.objects.filter(ticket=refunded).order_by("pk").values_list(
+        "sku__code", "unit_no", "grade", "warehouse__code")) == [
+        ("TEA-LJ-250G", 1, Grade.RESALABLE, "SH"), ("TEA-LJ-250G", 2, Grade.MINOR_WEAR, "SH-QC"),
+        ("CUP-CER-350", 1, Grade.NOT_RESALABLE, "SH-QC")]
+    assert list(StockMovement.objects.filter(reference=f"return:{refunded.number}").order_by("pk").values_list(
+        "warehouse__code", "kind", "sku__code", "on_hand_delta")) == [
+        ("SH", MovementKind.RETURN_RESTOCK, "TEA-LJ-250G", 1), ("SH-QC", MovementKind.RETURN_IN, "TEA-LJ-250G", 1),
+        ("SH-QC", MovementKind.RETURN_IN, "CUP-CER-350", 1), ("SH-QC", MovementKind.WRITE_OFF, "CUP-CER-350", -1)]
+    assert [(r.amount, r.status) for r in refunded.refunds.all()] == [(Decimal("575.00"), RefundStatus.CONFIRMED)]
+
+    # Refund only within the store's rule: approved by the rule, paid back at once.
+    auto = tickets["WX-AS-005"]
+    assert auto.events.filter(type=TicketEventType.AUTO_APPROVED).count() == 1
+    assert [(r.amount, r.status) for r in auto.refunds.all()] == [(Decimal("49.90"), RefundStatus.CONFIRMED)]
+    assert AutoApprovalRule.objects.get(store__code="wechat-demo").max_amount == Decimal("50.00")
+    assert AftersalesPolicy.objects.get().store.code == "wechat-demo"
+
+    # The exchange's replacement order waits on the SH kanban, at no charge.
+    replacement = tickets["WX-AS-006"].replacement_order
+    assert replacement.number == f"{tickets['WX-AS-006'].order.number}-R1"
+    assert replacement.total_amount == Decimal("0") and replacement.replaces_id == tickets["WX-AS-006"].order_id
+    assert list(Shipment.objects.filter(lines__order=replacement).values_list("status", "warehouse__code")) == [
+        (ShipmentStatus.TO_PICK, "SH")]
+    assert stock_reconcile() == []
+
+    # The Taobao after-sale, opened and then refunded by the platform: its payout recorded once, nothing sent out.
+    platform = tickets[PLATFORM_CASE.key]
+    assert (platform.source, platform.platform_after_sale_id, platform.platform_status) == (
+        "platform", PLATFORM_REFUND_ID, "SUCCESS")
+    assert [(r.amount, r.method, r.status) for r in platform.refunds.all()] == [
+        (Decimal("29.90"), RefundMethod.PLATFORM, RefundStatus.CONFIRMED)]
+    assert not RefundPush.objects.exists()

@@ -24,6 +24,10 @@ REFUNDED_OR_VOIDED = frozenset({"refunded", "voided"})
 # Statuses under which money was actually captured, so processed_at is the payment time.
 CAPTURED = frozenset({"paid", "partially_refunded", "refunded"})
 ZERO = Decimal("0")
+# The note the hub's own refundCreate carries (ShopifyConnector.refund: "OMS refund oms-refund-<id>"): such a
+# refund comes back in the order's refunds[] but is the hub's decision, already on its ticket, not a new request.
+HUB_REFUND_NOTE_PREFIX = "OMS refund oms-refund-"
+REFUND_GID_PREFIX = "gid://shopify/Refund/"
 
 
 def parse_shopify_time(value, *, field: str = "time") -> datetime:
@@ -208,19 +212,29 @@ def map_shopify_order(payload: dict) -> UnifiedOrder:
     )
 
 
+def shopify_refund_id(value) -> str:
+    """A refund's id as the hub keeps it: the number, whether Shopify gave it as a number or as a GraphQL gid."""
+    text = _text(value)
+    return text[len(REFUND_GID_PREFIX):] if text.startswith(REFUND_GID_PREFIX) else text
+
+
 def _refunds(refunds, order_id: str, order_updated_at: datetime) -> list[UnifiedAfterSale]:
     """Each refund of the order (order.refunds): money Shopify already paid back, so each is "refunded". Its
     refund_line_items name the lines; a restock_type "return" means the goods come back (a return). Open
-    returns (the Returns API) are not in the REST order and are not followed here."""
+    returns (the Returns API) are not in the REST order and are not followed here. The hub's own refunds (its
+    note) are left out: they are already the refund of a ticket. The id is the numeric one, as the hub keeps
+    its own refunds' ids (a GraphQL gid is cut to its number)."""
     if refunds in (None, ""):
         return []
     if not isinstance(refunds, list) or not all(isinstance(refund, dict) for refund in refunds):
         raise PermanentError(f"Shopify order {order_id}: refunds must be a list of objects", code="bad_payload")
     after_sales = []
     for refund in refunds:
-        refund_id = _text(refund.get("id"))
+        refund_id = shopify_refund_id(refund.get("id"))
         if not refund_id:
             raise PermanentError(f"Shopify order {order_id}: a refund without an id", code="bad_payload")
+        if _text(refund.get("note")).startswith(HUB_REFUND_NOTE_PREFIX):
+            continue
         field = f"refund {refund_id}"
         lines, returned = [], False
         for item in refund.get("refund_line_items") or []:

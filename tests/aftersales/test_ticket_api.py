@@ -108,7 +108,11 @@ def test_transition_approves_and_sets_off_the_wait_for_the_return(api_client_for
 
 
 @pytest.mark.parametrize(("payload", "status", "code"), [
-    ({"name": "confirm_refund"}, 409, "transition_not_allowed"),
+    ({"name": "confirm_refund"}, 400, "unknown_transition"),  # refunded by the money going out, not by name
+    ({"name": "ship_replacement"}, 409, "transition_not_allowed"),
+    ({"name": "start_refund"}, 409, "refund_not_allowed"),
+    ({"name": "retry_refund"}, 409, "refund_retry_not_allowed"),
+    ({"name": "create_replacement"}, 409, "replacement_not_allowed"),
     ({"name": "approve", "approved_amount": "228.01"}, 400, "amount_out_of_range"),
     ({"name": "delete_everything"}, 400, "unknown_transition"),
     ({"name": "approve", "approved_amount": "1e999"}, 400, "invalid"),
@@ -229,6 +233,6 @@ def test_the_openapi_schema_states_the_ticket_endpoints_and_their_limits(api_cli
     assert line["quantity"]["maximum"] == 10_000 and line["amount"]["pattern"]
     transition = schema["components"]["schemas"]["TicketTransitionRequest"]["properties"]
     names = schema["components"]["schemas"][transition["name"]["allOf"][0]["$ref"].rsplit("/", 1)[1]]["enum"]
-    assert names == ["approve", "reject", "await_return", "receive", "grade", "start_refund", "confirm_refund",
-                     "ship_replacement", "close"]
+    assert names == ["approve", "reject", "await_return", "receive", "grade", "start_refund", "retry_refund",
+                     "create_replacement", "ship_replacement", "close"]
     assert transition["reason"]["maxLength"] == 500
