@@ -130,8 +130,9 @@ class TicketViewSet(KnownQueryParamsMixin, mixins.ListModelMixin, mixins.Retriev
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
         """Act on the ticket by name, then whatever it sets off (waiting for the return, the refund, the replacement):
-        approve, reject, await_return, close and ship_replacement move it; receive and grade are the receiving
-        station's; start_refund pays an approved refund only or compensation, or a graded return, through the
+        approve, reject, await_return (returns and exchanges) and close move it; receiving and grading happen unit
+        by unit at the receiving station and a replacement is shipped by its parcel, so none of them is an action
+        here; start_refund pays an approved refund only or compensation, or a graded return, through the
         refunds flow (a refund row, sent to the platform; the ticket is refunded when the platform confirms);
         retry_refund sends a refund the platform refused again; create_replacement makes the replacement order
         of an approved resend or a graded exchange that has none. The ticket is refunded only by the money going

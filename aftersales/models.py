@@ -54,6 +54,11 @@ S = TicketStatus
 OPEN_STATUSES = [S.REQUESTED, S.APPROVED, S.AWAITING_RETURN, S.RECEIVED, S.GRADED, S.REFUNDING]
 
 
+def _goods_come_back(ticket) -> bool:
+    """Only a return or an exchange waits for a parcel from the buyer."""
+    return ticket.type in (TicketType.RETURN_REFUND, TicketType.EXCHANGE)
+
+
 class Ticket(FSMModelMixin, TimeStampedModel):
     """One after-sales request on one order. Status changes only through aftersales.services."""
 
@@ -125,7 +130,8 @@ class Ticket(FSMModelMixin, TimeStampedModel):
     def reject(self):
         pass
 
-    @transition(field=status, source=S.APPROVED, target=S.AWAITING_RETURN, custom={"label": _("Wait for the return")})
+    @transition(field=status, source=S.APPROVED, target=S.AWAITING_RETURN, conditions=[_goods_come_back],
+                custom={"label": _("Wait for the return")})
     def await_return(self):
         pass
 

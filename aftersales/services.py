@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import transaction
 from django.db.models import Max
@@ -223,6 +223,27 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
     return ticket
 
 
+def _lines_approve(ticket: Ticket, amount: Decimal) -> None:
+    """Spread an approved amount over the ticket's lines in proportion to what each asked, the shipping refund
+    taking its own share; cents cut down on each line and the remainder on the last, so the lines add up."""
+    lines = list(ticket.lines.order_by("pk"))
+    limit = ticket.requested_amount + ticket.requested_shipping
+    if not lines:
+        return
+    goods = (amount * ticket.requested_amount / limit).quantize(CENT, rounding=ROUND_DOWN) if limit else Decimal("0")
+    left = goods
+    for index, line in enumerate(lines):
+        if index == len(lines) - 1:
+            share = left
+        elif ticket.requested_amount:
+            share = (goods * line.requested_amount / ticket.requested_amount).quantize(CENT, rounding=ROUND_DOWN)
+        else:
+            share = Decimal("0")
+        line.approved_amount = share
+        left -= share
+    TicketLine.objects.bulk_update(lines, ["approved_amount"])
+
+
 def ticket_transition(*, ticket_id: int, name: str, actor=None, actor_label: str = "system", reason: str = "",
                       approved_amount: Decimal | None = None) -> Ticket:
     """Apply the ticket transition ``name`` under the row lock and write its event.
@@ -253,6 +274,7 @@ def ticket_transition(*, ticket_id: int, name: str, actor=None, actor_label: str
                                        code="amount_out_of_range", data={"approved_amount": [str(limit)]})
             ticket.approved_amount = amount
             fields.append("approved_amount")
+            _lines_approve(ticket, amount)
         from_status = ticket.status
         method()
         now = timezone.now()

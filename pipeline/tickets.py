@@ -22,10 +22,11 @@ PAID_WITHOUT_RETURN = {TicketType.REFUND_ONLY, TicketType.COMPENSATION}
 # among them as such: "start_refund" pays through the refunds flow (a Refund row, the platform) and the ticket is
 # refunded when the money is out, never by a click; "retry_refund" sends a refused refund again, and
 # "create_replacement" makes the replacement order the flow could not make.
-TICKET_ACTIONS = ("approve", "reject", "await_return", "receive", "grade", "start_refund", "retry_refund",
-                  "create_replacement", "ship_replacement", "close")
+# Receiving and grading happen unit by unit at the receiving station (pipeline.returns), and a replacement is
+# shipped when its parcel ships: none of the three is a click on the ticket.
+TICKET_ACTIONS = ("approve", "reject", "await_return", "start_refund", "retry_refund", "create_replacement", "close")
 # Plain ticket transitions among them, applied by aftersales.services.ticket_transition.
-_PLAIN = ("approve", "reject", "await_return", "receive", "grade", "ship_replacement", "close")
+_PLAIN = ("approve", "reject", "await_return", "close")
 
 
 def ticket_open(*, order_id: int, type: str, reason: str, lines: list[TicketLineInput], reason_text: str = "",

@@ -146,7 +146,8 @@ def test_approving_with_a_smaller_amount_moves_the_return_on_and_records_who(rol
 
 @pytest.mark.parametrize(("name", "data", "why"), [
     ("confirm_refund", {}, "未知操作"),  # refunded only by the money going out, never by a click
-    ("ship_replacement", {}, "不能"),
+    ("ship_replacement", {}, "未知操作"),  # shipped by the replacement's parcel, never by a click
+    ("await_return", {}, "不能"),
     ("approve", {"approved_amount": "188.01"}, "188.00"),
     ("approve", {"approved_amount": "1e999"}, "操作被拒绝"),
     ("reject", {"reason": "   "}, "请填写拒绝原因。"),

@@ -24,7 +24,7 @@ from fulfillment.models import Carrier, CarrierKind, ShipmentStatus
 from inventory.models import SKU, Reservation, StockLevel
 from oms.exceptions import ConflictError, ValidationFailed
 from orders.models import Order, OrderEvent, OrderEventType, OrderStatus, Platform, Priority
-from pipeline import channel, tickets
+from pipeline import channel, returns, tickets
 from pipeline.replacements import ReplacementLineInput, ticket_replacement_create
 from tests.conftest import PASSWORD, channel_store
 from tests.fulfillment.helpers import parcel_of, ship_parcel
@@ -92,11 +92,15 @@ def test_an_exchange_gets_its_replacement_once_graded_which_is_on_the_kanban_and
     tea_before = on_hand("TEA-LJ-250G")
 
     ticket = open_ticket(shipped, "exchange", "size", actor=cs)
-    for name, status in (("approve", TicketStatus.AWAITING_RETURN), ("receive", TicketStatus.RECEIVED)):
-        ticket = tickets.ticket_apply_transition(ticket_id=ticket.pk, name=name, actor=cs)
-        assert ticket.status == status and ticket.replacement_order_id is None  # nothing sent before grading
+    ticket = tickets.ticket_apply_transition(ticket_id=ticket.pk, name="approve", actor=cs)
+    assert ticket.status == TicketStatus.AWAITING_RETURN and ticket.replacement_order_id is None
+    # The warehouse receives the parcel and grades the unit at the receiving station.
+    ticket = returns.return_open(scan=ticket.number, actor=role_users["warehouse"])
+    assert ticket.status == TicketStatus.RECEIVED and ticket.replacement_order_id is None  # nothing before grading
     assert not Order.objects.filter(replaces=shipped).exists()
-    ticket = tickets.ticket_apply_transition(ticket_id=ticket.pk, name="grade", actor=role_users["warehouse"])
+    returns.return_unit_receive(ticket_id=ticket.pk, scan="TEA-LJ-250G", grade="resalable",
+                                warehouse_id=warehouse.pk, actor=role_users["warehouse"])
+    ticket = Ticket.objects.get(pk=ticket.pk)
 
     assert ticket.status == TicketStatus.GRADED
     replacement = ticket.replacement_order
@@ -114,7 +118,7 @@ def test_an_exchange_gets_its_replacement_once_graded_which_is_on_the_kanban_and
     assert [getattr(replacement, f) for f in fields] == [getattr(shipped, f) for f in fields]
     reservation = Reservation.objects.get(order=replacement)
     assert (reservation.warehouse_id, reservation.quantity, reservation.status) == (warehouse.pk, 1, "active")
-    assert on_hand("TEA-LJ-250G") == (tea_before[0], tea_before[1] + 1)
+    assert on_hand("TEA-LJ-250G") == (tea_before[0] + 1, tea_before[1] + 1)  # the returned unit back, one held
     parcel = parcel_of(replacement)
     assert (parcel.warehouse_id, parcel.status, parcel.order_numbers) == (warehouse.pk, SS.TO_PICK,
                                                                           replacement.number)
@@ -146,7 +150,7 @@ def test_an_exchange_gets_its_replacement_once_graded_which_is_on_the_kanban_and
     assert (moved.from_status, moved.to_status, moved.data["transition"]) == (
         "graded", "replacement_shipped", "ship_replacement")
     assert "YT1000000002" in moved.reason
-    assert on_hand("TEA-LJ-250G") == (tea_before[0] - 1, tea_before[1])
+    assert on_hand("TEA-LJ-250G") == (tea_before[0], tea_before[1])  # one back in, one out
     # Never confirmed to the platform as a shipment of the original: the only push is the original's own.
     assert list(ShipmentPush.objects.values_list("order_id", "tracking_number")) == [(shipped.pk, "YT1000000001")]
     assert not OrderEvent.objects.filter(order=replacement, type=OrderEventType.SHIPMENT_PUSH).exists()

@@ -159,3 +159,14 @@ def test_an_amount_that_is_not_a_finite_number_is_a_field_error_not_a_crash(orde
                                lines=[TicketLineInput(tea.pk, 1)], shipping_amount=amount)
     assert "shipping_amount" in refused.value.data
     assert not Ticket.objects.exists()
+
+
+def test_a_partial_approval_is_spread_over_the_lines_in_proportion_with_shipping_taking_its_share(order):
+    tea, cup = lines_of(order)
+    ticket = services.ticket_create(order_id=order.pk, type="refund_only", reason="quality",
+                                    lines=[TicketLineInput(tea.pk, 1), TicketLineInput(cup.pk, 1)],
+                                    shipping_amount=Decimal("10.00"))
+    services.ticket_transition(ticket_id=ticket.pk, name="approve", approved_amount=Decimal("116.45"))  # half
+    approved = list(ticket.lines.order_by("pk").values_list("requested_amount", "approved_amount"))
+    # Goods 111.45 of the 116.45 (222.90 of 232.90 asked), split 188.00 : 34.90; the other 5.00 is shipping.
+    assert approved == [(Decimal("188.00"), Decimal("94.00")), (Decimal("34.90"), Decimal("17.45"))]
