@@ -9,6 +9,7 @@ from decimal import ROUND_DOWN, Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_fsm import can_proceed
 
 from aftersales.models import (
@@ -39,6 +40,15 @@ from orders.models import Order
 
 CENT = Decimal("0.01")
 PLATFORM_STATUSES = ("open", "agreed", "returning", "refunded", "rejected", "cancelled")
+# What each state means, said to a person; the platform's own status code stays in the event's data.
+PLATFORM_STATUS_WORDS = {
+    "open": gettext_lazy("the buyer asked, waiting for the seller"),
+    "agreed": gettext_lazy("the seller agreed"),
+    "returning": gettext_lazy("the buyer is sending the goods back"),
+    "refunded": gettext_lazy("refunded"),
+    "rejected": gettext_lazy("the seller refused"),
+    "cancelled": gettext_lazy("the buyer withdrew the request"),
+}
 S = TicketStatus
 
 
@@ -214,11 +224,12 @@ def _follow(*, ticket_id: int, order_id: int, after_sale: PlatformAfterSale, act
     if ticket.platform_updated_at is not None and after_sale.updated_at <= ticket.platform_updated_at:
         return "stale"
     from_status = ticket.status
+    said = PLATFORM_STATUS_WORDS.get(after_sale.status, after_sale.raw_status)
     moved = []
     for name in _path(after_sale.status, after_sale.type):
         if can_proceed(getattr(ticket, name)):
             ticket = ticket_transition(ticket_id=ticket.pk, name=name, actor_label=actor_label,
-                                       reason=_("On the platform: %(status)s") % {"status": after_sale.raw_status})
+                                       reason=_("On the platform: %(status)s") % {"status": said})
             moved.append(name)
     refund_note = _platform_refund_record(ticket=ticket, after_sale=after_sale, actor_label=actor_label) \
         if after_sale.status == "refunded" else ""
@@ -234,9 +245,9 @@ def _follow(*, ticket_id: int, order_id: int, after_sale: PlatformAfterSale, act
     reached = ticket.status in _reached(after_sale.status, after_sale.type)
     ticket_event_record(ticket, type=TicketEventType.PLATFORM_UPDATED, from_status=from_status,
                         to_status=ticket.status,
-                        reason=(_("On the platform: %(status)s") % {"status": after_sale.raw_status}) if reached else
+                        reason=(_("On the platform: %(status)s") % {"status": said}) if reached else
                         _("On the platform: %(status)s; the ticket stays %(ticket)s (a person decides).") % {
-                            "status": after_sale.raw_status, "ticket": ticket.get_status_display()},
+                            "status": said, "ticket": ticket.get_status_display()},
                         data={"platform_status": after_sale.status, "raw_status": after_sale.raw_status,
                               "refund": refund_note,
                               "platform_updated_at": after_sale.updated_at.isoformat(), "transitions": moved,

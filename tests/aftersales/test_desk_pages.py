@@ -290,13 +290,13 @@ def test_the_menu_links_and_the_escalation_notice(role_users, order):
     ticket = open_ticket(order)
     Ticket.objects.filter(pk=ticket.pk).update(escalated_at=timezone.now())
     manager_page = login(role_users["manager"]).get("/orders/").content.decode()
-    assert "有 1 个售后工单超过 48 小时未更新，已升级给主管" in manager_page
+    assert "有 1 个售后工单超时未更新，已升级给主管" in manager_page
     assert "notice-escalated" not in login(role_users["customer_service"]).get("/orders/").content.decode()
     request = RequestFactory().get("/orders/")
     request.user = role_users["manager"]
     with translation.override("zh-hans"):
         notice = render_to_string("base.html", {"escalated_tickets_count": 3}, request=request)
         quiet = render_to_string("base.html", {"escalated_tickets_count": 0}, request=request)
-    assert "有 3 个售后工单超过 48 小时未更新，已升级给主管" in notice
+    assert "有 3 个售后工单超时未更新，已升级给主管" in notice
     assert 'href="/aftersales/?escalated=true"' in notice
     assert "notice-escalated" not in quiet

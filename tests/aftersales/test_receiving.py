@@ -305,7 +305,7 @@ def test_the_receiving_page_scans_a_return_grades_its_units_and_shows_red_banner
     page = client.get("/aftersales/receiving/")
     assert page.status_code == 200
     body = page.content.decode()
-    assert "退货收货" in body and 'name="code"' in body and f'value="{warehouse.pk}" selected' in body
+    assert "退货签收" in body and 'name="code"' in body and f'value="{warehouse.pk}" selected' in body
 
     unknown = client.post("/aftersales/receiving/scan/", {"code": "RMA0000000000"}, HTTP_HX_REQUEST="true")
     assert unknown.status_code == 404
@@ -330,7 +330,7 @@ def test_the_receiving_page_scans_a_return_grades_its_units_and_shows_red_banner
     graded = client.post(f"/aftersales/receiving/{ticket.pk}/grade/", grade, HTTP_HX_REQUEST="true")
     assert graded.status_code == 200 and "fb-ok" in graded.content.decode()
     again = client.post(f"/aftersales/receiving/{ticket.pk}/grade/", grade, HTTP_HX_REQUEST="true")
-    assert again.status_code == 409 and "fb-bad" in again.content.decode() and "已评级" in again.content.decode()
+    assert again.status_code == 409 and "fb-bad" in again.content.decode() and "已质检" in again.content.decode()
     extra = client.post(f"/aftersales/receiving/{ticket.pk}/scan/", {"code": CUP})
     assert extra.status_code == 302
     assert "多出的商品" in client.get(extra["Location"]).content.decode()
