@@ -325,27 +325,29 @@ def _stock_in(*, warehouse: Warehouse, sku: SKU, quantity: int, kind: str, refer
     return row
 
 
+def _stock_return(*, warehouse_id: int, sku_id: int, quantity: int, quarantine: bool, kind: str, reference: str,
+                  note: str, actor) -> StockLevel:
+    _positive_quantity(quantity)
+    warehouse = _return_warehouse(warehouse_id, quarantine=quarantine)
+    sku = _sku_for_stock(sku_id)
+    with transaction.atomic():
+        return _stock_in(warehouse=warehouse, sku=sku, quantity=quantity, kind=kind, reference=reference, note=note,
+                         actor=actor)
+
+
 def stock_return_restock(*, warehouse_id: int, sku_id: int, quantity: int, reference: str = "", note: str = "",
                          actor=None) -> StockLevel:
     """A resalable returned unit goes back into sellable stock (ledger kind RETURN_RESTOCK); like a receipt,
     orders awaiting the SKU may now be served (pipeline.returns schedules that)."""
-    _positive_quantity(quantity)
-    warehouse = _return_warehouse(warehouse_id, quarantine=False)
-    sku = _sku_for_stock(sku_id)
-    with transaction.atomic():
-        return _stock_in(warehouse=warehouse, sku=sku, quantity=quantity, kind=MovementKind.RETURN_RESTOCK,
-                         reference=reference, note=note, actor=actor)
+    return _stock_return(warehouse_id=warehouse_id, sku_id=sku_id, quantity=quantity, quarantine=False,
+                         kind=MovementKind.RETURN_RESTOCK, reference=reference, note=note, actor=actor)
 
 
 def stock_return_in(*, warehouse_id: int, sku_id: int, quantity: int, reference: str = "", note: str = "",
                     actor=None) -> StockLevel:
     """A returned unit that cannot be sold as new comes into a quarantine warehouse (ledger kind RETURN_IN)."""
-    _positive_quantity(quantity)
-    warehouse = _return_warehouse(warehouse_id, quarantine=True)
-    sku = _sku_for_stock(sku_id)
-    with transaction.atomic():
-        return _stock_in(warehouse=warehouse, sku=sku, quantity=quantity, kind=MovementKind.RETURN_IN,
-                         reference=reference, note=note, actor=actor)
+    return _stock_return(warehouse_id=warehouse_id, sku_id=sku_id, quantity=quantity, quarantine=True,
+                         kind=MovementKind.RETURN_IN, reference=reference, note=note, actor=actor)
 
 
 def stock_write_off(*, warehouse_id: int, sku_id: int, quantity: int, reference: str = "", note: str = "",
