@@ -123,8 +123,10 @@ def orders_process(order_ids: list[int], *, created: list[Order] | None = None) 
         arrived = [order for order in moving
                    if order.status == OrderStatus.AWAITING_STOCK and results[order.pk].reserved]
         order_services.orders_stock_arrived(orders=arrived)
+        # A replacement order (exchange, resend) was approved with its after-sales ticket, whatever the store's
+        # setting, also when it first had to wait for stock.
         approving = [order for order in moving if order.status == OrderStatus.PAID and results[order.pk].reserved
-                     and order.store.auto_approve]
+                     and (order.store.auto_approve or order.replaces_id is not None)]
         if approving:
             order_services.orders_transition_many(orders=approving, name="approve", actor_label="system",
                                                   reason=_("No holds: approved automatically."))
