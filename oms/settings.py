@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "finance",
     "printing",
     "pipeline",
+    # The desk and the buyers' API sit above the domain apps: they read across them.
+    "desk",
+    "customer",
     # Demo data for `make run` (the demo_data and demo_logins commands) and the benchmarks (`manage.py bench`,
     # their URL map bench.urls only with OMS_BENCH_BARE_WEBHOOK): the top layer, nothing imports them.
     "demo",

@@ -31,6 +31,8 @@ urlpatterns = [
     path("fulfillment/", include("fulfillment.urls")),
     path("printing/", include("printing.urls")),
     path("aftersales/", include("aftersales.urls")),
+    path("desk/", include("desk.urls")),
+    path("", include("customer.urls")),
     path("webhooks/<slug:platform>/<slug:store_code>/", connector_views.webhook, name="webhook"),
     path("api/v1/", include(api_v1.urls)),
     path("api/v1/", include("printing.urls_api")),

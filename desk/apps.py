@@ -1,0 +1,9 @@
+"""App config of desk: the customer-service desk (one search box, the customer view, notes)."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DeskConfig(AppConfig):
+    name = "desk"
+    verbose_name = _("Customer-service desk")
