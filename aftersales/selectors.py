@@ -23,10 +23,12 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from aftersales.models import OPEN_STATUSES, AftersalesPolicy, Ticket, TicketLine, TicketStatus
+from fulfillment.models import ShipmentLine, ShipmentStatus
+from orders.models import Order, OrderStatus
 
 DEFAULT_FIRST_RESPONSE_MINUTES = 30
 DEFAULT_WORK_STARTS = time(9, 0)
@@ -168,3 +170,22 @@ def ticket_claimed_on_lines(order_line_ids, *, excluding: int | None = None) -> 
         units[line_id] += quantity
         amounts[line_id] += amount
     return units, amounts
+
+
+# An order in one of these went out; when it has no parcels in the hub it was shipped elsewhere (by hand on the
+# platform, before the hub), and all its units count as shipped.
+_SHIPPED_ORDER_STATES = {OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED}
+
+
+def order_units_shipped(order: Order) -> dict[int, int]:
+    """Units of each of the order's lines that left a warehouse (in parcels shipped, delivered or lost after
+    shipping); the whole line for an order marked shipped without parcels in the hub."""
+    rows = (ShipmentLine.objects.filter(order=order).exclude(shipment__status=ShipmentStatus.CANCELLED)
+            .values("order_line_id", "shipment__shipped_at").annotate(units=Sum("quantity")))
+    if not rows and order.status in _SHIPPED_ORDER_STATES:
+        return {line_id: quantity for line_id, quantity in order.lines.values_list("pk", "quantity")}
+    shipped: dict[int, int] = defaultdict(int)
+    for row in rows:
+        if row["shipment__shipped_at"] is not None:
+            shipped[row["order_line_id"]] += row["units"]
+    return shipped

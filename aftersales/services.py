@@ -27,7 +27,12 @@ from aftersales.models import (
     TicketStatus,
     TicketType,
 )
-from aftersales.selectors import first_response_due, policy_for_store, ticket_claimed_on_lines
+from aftersales.selectors import (
+    first_response_due,
+    order_units_shipped,
+    policy_for_store,
+    ticket_claimed_on_lines,
+)
 from fulfillment.models import Shipment
 from inventory.models import SKU
 from oms.events import event_record
@@ -45,6 +50,8 @@ TICKET_TRANSITIONS = ("approve", "reject", "await_return", "receive", "grade", "
                       "ship_replacement", "close")
 # Types for which the goods come back: the return window and the returnable flag apply.
 SENT_BACK = {TicketType.RETURN_REFUND, TicketType.EXCHANGE}
+# Types that need the goods to have left the warehouse: units are counted against what was shipped.
+AFTER_SHIPPING = {TicketType.RETURN_REFUND, TicketType.EXCHANGE, TicketType.RESEND}
 # A ticket ends in one of these: its closing time is stamped.
 _FINAL = {TicketStatus.REJECTED, TicketStatus.REFUNDED, TicketStatus.REPLACEMENT_SHIPPED, TicketStatus.CLOSED}
 
@@ -166,6 +173,7 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
         if len(set(wanted)) != len(wanted):
             errors.setdefault("lines", []).append(_("Each order line may appear once."))
         taken_units, taken_amounts = ticket_claimed_on_lines(wanted)
+        shipped = order_units_shipped(order) if type in AFTER_SHIPPING else {}
         replacement_skus = _replacement_skus(type, lines, errors)
         rows, total = [], Decimal("0")
         for index, item in enumerate(lines):
@@ -179,9 +187,16 @@ def ticket_create(*, order_id: int, type: str, reason: str, lines: list[TicketLi
                 errors.setdefault(f"{field}.order_line_id", []).append(
                     _("%(sku)s cannot be returned: ask for a refund only.") % {"sku": line.sku_code})
                 continue
-            left = line.quantity - taken_units[line.pk]
+            units = shipped.get(line.pk, 0) if type in AFTER_SHIPPING else line.quantity
+            left = units - taken_units[line.pk]
             if item.quantity is None or item.quantity <= 0:
                 errors.setdefault(f"{field}.quantity", []).append(_("Quantity must be at least 1."))
+                continue
+            if type in AFTER_SHIPPING and item.quantity > left:
+                errors.setdefault(f"{field}.quantity", []).append(
+                    _("At most %(left)s: %(shipped)s of the line's %(quantity)s units were shipped, %(taken)s are "
+                      "under other tickets.") % {"left": max(left, 0), "shipped": units, "quantity": line.quantity,
+                                                 "taken": taken_units[line.pk]})
                 continue
             if item.quantity > left:
                 errors.setdefault(f"{field}.quantity", []).append(

@@ -28,7 +28,12 @@ from aftersales.models import (
     TicketStatus,
     TicketType,
 )
-from aftersales.selectors import ticket_claimed_on_lines, ticket_escalated_q, ticket_is_overdue
+from aftersales.selectors import (
+    order_units_shipped,
+    ticket_claimed_on_lines,
+    ticket_escalated_q,
+    ticket_is_overdue,
+)
 from fulfillment.selectors import customer_tracking_of, shipments_for_order
 from oms.exceptions import DomainError, NotFoundError, ValidationFailed
 from oms.fsm import transition_label
@@ -239,15 +244,19 @@ def ticket_note(request: HttpRequest, pk: int) -> HttpResponse:
                                                                actor=request.user))
 
 
-def _order_lines_left(order: Order) -> list[dict]:
-    """Each line of the order with the units not yet under another open (or refunded) ticket and what the buyer
-    paid for them: the form's starting values (the service checks them again under the order's lock)."""
+def _order_lines_left(order: Order, *, ticket_type: str, shipped: dict[int, int]) -> list[dict]:
+    """Each line of the order with its shipped units, the units the ticket type can still claim (a return,
+    exchange or resend counts the shipped units, a refund only or compensation the bought ones, less what other
+    open or refunded tickets hold) and what the buyer paid for them: the form's starting values (the service
+    checks them again under the order's lock)."""
     lines = list(order.lines.order_by("line_no"))
     taken, _amounts = ticket_claimed_on_lines([line.pk for line in lines])
     rows = []
     for line in lines:
-        left = max(line.quantity - taken[line.pk], 0)
-        rows.append({"line": line, "left": left, "paid": services.line_paid_amount(line, left)})
+        units = shipped.get(line.pk, 0) if ticket_type in services.AFTER_SHIPPING else line.quantity
+        left = max(units - taken[line.pk], 0)
+        rows.append({"line": line, "shipped": shipped.get(line.pk, 0), "left": left,
+                     "paid": services.line_paid_amount(line, left)})
     return rows
 
 
@@ -255,8 +264,14 @@ def _order_lines_left(order: Order) -> list[dict]:
 @permission_required("aftersales.add_ticket", raise_exception=True)
 def ticket_new(request: HttpRequest, order_id: int) -> HttpResponse:
     order = get_object_or_404(Order.objects.select_related("store"), pk=order_id)
-    rows = _order_lines_left(order)
-    form = TicketNewForm(request.POST or None, lines=rows)
+    shipped = order_units_shipped(order)
+    # Nothing shipped yet: only a refund only or a compensation can be opened, so the form starts there.
+    default_type = TicketType.RETURN_REFUND if any(shipped.values()) else TicketType.REFUND_ONLY
+    ticket_type = request.POST.get("type") if request.method == "POST" else default_type
+    if ticket_type not in TicketType.values:
+        ticket_type = default_type
+    rows = _order_lines_left(order, ticket_type=ticket_type, shipped=shipped)
+    form = TicketNewForm(request.POST or None, lines=rows, initial={"type": default_type})
     status = 200
     if request.method == "POST":
         if form.is_valid():

@@ -15,6 +15,7 @@ from aftersales import services
 from aftersales.models import Ticket, TicketEvent, TicketEventType, TicketLine, TicketStatus
 from aftersales.services import TicketLineInput
 from fulfillment.models import Shipment
+from tests.aftersales.helpers import ship_order
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -29,8 +30,8 @@ def login(user) -> Client:
 
 @pytest.fixture
 def order(make_order):
-    """Ready order: 2 × TEA-LJ-250G at 188.00 and 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00."""
-    return make_order()
+    """Shipped order: 2 × TEA-LJ-250G at 188.00 and 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00."""
+    return ship_order(make_order())
 
 
 def lines_of(order):
@@ -50,13 +51,13 @@ def numbers_in(page: str) -> set[str]:
 
 def test_queue_filters_by_state_type_store_owner_overdue_and_escalation(role_users, make_order):
     agent = role_users["customer_service"]
-    mine = open_ticket(make_order())
+    mine = open_ticket(ship_order(make_order()))
     services.ticket_assign(ticket_id=mine.pk, owner=agent, actor=agent)
     late = open_ticket(make_order(), type="refund_only", amount=Decimal("20.00"))
     Ticket.objects.filter(pk=late.pk).update(due_at=timezone.now() - timedelta(minutes=5))
-    escalated = open_ticket(make_order(), type="exchange", reason="size")
+    escalated = open_ticket(ship_order(make_order()), type="exchange", reason="size")
     Ticket.objects.filter(pk=escalated.pk).update(escalated_at=timezone.now())
-    done = services.ticket_transition(ticket_id=open_ticket(make_order()).pk, name="reject", actor=agent,
+    done = services.ticket_transition(ticket_id=open_ticket(ship_order(make_order())).pk, name="reject", actor=agent,
                                       reason="超过七天")
     client = login(agent)
 

@@ -41,6 +41,7 @@ from orders.models import Order, Platform
 from pipeline import channel
 from pipeline import refunds as refund_flow
 from pipeline import tickets as ticket_flow
+from tests.aftersales.helpers import ship_order
 from tests.conftest import PASSWORD, channel_store
 
 
@@ -63,8 +64,8 @@ def banner(response) -> str:
 
 @pytest.fixture
 def manual_order(make_order, manual_store):
-    """Manual store, paid: 2 × TEA-LJ-250G at 188.00, 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00."""
-    return make_order(store=manual_store)
+    """Manual store, paid and shipped: 2 × TEA-LJ-250G at 188.00, 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00."""
+    return ship_order(make_order(store=manual_store))
 
 
 # --- 1. The hub's own Shopify refund comes back in the order's refunds[] ------------------------------------------

@@ -27,6 +27,7 @@ from aftersales.services import TicketLineInput
 from aftersales.tasks import escalate_stale_tickets_task
 from oms.celery import app
 from pipeline import tickets as tickets_flow
+from tests.aftersales.helpers import ship_order
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -113,8 +114,8 @@ def test_a_new_ticket_is_due_by_its_store_policy(make_order, taobao_store):
 
 @pytest.fixture
 def order(make_order):
-    """2 × TEA-LJ-250G at 188.00, 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00."""
-    return make_order()
+    """Shipped: 2 × TEA-LJ-250G at 188.00, 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00."""
+    return ship_order(make_order())
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from orders.models import OrderStatus
 from orders.services import LineInput
 from pipeline import returns as flows
 from pipeline import tickets
+from tests.aftersales.helpers import ship_order
 from tests.conftest import PASSWORD
 from tests.fulfillment.helpers import parcel_of, ship_parcel
 
@@ -181,7 +182,7 @@ def test_an_unknown_rma_and_a_ticket_expecting_no_parcel_are_refused(ticket, mak
     with pytest.raises(NotFoundError) as refused:
         flows.return_open(scan="RMA9912999999", actor=staff)
     assert refused.value.code == "return_not_found"
-    order = make_order()
+    order = ship_order(make_order())
     requested = tickets.ticket_open(order_id=order.pk, type="return_refund", reason="size",
                                     lines=[TicketLineInput(order.lines.first().pk, 1)])
     before = picture()

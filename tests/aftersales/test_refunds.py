@@ -24,12 +24,13 @@ from inventory.models import SKU
 from oms.exceptions import ConflictError, ValidationFailed
 from pipeline import refunds as refund_flow
 from pipeline import tickets as ticket_flow
+from tests.aftersales.helpers import ship_order
 
 
 @pytest.fixture
 def order(make_order, manual_store):
-    """Manual store, paid: 2 × TEA-LJ-250G at 188.00, 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00 → 420.90."""
-    return make_order(store=manual_store)
+    """Manual store, paid and shipped: 2 × TEA-LJ-250G at 188.00, 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00 → 420.90."""
+    return ship_order(make_order(store=manual_store))
 
 
 def lines_of(order):

@@ -26,6 +26,7 @@ from oms.exceptions import ConflictError, ValidationFailed
 from orders.models import Order, OrderEvent, OrderEventType, OrderStatus, Platform, Priority
 from pipeline import channel, returns, tickets
 from pipeline.replacements import ReplacementLineInput, ticket_replacement_create
+from tests.aftersales.helpers import ship_order
 from tests.conftest import PASSWORD, channel_store
 from tests.fulfillment.helpers import parcel_of, ship_parcel
 
@@ -276,7 +277,7 @@ def test_the_completeness_check_does_not_count_a_replacement_as_a_platform_order
         sandbox.set_clock(None)
         connector_services.store_poll(store_id=store.pk)
         channel.inbox_process_store(store_id=store.pk)
-        original = Order.objects.filter(store=store).order_by("pk").first()
+        original = ship_order(Order.objects.filter(store=store).order_by("pk").first())
         ticket = tickets.ticket_open(order_id=original.pk, type="resend", reason="lost_in_transit",
                                      lines=[TicketLineInput(original.lines.first().pk, 1)])
         ticket = tickets.ticket_apply_transition(ticket_id=ticket.pk, name="approve",

@@ -12,14 +12,15 @@ from aftersales import services
 from aftersales.models import Ticket, TicketEvent, TicketStatus
 from aftersales.services import TicketLineInput
 from fulfillment.models import Shipment
+from tests.aftersales.helpers import ship_order
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def order(make_order):
-    """Ready order: 2 × TEA-LJ-250G at 188.00 and 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00."""
-    return make_order()
+    """Shipped order: 2 × TEA-LJ-250G at 188.00 and 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00."""
+    return ship_order(make_order())
 
 
 def lines_of(order):
@@ -68,7 +69,7 @@ def test_customer_service_opens_a_ticket_and_reads_it_back(api_client_for, order
 
 def test_list_filters_like_the_queue(api_client_for, make_order, role_users):
     agent = role_users["customer_service"]
-    tea = lines_of(first := make_order())[0]
+    tea = lines_of(first := ship_order(make_order()))[0]
     mine = services.ticket_create(order_id=first.pk, type="return_refund", reason="size",
                                   lines=[TicketLineInput(tea.pk, 1)])
     services.ticket_assign(ticket_id=mine.pk, owner=agent, actor=agent)

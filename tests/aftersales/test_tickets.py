@@ -13,14 +13,15 @@ from aftersales.models import Ticket, TicketEvent, TicketEventType, TicketStatus
 from aftersales.services import TicketLineInput
 from fulfillment.models import Shipment
 from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
+from tests.aftersales.helpers import ship_order
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def order(make_order):
-    """Ready order: 2 × TEA-LJ-250G at 188.00 and 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00."""
-    return make_order()
+    """Shipped order: 2 × TEA-LJ-250G at 188.00 and 1 × CUP-CER-350 at 39.90 less 5.00, shipping 10.00."""
+    return ship_order(make_order())
 
 
 def lines_of(order):

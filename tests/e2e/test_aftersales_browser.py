@@ -88,7 +88,9 @@ def test_a_return_opened_on_the_order_page_is_received_graded_and_refunded(
     page.locator("[data-action=new-ticket]").click()
     page.wait_for_url(f"**/aftersales/new/{order.pk}/")
     expect(page.locator(f"#id_line_{tea_line.pk}_quantity")).to_have_value("2")
-    expect(page.locator("tr[data-line='1'] td:nth-child(6)")).to_have_text("376.00")  # paid for the 2 units
+    expect(page.locator("tr[data-line='1'] td[data-col=shipped]")).to_have_text("2")  # both delivered
+    expect(page.locator("tr[data-line='1'] td[data-col=left]")).to_have_text("2")  # and none under a ticket
+    expect(page.locator("tr[data-line='1'] td:nth-child(7)")).to_have_text("376.00")  # paid for the 2 units
     page.select_option("#id_type", "return_refund")
     page.select_option("#id_reason", "quality")
     page.fill("#id_reason_text", "茶叶受潮结块")
