@@ -53,7 +53,7 @@ def test_douyin_after_sales_poll_opens_tickets_incrementally_and_follow_the_plat
     store = channel_store(platform=Platform.DOUYIN, code="dy", name="抖店", credentials=douyin.connector_credentials())
     start = timezone.now().replace(microsecond=0)
     douyin.set_clock(start - timedelta(minutes=20))
-    shop_order = douyin.generate_order(status=2, lines=1)
+    shop_order = douyin.generate_order(status=3, lines=1)  # shipped: a return needs shipped units
     douyin.put_order(shop_order, push=False)
     sync_orders(store, start - timedelta(minutes=15))
     order = Order.objects.get(store=store, platform_order_id=shop_order["order_id"])

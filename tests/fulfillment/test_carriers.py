@@ -195,12 +195,16 @@ def test_a_retry_after_a_timeout_makes_no_second_waybill(sandbox, waits):
     control(sandbox, "faults", {"latency_ms": 0})
     waybill = slow.create_waybill(make_request())
 
+    def creates():
+        return [p for p in sandbox.pushed if p["kind"] == "create"]
+
     deadline = time.monotonic() + 3  # the timed-out request is still being served: wait for it
-    while len(sandbox.pushed) < 2 and time.monotonic() < deadline:
+    while len(creates()) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert {p["waybillNo"] for p in sandbox.pushed} == {waybill.tracking_number}
-    # The retry got there first and made the waybill; the late first request was refused as a repeat.
-    assert [(p["kind"], p["refused"]) for p in sandbox.pushed] == [("create", None), ("create", "8016")]
+    # One of the two requests made the waybill and the other was refused as a repeat: usually the retry gets
+    # there first; on a loaded machine the late first request may, and the retry then finds its waybill.
+    assert sorted((p["refused"] or "") for p in creates()) == ["", "8016"]
     assert [w["waybillNo"] for w in sandbox.waybills()] == [waybill.tracking_number]
 
 
