@@ -34,10 +34,12 @@ def buyer_language(*, order: Order) -> str:
     return BUYER_LANGUAGE_BY_COUNTRY.get((order.receiver_country or "").strip().upper(), BUYER_DEFAULT_LANGUAGE)
 
 
-def notification_queue_shipped(*, order: Order, shipment: Shipment) -> tuple[CustomerNotification, bool]:
+def notification_queue_shipped(*, order: Order, shipment: Shipment,
+                               kind: str = "shipped") -> tuple[CustomerNotification, bool]:
     """Write the "your parcel is on its way" message for the buyer; returns it and whether this call wrote
     it (like get_or_create). The caller schedules the send of a new queued one after commit; the sweeper
-    sends what that missed. A buyer without an e-mail address gets a skipped row, never sent."""
+    sends what that missed. A buyer without an e-mail address gets a skipped row, never sent. A resend from
+    the desk passes a ``kind`` of its own ("shipped#2"…): one row per message, each sent once."""
     number, url = customer_tracking(shipment.carrier.code if shipment.carrier else "", shipment.tracking_number)
     carrier = shipment.carrier.name if shipment.carrier else ""
     # Written now, in the buyer's language, not the language of whoever (or whichever task) shipped the parcel.
@@ -51,11 +53,11 @@ def notification_queue_shipped(*, order: Order, shipment: Shipment) -> tuple[Cus
     try:
         with transaction.atomic():
             notification = CustomerNotification.objects.create(
-                order=order, shipment=shipment, kind="shipped", recipient=recipient, subject=subject[:200], body=body,
+                order=order, shipment=shipment, kind=kind, recipient=recipient, subject=subject[:200], body=body,
                 status=NotificationStatus.QUEUED if recipient else NotificationStatus.SKIPPED,
                 last_error="" if recipient else "no e-mail address", next_attempt_at=timezone.now())
     except IntegrityError:
-        return CustomerNotification.objects.get(order=order, shipment=shipment, kind="shipped"), False
+        return CustomerNotification.objects.get(order=order, shipment=shipment, kind=kind), False
     return notification, True
 
 

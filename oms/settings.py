@@ -240,6 +240,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "staff": env_str("OMS_API_RATE_STAFF", "600/min"),
         "print_bridge": env_str("OMS_API_RATE_PRINT_BRIDGE", "6000/min"),
+        # The customer API (customer/throttles.py): order proofs per client address and per order number typed,
+        # and everything else per address. Ten proofs a minute is plenty for a buyer and slow for a guesser.
+        "customer_proof_ip": env_str("OMS_CUSTOMER_RATE_PROOF_IP", "10/min"),
+        "customer_proof_order": env_str("OMS_CUSTOMER_RATE_PROOF_ORDER", "10/min"),
+        "customer": env_str("OMS_CUSTOMER_RATE", "120/min"),
     },
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -264,6 +269,8 @@ SPECTACULAR_SETTINGS = {
     },
     # The schema states the errors every operation may give and what every input refuses (oms/api_schema.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "oms.api_schema.postprocess_schema"],
+    # The customer API (/api/customer/) has a schema of its own (/api/customer/v1/schema/); the staff one leaves it out.
+    "PREPROCESSING_HOOKS": ["customer.schema.staff_endpoints_only"],
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -365,6 +372,12 @@ ORDER_NUMBER_PREFIX = env_str("OMS_ORDER_NUMBER_PREFIX", "SO")
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("OMS_IDEMPOTENCY_KEY_TTL_HOURS", 48)
 # A parcel in transit without a tracking update for this many days raises an alert for customer service.
 OMS_TRACKING_STALE_DAYS = env_int("OMS_TRACKING_STALE_DAYS", 7)
+# The customer API: a buyer's token lives this many seconds; an order number typed with a wrong phone this many
+# times in a day (Asia/Shanghai) is locked for proofs until the next day; a parcel's public tracking link lives
+# this many days.
+OMS_CUSTOMER_TOKEN_MAX_AGE = env_int("OMS_CUSTOMER_TOKEN_MAX_AGE", 2 * 3600)
+OMS_CUSTOMER_PROOF_DAILY_FAILURES = env_int("OMS_CUSTOMER_PROOF_DAILY_FAILURES", 20)
+OMS_TRACKING_LINK_MAX_AGE_DAYS = env_int("OMS_TRACKING_LINK_MAX_AGE_DAYS", 180)
 
 # Customer notifications (shipped notices) go out by e-mail. The trial writes them to var/mail; set
 # EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_* variables for a real server.

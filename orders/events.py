@@ -56,6 +56,14 @@ def event_order_note_added(*, order: Order, note: str, actor, actor_label: str) 
                         actor_label=actor_label)
 
 
+def event_order_priority_raised(*, order: Order, from_priority: int, reason: str, actor, actor_label: str,
+                                data: dict | None = None) -> OrderEvent:
+    """The order's priority went up (an expedite). An "updated" row with ``data.priority`` rather than a type of
+    its own, so the event type choices, and with them the orders schema, stay as they are."""
+    return _unchanged(order, OrderEventType.UPDATED, actor=actor, actor_label=actor_label, reason=reason,
+                      data={"priority": {"from": from_priority, "to": order.priority}, **(data or {})})
+
+
 def _unchanged(order: Order, type_: str, *, actor=None, actor_label: str = "system", **fields) -> OrderEvent:
     """An event that leaves the order where it is (from and to are both its current status)."""
     return event_record(OrderEvent, order=order, type=type_, from_status=order.status, to_status=order.status,

@@ -658,6 +658,37 @@ def order_add_note(*, order_id: int, note: str, actor=None, actor_label: str = "
     return order
 
 
+# An order may be hurried until its last parcel has left (a part still waiting counts).
+PRIORITY_RAISABLE_STATES = [OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, OrderStatus.AWAITING_STOCK,
+                            OrderStatus.HELD, OrderStatus.READY, OrderStatus.IN_FULFILMENT,
+                            OrderStatus.PARTIALLY_SHIPPED]
+
+
+def order_raise_priority(*, order_id: int, priority: int, reason: str = "", actor=None, actor_label: str = "system",
+                         data: dict | None = None) -> tuple[Order, bool]:
+    """Raise the order's priority to ``priority`` (never lowers it); returns the order and whether it changed.
+    An order that has left the warehouse or ended is refused: nothing is left to hurry."""
+    if priority not in Priority.values:
+        raise OrderInvalid(_("Unknown priority %(priority)s.") % {"priority": priority},
+                           data={"priority": [_("Choose one of: %(values)s") % {
+                               "values": ", ".join(str(v) for v in Priority.values)}]})
+    with transaction.atomic():
+        order = _get_order_for_update(order_id)
+        if order.status not in PRIORITY_RAISABLE_STATES:
+            raise TransitionNotAllowed(
+                _("Order %(number)s cannot be hurried while it is %(status)s.") % {
+                    "number": order.number, "status": order.get_status_display()},
+                data={"status": order.status})
+        if order.priority >= priority:
+            return order, False
+        from_priority = order.priority
+        order.priority = priority
+        order.save(update_fields=["priority", "updated_at"])
+        events.event_order_priority_raised(order=order, from_priority=from_priority, reason=reason, actor=actor,
+                                           actor_label=actor_label, data=data)
+    return order, True
+
+
 # The transitions a person may trigger from the UI or the API, with the permission each needs.
 # Holds and releases have their own services because they carry a reason code.
 # With parcels, these steps happen when the parcels move (fulfillment.services), not by hand.

@@ -224,3 +224,22 @@ def shipments_cancel_of_order(*, order_id: int, reason: str, actor=None) -> Parc
             if shipment.tracking_number and shipment.carrier and shipment.carrier.kind != CarrierKind.MANUAL:
                 result.waybills_to_cancel.append(shipment.pk)
     return result
+
+
+def shipments_expedite_of_order(*, order_id: int, due_at, priority: int) -> list[Shipment]:
+    """Pull the order's parcels still in the warehouse up their kanban lane: the board sorts by ship-by time
+    (fulfillment.kanban), so the ship-by becomes ``due_at`` (never later than it was) and the card shows the
+    raised priority. Called under the order's lock (orders, then parcels); returns the parcels changed."""
+    changed = []
+    with transaction.atomic():
+        shipment_ids = sorted(set(ShipmentLine.objects.filter(
+            order_id=order_id, shipment__status__in=[SS.TO_PICK, SS.PICKING, SS.PACKED])
+            .values_list("shipment_id", flat=True)))
+        for shipment in lock_many(Shipment, shipment_ids):
+            if shipment.sla_due_at <= due_at and shipment.priority >= priority:
+                continue
+            shipment.sla_due_at = min(shipment.sla_due_at, due_at)
+            shipment.priority = max(shipment.priority, priority)
+            shipment.save(update_fields=["sla_due_at", "priority", "updated_at"])
+            changed.append(shipment)
+    return changed

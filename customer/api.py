@@ -1,0 +1,240 @@
+"""The customer API v1 (/api/customer/v1/): order proof, the buyer's orders, after-sales, expedite, parcels."""
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from aftersales.services import TicketLineInput
+from customer import selectors
+from customer.authentication import BuyerTokenAuthentication
+from customer.serializers import (
+    AfterSalesSerializer,
+    ExpediteSerializer,
+    OrderDetailSerializer,
+    OrderSummarySerializer,
+    ParcelSerializer,
+    ProofSerializer,
+    TicketOutSerializer,
+    TokenSerializer,
+)
+from customer.services import (
+    BuyerScope,
+    ProofLocked,
+    order_prove,
+    parcel_from_tracking_token,
+    parcel_tracking_path,
+)
+from customer.throttles import CustomerRateThrottle, ProofAddressThrottle, ProofOrderThrottle
+from oms.api_errors import error_responses
+from oms.exceptions import ConflictError, DomainError, ValidationFailed
+from orders.models import Order
+from pipeline import expedite, tickets
+
+NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The order number.")
+TOKEN = OpenApiParameter("token", str, OpenApiParameter.PATH, description="The parcel's signed tracking token.")
+# What every call with a token may answer besides its own errors.
+BUYER_ERRORS = (401, 404, 405, 429)
+
+
+class PermissionRefused(DomainError):
+    code = "permission_denied"
+    http_status = 403
+
+
+class BuyerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "customer.authentication.BuyerTokenAuthentication"
+    name = "buyerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "The token from POST /api/customer/v1/proof/."}
+
+
+class CustomerAPIView(APIView):
+    """A buyer's call: their token, no session (so no CSRF), counted per client address."""
+
+    authentication_classes = [BuyerTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [CustomerRateThrottle]
+
+    @property
+    def scope(self) -> BuyerScope:
+        return self.request.user
+
+
+def _event(event) -> dict | None:
+    if event is None:
+        return None
+    return {"at": event.occurred_at, "code": event.code, "description": event.description,
+            "location": event.location}
+
+
+def _stage(stage) -> dict:
+    return {"code": stage.code, "label": stage.label, "step": stage.step, "steps": stage.steps,
+            "labels": stage.labels}
+
+
+def parcel_data(parcel) -> dict:
+    return {"number": parcel.number, "carrier": parcel.carrier.name if parcel.carrier else None,
+            "tracking_number": parcel.tracking_number, "stage": _stage(selectors.parcel_stage(parcel)),
+            "latest_event": _event(selectors.parcel_latest_event(parcel)),
+            "estimated_delivery": selectors.parcel_estimated_delivery(parcel),
+            "tracking_url": parcel_tracking_path(shipment=parcel)}
+
+
+def _summary(order: Order) -> dict:
+    return {"number": order.number, "store": order.store.name, "placed_at": order.placed_at,
+            "stage": _stage(selectors.order_stage(order)), "total_amount": order.total_amount,
+            "currency": order.currency}
+
+
+def order_detail_data(order: Order, scope: BuyerScope) -> dict:
+    parcels = selectors.order_parcels(order)
+    latest = [e for e in (selectors.parcel_latest_event(p) for p in parcels) if e is not None]
+    estimates = [d for d in (selectors.parcel_estimated_delivery(p) for p in parcels) if d is not None]
+    return {**_summary(order),
+            "lines": [{"line_no": line.line_no, "title": line.title, "quantity": line.quantity,
+                       "unit_price": line.unit_price} for line in order.lines.all()],
+            "receiver": selectors.masked_receiver(order, scope),
+            "parcels": [parcel_data(p) for p in parcels],
+            "latest_carrier_event": _event(max(latest, key=lambda e: e.occurred_at) if latest else None),
+            "estimated_delivery": max(estimates) if estimates else None,
+            "timeline": selectors.order_timeline(order, parcels),
+            "can_expedite": selectors.buyer_may_expedite(scope=scope, order=order)}
+
+
+def _flatten(errors, prefix: str = "") -> dict[str, list[str]]:
+    """Nested serializer errors under the ticket service's keys ("lines[0].quantity")."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
+            for sub, messages in _flatten(value, name).items():
+                flat.setdefault(sub, []).extend(messages)
+    elif isinstance(errors, list) and any(isinstance(item, (dict, list)) for item in errors):
+        for index, value in enumerate(errors):
+            for sub, messages in _flatten(value, f"{prefix}[{index}]").items():
+                flat.setdefault(sub, []).extend(messages)
+    else:
+        flat[prefix or "non_field_errors"] = [str(message) for message in errors]
+    return flat
+
+
+class ProofView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ProofAddressThrottle, ProofOrderThrottle, CustomerRateThrottle]
+
+    @extend_schema(operation_id="customer_proof", request=ProofSerializer,
+                   responses={200: TokenSerializer, **error_responses(400, 404, 405, 415, 429)})
+    def post(self, request):
+        """Prove an order with its number (or the platform's order id) and the receiver phone, in full or its last
+        four digits; answers a token for the buyer's orders, valid for two hours. A wrong phone is answered exactly
+        like an unknown order (404 order_not_found). Ten tries a minute per address and per order number (then
+        429 with Retry-After); after too many wrong tries in a day the order number is locked until tomorrow."""
+        body = ProofSerializer(data=request.data)
+        if not body.is_valid():
+            raise ValidationFailed(_("The order number or phone is not valid."), code="proof_invalid",
+                                   data=_flatten(body.errors))
+        try:
+            token, _scope = order_prove(order=body.validated_data["order"], phone=body.validated_data["phone"])
+        except ProofLocked as exc:
+            raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message) from None
+        return Response(TokenSerializer({"token": token, "token_type": "Bearer",
+                                         "expires_in": settings.OMS_CUSTOMER_TOKEN_MAX_AGE}).data)
+
+
+class OrderListView(CustomerAPIView):
+    @extend_schema(operation_id="customer_orders_list", responses={200: OrderSummarySerializer(many=True),
+                                                                   **error_responses(401, 405, 429)})
+    def get(self, request):
+        """The buyer's orders, newest first (at most 100): the store, when, the stage in words, the total."""
+        orders = selectors.buyer_orders(scope=self.scope)[:100]
+        return Response(OrderSummarySerializer([_summary(order) for order in orders], many=True).data)
+
+
+class OrderDetailView(CustomerAPIView):
+    @extend_schema(operation_id="customer_orders_retrieve", parameters=[NUMBER],
+                   responses={200: OrderDetailSerializer, **error_responses(*BUYER_ERRORS)})
+    def get(self, request, number: str):
+        """One of the buyer's orders: the stage, lines, masked receiver, parcels with their latest carrier event
+        and estimated delivery, and the timeline. Another buyer's order is 404 like an unknown one."""
+        order = selectors.buyer_order(scope=self.scope, number=number)
+        return Response(OrderDetailSerializer(order_detail_data(order, self.scope)).data)
+
+
+class AfterSalesView(CustomerAPIView):
+    @extend_schema(operation_id="customer_after_sales_create", parameters=[NUMBER], request=AfterSalesSerializer,
+                   responses={201: TicketOutSerializer, **error_responses(400, 415, *BUYER_ERRORS)})
+    def post(self, request, number: str):
+        """Apply for after-sales on some lines (by line_no): a ticket from source customer_api, with the same
+        automatic checks as customer service's (window, units shipped, amounts): 400 ticket_invalid per field."""
+        order = selectors.buyer_order(scope=self.scope, number=number)
+        body = AfterSalesSerializer(data=request.data)
+        if not body.is_valid():
+            raise ValidationFailed(_("The after-sales request is not valid."), code="ticket_invalid",
+                                   data=_flatten(body.errors))
+        data = body.validated_data
+        line_ids = dict(order.lines.values_list("line_no", "pk"))
+        errors, lines = {}, []
+        for index, item in enumerate(data["lines"]):
+            if item["line_no"] not in line_ids:
+                errors[f"lines[{index}].line_no"] = [_("Not a line of order %(number)s.") % {"number": order.number}]
+                continue
+            lines.append(TicketLineInput(order_line_id=line_ids[item["line_no"]], quantity=item["quantity"],
+                                         replacement_sku=item.get("replacement_sku", "")))
+        if errors:
+            raise ValidationFailed(_("The after-sales request is not valid."), code="ticket_invalid", data=errors)
+        ticket = tickets.ticket_open(order_id=order.pk, type=data["type"], reason=data["reason"], lines=lines,
+                                     reason_text=data["reason_text"],
+                                     return_tracking_number=data["return_tracking_number"], source="customer_api",
+                                     actor=None, actor_label="customer_api")
+        return Response(TicketOutSerializer({
+            "number": ticket.number, "type": ticket.type, "status": ticket.status,
+            "status_display": ticket.get_status_display(), "requested_amount": ticket.requested_amount,
+            "created_at": ticket.created_at}).data, status=status.HTTP_201_CREATED)
+
+
+class ExpediteView(CustomerAPIView):
+    @extend_schema(operation_id="customer_expedite", parameters=[NUMBER], request=None,
+                   responses={200: ExpediteSerializer, **error_responses(403, 409, *BUYER_ERRORS)})
+    def post(self, request, number: str):
+        """Ask for the order to be hurried: VIP buyers only (403 expedite_not_allowed otherwise); an order that
+        has left the warehouse is 409. Raises its priority and moves its parcels up the warehouse's board."""
+        order = selectors.buyer_order(scope=self.scope, number=number)
+        changed = expedite_order(order=order, scope=self.scope)
+        message = _("Your order will be hurried.") if changed else _("Your order is already hurried.")
+        return Response(ExpediteSerializer({"number": order.number, "expedited": True, "message": message}).data)
+
+
+def expedite_order(*, order: Order, scope: BuyerScope) -> bool:
+    """The buyer's expedite request through the desk's expedite flow (priority up, parcels up the kanban, one order
+    event); True when something moved, False when the order was already hurried."""
+    if not selectors.buyer_is_vip(scope=scope):
+        raise PermissionRefused(_("Hurrying an order is for VIP customers."), code="expedite_not_allowed")
+    try:
+        expedite.order_expedite(order_id=order.pk, actor=None, reason=_("Asked by the buyer (mini-program)."))
+    except ConflictError as exc:
+        if exc.code != "already_expedited":
+            raise
+        return False
+    return True
+
+
+class ParcelView(APIView):
+    """The public tracking page's data: no login, the signed per-parcel token is the key."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [CustomerRateThrottle]
+
+    @extend_schema(operation_id="customer_parcel_retrieve", parameters=[TOKEN],
+                   responses={200: ParcelSerializer, **error_responses(404, 405, 429)})
+    def get(self, request, token: str):
+        """A parcel by its signed tracking token: stage, carrier, latest event and estimated delivery."""
+        return Response(ParcelSerializer(parcel_data(parcel_from_tracking_token(token=token))).data)
+
