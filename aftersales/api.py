@@ -16,32 +16,13 @@ from aftersales.serializers import (
     TicketSerializer,
     TicketTransitionSerializer,
 )
-from oms.api_errors import COMMON_ERRORS, error_responses
+from oms.api_errors import COMMON_ERRORS, error_responses, field_errors_flat
 from oms.api_schema import KnownQueryParamsMixin
 from oms.exceptions import NotFoundError, ValidationFailed
 from oms.inputs import is_id
 from pipeline import tickets as flows
 
 TICKET_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="The ticket's id.")
-
-
-def _flatten(errors, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested field errors under the service's keys ("lines[0].quantity"), so a caller reads one shape
-    whether the serializer or the service refused the ticket."""
-    flat: dict[str, list[str]] = {}
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            name = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
-            for sub, messages in _flatten(value, name).items():
-                flat.setdefault(sub, []).extend(messages)
-    elif isinstance(errors, list) and any(isinstance(item, (dict, list)) for item in errors):
-        for index, value in enumerate(errors):
-            for sub, messages in _flatten(value, f"{prefix}[{index}]").items():
-                flat.setdefault(sub, []).extend(messages)
-    else:
-        items = errors if isinstance(errors, list) else [errors]
-        flat[prefix or "non_field_errors"] = [str(item) for item in items]
-    return flat
 
 
 def _ticket_id(raw) -> int:
@@ -116,7 +97,7 @@ class TicketViewSet(KnownQueryParamsMixin, mixins.ListModelMixin, mixins.Retriev
         body = TicketCreateSerializer(data=request.data)
         if not body.is_valid():
             raise ValidationFailed(_("The after-sales request is not valid."), code="ticket_invalid",
-                                   data=_flatten(body.errors))
+                                   data=field_errors_flat(body.errors))
         data = body.validated_data
         ticket = flows.ticket_open(order_id=data["order"], type=data["type"], reason=data["reason"],
                                    lines=body.line_inputs(), reason_text=data["reason_text"],

@@ -30,7 +30,7 @@ from customer.services import (
     parcel_tracking_path,
 )
 from customer.throttles import CustomerRateThrottle, ProofAddressThrottle, ProofOrderThrottle
-from oms.api_errors import error_responses
+from oms.api_errors import error_responses, field_errors_flat
 from oms.exceptions import ConflictError, DomainError, ValidationFailed
 from orders.models import Order
 from pipeline import expedite, tickets
@@ -107,23 +107,6 @@ def order_detail_data(order: Order, scope: BuyerScope) -> dict:
             "can_expedite": selectors.buyer_may_expedite(scope=scope, order=order)}
 
 
-def _flatten(errors, prefix: str = "") -> dict[str, list[str]]:
-    """Nested serializer errors under the ticket service's keys ("lines[0].quantity")."""
-    flat: dict[str, list[str]] = {}
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            name = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
-            for sub, messages in _flatten(value, name).items():
-                flat.setdefault(sub, []).extend(messages)
-    elif isinstance(errors, list) and any(isinstance(item, (dict, list)) for item in errors):
-        for index, value in enumerate(errors):
-            for sub, messages in _flatten(value, f"{prefix}[{index}]").items():
-                flat.setdefault(sub, []).extend(messages)
-    else:
-        flat[prefix or "non_field_errors"] = [str(message) for message in errors]
-    return flat
-
-
 class ProofView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
@@ -139,7 +122,7 @@ class ProofView(APIView):
         body = ProofSerializer(data=request.data)
         if not body.is_valid():
             raise ValidationFailed(_("The order number or phone is not valid."), code="proof_invalid",
-                                   data=_flatten(body.errors))
+                                   data=field_errors_flat(body.errors))
         try:
             token, _scope = order_prove(order=body.validated_data["order"], phone=body.validated_data["phone"])
         except ProofLocked as exc:
@@ -177,7 +160,7 @@ class AfterSalesView(CustomerAPIView):
         body = AfterSalesSerializer(data=request.data)
         if not body.is_valid():
             raise ValidationFailed(_("The after-sales request is not valid."), code="ticket_invalid",
-                                   data=_flatten(body.errors))
+                                   data=field_errors_flat(body.errors))
         data = body.validated_data
         line_ids = dict(order.lines.values_list("line_no", "pk"))
         errors, lines = {}, []

@@ -35,6 +35,25 @@ def error_body(code: str, message: str, errors=None, **extra) -> dict:
     return body
 
 
+def field_errors_flat(errors, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested field errors under flat keys ("lines[0].quantity"), the shape the services use, so a caller
+    reads one shape whether the serializer or the service refused the input."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
+            for sub, messages in field_errors_flat(value, name).items():
+                flat.setdefault(sub, []).extend(messages)
+    elif isinstance(errors, list) and any(isinstance(item, (dict, list)) for item in errors):
+        for index, value in enumerate(errors):
+            for sub, messages in field_errors_flat(value, f"{prefix}[{index}]").items():
+                flat.setdefault(sub, []).extend(messages)
+    else:
+        items = errors if isinstance(errors, list) else [errors]
+        flat[prefix or "non_field_errors"] = [str(item) for item in items]
+    return flat
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.data or None), status=exc.http_status)
