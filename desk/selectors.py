@@ -137,8 +137,11 @@ def _order_ids(kind: SearchKind, text: str) -> list[int]:
     if kind == SearchKind.PLATFORM_ORDER_ID:
         return _newest_ids(orders.filter(platform_order_id=text))
     if kind == SearchKind.TRACKING_NUMBER:
-        found = ShipmentLine.objects.filter(shipment__tracking_number__in=keys).values("order_id")
-        return _newest_ids(orders.filter(id__in=found))
+        # Our parcels' tracking numbers, and the buyer's return parcel on an after-sales ticket ("where is the
+        # return I sent?"): both indexed.
+        shipped = ShipmentLine.objects.filter(shipment__tracking_number__in=keys).values_list("order_id", flat=True)
+        returned = Ticket.objects.filter(return_tracking_number__in=keys).values_list("order_id", flat=True)
+        return _newest_ids(orders.filter(id__in={*shipped[:MAX_PER_KIND], *returned[:MAX_PER_KIND]}))
     if kind == SearchKind.RMA_NUMBER:
         return _newest_ids(orders.filter(id__in=Ticket.objects.filter(number__in=keys).values("order_id")))
     phone = _national_phone(_PHONE_PUNCTUATION.sub("", text))

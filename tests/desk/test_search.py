@@ -105,6 +105,17 @@ def test_rma_number_finds_its_order(orders, role_users):
     assert result.hits[0].kinds == [SearchKind.RMA_NUMBER]
 
 
+def test_a_return_parcels_tracking_number_finds_the_order_of_its_ticket(orders, role_users):
+    ship_order(orders["wang"])
+    line = orders["wang"].lines.order_by("line_no").first()
+    ticket_open(order_id=orders["wang"].pk, type=TicketType.RETURN_REFUND, reason=TicketReason.QUALITY,
+                lines=[TicketLineInput(order_line_id=line.pk, quantity=1)], return_tracking_number="SF7000000001")
+    result = desk_search(query="sf7000000001", user=role_users["customer_service"])
+    assert numbers(result) == [orders["wang"].number]
+    assert result.hits[0].kinds == [SearchKind.TRACKING_NUMBER]
+    assert numbers(desk_search(query="SF7000000002", user=role_users["customer_service"])) == []
+
+
 def test_names_match_by_prefix_under_three_characters_and_anywhere_from_three(orders, role_users):
     user = role_users["customer_service"]
     two = desk_search(query="王小", user=user)
