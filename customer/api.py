@@ -18,18 +18,29 @@ from customer.serializers import (
     OrderDetailSerializer,
     OrderSummarySerializer,
     ParcelSerializer,
-    ProofSerializer,
     TicketOutSerializer,
     TokenSerializer,
+    WeChatLoginOutSerializer,
+    WeChatLoginSerializer,
+    WeChatProofSerializer,
 )
 from customer.services import (
+    WECHAT_TICKET_MAX_AGE,
     BuyerScope,
     ProofLocked,
+    WeChatLoginRefused,
     order_prove,
     parcel_from_tracking_token,
     parcel_tracking_path,
+    wechat_login,
+    wechat_unbind,
 )
-from customer.throttles import CustomerRateThrottle, ProofAddressThrottle, ProofOrderThrottle
+from customer.throttles import (
+    CustomerRateThrottle,
+    ProofAddressThrottle,
+    ProofOrderThrottle,
+    WeChatLoginThrottle,
+)
 from oms.api_errors import error_responses, field_errors_flat
 from oms.exceptions import ConflictError, DomainError, ValidationFailed
 from orders.models import Order
@@ -112,23 +123,68 @@ class ProofView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [ProofAddressThrottle, ProofOrderThrottle, CustomerRateThrottle]
 
-    @extend_schema(operation_id="customer_proof", request=ProofSerializer,
+    @extend_schema(operation_id="customer_proof", request=WeChatProofSerializer,
                    responses={200: TokenSerializer, **error_responses(400, 404, 405, 415, 429)})
     def post(self, request):
         """Prove an order with its number (or the platform's order id) and the receiver phone, in full or its last
         four digits; answers a token for the buyer's orders, valid for two hours. A wrong phone is answered exactly
         like an unknown order (404 order_not_found). Ten tries a minute per address and per order number (then
-        429 with Retry-After); after too many wrong tries in a day the order number is locked until tomorrow."""
-        body = ProofSerializer(data=request.data)
+        429 with Retry-After); after too many wrong tries in a day the order number is locked until tomorrow.
+        With the wechat_ticket of a WeChat login, the WeChat user is bound to this buyer (wechat_bound: true)."""
+        body = WeChatProofSerializer(data=request.data)
         if not body.is_valid():
             raise ValidationFailed(_("The order number or phone is not valid."), code="proof_invalid",
                                    data=field_errors_flat(body.errors))
         try:
-            token, _scope = order_prove(order=body.validated_data["order"], phone=body.validated_data["phone"])
+            token, scope = order_prove(order=body.validated_data["order"], phone=body.validated_data["phone"],
+                                       wechat_ticket=body.validated_data.get("wechat_ticket", ""))
         except ProofLocked as exc:
             raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message) from None
         return Response(TokenSerializer({"token": token, "token_type": "Bearer",
-                                         "expires_in": settings.OMS_CUSTOMER_TOKEN_MAX_AGE}).data)
+                                         "expires_in": settings.OMS_CUSTOMER_TOKEN_MAX_AGE,
+                                         "wechat_bound": scope.wechat_binding_id is not None}).data)
+
+
+class WeChatLoginView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [WeChatLoginThrottle, CustomerRateThrottle]
+
+    @extend_schema(operation_id="customer_wechat_login", request=WeChatLoginSerializer,
+                   responses={200: WeChatLoginOutSerializer, **error_responses(400, 403, 405, 415, 429, 503)})
+    def post(self, request):
+        """Log in with the code of wx.login(): the hub exchanges it at WeChat (jscode2session) for the user's
+        openid, which it never shows. A user bound to a buyer gets a token at once (bound: true); otherwise a
+        wechat_ticket (ten minutes) to send with the first order proof, which binds them. Refusals:
+        400 wechat_code_invalid (call wx.login again), 403 wechat_login_blocked, 429, 503 wechat_unavailable or
+        wechat_login_disabled (prove the order with its number and phone instead)."""
+        body = WeChatLoginSerializer(data=request.data)
+        if not body.is_valid():
+            raise ValidationFailed(_("The login code is not valid."), code="wechat_code_invalid",
+                                   data=field_errors_flat(body.errors))
+        try:
+            login = wechat_login(code=body.validated_data["code"])
+        except WeChatLoginRefused as exc:
+            if exc.retry_after is not None:
+                raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message) from None
+            raise
+        if login.bound:
+            data = {"bound": True, "token": login.token, "token_type": "Bearer",
+                    "expires_in": settings.OMS_CUSTOMER_TOKEN_MAX_AGE}
+        else:
+            data = {"bound": False, "wechat_ticket": login.wechat_ticket, "expires_in": WECHAT_TICKET_MAX_AGE}
+        return Response(WeChatLoginOutSerializer(data).data)
+
+
+class WeChatBindingView(CustomerAPIView):
+    @extend_schema(operation_id="customer_wechat_unbind", request=None,
+                   responses={204: None, **error_responses(*BUYER_ERRORS)})
+    def delete(self, request):
+        """Unbind the WeChat user this token came through (a token from a WeChat login, or from a proof that bound
+        one): the next login asks for an order proof again, and every token the binding gave stops working (401).
+        A token from a plain proof is 404 wechat_not_bound."""
+        wechat_unbind(scope=self.scope)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class OrderListView(CustomerAPIView):

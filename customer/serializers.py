@@ -13,10 +13,30 @@ class ProofSerializer(StrictInputSerializer):
     phone = serializers.CharField(max_length=20, help_text=_("The receiver's phone: in full, or its last four digits."))
 
 
+class WeChatProofSerializer(ProofSerializer):
+    wechat_ticket = serializers.CharField(
+        max_length=512, required=False, allow_blank=True,
+        help_text=_("From a WeChat login that found no binding: proving the order binds the WeChat user to you."))
+
+
+class WeChatLoginSerializer(StrictInputSerializer):
+    code = serializers.CharField(max_length=128, help_text=_("The code wx.login() gave the mini-program."))
+
+
+class WeChatLoginOutSerializer(serializers.Serializer):
+    bound = serializers.BooleanField(help_text=_("Whether this WeChat user is bound to a buyer already."))
+    token = serializers.CharField(required=False, help_text=_("When bound: send it as Authorization: Bearer <token>."))
+    token_type = serializers.CharField(required=False)
+    expires_in = serializers.IntegerField(help_text=_("Seconds the token (or the WeChat ticket) stays valid."))
+    wechat_ticket = serializers.CharField(
+        required=False, help_text=_("When not bound: send it with the first order proof to bind."))
+
+
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text=_("Send it as Authorization: Bearer <token>."))
     token_type = serializers.CharField(default="Bearer")
     expires_in = serializers.IntegerField(help_text=_("Seconds the token stays valid."))
+    wechat_bound = serializers.BooleanField(required=False, help_text=_("True when the proof bound a WeChat user."))
 
 
 class StageSerializer(serializers.Serializer):

@@ -1,4 +1,4 @@
-"""Buyer proofs and signed links: an order number and phone give a short-lived token scoped to one buyer."""
+"""Buyer proofs, WeChat logins and signed links: each gives a short-lived token scoped to one buyer."""
 
 from __future__ import annotations
 
@@ -16,7 +16,15 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
-from customer.models import ProofFailure
+from customer.models import ProofFailure, WeChatBinding
+from customer.wechat import (
+    REASON_BLOCKED,
+    REASON_CODE_INVALID,
+    REASON_RATE_LIMITED,
+    WeChatClient,
+    WeChatLoginError,
+    wechat_login_configured,
+)
 from fulfillment.models import Shipment
 from oms.exceptions import DomainError, NotFoundError, ValidationFailed
 from orders.models import Order
@@ -24,6 +32,10 @@ from orders.models import Order
 TOKEN_SALT = "customer.buyer-token"
 TRACK_SALT = "customer.parcel-track"
 PHONE_SALT = "customer.typed-phone"
+WECHAT_TICKET_SALT = "customer.wechat-ticket"
+OPENID_SALT = "customer.wechat-openid"
+# How long a WeChat login that found no binding may be used to bind, by proving an order.
+WECHAT_TICKET_MAX_AGE = 600
 TOKEN_VERSION = 1
 # A buyer: the store's platform buyer id, or a full receiver phone; with neither, the proven order alone.
 SCOPE_BUYER, SCOPE_PHONE, SCOPE_ORDER = "buyer", "phone", "order"
@@ -56,6 +68,7 @@ class BuyerScope:
     buyer_id: str
     phone: str  # the anchor order's receiver phone, read from the database, never from the token
     phone_digest: str  # the phone the buyer typed (hashed); only an order with that phone shows it unmasked
+    wechat_binding_id: int | None = None  # set when the token came through a WeChat user bound to this buyer
 
     is_authenticated = True
     is_anonymous = False
@@ -135,12 +148,13 @@ def _scope_of(order: Order) -> tuple[str, dict]:
     return SCOPE_ORDER, {}
 
 
-def order_prove(*, order: str, phone: str) -> tuple[str, BuyerScope]:
+def order_prove(*, order: str, phone: str, wechat_ticket: str = "") -> tuple[str, BuyerScope]:
     """A buyer proves an order: its number (or platform order id) and the receiver phone, full or last four.
 
     Returns a signed token and the scope it opens. A wrong phone and an unknown order are the same refusal
     (404 order_not_found, the same sentence), counted against the number typed; past the daily cap the number
     is locked for proofs until tomorrow (429 proof_locked). Input of the wrong shape is 400 proof_invalid.
+    With ``wechat_ticket`` (from a WeChat login that found no binding), the WeChat user is bound to this buyer.
     """
     key = proof_key(order)
     typed = phone_digits(phone)
@@ -149,6 +163,11 @@ def order_prove(*, order: str, phone: str) -> tuple[str, BuyerScope]:
         errors["order"] = [_("Type the order number.")]
     if len(typed) != 4 and not 7 <= len(typed) <= 15:
         errors["phone"] = [_("Type the receiver's full phone number or its last four digits.")]
+    openid_digest = ""
+    if wechat_ticket:
+        openid_digest = wechat_ticket_read(ticket=wechat_ticket)
+        if not openid_digest:
+            errors["wechat_ticket"] = [_("The WeChat login has expired or is not valid: log in again.")]
     if errors:
         raise ValidationFailed(_("The order number or phone is not valid."), code="proof_invalid", data=errors)
     cap = settings.OMS_CUSTOMER_PROOF_DAILY_FAILURES
@@ -165,18 +184,24 @@ def order_prove(*, order: str, phone: str) -> tuple[str, BuyerScope]:
     if found is None:
         proof_failure_record(key=key)
         raise NotFoundError(_("No order matches this order number and phone."), code="order_not_found")
-    return buyer_token_issue(order=found, phone_digest=_phone_digest(typed) if len(typed) != 4 else "")
+    phone_digest = _phone_digest(typed) if len(typed) != 4 else ""
+    binding = wechat_bind(openid_digest=openid_digest, order=found, phone_digest=phone_digest) \
+        if openid_digest else None
+    return buyer_token_issue(order=found, phone_digest=phone_digest, wechat_binding=binding)
 
 
-def buyer_token_issue(*, order: Order, phone_digest: str = "") -> tuple[str, BuyerScope]:
-    """A token for the buyer of ``order`` (already proven). The seam of the WeChat login (issue 17, 3b): an openid
-    bound after a first proof keeps that order's number, and its login issues the token here, with no phone."""
+def buyer_token_issue(*, order: Order, phone_digest: str = "",
+                      wechat_binding: WeChatBinding | None = None) -> tuple[str, BuyerScope]:
+    """A token for the buyer of ``order`` (already proven, now or by a WeChat user bound to it earlier)."""
     kind, scope = _scope_of(order)
-    token = signing.dumps({"v": TOKEN_VERSION, "o": order.number, "k": kind, "pd": phone_digest}, salt=TOKEN_SALT,
-                          compress=True)
+    payload = {"v": TOKEN_VERSION, "o": order.number, "k": kind, "pd": phone_digest}
+    if wechat_binding is not None:
+        payload["wb"] = wechat_binding.pk
+    token = signing.dumps(payload, salt=TOKEN_SALT, compress=True)
     return token, BuyerScope(anchor_number=order.number, kind=kind, store_id=order.store_id,
                              buyer_id=scope.get("buyer_id", ""), phone=scope.get("phone", ""),
-                             phone_digest=phone_digest)
+                             phone_digest=phone_digest,
+                             wechat_binding_id=wechat_binding.pk if wechat_binding is not None else None)
 
 
 def buyer_scope_from_token(*, token: str) -> BuyerScope:
@@ -197,9 +222,116 @@ def buyer_scope_from_token(*, token: str) -> BuyerScope:
     if kind != payload.get("k"):
         # The order's buyer or phone changed since the proof: what the token opened is not what it would now.
         raise TokenInvalid(_("The token is not valid."))
+    binding_id = payload.get("wb")
+    if binding_id is not None and not WeChatBinding.objects.filter(pk=binding_id, unbound_at__isnull=True).exists():
+        # Unbinding ends every token the WeChat user was given, at once.
+        raise TokenInvalid(_("This WeChat account was unbound: prove the order again."), code="wechat_unbound")
     return BuyerScope(anchor_number=anchor.number, kind=kind, store_id=anchor.store_id,
                       buyer_id=scope.get("buyer_id", ""), phone=scope.get("phone", ""),
-                      phone_digest=str(payload.get("pd") or ""))
+                      phone_digest=str(payload.get("pd") or ""), wechat_binding_id=binding_id)
+
+
+# --- WeChat login (docs/customer-api.md, "WeChat login") ----------------------------------------------------------
+
+
+class WeChatLoginRefused(DomainError):
+    """A WeChat login that gave no openid, as the customer API answers it (see customer.wechat for the reasons)."""
+
+    def __init__(self, message: str, *, code: str, http_status: int, retry_after: int | None = None):
+        super().__init__(message, code=code, http_status=http_status)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class WeChatLogin:
+    """A WeChat login's outcome: a bound user gets a buyer token; an unbound one a ticket to bind with a proof."""
+
+    token: str = ""
+    wechat_ticket: str = ""
+
+    @property
+    def bound(self) -> bool:
+        return bool(self.token)
+
+
+def openid_digest_of(openid: str) -> str:
+    """The keyed digest the hub keeps instead of an openid (per mini-program: the same person has another openid
+    in another app)."""
+    return salted_hmac(OPENID_SALT, f"{settings.OMS_WECHAT_APP_ID}:{openid}", algorithm="sha256").hexdigest()
+
+
+def wechat_ticket_read(*, ticket: str) -> str:
+    """The openid digest a login ticket carries, or "" when it is tampered with, expired or for another app."""
+    try:
+        payload = signing.loads(ticket, salt=WECHAT_TICKET_SALT, max_age=WECHAT_TICKET_MAX_AGE)
+    except signing.BadSignature:
+        return ""
+    if not isinstance(payload, dict) or payload.get("a") != settings.OMS_WECHAT_APP_ID:
+        return ""
+    digest = payload.get("d")
+    return digest if isinstance(digest, str) and len(digest) == 64 else ""
+
+
+def _live_binding(openid_digest: str) -> WeChatBinding | None:
+    return (WeChatBinding.objects.select_related("order")
+            .filter(app_id=settings.OMS_WECHAT_APP_ID, openid_digest=openid_digest, unbound_at__isnull=True).first())
+
+
+def wechat_login(*, code: str, client: WeChatClient | None = None) -> WeChatLogin:
+    """A mini-program login: exchange the wx.login() code at WeChat, then a token if the user is bound to a buyer.
+
+    Refusals (WeChatLoginRefused): 503 wechat_login_disabled when no app id/secret is set; 400 wechat_code_invalid
+    (a bad, expired or used code: call wx.login again); 403 wechat_login_blocked (WeChat blocks this user);
+    429 wechat_rate_limited; 503 wechat_unavailable (WeChat busy or unreachable, or our credentials refused).
+    """
+    if not wechat_login_configured():
+        raise WeChatLoginRefused(_("WeChat login is not set up for this shop."), code="wechat_login_disabled",
+                                 http_status=503)
+    try:
+        session = (client or WeChatClient.from_settings()).code_to_session(code)
+    except WeChatLoginError as exc:
+        raise _login_refusal(exc) from None
+    digest = openid_digest_of(session.openid)
+    binding = _live_binding(digest)
+    if binding is None:
+        ticket = signing.dumps({"a": settings.OMS_WECHAT_APP_ID, "d": digest}, salt=WECHAT_TICKET_SALT,
+                               compress=True)
+        return WeChatLogin(wechat_ticket=ticket)
+    WeChatBinding.objects.filter(pk=binding.pk).update(last_login_at=timezone.now())
+    token, _scope = buyer_token_issue(order=binding.order, phone_digest=binding.phone_digest, wechat_binding=binding)
+    return WeChatLogin(token=token)
+
+
+def _login_refusal(exc: WeChatLoginError) -> WeChatLoginRefused:
+    if exc.reason == REASON_CODE_INVALID:
+        return WeChatLoginRefused(_("The WeChat login code is not valid or was already used: log in again."),
+                                  code="wechat_code_invalid", http_status=400)
+    if exc.reason == REASON_BLOCKED:
+        return WeChatLoginRefused(_("WeChat does not allow this account to log in."), code="wechat_login_blocked",
+                                  http_status=403)
+    if exc.reason == REASON_RATE_LIMITED:
+        return WeChatLoginRefused(_("Too many logins: try again in a minute."), code="wechat_rate_limited",
+                                  http_status=429, retry_after=60)
+    return WeChatLoginRefused(_("WeChat login is unavailable at the moment: try again shortly, or prove the order "
+                                "with its number and phone."), code="wechat_unavailable", http_status=503)
+
+
+def wechat_bind(*, openid_digest: str, order: Order, phone_digest: str) -> WeChatBinding:
+    """Bind a WeChat user to the buyer of a just-proven order; a user bound before is moved to this buyer."""
+    now = timezone.now()
+    with transaction.atomic():
+        WeChatBinding.objects.filter(app_id=settings.OMS_WECHAT_APP_ID, openid_digest=openid_digest,
+                                     unbound_at__isnull=True).update(unbound_at=now)
+        return WeChatBinding.objects.create(app_id=settings.OMS_WECHAT_APP_ID, openid_digest=openid_digest,
+                                            order=order, phone_digest=phone_digest, last_login_at=now)
+
+
+def wechat_unbind(*, scope: BuyerScope) -> None:
+    """The buyer unbinds the WeChat user their token came through; every token it was given stops working."""
+    if scope.wechat_binding_id is None:
+        raise NotFoundError(_("This session did not come through a WeChat login."), code="wechat_not_bound")
+    WeChatBinding.objects.filter(pk=scope.wechat_binding_id, unbound_at__isnull=True).update(
+        unbound_at=timezone.now())
 
 
 def parcel_tracking_token(*, shipment: Shipment) -> str:

@@ -38,3 +38,9 @@ class ProofOrderThrottle(CredentialRateThrottle):
             return None  # refused as invalid input anyway, by the serializer
         digest = hashlib.sha256(number.strip()[:64].encode()).hexdigest()[:32]
         return self.cache_format % {"scope": self.scope, "ident": f"order:{digest}"}
+
+
+class WeChatLoginThrottle(CustomerRateThrottle):
+    """WeChat logins per client address: each one is a call to WeChat, which limits us too."""
+
+    scope = "customer_wechat_login"

@@ -98,8 +98,15 @@ class GatewayClient:
         Transport failures, HTTP 5xx/429 and a body that is not JSON become TransientError (or
         PermanentError for a non-JSON answer that is not a 200); what the body says is the caller's.
         """
+        return self.send("POST", url, describe=describe, **kwargs)
+
+    def get(self, url: str, *, describe: str, **kwargs: Any) -> tuple[int, Any]:
+        """One GET, answered and failing as ``post`` (WeChat's code-to-session is a GET with a query)."""
+        return self.send("GET", url, describe=describe, **kwargs)
+
+    def send(self, method: str, url: str, *, describe: str, **kwargs: Any) -> tuple[int, Any]:
         try:
-            response = self.http.post(url, timeout=self.timeout, **kwargs)
+            response = self.http.request(method, url, timeout=self.timeout, **kwargs)
         except requests.ConnectTimeout as exc:
             raise TransientError(f"{describe}: connect timeout ({exc})", code="connect") from exc
         except requests.Timeout as exc:

@@ -72,7 +72,10 @@ def api_exception_handler(exc, context):
         response.data = error_body("invalid", "Invalid input.", response.data)
     else:
         detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
-        code = _CODES.get(type(exc)) or getattr(exc, "default_code", "error")
+        # A code given where the exception was raised (401 token_expired) is more precise than the type's.
+        given = getattr(detail, "code", None)
+        default = getattr(exc, "default_code", "error")
+        code = given if isinstance(given, str) and given != default else (_CODES.get(type(exc)) or default)
         response.data = error_body(code, str(detail))
     return response
 
@@ -102,6 +105,7 @@ ERROR_DESCRIPTIONS = {
     415: "The body is not JSON: unsupported_media_type.",
     422: "The same Idempotency-Key came with a different request: idempotency_key_reused.",
     429: "Too many requests: throttled (retry after the Retry-After header).",
+    503: "A service the call depends on is unavailable or not set up: try again later (e.g. wechat_unavailable).",
 }
 
 

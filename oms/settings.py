@@ -245,6 +245,7 @@ REST_FRAMEWORK = {
         "customer_proof_ip": env_str("OMS_CUSTOMER_RATE_PROOF_IP", "10/min"),
         "customer_proof_order": env_str("OMS_CUSTOMER_RATE_PROOF_ORDER", "10/min"),
         "customer": env_str("OMS_CUSTOMER_RATE", "120/min"),
+        "customer_wechat_login": env_str("OMS_CUSTOMER_RATE_WECHAT_LOGIN", "20/min"),
     },
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -378,6 +379,12 @@ OMS_TRACKING_STALE_DAYS = env_int("OMS_TRACKING_STALE_DAYS", 7)
 OMS_CUSTOMER_TOKEN_MAX_AGE = env_int("OMS_CUSTOMER_TOKEN_MAX_AGE", 2 * 3600)
 OMS_CUSTOMER_PROOF_DAILY_FAILURES = env_int("OMS_CUSTOMER_PROOF_DAILY_FAILURES", 20)
 OMS_TRACKING_LINK_MAX_AGE_DAYS = env_int("OMS_TRACKING_LINK_MAX_AGE_DAYS", 180)
+# WeChat login for the mini-program (docs/customer-api.md): the mini-program's app id and secret; login is off
+# while either is empty. `make run` points the API base at the local WeChat sandbox.
+OMS_WECHAT_APP_ID = env_str("OMS_WECHAT_APP_ID", "")
+OMS_WECHAT_APP_SECRET = env_str("OMS_WECHAT_APP_SECRET", "")
+OMS_WECHAT_API_BASE = env_str("OMS_WECHAT_API_BASE", "https://api.weixin.qq.com")
+OMS_WECHAT_TIMEOUT = env_int("OMS_WECHAT_TIMEOUT", 5)
 
 # Customer notifications (shipped notices) go out by e-mail. The trial writes them to var/mail; set
 # EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_* variables for a real server.

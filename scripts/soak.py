@@ -30,7 +30,8 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python")
 SUPERVISORD = str(ROOT / ".venv" / "bin" / "supervisord")
 SUPERVISORCTL = str(ROOT / ".venv" / "bin" / "supervisorctl")
 PORT_VARS = ["OMS_PORT", "OMS_SHOPIFY_SANDBOX_PORT", "OMS_TAOBAO_SANDBOX_PORT", "OMS_PDD_SANDBOX_PORT",
-             "OMS_DOUYIN_SANDBOX_PORT", "OMS_SF_SANDBOX_PORT", "OMS_VPRINTER_SH_PORT", "OMS_VPRINTER_GZ_PORT",
+             "OMS_DOUYIN_SANDBOX_PORT", "OMS_SF_SANDBOX_PORT", "OMS_WECHAT_SANDBOX_PORT",
+             "OMS_VPRINTER_SH_PORT", "OMS_VPRINTER_GZ_PORT",
              "OMS_VPRINTER_US_NJ_PORT"]
 PAGES = ["/orders/", "/api/v1/orders/", "/fulfillment/kanban/SH/", "/inventory/", "/healthz"]
 # The health page answers 503 while the worker's heartbeat row is stale (the worker just killed and starting

@@ -28,7 +28,7 @@ from printing.models import PrintBridge, Printer, Transport
 from tests.conftest import PASSWORD, ROOT, channel_store
 
 PO_PATH = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
-OUR_APPS = {"oms", "orders", "inventory", "fulfillment", "aftersales", "connectors", "finance", "printing"}
+OUR_APPS = {"oms", "orders", "inventory", "fulfillment", "aftersales", "connectors", "finance", "printing", "desk", "customer"}
 # Words a Chinese seller reads as they are (brands and trade terms): the same text in both languages is right.
 SAME_IN_CHINESE = {"SKU", "Shopify", "VIP", "ID"}
 
