@@ -24,13 +24,20 @@ from aftersales.selectors import ticket_escalated_q, ticket_overdue_q
 from connectors.models import ChannelSyncState, RefundPush
 from demo.aftersales import CASES, PLATFORM_CASE, PLATFORM_REFUND_ID, TOUR_TRACKING
 from demo.catalog import SKUS
+from demo.desk import MASKED_PHONE, VIP, XIAOBEI, XIAOMING
+from demo.desk import NOTES as DESK_NOTES
+from demo.desk import ORDERS as DESK_ORDERS
 from demo.loader import demo_load
 from demo.orders import SCARCE_ORDERS
 from demo.users import DEMO_USERS
+from desk.customers import buyer_key_of_order, customer_view
+from desk.models import CustomerNote
+from desk.selectors import SearchKind, desk_search
 from fulfillment.models import Shipment, ShipmentStatus
 from inventory.models import SKU, MovementKind, StockMovement, Warehouse
 from inventory.services import stock_reconcile
-from orders.models import Order, OrderEvent, OrderEventType, Store
+from orders.models import HoldReason, Order, OrderEvent, OrderEventType, OrderStatus, Priority, Store
+from pipeline.expedite import order_expedite
 
 ORDERS = 40
 
@@ -73,9 +80,9 @@ def test_master_data_is_not_duplicated(loaded_twice):
 
 @pytest.mark.django_db
 def test_orders_are_created_once_in_many_states(loaded_twice):
-    # Plus the orders waiting for the scarce SKU, the after-sales orders (WeChat and one Taobao) and the exchange's
-    # replacement order.
-    assert Order.objects.count() == ORDERS + SCARCE_ORDERS + len(CASES) + 1 + 1
+    # Plus the orders waiting for the scarce SKU, the after-sales orders (WeChat and one Taobao), the exchange's
+    # replacement order and the desk's named buyers.
+    assert Order.objects.count() == ORDERS + SCARCE_ORDERS + len(CASES) + 1 + 1 + len(DESK_ORDERS)
     assert Order.objects.values("status").distinct().count() > 5
     created = OrderEvent.objects.filter(type=OrderEventType.CREATED)
     assert not Order.objects.exclude(pk__in=created.values("order_id")).exists()
@@ -99,9 +106,8 @@ def test_a_changed_password_survives_a_rerun():
 @pytest.mark.django_db
 def test_demo_orders_walk_through_their_parcels(loaded_twice):
     """The order states of the demo come from real parcels: picking, shipped and delivered agree."""
-    from fulfillment.models import Carrier, Shipment, ShipmentStatus
+    from fulfillment.models import Carrier
     from inventory.services import stock_reconcile
-    from orders.models import Order, OrderStatus
 
     assert Carrier.objects.count() == 4
     shipped = Order.objects.filter(status__in=[OrderStatus.SHIPPED, OrderStatus.DELIVERED])
@@ -182,8 +188,9 @@ def test_after_sales_tickets_are_made_once_in_each_state_through_the_real_flows(
         "WX-AS-007": ("return_refund", TicketStatus.REJECTED),
         "WX-AS-008": ("return_refund", TicketStatus.CLOSED),
         PLATFORM_CASE.key: ("refund_only", TicketStatus.REFUNDED),
+        "WX-DESK-002": ("return_refund", TicketStatus.REQUESTED),  # the desk's returning buyer
     }
-    assert sorted(ticket.store.code for ticket in tickets.values()) == ["taobao-demo"] + ["wechat-demo"] * 8
+    assert sorted(ticket.store.code for ticket in tickets.values()) == ["taobao-demo"] + ["wechat-demo"] * 9
     now = timezone.now()
     overdue = set(Ticket.objects.filter(ticket_overdue_q(now)).values_list("order__platform_order_id", flat=True))
     assert overdue == {"WX-AS-001", "WX-AS-002"}
@@ -229,3 +236,105 @@ def test_after_sales_tickets_are_made_once_in_each_state_through_the_real_flows(
     assert [(r.amount, r.method, r.status) for r in platform.refunds.all()] == [
         (Decimal("29.90"), RefundMethod.PLATFORM, RefundStatus.CONFIRMED)]
     assert not RefundPush.objects.exists()
+
+
+def _desk_order(key: str) -> Order:
+    return Order.objects.get(platform_order_id=key)
+
+
+def _hits(query: str) -> list[tuple[str, str, str, list[SearchKind]]]:
+    """(platform order id, receiver name, receiver phone, what matched) of every hit, as customer service sees it."""
+    result = desk_search(query=query, user=get_user_model().objects.get(username="cs"))
+    assert result.pages <= 1  # every hit is on the page read here
+    return sorted((hit.order.platform_order_id, hit.receiver_name, hit.receiver_phone, hit.kinds)
+                  for hit in result.hits)
+
+
+XIAOBEI_KEYS = ["4018362291750235678", "WX-DESK-001", "WX-DESK-002", "4018362291750246678", "4018362291750257678"]
+DOUYIN_KEY = "6920260512345675678"
+
+
+@pytest.mark.django_db
+def test_the_desk_finds_the_named_buyers_by_each_kind_of_key(loaded_twice):
+    last_four = SearchKind.LAST_FOUR
+    # The last four: 王小贝's five orders on two stores and the Douyin order whose phone came masked.
+    assert _hits(XIAOBEI.phone[-4:]) == sorted(
+        [(key, "王小贝", XIAOBEI.phone, [last_four]) for key in XIAOBEI_KEYS]
+        + [(DOUYIN_KEY, "王**", MASKED_PHONE, [last_four])])
+
+    # The full phone: her orders, and the masked one only as a maybe, with the sentence that says so.
+    result = desk_search(query=XIAOBEI.phone, user=get_user_model().objects.get(username="cs"))
+    kinds = {hit.order.platform_order_id: (hit.kinds, bool(hit.note)) for hit in result.hits}
+    assert kinds == {**{key: ([SearchKind.PHONE], False) for key in XIAOBEI_KEYS},
+                     DOUYIN_KEY: ([SearchKind.PHONE_ENCRYPTED], True)}
+
+    # A partial Chinese name: two people, 王小贝 and 王小明, each by receiver and buyer name.
+    found = _hits("王小")
+    assert {(name, phone) for _key, name, phone, _kinds in found} == {("王小贝", XIAOBEI.phone),
+                                                                      ("王小明", XIAOMING.phone)}
+    assert len(found) == len(XIAOBEI_KEYS) + 2
+    assert {tuple(kinds) for *_rest, kinds in found} == {(SearchKind.RECEIVER_NAME, SearchKind.BUYER_NAME)}
+
+    # The tracking number the loader prints and the README cites: her parcel on its way.
+    assert _hits("ZTO5678202600") == [("4018362291750246678", "王小贝", XIAOBEI.phone, [SearchKind.TRACKING_NUMBER])]
+    assert _desk_order("4018362291750246678").status == OrderStatus.SHIPPED
+
+
+@pytest.mark.django_db
+def test_the_customer_view_joins_the_returning_buyer_across_stores(loaded_twice):
+    cs = get_user_model().objects.get(username="cs")
+    view = customer_view(key=buyer_key_of_order(_desk_order("4018362291750246678")), user=cs)
+    assert (view.name, view.phone, view.order_count, str(view.vip_tier)) == ("王小贝", XIAOBEI.phone, 5, "普通")
+    assert sorted(row.order.platform_order_id for row in view.orders) == sorted(XIAOBEI_KEYS)
+    assert {row.order.store.code for row in view.orders} == {"taobao-demo", "wechat-demo"}
+    assert [(row.order.platform_order_id, row.risk) for row in view.held] == [("4018362291750257678", True)]
+    assert [(t.order.platform_order_id, t.status) for t in view.tickets] == [("WX-DESK-002", TicketStatus.REQUESTED)]
+    assert [(note.author.username, note.phone) for note in view.notes] == [("cs", XIAOBEI.phone)]
+    assert view.totals == [("CNY", Decimal("1627.90"))]
+
+    # The masked Douyin order identifies nobody by phone: only its store's buyer id, one order.
+    masked = customer_view(key=buyer_key_of_order(_desk_order(DOUYIN_KEY)), user=cs)
+    assert (masked.phone, masked.order_count) == ("", 1)
+
+
+@pytest.mark.django_db
+def test_the_vip_buyer_has_an_order_in_the_warehouse_to_expedite(loaded_twice):
+    cs = get_user_model().objects.get(username="cs")
+    waiting = _desk_order("WX-DESK-103")
+    view = customer_view(key=buyer_key_of_order(waiting), user=cs)
+    assert (view.name, view.phone, view.order_count, view.vip_tier) == (VIP.name, VIP.phone, 3, "VIP")
+    assert [note.text for note in view.notes] == [text for buyer, _key, text in DESK_NOTES if buyer == VIP]
+    assert (waiting.status, waiting.priority) == (OrderStatus.READY, Priority.NORMAL)
+    parcel = Shipment.objects.filter(lines__order=waiting).distinct().get()
+    assert (parcel.status, parcel.warehouse.code) == (ShipmentStatus.TO_PICK, "SH")
+
+    done = order_expedite(order_id=waiting.pk, actor=cs)
+
+    assert done.priority_raised and [p.pk for p in done.parcels] == [parcel.pk]
+    parcel.refresh_from_db()
+    assert parcel.priority == Priority.HIGH and parcel.sla_due_at <= timezone.now()
+
+
+@pytest.mark.django_db
+def test_the_desk_buyers_are_made_once_and_a_rerun_adds_nothing():
+    log: list[str] = []
+    demo_load(orders=0, log=log.append)
+    desk_line = next(line for line in log if line.startswith("Desk buyers:"))
+    assert desk_line.startswith(f"Desk buyers: {len(DESK_ORDERS) + 2} new orders and notes.")
+    for cited in (XIAOBEI.phone, MASKED_PHONE, XIAOMING.name, VIP.phone, "ZTO5678202600", "WX-DESK-103"):
+        assert cited in desk_line
+    held = _desk_order("4018362291750257678")
+    assert (held.status, held.hold_reasons) == (OrderStatus.HELD, [HoldReason.RISK])
+
+    def counts() -> dict[str, int]:
+        return {"orders": Order.objects.count(), "events": OrderEvent.objects.count(),
+                "parcels": Shipment.objects.count(), "tickets": Ticket.objects.count(),
+                "notes": CustomerNote.objects.count(), "movements": StockMovement.objects.count()}
+
+    before = counts()
+    log.clear()
+    demo_load(orders=0, log=log.append)
+
+    assert counts() == before
+    assert any(line.startswith("Desk buyers: 0 new orders and notes.") for line in log)
+    assert stock_reconcile() == []
