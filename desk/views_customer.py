@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from customer.services import parcel_tracking_path
 from desk.customers import DESK_PERMISSIONS, BuyerKey, NotABuyer, buyer_key_of_order, customer_view
 from desk.models import NOTE_MAX_LENGTH
 from desk.services import customer_note_add
@@ -41,6 +42,10 @@ def _page(request: HttpRequest, order_id: int, *, note_form: CustomerNoteForm | 
           status: int = 200) -> HttpResponse:
     order, key, not_a_buyer = _buyer(order_id)
     view = customer_view(key=key, user=request.user) if key else None
+    for row in view.orders if view else []:
+        for parcel in row.parcels:
+            # The buyer's public tracking page, to read out or send: the desk sees what the buyer would.
+            parcel["tracking_path"] = parcel_tracking_path(shipment=parcel["shipment"])
     return render(request, "desk/customer.html", {
         "anchor": order, "view": view, "not_a_buyer": not_a_buyer,
         "note_form": note_form or CustomerNoteForm(),

@@ -1,5 +1,6 @@
 """The desk's customer view: who a buyer is, masking, notes, expedite, the notification resend, access."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -264,3 +265,13 @@ def test_resend_before_shipping_is_refused(make_order, role_users, warehouse, ca
                                                         follow=True)
     assert "has no parcel that has left" in answer.content.decode()
     assert CustomerNotification.objects.count() == 0
+
+
+def test_a_shipped_parcel_links_the_buyers_public_tracking_page(make_order, role_users, warehouse, carrier):
+    order = make_order(receiver=receiver(), buyer=BuyerInput(id="b1"))
+    parcel = ship_parcel(Shipment.objects.filter(lines__order=order).distinct().get())
+    page = login(role_users["customer_service"]).get(f"/desk/customer/{order.pk}/").content.decode()
+    link = re.search(r'<a href="(/t/[^"]+)"[^>]*data-field="tracking-link"', page)
+    assert link, page
+    tracking = Client().get(link.group(1))  # no login: the buyer's own page
+    assert tracking.status_code == 200 and parcel.tracking_number in tracking.content.decode()
