@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from aftersales.api import TicketViewSet
 from connectors import views as connector_views
+from desk.api import DeskSearchView
 from inventory.api import StockLevelViewSet, StockReceiptViewSet
 from oms import views
 from orders.api import OrderViewSet
@@ -36,6 +37,7 @@ urlpatterns = [
     path("webhooks/<slug:platform>/<slug:store_code>/", connector_views.webhook, name="webhook"),
     path("api/v1/", include(api_v1.urls)),
     path("api/v1/", include("printing.urls_api")),
+    path("api/v1/desk/search/", DeskSearchView.as_view(), name="desk-search-api"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -1,4 +1,4 @@
-"""The search benchmark runs end to end at a small size and prints its JSON figures (no timing asserted)."""
+"""The search benchmark runs end to end at a small size and prints its figures (no timing asserted)."""
 
 import json
 import os
@@ -31,3 +31,7 @@ def test_bench_search_small_run_prints_figures_per_kind():
     assert set(figures["p95_ms_by_kind"]) == {"order_number", "platform_order_id", "phone", "last_four",
                                               "tracking_number", "partial_name"}
     assert figures["worst_p95_ms"] == max(figures["p95_ms_by_kind"].values())
+    # The customer view of as many buyers as searches (20, under the cap of 200), none of them empty.
+    assert figures["customer_views"] == 20
+    assert {"customer_view_p50_ms", "customer_view_p95_ms", "load_s"} <= set(figures)
+    assert figures["customer_view_p50_ms"] <= figures["customer_view_p95_ms"]

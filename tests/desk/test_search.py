@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from aftersales.models import TicketReason, TicketType
 from aftersales.services import TicketLineInput
@@ -223,3 +224,32 @@ def test_each_kind_uses_an_index_not_a_sequential_scan(orders):
                 assert "Seq Scan on orders_order" not in plan, (kind, plan)
         finally:
             cursor.execute("SET enable_seqscan = on")
+
+
+def test_the_json_search_masks_phones_for_a_user_without_pii_and_refuses_the_warehouse(orders, role_users):
+    agent = get_user_model().objects.create_user(username="agent", password=PASSWORD)
+    agent.user_permissions.add(Permission.objects.get(content_type__app_label="aftersales", codename="work_ticket"),
+                               Permission.objects.get(content_type__app_label="orders", codename="view_order"))
+    api = APIClient()
+    api.force_authenticate(agent)
+    response = api.get("/api/v1/desk/search/", {"q": "3069"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert "last_four" in body["kinds"] and body["total"] >= 1
+    assert "13312343069" not in response.content.decode() and "王小贝" not in response.content.decode()
+    hit = next(h for h in body["hits"] if h["number"] == orders["wang"].number)
+    assert (hit["receiver_name"], hit["receiver_phone"], hit["matched"]) == ("王**", "133****3069", ["last_four"])
+    api.force_authenticate(role_users["customer_service"])
+    hit = next(h for h in api.get("/api/v1/desk/search/", {"q": "3069"}).json()["hits"]
+               if h["number"] == orders["wang"].number)
+    assert hit["receiver_phone"] == "13312343069"
+    for role in ("warehouse", "finance"):
+        api.force_authenticate(role_users[role])
+        assert api.get("/api/v1/desk/search/", {"q": "3069"}).status_code == 403
+    api.force_authenticate(None)
+    assert APIClient().get("/api/v1/desk/search/", {"q": "3069"}).status_code == 401
+    api.force_authenticate(role_users["customer_service"])
+    assert api.get("/api/v1/desk/search/", {"q": " "}).json()["hits"] == []
+    for bad in ("x" * 500, "a\x00b"):
+        answer = api.get("/api/v1/desk/search/", {"q": bad})
+        assert answer.status_code == 400 and answer.json()["code"] and answer.json()["message"], bad
