@@ -62,7 +62,7 @@ demo: setup
 # The trial's mini-program logs in through the local WeChat sandbox (docs/customer-api.md, "WeChat login").
 run: export OMS_WECHAT_APP_ID ?= wx5a1e0d3c9b7f2e41
 run: export OMS_WECHAT_APP_SECRET ?= sandbox-wechat-secret
-run: export OMS_WECHAT_API_BASE ?= http://$(OMS_HOST):$(OMS_WECHAT_SANDBOX_PORT)
+run: export OMS_WECHAT_API_BASE ?= http://127.0.0.1:$(OMS_WECHAT_SANDBOX_PORT)
 run: demo
 	@bash scripts/ensure_fonts.sh
 	@OMS_URL="http://$(OMS_HOST):$(OMS_PORT)/" $(BIN)/python manage.py demo_logins

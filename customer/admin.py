@@ -37,3 +37,6 @@ class WeChatBindingAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # an ended binding stays, so support can see it happened

@@ -23,6 +23,7 @@ from customer.serializers import (
     WeChatLoginOutSerializer,
     WeChatLoginSerializer,
     WeChatProofSerializer,
+    WeChatUnbindAllSerializer,
 )
 from customer.services import (
     WECHAT_TICKET_MAX_AGE,
@@ -34,6 +35,7 @@ from customer.services import (
     parcel_tracking_path,
     wechat_login,
     wechat_unbind,
+    wechat_unbind_all,
 )
 from customer.throttles import (
     CustomerRateThrottle,
@@ -130,7 +132,8 @@ class ProofView(APIView):
         four digits; answers a token for the buyer's orders, valid for two hours. A wrong phone is answered exactly
         like an unknown order (404 order_not_found). Ten tries a minute per address and per order number (then
         429 with Retry-After); after too many wrong tries in a day the order number is locked until tomorrow.
-        With the wechat_ticket of a WeChat login, the WeChat user is bound to this buyer (wechat_bound: true)."""
+        With the wechat_ticket of a WeChat login and the full phone, the WeChat user is bound to this buyer
+        (wechat_bound: true; a ticket binds once, and the last four digits alone bind nobody)."""
         body = WeChatProofSerializer(data=request.data)
         if not body.is_valid():
             raise ValidationFailed(_("The order number or phone is not valid."), code="proof_invalid",
@@ -160,8 +163,10 @@ class WeChatLoginView(APIView):
         wechat_login_disabled (prove the order with its number and phone instead)."""
         body = WeChatLoginSerializer(data=request.data)
         if not body.is_valid():
-            raise ValidationFailed(_("The login code is not valid."), code="wechat_code_invalid",
-                                   data=field_errors_flat(body.errors))
+            errors = field_errors_flat(body.errors)
+            # Only a bad code means "call wx.login() again"; anything else is the client's request to fix.
+            code = "wechat_code_invalid" if set(errors) == {"code"} else "invalid"
+            raise ValidationFailed(_("The login request is not valid."), code=code, data=errors)
         try:
             login = wechat_login(code=body.validated_data["code"])
         except WeChatLoginRefused as exc:
@@ -182,9 +187,19 @@ class WeChatBindingView(CustomerAPIView):
     def delete(self, request):
         """Unbind the WeChat user this token came through (a token from a WeChat login, or from a proof that bound
         one): the next login asks for an order proof again, and every token the binding gave stops working (401).
-        A token from a plain proof is 404 wechat_not_bound."""
+        A token from a plain proof is 404 wechat_not_bound (DELETE …/wechat/bindings/ unbinds every WeChat user
+        bound to the buyer)."""
         wechat_unbind(scope=self.scope)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WeChatBindingsView(CustomerAPIView):
+    @extend_schema(operation_id="customer_wechat_unbind_all", request=None,
+                   responses={200: WeChatUnbindAllSerializer, **error_responses(*BUYER_ERRORS)})
+    def delete(self, request):
+        """Unbind every WeChat user bound to this buyer's orders, whoever they are (say someone else's WeChat was
+        bound with a proof of your order): they must prove an order again. Answers how many were unbound."""
+        return Response(WeChatUnbindAllSerializer({"unbound": wechat_unbind_all(scope=self.scope)}).data)
 
 
 class OrderListView(CustomerAPIView):

@@ -32,6 +32,10 @@ class WeChatLoginOutSerializer(serializers.Serializer):
         required=False, help_text=_("When not bound: send it with the first order proof to bind."))
 
 
+class WeChatUnbindAllSerializer(serializers.Serializer):
+    unbound = serializers.IntegerField(help_text=_("How many WeChat users were unbound."))
+
+
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField(help_text=_("Send it as Authorization: Bearer <token>."))
     token_type = serializers.CharField(default="Bearer")

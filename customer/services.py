@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hmac
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -163,10 +165,10 @@ def order_prove(*, order: str, phone: str, wechat_ticket: str = "") -> tuple[str
         errors["order"] = [_("Type the order number.")]
     if len(typed) != 4 and not 7 <= len(typed) <= 15:
         errors["phone"] = [_("Type the receiver's full phone number or its last four digits.")]
-    openid_digest = ""
+    ticket = None
     if wechat_ticket:
-        openid_digest = wechat_ticket_read(ticket=wechat_ticket)
-        if not openid_digest:
+        ticket = wechat_ticket_read(ticket=wechat_ticket)
+        if ticket is None:
             errors["wechat_ticket"] = [_("The WeChat login has expired or is not valid: log in again.")]
     if errors:
         raise ValidationFailed(_("The order number or phone is not valid."), code="proof_invalid", data=errors)
@@ -184,9 +186,12 @@ def order_prove(*, order: str, phone: str, wechat_ticket: str = "") -> tuple[str
     if found is None:
         proof_failure_record(key=key)
         raise NotFoundError(_("No order matches this order number and phone."), code="order_not_found")
-    phone_digest = _phone_digest(typed) if len(typed) != 4 else ""
-    binding = wechat_bind(openid_digest=openid_digest, order=found, phone_digest=phone_digest) \
-        if openid_digest else None
+    full_phone = len(typed) != 4
+    phone_digest = _phone_digest(typed) if full_phone else ""
+    binding = None
+    # A lasting login needs the stronger proof: four digits are 10,000 guesses, a full phone is not.
+    if ticket is not None and full_phone and _ticket_consume(ticket):
+        binding = wechat_bind(openid_digest=ticket.openid_digest, order=found, phone_digest=phone_digest)
     return buyer_token_issue(order=found, phone_digest=phone_digest, wechat_binding=binding)
 
 
@@ -225,7 +230,8 @@ def buyer_scope_from_token(*, token: str) -> BuyerScope:
     binding_id = payload.get("wb")
     if binding_id is not None and not WeChatBinding.objects.filter(pk=binding_id, unbound_at__isnull=True).exists():
         # Unbinding ends every token the WeChat user was given, at once.
-        raise TokenInvalid(_("This WeChat account was unbound: prove the order again."), code="wechat_unbound")
+        raise TokenInvalid(_("This WeChat login has ended (unbound or bound to another order): log in again."),
+                           code="wechat_unbound")
     return BuyerScope(anchor_number=anchor.number, kind=kind, store_id=anchor.store_id,
                       buyer_id=scope.get("buyer_id", ""), phone=scope.get("phone", ""),
                       phone_digest=str(payload.get("pd") or ""), wechat_binding_id=binding_id)
@@ -260,21 +266,47 @@ def openid_digest_of(openid: str) -> str:
     return salted_hmac(OPENID_SALT, f"{settings.OMS_WECHAT_APP_ID}:{openid}", algorithm="sha256").hexdigest()
 
 
-def wechat_ticket_read(*, ticket: str) -> str:
-    """The openid digest a login ticket carries, or "" when it is tampered with, expired or for another app."""
+@dataclass(frozen=True)
+class WeChatTicket:
+    openid_digest: str
+    nonce: str
+
+
+def wechat_ticket_read(*, ticket: str) -> WeChatTicket | None:
+    """What a login ticket carries; None when it is tampered with, expired, for another app or already used."""
     try:
         payload = signing.loads(ticket, salt=WECHAT_TICKET_SALT, max_age=WECHAT_TICKET_MAX_AGE)
     except signing.BadSignature:
-        return ""
+        return None
     if not isinstance(payload, dict) or payload.get("a") != settings.OMS_WECHAT_APP_ID:
-        return ""
-    digest = payload.get("d")
-    return digest if isinstance(digest, str) and len(digest) == 64 else ""
+        return None
+    digest, nonce = payload.get("d"), payload.get("n")
+    if not (isinstance(digest, str) and len(digest) == 64 and isinstance(nonce, str) and nonce):
+        return None
+    if cache.get(_ticket_key(nonce)) is not None:
+        return None
+    return WeChatTicket(openid_digest=digest, nonce=nonce)
+
+
+def _ticket_key(nonce: str) -> str:
+    return f"customer:wechat-ticket-used:{nonce}"
+
+
+def _ticket_consume(ticket: WeChatTicket) -> bool:
+    """Mark a ticket used; False when another request used it first. A ticket binds once: a copy of it (a log, a
+    shared screen) cannot bind the WeChat user again, nor end the binding it made by binding anew."""
+    return cache.add(_ticket_key(ticket.nonce), 1, timeout=WECHAT_TICKET_MAX_AGE + 60)
+
+
+def _binding_alive_since():
+    """Bindings older than this need a new proof: a lasting login should not last for ever."""
+    return timezone.now() - timedelta(days=settings.OMS_WECHAT_BINDING_MAX_DAYS)
 
 
 def _live_binding(openid_digest: str) -> WeChatBinding | None:
     return (WeChatBinding.objects.select_related("order")
-            .filter(app_id=settings.OMS_WECHAT_APP_ID, openid_digest=openid_digest, unbound_at__isnull=True).first())
+            .filter(app_id=settings.OMS_WECHAT_APP_ID, openid_digest=openid_digest, unbound_at__isnull=True,
+                    created_at__gte=_binding_alive_since()).first())
 
 
 def wechat_login(*, code: str, client: WeChatClient | None = None) -> WeChatLogin:
@@ -282,7 +314,8 @@ def wechat_login(*, code: str, client: WeChatClient | None = None) -> WeChatLogi
 
     Refusals (WeChatLoginRefused): 503 wechat_login_disabled when no app id/secret is set; 400 wechat_code_invalid
     (a bad, expired or used code: call wx.login again); 403 wechat_login_blocked (WeChat blocks this user);
-    429 wechat_rate_limited; 503 wechat_unavailable (WeChat busy or unreachable, or our credentials refused).
+    wechat_rate_limited (WeChat's limit; the API answers it as 429 throttled, Retry-After 60); 503
+    wechat_unavailable (WeChat busy or unreachable, or our credentials refused).
     """
     if not wechat_login_configured():
         raise WeChatLoginRefused(_("WeChat login is not set up for this shop."), code="wechat_login_disabled",
@@ -294,8 +327,8 @@ def wechat_login(*, code: str, client: WeChatClient | None = None) -> WeChatLogi
     digest = openid_digest_of(session.openid)
     binding = _live_binding(digest)
     if binding is None:
-        ticket = signing.dumps({"a": settings.OMS_WECHAT_APP_ID, "d": digest}, salt=WECHAT_TICKET_SALT,
-                               compress=True)
+        ticket = signing.dumps({"a": settings.OMS_WECHAT_APP_ID, "d": digest, "n": secrets.token_urlsafe(12)},
+                               salt=WECHAT_TICKET_SALT, compress=True)
         return WeChatLogin(wechat_ticket=ticket)
     WeChatBinding.objects.filter(pk=binding.pk).update(last_login_at=timezone.now())
     token, _scope = buyer_token_issue(order=binding.order, phone_digest=binding.phone_digest, wechat_binding=binding)
@@ -317,13 +350,30 @@ def _login_refusal(exc: WeChatLoginError) -> WeChatLoginRefused:
 
 
 def wechat_bind(*, openid_digest: str, order: Order, phone_digest: str) -> WeChatBinding:
-    """Bind a WeChat user to the buyer of a just-proven order; a user bound before is moved to this buyer."""
+    """Bind a WeChat user to the buyer of a just-proven order; a binding it had before (expired, or to another
+    buyer) is ended."""
+    try:
+        return _bind_once(openid_digest=openid_digest, order=order, phone_digest=phone_digest)
+    except IntegrityError:
+        # The one-live-binding constraint: a concurrent bind of the same user committed between our update and
+        # insert. Once more ends that one and takes its place.
+        return _bind_once(openid_digest=openid_digest, order=order, phone_digest=phone_digest)
+
+
+def _bind_once(*, openid_digest: str, order: Order, phone_digest: str) -> WeChatBinding:
     now = timezone.now()
     with transaction.atomic():
         WeChatBinding.objects.filter(app_id=settings.OMS_WECHAT_APP_ID, openid_digest=openid_digest,
                                      unbound_at__isnull=True).update(unbound_at=now)
         return WeChatBinding.objects.create(app_id=settings.OMS_WECHAT_APP_ID, openid_digest=openid_digest,
                                             order=order, phone_digest=phone_digest, last_login_at=now)
+
+
+def wechat_unbind_all(*, scope: BuyerScope) -> int:
+    """End every WeChat binding to this buyer's orders (someone else's WeChat bound with their proof); returns how
+    many were ended."""
+    return WeChatBinding.objects.filter(order__in=scope.orders(), unbound_at__isnull=True).update(
+        unbound_at=timezone.now())
 
 
 def wechat_unbind(*, scope: BuyerScope) -> None:

@@ -20,6 +20,7 @@ urlpatterns = [
     path(f"{API}proof/", api.ProofView.as_view(), name="api-proof"),
     path(f"{API}wechat/login/", api.WeChatLoginView.as_view(), name="api-wechat-login"),
     path(f"{API}wechat/binding/", api.WeChatBindingView.as_view(), name="api-wechat-binding"),
+    path(f"{API}wechat/bindings/", api.WeChatBindingsView.as_view(), name="api-wechat-bindings"),
     path(f"{API}orders/", api.OrderListView.as_view(), name="api-orders"),
     path(f"{API}orders/<str:number>/", api.OrderDetailView.as_view(), name="api-order"),
     path(f"{API}orders/<str:number>/after-sales/", api.AfterSalesView.as_view(), name="api-after-sales"),

@@ -72,7 +72,12 @@ class WeChatSandbox(Sandbox):
     def handle_control(self, request: Request) -> Response:
         action = request.path.removeprefix("/_sandbox/").strip("/")
         if action == "login" and request.method == "POST":
-            data = request.json() or {}
+            try:
+                data = request.json() or {}
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                return Response(400, {"error": "send a JSON object"})
             user = data.get("user")
             if not isinstance(user, str) or not user.strip():
                 return Response(400, {"error": "send {\"user\": \"some name\"}"})

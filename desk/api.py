@@ -27,7 +27,7 @@ class DeskHitSerializer(serializers.Serializer):
     store = serializers.CharField(source="order.store.name")
     status = serializers.CharField(source="order.status")
     placed_at = serializers.DateTimeField(source="order.placed_at")
-    total_amount = serializers.DecimalField(source="order.total_amount", max_digits=12, decimal_places=2)
+    total_amount = serializers.DecimalField(source="order.total_amount", max_digits=14, decimal_places=2)
     receiver_name = serializers.CharField(help_text="Masked without the orders.view_pii permission.")
     receiver_phone = serializers.CharField(help_text="Masked without the orders.view_pii permission.")
     matched = serializers.ListField(child=serializers.ChoiceField(choices=SearchKind.choices), source="kinds")

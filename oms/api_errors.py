@@ -96,7 +96,8 @@ class ApiErrorSerializer(serializers.Serializer):
 ERROR_DESCRIPTIONS = {
     400: "Bad input: invalid (with per-field errors), parse_error, or a business rule such as "
          "amount_out_of_range, order_invalid, unknown_transition, idempotency_key_too_long.",
-    401: "No credentials or wrong ones: not_authenticated, authentication_failed.",
+    401: "No credentials or wrong ones: not_authenticated, authentication_failed (customer API also token_expired, "
+         "wechat_unbound).",
     403: "The credentials may not do this: permission_denied.",
     404: "No such object: not_found (or a more precise code such as order_not_found).",
     405: "This path does not take this method: method_not_allowed.",

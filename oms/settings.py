@@ -385,6 +385,8 @@ OMS_WECHAT_APP_ID = env_str("OMS_WECHAT_APP_ID", "")
 OMS_WECHAT_APP_SECRET = env_str("OMS_WECHAT_APP_SECRET", "")
 OMS_WECHAT_API_BASE = env_str("OMS_WECHAT_API_BASE", "https://api.weixin.qq.com")
 OMS_WECHAT_TIMEOUT = env_int("OMS_WECHAT_TIMEOUT", 5)
+# A WeChat user stays bound to a buyer this many days after the proof that bound them; then they prove again.
+OMS_WECHAT_BINDING_MAX_DAYS = env_int("OMS_WECHAT_BINDING_MAX_DAYS", 90)
 
 # Customer notifications (shipped notices) go out by e-mail. The trial writes them to var/mail; set
 # EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the EMAIL_* variables for a real server.

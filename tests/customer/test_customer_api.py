@@ -307,7 +307,7 @@ def test_the_customer_schema_and_the_staff_schema_are_apart(db, api_client_for):
     assert sorted(schema["paths"]) == [
         f"{API}/orders/", f"{API}/orders/{{number}}/", f"{API}/orders/{{number}}/after-sales/",
         f"{API}/orders/{{number}}/expedite/", f"{API}/parcels/{{token}}/", f"{API}/proof/",
-        f"{API}/wechat/binding/", f"{API}/wechat/login/"]
+        f"{API}/wechat/binding/", f"{API}/wechat/bindings/", f"{API}/wechat/login/"]
     assert schema["components"]["securitySchemes"]["buyerToken"]["scheme"] == "bearer"
     staff = api_client_for("manager").get("/api/schema/?format=json").json()
     assert not [path for path in staff["paths"] if path.startswith("/api/customer/")]

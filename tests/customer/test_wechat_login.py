@@ -1,16 +1,25 @@
 """WeChat login for the mini-program against the local WeChat sandbox over real HTTP: bind after a first proof,
 return without typing, unbind, and every refusal WeChat can give answered as a clear 4xx/503."""
 
+import threading
+import time
+from datetime import timedelta
+
 import pytest
 import requests
+from django.core import signing
+from django.db import connections
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from customer import services
 from customer.models import WeChatBinding
 from customer.wechat_sandbox import WeChatSandbox
 from orders.services import BuyerInput, ReceiverInput
 
 API = "/api/customer/v1"
 APP_ID, SECRET = "wx0123456789abcdef", "test-secret"
+PHONE = "13312343069"  # conftest's order_input receiver phone
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +87,7 @@ def test_first_login_binds_after_a_proof_and_the_next_login_needs_no_typing(wech
 def test_another_wechat_user_is_not_bound_and_sees_nothing(wechat, make_order):
     order = make_order()
     ticket = login(wx_login(wechat, "alice")).json()["wechat_ticket"]
-    client().post(f"{API}/proof/", {"order": order.number, "phone": "3069", "wechat_ticket": ticket}, format="json")
+    client().post(f"{API}/proof/", {"order": order.number, "phone": PHONE, "wechat_ticket": ticket}, format="json")
     bob = login(wx_login(wechat, "bob"))
     assert bob.json()["bound"] is False
     assert client().get(f"{API}/orders/").status_code == 401
@@ -87,7 +96,7 @@ def test_another_wechat_user_is_not_bound_and_sees_nothing(wechat, make_order):
 def test_unbinding_ends_the_tokens_and_the_next_login_asks_for_a_proof(wechat, make_order):
     order = make_order()
     ticket = login(wx_login(wechat, "alice")).json()["wechat_ticket"]
-    token = client().post(f"{API}/proof/", {"order": order.number, "phone": "3069", "wechat_ticket": ticket},
+    token = client().post(f"{API}/proof/", {"order": order.number, "phone": PHONE, "wechat_ticket": ticket},
                           format="json").json()["token"]
     later_token = login(wx_login(wechat, "alice")).json()["token"]
     assert as_buyer(later_token).delete(f"{API}/wechat/binding/").status_code == 204
@@ -105,20 +114,108 @@ def test_unbinding_a_token_from_a_plain_proof_is_404(wechat, make_order):
     assert response.status_code == 404 and response.json()["code"] == "wechat_not_bound"
 
 
-def test_proving_another_buyer_moves_the_binding(wechat, make_order):
+def prove(order, phone: str, ticket: str):
+    return client().post(f"{API}/proof/", {"order": order.number, "phone": phone, "wechat_ticket": ticket},
+                         format="json")
+
+
+def test_a_ticket_binds_once_and_a_copy_of_it_cannot_end_or_move_the_binding(wechat, make_order):
     first = make_order()
     second = make_order(buyer=BuyerInput(id="buyer-2", name="李四"),
                         receiver=ReceiverInput(name="李四", phone="13900001111", province="北京市", city="北京市",
                                                district="朝阳区", address="建国路 1 号"))
     ticket = login(wx_login(wechat, "alice")).json()["wechat_ticket"]
-    for order, phone in ((first, "3069"), (second, "1111")):
-        proof = client().post(f"{API}/proof/", {"order": order.number, "phone": phone, "wechat_ticket": ticket},
-                              format="json")
-        assert proof.status_code == 200 and proof.json()["wechat_bound"] is True
-    assert list(WeChatBinding.objects.filter(unbound_at__isnull=True).values_list("order_id", flat=True)) == [
-        second.pk]
+    token = prove(first, PHONE, ticket).json()["token"]
+    for order, phone in ((first, PHONE), (second, "13900001111")):
+        replay = prove(order, phone, ticket)
+        assert replay.status_code == 400 and "wechat_ticket" in replay.json()["errors"]
+    assert as_buyer(token).get(f"{API}/orders/").status_code == 200
+    assert list(WeChatBinding.objects.values_list("order_id", flat=True)) == [first.pk]
+
+
+def test_moving_to_another_buyer_is_unbind_then_log_in_and_prove_again(wechat, make_order):
+    first = make_order()
+    second = make_order(buyer=BuyerInput(id="buyer-2", name="李四"),
+                        receiver=ReceiverInput(name="李四", phone="13900001111", province="北京市", city="北京市",
+                                               district="朝阳区", address="建国路 1 号"))
+    token = prove(first, PHONE, login(wx_login(wechat, "alice")).json()["wechat_ticket"]).json()["token"]
+    assert as_buyer(token).delete(f"{API}/wechat/binding/").status_code == 204
+    ticket = login(wx_login(wechat, "alice")).json()["wechat_ticket"]
+    assert prove(second, "13900001111", ticket).json()["wechat_bound"] is True
     token = login(wx_login(wechat, "alice")).json()["token"]
     assert [row["number"] for row in as_buyer(token).get(f"{API}/orders/").json()] == [second.number]
+
+
+def test_the_last_four_digits_alone_bind_nobody_and_keep_the_ticket(wechat, make_order):
+    order = make_order()
+    ticket = login(wx_login(wechat, "alice")).json()["wechat_ticket"]
+    weak = prove(order, "3069", ticket)
+    assert weak.status_code == 200 and weak.json()["wechat_bound"] is False  # a token for now, no lasting login
+    assert WeChatBinding.objects.count() == 0
+    assert prove(order, PHONE, ticket).json()["wechat_bound"] is True
+
+
+def test_a_binding_expires_after_the_set_days(wechat, make_order, settings):
+    order = make_order()
+    prove(order, PHONE, login(wx_login(wechat, "alice")).json()["wechat_ticket"])
+    WeChatBinding.objects.update(created_at=timezone.now() - timedelta(days=settings.OMS_WECHAT_BINDING_MAX_DAYS,
+                                                                      minutes=1))
+    again = login(wx_login(wechat, "alice")).json()
+    assert again["bound"] is False
+    assert prove(order, PHONE, again["wechat_ticket"]).json()["wechat_bound"] is True
+    assert WeChatBinding.objects.filter(unbound_at__isnull=True).count() == 1
+
+
+def test_a_buyer_unbinds_every_wechat_user_bound_to_their_orders(wechat, make_order):
+    order = make_order()
+    for user in ("alice", "eve"):
+        prove(order, PHONE, login(wx_login(wechat, user)).json()["wechat_ticket"])
+    plain = client().post(f"{API}/proof/", {"order": order.number, "phone": PHONE}, format="json").json()["token"]
+    answer = as_buyer(plain).delete(f"{API}/wechat/bindings/")
+    assert answer.status_code == 200 and answer.json() == {"unbound": 2}
+    assert login(wx_login(wechat, "eve")).json()["bound"] is False
+
+
+def test_an_expired_ticket_is_refused(wechat, make_order, monkeypatch):
+    order = make_order()
+    ticket = login(wx_login(wechat, "alice")).json()["wechat_ticket"]
+    later = time.time() + 601
+    monkeypatch.setattr(signing.time, "time", lambda: later)
+    response = prove(order, PHONE, ticket)
+    assert response.status_code == 400 and "wechat_ticket" in response.json()["errors"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_binds_of_one_user_at_once_leave_one_live_binding_and_no_error(make_order, settings, monkeypatch):
+    settings.OMS_WECHAT_APP_ID = APP_ID
+    order = make_order()
+    barrier, waited = threading.Barrier(2, timeout=10), threading.local()
+    create = WeChatBinding.objects.create
+
+    def create_together(**fields):
+        if not getattr(waited, "done", False):  # both threads insert at the same moment, once
+            waited.done = True
+            barrier.wait()
+        return create(**fields)
+
+    monkeypatch.setattr(WeChatBinding.objects, "create", create_together)
+    errors = []
+
+    def bind():
+        try:
+            services.wechat_bind(openid_digest="a" * 64, order=order, phone_digest="")
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=bind) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert WeChatBinding.objects.filter(unbound_at__isnull=True).count() == 1
 
 
 def test_every_refusal_of_wechat_is_a_clear_answer(wechat, make_order):
@@ -139,9 +236,14 @@ def test_every_refusal_of_wechat_is_a_clear_answer(wechat, make_order):
     requests.post(f"{wechat.base_url}/_sandbox/faults", json={"malformed": 1}, timeout=5)
     broken = login(wx_login(wechat, "alice"))
     assert broken.status_code == 503 and broken.json()["code"] == "wechat_unavailable"
-    for bad in ({}, {"code": ""}, {"code": "x" * 500}, {"code": 12}, {"code": "a\x00b"}, []):
+    nul = client().post(f"{API}/wechat/login/", {"code": "a\x00b"}, format="json")
+    assert nul.status_code == 400 and nul.json()["code"] == "bad_input"  # refused before any view
+    for bad in ({}, {"code": ""}, {"code": "x" * 500}, {"code": 12}):
         response = client().post(f"{API}/wechat/login/", bad, format="json")
-        assert response.status_code == 400, (bad, response.content)
+        assert response.status_code == 400 and response.json()["code"] == "wechat_code_invalid", (bad, response.content)
+    for bad in ([], {"code": "abc", "encryptedData": "x"}):
+        response = client().post(f"{API}/wechat/login/", bad, format="json")
+        assert response.status_code == 400 and response.json()["code"] == "invalid", (bad, response.content)
     assert WeChatBinding.objects.count() == 0
 
 
