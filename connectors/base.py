@@ -125,6 +125,10 @@ class UnifiedOrder:
     # The platform's after-sales the order payload itself identifies (Taobao refund_id per sub-order, Shopify
     # refunds), each opening or updating one ticket; Douyin and PDD list theirs through their own after-sale call.
     after_sale_requests: list[UnifiedAfterSale] = field(default_factory=list)
+    # The platform's payment/transaction id (Taobao alipay_no, Shopify sale/capture transaction, PDD pay_no,
+    # Douyin channel_payment_no; "" when the payload names none) and the fee it reported (None: not reported).
+    payment_id: str = ""
+    platform_fee: Decimal | None = None
 
     def to_json(self) -> dict:
         """The JSON shape `connector_map` prints (ISO 8601 UTC times, Decimal as strings)."""
@@ -137,7 +141,8 @@ class UnifiedOrder:
             "currency": self.currency, "total": str(self.total), "shipping": str(self.shipping),
             "discount": str(self.discount), "tax": str(self.tax),
             "created_at": iso(self.created_at), "updated_at": iso(self.updated_at), "paid_at": iso(self.paid_at),
-            "authorized_at": iso(self.authorized_at),
+            "authorized_at": iso(self.authorized_at), "payment_id": self.payment_id,
+            "platform_fee": None if self.platform_fee is None else str(self.platform_fee),
             "buyer": vars(self.buyer), "receiver": vars(self.receiver),
             "buyer_note": self.buyer_note, "seller_note": self.seller_note, "after_sales": self.after_sales,
             "lines": [{"sku": line.sku, "platform_sku_id": line.platform_sku_id, "title": line.title,

@@ -88,4 +88,6 @@ def order_input_from_unified(*, store: Store, unified: UnifiedOrder, raw_ref: st
         seller_note=unified.seller_note,
         raw_payload_ref=raw_ref,
         receiver_ciphertext=dict(receiver.encrypted),
+        payment_id=_fit(Order, "payment_id", unified.payment_id),
+        platform_fee=unified.platform_fee,
     )

@@ -1,4 +1,10 @@
-"""Write operations of finance: one payment snapshot per payment event of an order."""
+"""Write operations of finance: one payment snapshot per payment event of an order.
+
+Each snapshot carries the platform's payment id and reported fee as the order had them when it was taken
+(Order.payment_id / platform_fee, filled by the connectors' mappers). Snapshots taken before those columns
+existed, or of orders whose platform names no payment, have an empty payment_id: settlement matching then
+falls back to the platform order id (and the merchant order number), never to a guess.
+"""
 
 from __future__ import annotations
 
@@ -59,8 +65,18 @@ def payment_snapshots_take(*, orders: list[Order], events: dict[int, str]) -> li
     return rows_insert([
         PaymentSnapshot(order=order, currency=order.currency, paid_amount=order.paid_amount,
                         data={**_order_data(order, lines_of[order.pk]), "event": str(events[order.pk])},
-                        event=events[order.pk])
+                        event=events[order.pk], payment_id=order.payment_id, platform_fee=order.platform_fee)
         for order in orders])
+
+
+def _captured_payment_id(order: Order, transactions: list | None) -> str:
+    """The capture's own transaction id (a settlement lists the capture, not the authorization), else the
+    order's payment id."""
+    for transaction_data in transactions or []:
+        if isinstance(transaction_data, dict) and transaction_data.get("kind") == "capture" \
+                and transaction_data.get("status", "success") == "success" and transaction_data.get("id"):
+            return str(transaction_data["id"])[:64]
+    return order.payment_id
 
 
 def payment_snapshot_capture(*, order: Order, amount: Decimal, currency: str, captured_at: datetime | None,
@@ -82,6 +98,8 @@ def payment_snapshot_capture(*, order: Order, amount: Decimal, currency: str, ca
         with transaction.atomic():  # a savepoint: a concurrent recording of the same capture wins quietly
             return PaymentSnapshot.objects.create(order=order, currency=currency or order.currency,
                                                   paid_amount=amount, data=data, event=PaymentEvent.CAPTURE,
-                                                  reference=reference[:200])
+                                                  reference=reference[:200],
+                                                  payment_id=_captured_payment_id(order, transactions),
+                                                  platform_fee=order.platform_fee)
     except IntegrityError:
         return None

@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
+    # Database triggers declared on models (the payment snapshot refuses UPDATE and DELETE on PostgreSQL).
+    "pgtrigger",
     "oms",
     "orders",
     "inventory",
@@ -266,7 +268,7 @@ SPECTACULAR_SETTINGS = {
         "TicketTypeEnum": "aftersales.models.TicketType", "TicketReasonEnum": "aftersales.models.TicketReason",
         "TicketStatusEnum": "aftersales.models.TicketStatus", "TicketEventTypeEnum": "aftersales.models.TicketEventType",
         "RefundStatusEnum": "aftersales.models.RefundStatus", "GradeEnum": "aftersales.models.Grade",
-        "OrderStatusEnum": "orders.models.OrderStatus",
+        "OrderStatusEnum": "orders.models.OrderStatus", "DeskSearchKindEnum": "desk.selectors.SearchKind",
     },
     # The schema states the errors every operation may give and what every input refuses (oms/api_schema.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "oms.api_schema.postprocess_schema"],
@@ -335,6 +337,8 @@ CELERY_BEAT_SCHEDULE: dict = {
                                 "schedule": crontab(hour=19, minute=30)},  # 03:30 Asia/Shanghai
     # Tickets 48 h (the store's policy) without an update go to a manager; 5 minutes late at most.
     "escalate-stale-tickets": {"task": "aftersales.tasks.escalate_stale_tickets_task", "schedule": 300.0},
+    # Settlement imports whose worker died (the lease ran out) or that were never queued are run again.
+    "sweep-settlement-imports": {"task": "finance.tasks.sweep_settlement_imports_task", "schedule": 300.0},
 }
 
 # --- Logging --------------------------------------------------------------------------------

@@ -172,6 +172,12 @@ class Order(FSMModelMixin, TimeStampedModel):
     tax_amount = models.DecimalField(_("tax"), max_digits=14, decimal_places=2, default=Decimal("0"))
     total_amount = models.DecimalField(_("total"), max_digits=14, decimal_places=2, default=Decimal("0"))
     paid_amount = models.DecimalField(_("paid amount"), max_digits=14, decimal_places=2, default=Decimal("0"))
+    # The platform's payment or transaction id (Taobao alipay_no, Shopify sale/capture transaction, PDD pay_no,
+    # Douyin channel_payment_no, WeChat Pay transaction_id for manual orders): settlements match on it first.
+    payment_id = models.CharField(_("payment id"), max_length=64, blank=True, default="", db_index=True)
+    # The fee the platform reported for the order, when its payload reports one; null means unknown (the
+    # settlement or the store's fee rate tells), never zero.
+    platform_fee = models.DecimalField(_("platform fee"), max_digits=14, decimal_places=2, null=True, blank=True)
 
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.NORMAL)
     # The delivery service promised to the buyer; carrier rules look at it.

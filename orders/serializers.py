@@ -227,6 +227,9 @@ class ManualOrderCreateSerializer(StrictInputSerializer):
                                  max_length=20)
     buyer_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     seller_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    payment_id = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="",
+        help_text=_("The WeChat Pay transaction_id (or another payment's number), when known: settlements match on it."))
 
     def to_order_input(self, *, platform_order_id: str) -> OrderInput:
         data = self.validated_data
@@ -240,6 +243,7 @@ class ManualOrderCreateSerializer(StrictInputSerializer):
             discount_amount=data["discount_amount"], tax_amount=data["tax_amount"],
             expected_total=data.get("total_amount"), paid=data["paid"], priority=data["priority"],
             tags=data["tags"], buyer_note=data["buyer_note"], seller_note=data["seller_note"],
+            payment_id=data["payment_id"].strip(),
         )
 
 

@@ -53,6 +53,7 @@ from orders.models import (
 )
 
 CENT = Decimal("0.01")
+PAYMENT_ID_MAX_LENGTH = Order._meta.get_field("payment_id").max_length
 
 
 # --- Input shapes ------------------------------------------------------------------------------
@@ -113,6 +114,9 @@ class OrderInput:
     seller_note: str = ""
     raw_payload_ref: str = ""
     receiver_ciphertext: dict = field(default_factory=dict)
+    # The platform's payment/transaction id and the fee it reported (None: not reported), for settlement matching.
+    payment_id: str = ""
+    platform_fee: Decimal | None = None
     # A replacement (after-sales exchange or resend): the order it replaces, and a number that says so
     # (empty: the next number from the sequence).
     replaces_id: int | None = None
@@ -154,6 +158,10 @@ def _check_amount_ranges(data: OrderInput) -> None:
         too_large(name, getattr(data, name), ORDER_MAX_FEE)
     too_large("total_amount", data.expected_total, AMOUNT_COLUMN_MAX)
     too_large("total_amount", data.platform_total, AMOUNT_COLUMN_MAX)
+    too_large("platform_fee", data.platform_fee, AMOUNT_COLUMN_MAX)
+    if len(data.payment_id) > PAYMENT_ID_MAX_LENGTH:
+        errors.setdefault("payment_id", []).append(
+            _("At most %(limit)s characters.") % {"limit": PAYMENT_ID_MAX_LENGTH})
     if errors:
         raise OrderInvalid(_("A quantity or an amount is out of range."), code="amount_out_of_range",
                            data=errors)
@@ -186,6 +194,8 @@ def _validate_order_input(*, store: Store, data: OrderInput, skus: dict[str, tup
     for name in ("shipping_amount", "discount_amount", "tax_amount"):
         if getattr(data, name) < 0:
             errors.setdefault(name, []).append(_("Amount may not be negative."))
+    if data.platform_fee is not None and data.platform_fee < 0:
+        errors.setdefault("platform_fee", []).append(_("Amount may not be negative."))
     if errors:
         raise OrderInvalid(_("The order is not valid."), data=errors)
 
@@ -234,7 +244,9 @@ def _order_row(*, store: Store, data: OrderInput, amounts: dict, number: str) ->
         shipping_amount=_money(data.shipping_amount), tax_amount=_money(data.tax_amount),
         total_amount=amounts["total_amount"], priority=data.priority, tags=list(data.tags),
         buyer_note=data.buyer_note, seller_note=data.seller_note, placed_at=data.placed_at or timezone.now(),
-        platform_updated_at=data.platform_updated_at, raw_payload_ref=data.raw_payload_ref)
+        platform_updated_at=data.platform_updated_at, raw_payload_ref=data.raw_payload_ref,
+        payment_id=data.payment_id.strip(),
+        platform_fee=None if data.platform_fee is None else _money(data.platform_fee))
 
 
 def _duplicate(store: Store, platform_order_id: str) -> OrderInvalid:

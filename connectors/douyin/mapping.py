@@ -147,6 +147,7 @@ def map_douyin_order(shop_order: dict) -> UnifiedOrder:
         created_at=_time(order, "create_time", where, required=True),
         updated_at=_time(order, "update_time", where, required=True),
         paid_at=_time(order, "pay_time", where),
+        payment_id=douyin_payment_id(order),
         lines=lines,
         buyer=UnifiedParty(id=_text(order.get("doudian_open_id"))),
         receiver=_receiver(order),
@@ -155,6 +156,12 @@ def map_douyin_order(shop_order: dict) -> UnifiedOrder:
         refund_requested=refund_requested,
         after_sales=after_sales,
     )
+
+
+def douyin_payment_id(shop_order: dict) -> str:
+    """channel_payment_no (the pay channel's serial number; pay_type says which channel), "" while unpaid.
+    The shop order carries no fee or commission field: the Douyin bill does."""
+    return _text(_unwrap(shop_order).get("channel_payment_no")).strip()[:64]
 
 
 def _after_sale_open(entry: dict) -> bool:

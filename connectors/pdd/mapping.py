@@ -119,6 +119,7 @@ def map_pdd_order(order_info: dict) -> UnifiedOrder:
         created_at=_time(order_info, "created_time", order_sn, required=True),
         updated_at=_time(order_info, "updated_at", order_sn, required=True),
         paid_at=_time(order_info, "pay_time", order_sn),
+        payment_id=pdd_payment_id(order_info),
         lines=[_line(item, order_sn) for item in _items(order_info, order_sn)],
         receiver=_receiver(order_info),
         buyer_note=_text(order_info.get("buyer_memo")).strip(),
@@ -127,6 +128,12 @@ def map_pdd_order(order_info: dict) -> UnifiedOrder:
                           or after_sales_status in OPEN_AFTER_SALES_STATUSES),
         after_sales=_after_sales(after_sales_status, refund_status),
     )
+
+
+def pdd_payment_id(order_info: dict) -> str:
+    """pay_no (支付单号): the payment's number at the pay channel (pay_type: WEIXIN, ALIPAY…). The order payload
+    reports no fee: PDD's bill (货款明细) does."""
+    return _text(order_info.get("pay_no")).strip()[:64]
 
 
 def _status(order_info: dict, order_sn: str, *, order_status: int, confirm_status: int, group_status: int,

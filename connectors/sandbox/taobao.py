@@ -231,6 +231,10 @@ class TaobaoSandbox(Sandbox):
         }
         if status not in UNPAID:
             trade["pay_time"] = format_top_time(created + timedelta(seconds=rng.randint(5, 90)))
+        if status != "TRADE_NO_CREATE_PAY":  # the one status in which no Alipay trade was created yet
+            # The Alipay trade number (date, 2200, digits), derived from the tid so that the random stream, and
+            # with it every seeded run, stays as it was.
+            trade["alipay_no"] = f"{created:%Y%m%d}2200{tid % 10**16:016d}"
         if promotion:
             trade["promotion_details"] = {"promotion_detail": [
                 {"id": tid, "promotion_name": "满300减20", "discount_fee": _money(promotion)}]}

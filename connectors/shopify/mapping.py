@@ -28,6 +28,9 @@ ZERO = Decimal("0")
 # refund comes back in the order's refunds[] but is the hub's decision, already on its ticket, not a new request.
 HUB_REFUND_NOTE_PREFIX = "OMS refund oms-refund-"
 REFUND_GID_PREFIX = "gid://shopify/Refund/"
+TRANSACTION_GID_PREFIX = "gid://shopify/OrderTransaction/"
+# The transactions that take the buyer's money (an authorization only reserves it).
+MONEY_TAKING_KINDS = frozenset({"sale", "capture"})
 
 
 def parse_shopify_time(value, *, field: str = "time") -> datetime:
@@ -205,11 +208,42 @@ def map_shopify_order(payload: dict) -> UnifiedOrder:
         tax=_money(payload.get("total_tax"), field="total_tax"),
         buyer_note=_text(payload.get("note")),
         display_number=_text(payload.get("name")),
+        payment_id=shopify_payment_id(payload),
         refund_requested=financial == "partially_refunded" or bool(refunds),
         raw_status=raw_status,
         after_sale_requests=_refunds(refunds, str(order_id).strip(),
                                      parse_shopify_time(payload.get("updated_at"), field="updated_at")),
     )
+
+
+def shopify_payment_id(payload: dict) -> str:
+    """The id of the transaction that took the money (the first successful sale or capture), as a number.
+
+    The REST order carries no transactions (they are GET orders/{id}/transactions.json, one more call per order,
+    which the sync does not make): the mapper reads them when the payload has them (a payload enriched by the
+    caller, the GraphQL order's transactions), else the parent of a refund transaction in refunds[], which is
+    the sale or capture it refunded. Otherwise it stays empty and settlements match on the order id. The
+    order payload reports no fees (Shopify Payments reports them per balance transaction), so none is mapped.
+    """
+    transactions = payload.get("transactions")
+    for transaction in transactions if isinstance(transactions, list) else []:
+        # Lower-cased: the GraphQL enums (SALE, SUCCESS) are the REST values in capitals.
+        if isinstance(transaction, dict) and _text(transaction.get("kind")).lower() in MONEY_TAKING_KINDS \
+                and _text(transaction.get("status")).lower() == "success" and _text(transaction.get("id")):
+            return _transaction_id(transaction.get("id"))
+    refunds = payload.get("refunds")
+    for refund in refunds if isinstance(refunds, list) else []:
+        refund_transactions = refund.get("transactions") if isinstance(refund, dict) else None
+        for transaction in refund_transactions if isinstance(refund_transactions, list) else []:
+            if isinstance(transaction, dict) and transaction.get("kind") == "refund" \
+                    and _text(transaction.get("parent_id")):
+                return _transaction_id(transaction.get("parent_id"))
+    return ""
+
+
+def _transaction_id(value) -> str:
+    text = _text(value)
+    return (text[len(TRANSACTION_GID_PREFIX):] if text.startswith(TRANSACTION_GID_PREFIX) else text)[:64]
 
 
 def shopify_refund_id(value) -> str:

@@ -34,6 +34,7 @@ FULLINFO_FIELDS = ",".join([
     "receiver_name", "receiver_state", "receiver_city", "receiver_district", "receiver_town",
     "receiver_address", "receiver_zip", "receiver_mobile", "receiver_phone",
     "shipping_type", "step_trade_status", "step_paid_fee", "promotion_details", "orders",
+    "alipay_no", "commission_fee",  # what settlements match on: the Alipay trade number, the commission
 ])
 
 # trades.sold.increment.get `type`: without it TOP returns only guarantee_trade (fixed + auction),

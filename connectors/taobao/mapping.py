@@ -74,6 +74,8 @@ def map_taobao_trade(trade: dict) -> UnifiedOrder:
         created_at=_time(trade, "created", tid, required=True),
         updated_at=updated_at,
         paid_at=_time(trade, "pay_time", tid),
+        payment_id=taobao_payment_id(trade),
+        platform_fee=taobao_platform_fee(trade),
         lines=lines,
         buyer=UnifiedParty(name=_text(trade.get("buyer_nick")), id=_text(trade.get("buyer_open_uid"))),
         receiver=UnifiedAddress(
@@ -92,6 +94,19 @@ def map_taobao_trade(trade: dict) -> UnifiedOrder:
         after_sale_requests=[after_sale for order, line in zip(orders, lines, strict=True)
                              if (after_sale := _after_sale(order, line, tid, updated_at)) is not None],
     )
+
+
+def taobao_payment_id(trade: dict) -> str:
+    """alipay_no (TOP Trade: 支付宝交易号), the number the Alipay statement names the sale by; "" before the
+    Alipay trade exists (TRADE_NO_CREATE_PAY) or when the fields asked for leave it out."""
+    return _text(trade.get("alipay_no")).strip()[:64]
+
+
+def taobao_platform_fee(trade: dict) -> Decimal | None:
+    """commission_fee (交易佣金, yuan) once TOP reports it. Before settlement it is absent or 0.00, which says
+    nothing about the fee (the settlement or the store's fee rate does), so both mean "unknown"."""
+    commission = _money(trade, "commission_fee", _text(trade.get("tid")) or "?")
+    return commission if commission > 0 else None
 
 
 def _after_sale(order: dict, line: UnifiedLine, tid: str, updated_at: datetime) -> UnifiedAfterSale | None:

@@ -59,6 +59,7 @@ def test_fixture_maps_exactly(order):
         refund_requested=True,
         after_sales=[{"platform_line_id": "6921345678901298765", "after_sale_status": 6, "after_sale_type": 2,
                       "refund_status": 1}],
+        payment_id="4200002231202406011234567890",  # channel_payment_no
     )
     assert reconciles(map_douyin_order(order))
 

@@ -50,6 +50,7 @@ def test_sample_maps_exactly(order):
             masked={"name": "林*坤", "phone": "1*********5", "address": "文三路***号*栋*单元****室",
                     "full_address": "浙江省杭州市西湖区文三路***号*栋*单元****室"}),
         buyer_note="请尽快发货，谢谢", seller_note="老客户", refund_requested=False, after_sales=[],
+        payment_id="4200002173202403182873123456",  # pay_no
     )
 
 

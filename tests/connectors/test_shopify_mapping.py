@@ -53,6 +53,8 @@ def test_sample_order_maps_exactly(payload):
                                             zip="40202")
     assert order.buyer_note == ""
     assert order.seller_note == ""
+    # The REST order has no transactions: its refund names the sale it refunded (parent_id).
+    assert order.payment_id == "801038806"
     # The parts add up the way the order service computes a total: lines − discounts + shipping + tax.
     goods = sum(line.unit_price * line.quantity - line.discount for line in order.lines)
     assert goods - order.discount + order.shipping + order.tax == order.total
