@@ -594,14 +594,25 @@ def order_lock(order_id: int) -> Order:
     return _get_order_for_update(order_id)
 
 
-def order_record_platform_update(*, order_id: int, platform_updated_at) -> tuple[Order, bool]:
+def order_record_platform_update(*, order_id: int, platform_updated_at, payment_id: str = "",
+                                 platform_fee: Decimal | None = None) -> tuple[Order, bool]:
     """Lock the order and note the platform's update time; False (nothing written) for an update older
-    than, or as old as, the one already applied."""
+    than, or as old as, the one already applied.
+
+    A payment id or fee the platform names only once the order is paid (an order first seen unpaid) is kept
+    in the same UPDATE when the order has none yet; a known one is never replaced."""
     order = _get_order_for_update(order_id)
     if order.platform_updated_at and platform_updated_at <= order.platform_updated_at:
         return order, False
-    Order.objects.filter(pk=order.pk).update(platform_updated_at=platform_updated_at)
-    order.platform_updated_at = platform_updated_at
+    changes = {"platform_updated_at": platform_updated_at}
+    payment_id = (payment_id or "").strip()
+    if payment_id and not order.payment_id and len(payment_id) <= PAYMENT_ID_MAX_LENGTH:
+        changes["payment_id"] = payment_id
+    if platform_fee is not None and order.platform_fee is None and Decimal("0") <= platform_fee < AMOUNT_COLUMN_MAX:
+        changes["platform_fee"] = _money(platform_fee)
+    Order.objects.filter(pk=order.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(order, name, value)
     return order, True
 
 

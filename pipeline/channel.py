@@ -166,7 +166,7 @@ def _channel_order_follow(*, store: Store, order_id: int, unified: UnifiedOrder,
     order, applied = order_follow_channel(
         order_id=order_id, target=target, platform_updated_at=unified.updated_at,
         raw_status=unified.raw_status or unified.status, paid_at=paid_at, payment_event=payment_event,
-        actor_label=label)
+        actor_label=label, payment_id=unified.payment_id, platform_fee=unified.platform_fee)
     if applied and unified.paid_at:
         # Captured on the platform (by the hub, or by the seller in the platform's admin): recorded once,
         # beside the authorization; an order paid in one step has no authorization and gets nothing here.

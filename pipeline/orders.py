@@ -325,8 +325,8 @@ def _channel_reached(order: Order, target: str) -> bool:
 
 
 def order_follow_channel(*, order_id: int, target: str, platform_updated_at, raw_status: str = "",
-                         paid_at=None, actor_label: str = "channel", payment_event: str = "payment"
-                         ) -> tuple[Order, bool]:
+                         paid_at=None, actor_label: str = "channel", payment_event: str = "payment",
+                         payment_id: str = "", platform_fee=None) -> tuple[Order, bool]:
     """Move the order toward the platform's status through the ordinary flows; newer updates only.
 
     Returns ``(order, applied)``; ``applied`` is False for an update older than (or as old as) the
@@ -335,8 +335,10 @@ def order_follow_channel(*, order_id: int, target: str, platform_updated_at, raw
     stays where it is and an event says so for a person to look at.
     """
     with transaction.atomic():
-        order, applied = order_services.order_record_platform_update(order_id=order_id,
-                                                                     platform_updated_at=platform_updated_at)
+        # The payment id first, so the payment snapshot taken on the way to "paid" carries it.
+        order, applied = order_services.order_record_platform_update(
+            order_id=order_id, platform_updated_at=platform_updated_at, payment_id=payment_id,
+            platform_fee=platform_fee)
         if not applied:
             return order, False
         for _step in range(8):

@@ -1,8 +1,8 @@
 """Payment ids (issue 18 point 0): each platform's payload gives the order its payment id, and payment snapshots,
 taken one by one or for a whole batch in one INSERT, carry the order's payment id and reported fee."""
 
-from dataclasses import fields
-from datetime import UTC, datetime
+from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -211,3 +211,21 @@ def test_a_batch_of_platform_orders_is_snapshotted_with_payment_ids_in_one_inser
     snapshots = dict(PaymentSnapshot.objects.filter(order__store=store)
                      .values_list("order__platform_order_id", "payment_id"))
     assert snapshots == {trade["tid_str"]: trade["alipay_no"] for trade in trades}
+
+
+def test_an_order_first_seen_unpaid_gets_the_payment_id_of_its_paid_update(skus):
+    sandbox = TaobaoSandbox(skus=SKUS, seed=9)
+    sandbox.set_clock(AT)
+    trade = sandbox.generate_order(status="WAIT_SELLER_SEND_GOODS")
+    paid = map_taobao_trade(trade)
+    unpaid = replace(paid, status="pending_payment", raw_status="WAIT_BUYER_PAY", paid_at=None, payment_id="",
+                     updated_at=paid.updated_at - timedelta(minutes=5))
+    store = channel_store(platform=Platform.TAOBAO, code="pay-late", name="淘宝店", credentials={"x": "y"})
+    first = channel.channel_orders_apply(store=store, items=[(unpaid, "test")])[0]
+    assert not isinstance(first, Exception), first
+    assert Order.objects.get(pk=first[0].pk).payment_id == ""
+    second = channel.channel_orders_apply(store=store, items=[(paid, "test")])[0]
+    assert not isinstance(second, Exception), second
+    order = Order.objects.get(pk=first[0].pk)
+    assert order.payment_id == trade["alipay_no"] != ""
+    assert list(order.payment_snapshots.values_list("payment_id", flat=True)) == [trade["alipay_no"]]
