@@ -51,15 +51,21 @@ _VIEW_TICKETS = ["aftersales.view_ticket", "aftersales.view_ticketline", "afters
 _WORK_TICKETS = [*_VIEW_TICKETS, "aftersales.add_ticket", "aftersales.work_ticket", "aftersales.add_refund"]
 _RECEIVE_RETURNS = [*_VIEW_TICKETS, "aftersales.receive_return"]
 
+# Reconciliation: import settlement files and bank statements, work the differences, close and reopen months.
+_RECONCILE = ["finance.view_paymentsnapshot", "finance.view_settlementfile", "finance.add_settlementfile",
+              "finance.view_settlementrow", "finance.view_difference", "finance.change_difference",
+              "finance.view_financeperiod", "finance.change_financeperiod", "finance.view_bankmapping",
+              "finance.add_bankmapping", "finance.change_bankmapping"]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     WAREHOUSE: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, *_WAREHOUSE_STEPS, *_VIEW_SHIPMENTS,
                 *_WORK_SHIPMENTS, *_PRINT, *_RECEIVE_RETURNS],
     CUSTOMER_SERVICE: [*_WORK_TICKETS, *_VIEW_ORDERS, *_VIEW_STOCK, "inventory.view_stocklevel", "orders.view_pii",
                        "orders.add_order", "orders.hold_order", *_SERVICE_STEPS,
                        *_VIEW_CHANNELS, *_VIEW_SHIPMENTS],
-    FINANCE: [*_VIEW_ORDERS, "finance.view_paymentsnapshot", *_PAY, *_VIEW_TICKETS],
+    FINANCE: [*_VIEW_ORDERS, *_RECONCILE, *_PAY, *_VIEW_TICKETS],
     MANAGER: [*_VIEW_ORDERS, *_VIEW_STOCK, *_MOVE_STOCK, "orders.view_pii", "orders.add_order", "orders.hold_order",
-              *_SERVICE_STEPS, "finance.view_paymentsnapshot", *_VIEW_CHANNELS,
+              *_SERVICE_STEPS, *_RECONCILE, *_VIEW_CHANNELS,
               *_RUN_CHANNELS, *_VIEW_SHIPMENTS, *_WORK_SHIPMENTS, "fulfillment.edit_routing_rules",
               "fulfillment.change_carrier", "fulfillment.add_carrier", *_PRINT, *_SET_UP_PRINTING, *_WORK_TICKETS,
               "aftersales.receive_return", "aftersales.change_aftersalespolicy", "aftersales.view_aftersalespolicy",
