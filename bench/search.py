@@ -89,7 +89,8 @@ def _load(report: Report, total: int, author_id: int) -> None:
                     receiver_phone, receiver_country, receiver_province, receiver_city, receiver_district,
                     receiver_address, receiver_zip, currency, goods_amount, discount_amount, shipping_amount,
                     tax_amount, total_amount, paid_amount, priority, tags, buyer_note, seller_note, placed_at,
-                    version, raw_payload_ref, store_id, stock_shortages, receiver_ciphertext, promised_service)
+                    version, raw_payload_ref, store_id, stock_shortages, receiver_ciphertext, promised_service,
+                    payment_id)
                 SELECT i, now(), now(), 'SO' || lpad(i::text, 8, '0'),
                     CASE WHEN i %% 10 = 0 THEN (6900000000000000000 + i)::text
                          WHEN i %% 10 = 5 THEN 'WX' || (5000000000 + i * 7) ELSE 'TB' || (3000000000 + i * 7) END,
@@ -100,7 +101,7 @@ def _load(report: Report, total: int, author_id: int) -> None:
                     'CN', '上海市', '上海市', '浦东新区', '张江路 ' || (person %% 500) || ' 号', '', 'CNY', 9.90, 0, 0, 0,
                     9.90, 9.90, 0, '[]', '', '', now() - (i %% 86400) * interval '1 minute', 1, '',
                     CASE WHEN i %% 10 = 0 THEN %(dy)s WHEN i %% 10 = 5 THEN %(wx)s ELSE %(tb)s END, '[]', '{}',
-                    'standard'
+                    'standard', ''
                 FROM bench_slot WHERE i BETWEEN %(low)s AND %(high)s
             """, params)
             cursor.execute("""

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Right, Trim
@@ -48,6 +49,11 @@ class Store(TimeStampedModel):
     return_window_days = models.PositiveSmallIntegerField(_("return window (days after delivery)"), default=7)
     # Orders of the same buyer and address that wait in one warehouse ship as one parcel.
     merge_shipments = models.BooleanField(_("merge parcels of the same buyer and address"), default=True)
+    # What the platform or payment provider keeps of each sale (0.006 = 0.6%): reconciliation flags a settlement
+    # fee that differs from it when the order itself reports no fee; empty: fees are not checked.
+    fee_rate = models.DecimalField(_("platform fee rate"), max_digits=6, decimal_places=4, null=True, blank=True,
+                                   validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+                                   help_text=_("As a fraction: 0.0060 is 0.6%."))
 
     class Meta:
         verbose_name = _("store")
