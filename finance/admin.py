@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from finance.models import (
+    AccountMapping,
     BankMapping,
     Difference,
     FinancePeriod,
@@ -72,3 +73,12 @@ class DifferenceAdmin(ReadOnlyAdmin):
                     "status"]
     list_filter = ["source", "reason", "status"]
     raw_id_fields = ["order", "settlement_row"]
+
+
+@admin.register(AccountMapping)
+class AccountMappingAdmin(admin.ModelAdmin):
+    # Editable by the finance user: the chart of accounts is the seller's, the journal export follows it.
+    list_display = ["kind", "store", "debit_account_code", "debit_account_name", "credit_account_code",
+                    "credit_account_name", "updated_at"]
+    list_filter = ["kind", "store"]
+    search_fields = ["debit_account_code", "debit_account_name", "credit_account_code", "credit_account_name"]

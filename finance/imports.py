@@ -29,7 +29,7 @@ from finance.models import (
 )
 from finance.readers.base import ReaderFailure, ReadResult, RowError, RowKind, SettlementSource
 from oms.exceptions import DomainError
-from oms.guard import clean_data, clean_text
+from oms.guard import clean_data, clean_text, has_control_chars
 from oms.leases import lease_claim_one
 from orders.models import Store
 
@@ -291,7 +291,17 @@ def _values(settlement_file: SettlementFile, row) -> tuple:
     return (settlement_file.pk, settlement_file.source, clean_text(row.external_row_id), row.line_no, row.kind,
             clean_text(row.payment_id), clean_text(row.platform_order_id), clean_text(row.merchant_order_no),
             row.gross, row.fee, row.net, row.currency, row.occurred_at, clean_text(row.description),
-            clean_data(dict(row.raw)))
+            _clean_raw(row.raw))
+
+
+def _clean_raw(raw: dict) -> dict:
+    """The raw row without control characters. One regex pass over all its text decides: walking every key
+    and value (clean_data) took a fifth of a 200,000-row import, and nearly every row has nothing to clean."""
+    try:
+        text = "".join(raw) + "".join(raw.values())
+    except TypeError:  # a value that is not text: walk it
+        return clean_data(dict(raw))
+    return clean_data(dict(raw)) if has_control_chars(text) else raw
 
 
 def _rows_copy(settlement_file: SettlementFile, rows: list, *, chunk: int, progress: _ProgressWriter) -> int:

@@ -36,11 +36,14 @@ from django.db.models import Count
 
 from finance.models import Difference, DifferenceReason, DifferenceStatus, SettlementFileStatus, SettlementRow
 from finance.readers.base import RowKind
+from orders.models import Store
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The payment events that say what the buyer paid (an authorization is not yet money).
 PAID_EVENTS = ("payment", "capture")
 DEFAULT_LAG_DAYS = 3
+# period_match's fee_rate when not given: the store's.
+STORE_RATE = object()
 
 
 @dataclass
@@ -72,9 +75,15 @@ def _db_time(value: datetime):
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal | None = None,
+def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal | None | object = STORE_RATE,
                  lag_days: int = DEFAULT_LAG_DAYS) -> MatchSummary:
-    """Match one store's settlement rows of ``source`` for ``month`` and record what does not match."""
+    """Match one store's settlement rows of ``source`` for ``month`` and record what does not match.
+
+    ``fee_rate`` is the store's own (Store.fee_rate) unless given; None checks fees only against a fee the
+    order itself reported. Sources that book fees on lines of their own (Alipay's 收费 lines) carry a zero fee
+    on each sale: leave the store's rate empty for them, or every sale would differ."""
+    if fee_rate is STORE_RATE:
+        fee_rate = Store.objects.filter(pk=store_id).values_list("fee_rate", flat=True).first()
     start, end = month_bounds(month)
     first = start.date()
     paid_until = end - timedelta(days=lag_days)
@@ -85,6 +94,7 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
     summary = MatchSummary(store_id=store_id, source=source, month=first)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS finance_match_rows")
+        cursor.execute("DROP TABLE IF EXISTS finance_match_paid")
         # Step 1: each row of the period with the order it belongs to (NULL when none).
         cursor.execute("""
             CREATE TEMPORARY TABLE finance_match_rows AS
@@ -105,6 +115,19 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
               AND r.occurred_at >= %(start)s AND r.occurred_at < %(end)s
         """, params)
         cursor.execute("CREATE INDEX finance_match_rows_order ON finance_match_rows (order_id, kind)")
+        # What the store's orders last paid, once: three of the reasons join it. As a temporary table it is
+        # computed once rather than per statement (two seconds each at 200,000 orders).
+        cursor.execute(f"""
+            CREATE TEMPORARY TABLE finance_match_paid AS
+            SELECT p.order_id, p.paid_amount, p.platform_fee
+            FROM ({_LAST_PAID}) p JOIN orders_order o ON o.id = p.order_id
+            WHERE o.store_id = %(store)s""", params)
+        cursor.execute("CREATE INDEX finance_match_paid_order ON finance_match_paid (order_id)")
+        if connection.vendor == "postgresql":
+            # A new table has no statistics: without them the planner guesses a handful of rows, picks nested
+            # loops over 200,000 and compiles the statements with JIT.
+            cursor.execute("ANALYZE finance_match_rows")
+            cursor.execute("ANALYZE finance_match_paid")
         # Step 2: forget the open differences of the period; resolved ones stay as they were closed.
         Difference.objects.filter(store_id=store_id, source=source, month=first,
                                   status=DifferenceStatus.OPEN).delete()
@@ -117,6 +140,7 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
         summary.rows, summary.matched, matched_amount = cursor.fetchone()
         summary.matched_amount = Decimal(str(matched_amount)).quantize(Decimal("0.01"))
         cursor.execute("DROP TABLE finance_match_rows")
+        cursor.execute("DROP TABLE finance_match_paid")
     summary.differences_by_reason = dict(
         Difference.objects.filter(store_id=store_id, source=source, month=first, status=DifferenceStatus.OPEN)
         .values("reason").annotate(n=Count("id")).order_by("reason").values_list("reason", "n"))
@@ -141,12 +165,12 @@ def _insert_difference(select_sql: str) -> str:
     """
 
 
-# The order's last snapshot that says what was paid (a capture after its authorization, or the payment).
+# The order's last snapshot that says what was paid (a capture after its authorization, or the payment): the
+# highest id among each order's paid events, found in one grouped pass (a hash semi-join), not per snapshot.
 _LAST_PAID = f"""
     SELECT s.order_id, s.paid_amount, s.platform_fee FROM finance_paymentsnapshot s
-    WHERE s.event IN ({", ".join(f"'{event}'" for event in PAID_EVENTS)})
-      AND s.id = (SELECT MAX(s2.id) FROM finance_paymentsnapshot s2
-                  WHERE s2.order_id = s.order_id AND s2.event IN ({", ".join(f"'{e}'" for e in PAID_EVENTS)}))
+    WHERE s.id IN (SELECT MAX(s2.id) FROM finance_paymentsnapshot s2
+                   WHERE s2.event IN ({", ".join(f"'{event}'" for event in PAID_EVENTS)}) GROUP BY s2.order_id)
 """
 
 _DIFFERENCE_SQL = [
@@ -170,7 +194,7 @@ _DIFFERENCE_SQL = [
     f"""SELECT '{DifferenceReason.AMOUNT_DIFFERS}' AS reason, m.order_id, m.row_id, p.paid_amount AS expected,
                m.gross AS actual, m.currency
         FROM finance_match_rows m JOIN orders_order o ON o.id = m.order_id
-        JOIN ({_LAST_PAID}) p ON p.order_id = m.order_id
+        JOIN finance_match_paid p ON p.order_id = m.order_id
         WHERE m.kind = %(sale)s AND m.currency = o.currency AND ABS(m.gross - p.paid_amount) > 0.005
           AND m.row_id = (SELECT MIN(m2.row_id) FROM finance_match_rows m2
                           WHERE m2.order_id = m.order_id AND m2.kind = %(sale)s)""",
@@ -178,7 +202,7 @@ _DIFFERENCE_SQL = [
     f"""SELECT '{DifferenceReason.FEE_DIFFERS}' AS reason, m.order_id, m.row_id,
                COALESCE(p.platform_fee, ROUND(m.gross * %(fee_rate)s, 2)) AS expected, m.fee AS actual, m.currency
         FROM finance_match_rows m JOIN orders_order o ON o.id = m.order_id
-        LEFT JOIN ({_LAST_PAID}) p ON p.order_id = m.order_id
+        LEFT JOIN finance_match_paid p ON p.order_id = m.order_id
         WHERE m.kind = %(sale)s AND m.currency = o.currency
           AND COALESCE(p.platform_fee, ROUND(m.gross * %(fee_rate)s, 2)) IS NOT NULL
           AND ABS(m.fee - COALESCE(p.platform_fee, ROUND(m.gross * %(fee_rate)s, 2))) > 0.005
@@ -187,13 +211,19 @@ _DIFFERENCE_SQL = [
     # missing_in_settlement: paid in the period (before the lag) and no sale row for it in any file of the source.
     f"""SELECT '{DifferenceReason.MISSING_IN_SETTLEMENT}' AS reason, o.id AS order_id, CAST(NULL AS BIGINT) AS row_id,
                p.paid_amount AS expected, CAST(NULL AS NUMERIC) AS actual, o.currency
-        FROM orders_order o JOIN ({_LAST_PAID}) p ON p.order_id = o.id
+        FROM orders_order o JOIN finance_match_paid p ON p.order_id = o.id
         WHERE o.store_id = %(store)s AND o.paid_at >= %(start)s AND o.paid_at < %(paid_until)s
           AND NOT EXISTS (SELECT 1 FROM finance_match_rows m WHERE m.order_id = o.id AND m.kind = %(sale)s)
           AND NOT EXISTS (
               SELECT 1 FROM finance_settlementrow r JOIN finance_settlementfile f ON f.id = r.file_id
               WHERE f.store_id = %(store)s AND r.source = %(source)s AND r.kind = %(sale)s
-                AND (r.platform_order_id = o.platform_order_id OR r.merchant_order_no = o.number))""",
+                AND r.platform_order_id = o.platform_order_id)
+          -- Two NOT EXISTS, not one with an OR: each then looks its column up by index instead of scanning
+          -- every sale row of the source once per unsettled order.
+          AND NOT EXISTS (
+              SELECT 1 FROM finance_settlementrow r JOIN finance_settlementfile f ON f.id = r.file_id
+              WHERE f.store_id = %(store)s AND r.source = %(source)s AND r.kind = %(sale)s
+                AND r.merchant_order_no = o.number)""",
     # refund_not_settled: a refund paid out in the period with no refund row of that amount on its order.
     f"""SELECT '{DifferenceReason.REFUND_NOT_SETTLED}' AS reason, rf.order_id, CAST(NULL AS BIGINT) AS row_id,
                rf.amount AS expected, CAST(NULL AS NUMERIC) AS actual, rf.currency

@@ -323,3 +323,33 @@ class Difference(FSMModelMixin, models.Model):
     @transition(field=status, source=DifferenceStatus.RESOLVED, target=DifferenceStatus.OPEN)
     def reopen(self):
         pass
+
+
+class AccountMapping(models.Model):
+    """The seller's chart of accounts for one kind of settlement amount (科目映射表): which account is debited
+    and which credited for a positive amount of that kind. A store's own mapping wins over the default one
+    (store empty); finance.journal refuses a kind that has neither."""
+
+    store = models.ForeignKey("orders.Store", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="account_mappings", verbose_name=_("store"),
+                              help_text=_("Empty: the default for every store without its own mapping."))
+    kind = models.CharField(_("kind"), max_length=20, choices=RowKind.choices)
+    debit_account_code = models.CharField(_("debit account code"), max_length=40)
+    debit_account_name = models.CharField(_("debit account name"), max_length=200)
+    credit_account_code = models.CharField(_("credit account code"), max_length=40)
+    credit_account_name = models.CharField(_("credit account name"), max_length=200)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("account mapping")
+        verbose_name_plural = _("account mappings")
+        ordering = ["store_id", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["store", "kind"], name="accountmapping_one_per_store_kind"),
+            # NULLs are distinct in a unique index: the default mapping of a kind needs its own.
+            models.UniqueConstraint(fields=["kind"], condition=Q(store__isnull=True),
+                                    name="accountmapping_one_default_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.debit_account_code} / {self.credit_account_code}"
