@@ -241,3 +241,90 @@ def settlement_rows_of_period(*, store_id: int, source: str, month: date):
     start, end = month_bounds(month)
     return SettlementRow.objects.filter(file__store_id=store_id, source=source, occurred_at__gte=start,
                                         occurred_at__lt=end)
+
+
+# --- Payouts against the bank statement ----------------------------------------------------------------------
+
+# A platform's payout reaches the bank from the day before (time zones, value dates) to five days after.
+PAYOUT_WINDOW_BEFORE = timedelta(days=1)
+PAYOUT_WINDOW_AFTER = timedelta(days=5)
+
+
+@dataclass
+class PayoutSummary:
+    month: date
+    payouts: int = 0
+    bank_lines: int = 0
+    matched: int = 0
+    differences_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def payouts_match(*, month: date) -> PayoutSummary:
+    """Match the month's payouts in the platforms' files against the payout lines of the bank statements.
+
+    Set-based and one to one: payouts and bank lines of the same amount and currency are paired in date order
+    (the first payout of 1,234.50 with the first bank line of 1,234.50, and so on); a pair more than the window
+    apart is not a match. A payout with no bank line is "missing in the settlement" (the bank statement), a bank
+    line with no payout "missing in the hub" (no platform file shows it); both under source "bank", with the
+    store of the payout (none for a bank line)."""
+    start, end = month_bounds(month)
+    first = start.date()
+    source = "bank"
+    params = {"start": _db_time(start), "end": _db_time(end), "payout": RowKind.PAYOUT.value, "bank": source,
+              "imported": SettlementFileStatus.IMPORTED.value, "month": first, "open": DifferenceStatus.OPEN.value,
+              "before": PAYOUT_WINDOW_BEFORE.total_seconds(), "after": PAYOUT_WINDOW_AFTER.total_seconds()}
+    summary = PayoutSummary(month=first)
+    # Seconds between two times, in each database's own words.
+    seconds = ("EXTRACT(EPOCH FROM (b.occurred_at - p.occurred_at))" if connection.vendor == "postgresql"
+               else "(julianday(b.occurred_at) - julianday(p.occurred_at)) * 86400")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS finance_match_payouts")
+        cursor.execute(f"""
+            CREATE TEMPORARY TABLE finance_match_payouts AS
+            WITH p AS (
+                SELECT r.id, f.store_id, ABS(r.gross) AS amount, r.currency, r.occurred_at,
+                       ROW_NUMBER() OVER (PARTITION BY ABS(r.gross), r.currency ORDER BY r.occurred_at, r.id) AS n
+                FROM finance_settlementrow r JOIN finance_settlementfile f ON f.id = r.file_id
+                WHERE r.kind = %(payout)s AND r.source <> %(bank)s AND f.status = %(imported)s
+                  AND r.occurred_at >= %(start)s AND r.occurred_at < %(end)s),
+            b AS (
+                SELECT r.id, ABS(r.gross) AS amount, r.currency, r.occurred_at,
+                       ROW_NUMBER() OVER (PARTITION BY ABS(r.gross), r.currency ORDER BY r.occurred_at, r.id) AS n
+                FROM finance_settlementrow r JOIN finance_settlementfile f ON f.id = r.file_id
+                WHERE r.kind = %(payout)s AND r.source = %(bank)s AND f.status = %(imported)s
+                  AND r.occurred_at >= %(start)s AND r.occurred_at < %(end)s)
+            SELECT p.id AS payout_id, p.store_id, p.amount AS payout_amount, p.currency AS payout_currency,
+                   b.id AS bank_id, b.amount AS bank_amount, b.currency AS bank_currency
+            FROM p LEFT JOIN b ON b.amount = p.amount AND b.currency = p.currency AND b.n = p.n
+                AND {seconds} BETWEEN -%(before)s AND %(after)s
+            UNION ALL
+            SELECT NULL, NULL, NULL, NULL, b.id, b.amount, b.currency FROM b
+            WHERE NOT EXISTS (SELECT 1 FROM p WHERE p.amount = b.amount AND p.currency = b.currency AND p.n = b.n
+                              AND {seconds} BETWEEN -%(before)s AND %(after)s)
+        """, params)
+        Difference.objects.filter(source=source, month=first, status=DifferenceStatus.OPEN).delete()
+        cursor.execute(f"""
+            INSERT INTO finance_difference (month, source, store_id, reason, order_id, settlement_row_id,
+                                            expected_amount, actual_amount, currency, status, created_at,
+                                            resolution_note)
+            SELECT %(month)s, %(bank)s, m.store_id,
+                   CASE WHEN m.bank_id IS NULL THEN '{DifferenceReason.MISSING_IN_SETTLEMENT}'
+                        ELSE '{DifferenceReason.MISSING_IN_HUB}' END,
+                   NULL, COALESCE(m.payout_id, m.bank_id), m.payout_amount, m.bank_amount,
+                   COALESCE(m.payout_currency, m.bank_currency), %(open)s, CURRENT_TIMESTAMP, ''
+            FROM finance_match_payouts m
+            WHERE (m.bank_id IS NULL OR m.payout_id IS NULL)
+              AND NOT EXISTS (SELECT 1 FROM finance_difference x
+                              WHERE x.month = %(month)s AND x.source = %(bank)s
+                                AND x.settlement_row_id = COALESCE(m.payout_id, m.bank_id))
+        """, params)
+        cursor.execute("""
+            SELECT COUNT(payout_id), COUNT(bank_id), COUNT(CASE WHEN payout_id IS NOT NULL AND bank_id IS NOT NULL
+                                                              THEN 1 END)
+            FROM finance_match_payouts""")
+        summary.payouts, summary.bank_lines, summary.matched = cursor.fetchone()
+        cursor.execute("DROP TABLE finance_match_payouts")
+    summary.differences_by_reason = dict(
+        Difference.objects.filter(source=source, month=first, status=DifferenceStatus.OPEN)
+        .values("reason").annotate(n=Count("id")).order_by("reason").values_list("reason", "n"))
+    return summary

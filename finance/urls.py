@@ -14,4 +14,5 @@ urlpatterns = [
     path("close/journal-<str:layout>.csv", views_close.journal_download, name="close-journal"),
     path("close/close/", views_close.close_period, name="close-close"),
     path("close/reopen/", views_close.reopen_period, name="close-reopen"),
+    path("close/payouts/", views_close.payouts_recheck, name="close-payouts"),
 ]

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from finance.closing import period_close, period_reopen, period_report, period_report_xlsx
 from finance.forms import MonthField
 from finance.journal import journal_csv_plain, journal_csv_quickbooks
+from finance.matching import payouts_match
 from finance.models import FinancePeriod
 from oms.exceptions import DomainError
 from orders.models import Store
@@ -143,3 +144,21 @@ def reopen_period(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("%(month)s is open again.") % {"month": f"{month:%Y-%m}"})
     return redirect(_page_url(month, store))
 
+
+
+@login_required
+@permission_required("finance.change_difference", raise_exception=True)
+@require_POST
+def payouts_recheck(request: HttpRequest) -> HttpResponse:
+    """Match the month's platform payouts against the bank statements' lines; what is unpaired is a difference."""
+    form = PeriodForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a month."))
+        return redirect("finance:close")
+    month, store = form.cleaned_data["month"], form.cleaned_data["store"]
+    summary = payouts_match(month=month)
+    unpaired = sum(summary.differences_by_reason.values())
+    messages.success(request, _("%(matched)s of %(payouts)s payouts found on the bank statements; %(unpaired)s "
+                                "unpaired payouts or bank lines are listed as differences.")
+                     % {"matched": summary.matched, "payouts": summary.payouts, "unpaired": unpaired})
+    return redirect(_page_url(month, store))

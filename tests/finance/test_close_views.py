@@ -69,3 +69,10 @@ def test_bad_months_and_stores_are_400_not_500(role_users):
         assert client.get("/finance/close/report.xlsx", bad).status_code == 400, bad
     assert client.post("/finance/close/close/", {"month": "nope"}).status_code == 302
     assert FinancePeriod.objects.count() == 0
+
+
+def test_payouts_are_matched_from_the_page(role_users):
+    client = login(role_users["finance"])
+    answer = client.post("/finance/close/payouts/", {"month": month(), "store": ""}, follow=True)
+    assert answer.status_code == 200 and "0 笔提现中有 0 笔在银行流水中找到" in answer.content.decode()
+    assert login(role_users["warehouse"]).post("/finance/close/payouts/", {"month": month()}).status_code == 403

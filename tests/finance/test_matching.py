@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from aftersales.models import Refund
-from finance.matching import month_bounds, period_match
+from finance.matching import month_bounds, payouts_match, period_match
 from finance.models import Difference, DifferenceReason, DifferenceStatus, SettlementFile, SettlementRow
 from finance.readers.base import RowKind, SettlementSource
 
@@ -89,3 +89,35 @@ def test_rows_outside_the_month_and_payments_in_the_lag_are_left_for_later(make_
                            lag_days=40)
     assert summary.rows == 0 and summary.differences == 0
     assert order.paid_at is not None
+
+
+def test_payouts_pair_with_bank_lines_by_amount_within_the_window(taobao_store):
+    month = timezone.localdate().replace(day=1)
+    start, _end = month_bounds(month)
+    day = timezone.timedelta(days=1)
+
+    def rows(file, items):
+        SettlementRow.objects.bulk_create([
+            SettlementRow(file=file, source=file.source, external_row_id=f"{file.source}-{index}", line_no=index + 2,
+                          kind=RowKind.PAYOUT, gross=amount, fee=Decimal("0"), net=amount, currency="CNY",
+                          occurred_at=start + offset * day)
+            for index, (amount, offset) in enumerate(items)])
+
+    platform = settlement(taobao_store, [])
+    rows(platform, [(Decimal("-1000.00"), 2), (Decimal("-500.00"), 9), (Decimal("-777.00"), 19)])
+    content = b"bank statement"
+    bank = SettlementFile.objects.create(source=SettlementSource.BANK, store=None, file_name="bank.csv",
+                                         sha256=hashlib.sha256(content).hexdigest(), content=content,
+                                         status="imported")
+    rows(bank, [(Decimal("1000.00"), 3), (Decimal("500.00"), 24), (Decimal("333.00"), 11)])
+    summary = payouts_match(month=month)
+    assert (summary.payouts, summary.bank_lines, summary.matched) == (3, 3, 1)
+    found = sorted((d.reason, d.settlement_row.source, abs(d.settlement_row.gross))
+                   for d in Difference.objects.filter(source=SettlementSource.BANK).select_related("settlement_row"))
+    assert found == sorted([
+        (DifferenceReason.MISSING_IN_SETTLEMENT, SettlementSource.ALIPAY, Decimal("500.00")),
+        (DifferenceReason.MISSING_IN_SETTLEMENT, SettlementSource.ALIPAY, Decimal("777.00")),
+        (DifferenceReason.MISSING_IN_HUB, SettlementSource.BANK, Decimal("500.00")),
+        (DifferenceReason.MISSING_IN_HUB, SettlementSource.BANK, Decimal("333.00")),
+    ])
+    assert payouts_match(month=month).differences_by_reason == summary.differences_by_reason
