@@ -13,9 +13,20 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from finance.models import PaymentEvent, PaymentSnapshot
+from finance.models import (
+    Difference,
+    DifferenceStatus,
+    FinancePeriod,
+    FinancePeriodStatus,
+    PaymentEvent,
+    PaymentSnapshot,
+)
 from oms.bulk import rows_insert
+from oms.exceptions import ConflictError, NotFoundError
 from orders.models import Order, OrderLine
 
 
@@ -103,3 +114,51 @@ def payment_snapshot_capture(*, order: Order, amount: Decimal, currency: str, ca
                                                   platform_fee=order.platform_fee)
     except IntegrityError:
         return None
+
+
+# --- Differences ------------------------------------------------------------------------------------------------
+
+
+def finance_month_closed(*, store_id: int | None, month) -> bool:
+    """Whether the month is closed for the store or for all stores: its differences then stay as they are."""
+    stores = Q(store__isnull=True) | (Q(store_id=store_id) if store_id else Q())
+    return FinancePeriod.objects.filter(stores, month=month, status=FinancePeriodStatus.CLOSED).exists()
+
+
+def _difference_locked(difference_id: int) -> Difference:
+    """The difference, locked until the transaction ends (two people resolving it at once do not both win);
+    404 difference_not_found, 409 finance_period_closed when its month is closed."""
+    difference = Difference.objects.select_for_update().filter(pk=difference_id).first()
+    if difference is None:
+        raise NotFoundError(_("Difference %(id)s does not exist.") % {"id": difference_id},
+                            code="difference_not_found")
+    if finance_month_closed(store_id=difference.store_id, month=difference.month):
+        raise ConflictError(_("The period %(month)s is closed; reopen it first.")
+                            % {"month": f"{difference.month:%Y-%m}"}, code="finance_period_closed")
+    return difference
+
+
+def difference_resolve(*, difference_id: int, user, note: str) -> Difference:
+    """Close one open difference with who, when and why; 409 difference_not_open when it is resolved already."""
+    with transaction.atomic():
+        difference = _difference_locked(difference_id)
+        if difference.status != DifferenceStatus.OPEN:
+            raise ConflictError(_("The difference is already resolved."), code="difference_not_open",
+                                data={"status": difference.status})
+        difference.resolve()
+        difference.resolved_by, difference.resolved_at, difference.resolution_note = user, timezone.now(), note
+        difference.save(update_fields=["status", "resolved_by", "resolved_at", "resolution_note"])
+    return difference
+
+
+def difference_reopen(*, difference_id: int) -> Difference:
+    """Open a resolved difference again, its resolution cleared; 409 difference_not_resolved when it is open."""
+    with transaction.atomic():
+        difference = _difference_locked(difference_id)
+        if difference.status != DifferenceStatus.RESOLVED:
+            raise ConflictError(_("The difference is not resolved."), code="difference_not_resolved",
+                                data={"status": difference.status})
+        difference.reopen()
+        difference.resolved_by, difference.resolved_at, difference.resolution_note = None, None, ""
+        difference.save(update_fields=["status", "resolved_by", "resolved_at", "resolution_note"])
+    return difference

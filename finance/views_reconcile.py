@@ -7,7 +7,6 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -17,12 +16,12 @@ from finance.matching import period_match
 from finance.models import (
     Difference,
     DifferenceReason,
-    DifferenceStatus,
     SettlementFile,
     SettlementFileStatus,
 )
+from finance.services import difference_resolve
 from oms.effects import task_after_commit
-from oms.exceptions import ConflictError, DomainError
+from oms.exceptions import DomainError
 from oms.inputs import query_without_page
 from oms.paging import paginate
 
@@ -146,20 +145,6 @@ def _difference_page(request: HttpRequest, *, summary=None, recheck_form=None, s
     template = ("finance/partials/difference_table.html" if request.htmx and summary is None
                 and recheck_form is None else "finance/differences.html")
     return render(request, template, context, status=status)
-
-
-def difference_resolve(*, difference_id: int, user, note: str) -> Difference:
-    """Close one open difference with who, when and why.
-
-    Kept next to its only page until finance/services.py takes it (the API resolves the same way)."""
-    with transaction.atomic():
-        difference = Difference.objects.select_for_update().get(pk=difference_id)
-        if difference.status != DifferenceStatus.OPEN:
-            raise ConflictError(_("This difference is already resolved."), code="difference_not_open")
-        difference.resolve()
-        difference.resolved_by, difference.resolved_at, difference.resolution_note = user, timezone.now(), note
-        difference.save(update_fields=["status", "resolved_by", "resolved_at", "resolution_note"])
-    return difference
 
 
 @login_required

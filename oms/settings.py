@@ -269,6 +269,7 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "aftersales.models.TicketStatus", "TicketEventTypeEnum": "aftersales.models.TicketEventType",
         "RefundStatusEnum": "aftersales.models.RefundStatus", "GradeEnum": "aftersales.models.Grade",
         "OrderStatusEnum": "orders.models.OrderStatus", "DeskSearchKindEnum": "desk.selectors.SearchKind",
+        "SettlementSourceEnum": "finance.readers.base.SettlementSource", "SourceEnum": "aftersales.models.TicketSource",
     },
     # The schema states the errors every operation may give and what every input refuses (oms/api_schema.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "oms.api_schema.postprocess_schema"],

@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from aftersales.api import TicketViewSet
 from connectors import views as connector_views
 from desk.api import DeskSearchView
+from finance.api import DifferenceViewSet, FinanceRecheckView, FinanceSummaryView
 from inventory.api import StockLevelViewSet, StockReceiptViewSet
 from oms import views
 from orders.api import OrderViewSet
@@ -18,6 +19,7 @@ api_v1.register("orders", OrderViewSet, basename="order")
 api_v1.register("stock-levels", StockLevelViewSet, basename="stock-level")
 api_v1.register("stock-receipts", StockReceiptViewSet, basename="stock-receipt")
 api_v1.register("tickets", TicketViewSet, basename="ticket")
+api_v1.register("finance/differences", DifferenceViewSet, basename="finance-difference")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -38,6 +40,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1.urls)),
     path("api/v1/", include("printing.urls_api")),
     path("api/v1/desk/search/", DeskSearchView.as_view(), name="desk-search-api"),
+    path("api/v1/finance/summaries/", FinanceSummaryView.as_view(), name="finance-summaries-api"),
+    path("api/v1/finance/recheck/", FinanceRecheckView.as_view(), name="finance-recheck-api"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
