@@ -10,6 +10,7 @@ from demo.aftersales import STORE as AFTERSALES_STORE
 from demo.aftersales import TOUR_TRACKING, aftersales_setup_load, tickets_load
 from demo.catalog import SKUS, WAREHOUSES, skus_load, stock_load, warehouses_load
 from demo.desk import desk_buyers_load, desk_buyers_summary
+from demo.finance import finance_load
 from demo.fulfillment import CARRIERS, fulfilment_load
 from demo.orders import SCARCE_SKU, STATUS_MIX, orders_load, scarcity_load
 from demo.printers import VPRINTER_PORTS, printing_load
@@ -48,6 +49,7 @@ def demo_load(*, orders: int = 300, seed: int = 2026,
         f"{rules} new SLA policy/auto-approval rows on {AFTERSALES_STORE}; the return parcel {TOUR_TRACKING} "
         "waits to be scanned at /aftersales/receiving/.")
     say(desk_buyers_summary(created=desk_buyers_load(stores)))
+    say(finance_load(stores))
     statuses = Counter(Order.objects.filter(store__in=stores.values()).values_list("status", flat=True))
     say("Demo orders by status: " + ", ".join(f"{status} {statuses[status]}" for status, _w in STATUS_MIX
                                               if statuses[status]))

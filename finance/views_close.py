@@ -63,7 +63,9 @@ def close_page(request: HttpRequest) -> HttpResponse:
                "can_change": request.user.has_perm("finance.change_financeperiod")}
     if form.is_valid():
         month, store = form.cleaned_data["month"], form.cleaned_data["store"]
-        context["report"] = period_report(store, month)
+        context["report"] = report = period_report(store, month)
+        # QuickBooks takes one currency a journal: a link each.
+        context["currencies"] = sorted({line.currency for line in report.lines})
         context["period"] = FinancePeriod.objects.filter(month=month, store=store).first()
         context["query"] = urlencode({"month": month.strftime("%Y-%m"), "store": store.pk if store else ""})
         context["close_form"] = CloseForm(initial={"month": month, "store": store})

@@ -1,5 +1,6 @@
 """The demo data loader: everything it promises exists once, even after a second run."""
 
+from collections import Counter
 from decimal import Decimal
 
 import pytest
@@ -27,12 +28,16 @@ from demo.catalog import SKUS
 from demo.desk import MASKED_PHONE, VIP, XIAOBEI, XIAOMING
 from demo.desk import NOTES as DESK_NOTES
 from demo.desk import ORDERS as DESK_ORDERS
+from demo.finance import FILE_PREFIX as FINANCE_FILE_PREFIX
+from demo.finance import STORE as FINANCE_STORE
 from demo.loader import demo_load
 from demo.orders import SCARCE_ORDERS
 from demo.users import DEMO_USERS
 from desk.customers import buyer_key_of_order, customer_view
 from desk.models import CustomerNote
 from desk.selectors import SearchKind, desk_search
+from finance.models import AccountMapping, Difference, DifferenceReason, SettlementFile, SettlementRow
+from finance.readers.base import RowKind
 from fulfillment.models import Shipment, ShipmentStatus
 from inventory.models import SKU, MovementKind, StockMovement, Warehouse
 from inventory.services import stock_reconcile
@@ -338,3 +343,21 @@ def test_the_desk_buyers_are_made_once_and_a_rerun_adds_nothing():
     assert counts() == before
     assert any(line.startswith("Desk buyers: 0 new orders and notes.") for line in log)
     assert stock_reconcile() == []
+
+
+@pytest.mark.django_db
+def test_the_demo_bill_plants_every_difference_once_and_a_rerun_adds_nothing():
+    demo_load(orders=ORDERS)
+    wechat = Store.objects.get(code=FINANCE_STORE)
+    assert wechat.fee_rate is not None
+    assert Store.objects.get(code="taobao-demo").fee_rate is None  # Alipay books fees on lines of their own
+    assert set(AccountMapping.objects.filter(store=None).values_list("kind", flat=True)) == set(RowKind.values)
+    counts = (SettlementFile.objects.count(), SettlementRow.objects.count(), Difference.objects.count())
+    file = SettlementFile.objects.get()
+    assert (file.status, file.store, file.file_name.startswith(FINANCE_FILE_PREFIX)) == ("imported", wechat, True)
+    reasons = Counter(Difference.objects.filter(store=wechat, status="open").values_list("reason", flat=True))
+    assert set(reasons) == set(DifferenceReason.values)
+
+    demo_load(orders=ORDERS)
+
+    assert (SettlementFile.objects.count(), SettlementRow.objects.count(), Difference.objects.count()) == counts
