@@ -15,4 +15,5 @@ urlpatterns = [
     path("close/close/", views_close.close_period, name="close-close"),
     path("close/reopen/", views_close.reopen_period, name="close-reopen"),
     path("close/payouts/", views_close.payouts_recheck, name="close-payouts"),
+    path("close/profit.csv", views_close.profit_download, name="close-profit"),
 ]

@@ -1,4 +1,4 @@
-"""Month-end pages: the period report with close and reopen, and the downloads (report workbook, journal)."""
+"""Month-end pages: the period report with close and reopen, and the downloads (report, journal, profit)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from django.views.decorators.http import require_POST
 from finance.closing import period_close, period_reopen, period_report, period_report_xlsx
 from finance.forms import MonthField
 from finance.journal import journal_csv_plain, journal_csv_quickbooks
-from finance.matching import payouts_match
+from finance.matching import month_bounds, payouts_match
 from finance.models import FinancePeriod
+from finance.profit import orders_profit_csv
 from oms.exceptions import DomainError
-from orders.models import Store
+from orders.models import Order, Store
 
 REOPEN_REASON_MAX_LENGTH = 500
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -164,3 +165,22 @@ def payouts_recheck(request: HttpRequest) -> HttpResponse:
                                 "unpaired payouts or bank lines are listed as differences.")
                      % {"matched": summary.matched, "payouts": summary.payouts, "unpaired": unpaired})
     return redirect(_page_url(month, store))
+
+
+@login_required
+@permission_required("finance.view_paymentsnapshot", raise_exception=True)
+def profit_download(request: HttpRequest) -> HttpResponse:
+    """Per-order profit of the orders paid in the month (of one store, or all), one line each, as CSV."""
+    form = _period_form(request)
+    if not form.is_valid():
+        return render(request, "finance/close.html", {"form": form}, status=400)
+    month, store = form.cleaned_data["month"], form.cleaned_data["store"]
+    start, end = month_bounds(month)
+    orders = Order.objects.filter(paid_at__gte=start, paid_at__lt=end).order_by("paid_at", "id")
+    if store is not None:
+        orders = orders.filter(store=store)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response.write("\ufeff")  # Excel opens a UTF-8 CSV with Chinese names right only after a BOM
+    orders_profit_csv(orders, response)
+    response["Content-Disposition"] = f'attachment; filename="profit-{month:%Y-%m}-{store.code if store else "all"}.csv"'
+    return response

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from finance.profit import order_profit
 from fulfillment.selectors import customer_tracking_of, shipments_for_order
 from inventory.selectors import reservations_for_order
 from oms.exceptions import DomainError
@@ -96,6 +97,8 @@ def _detail_page(request: HttpRequest, order_id: int, *, cancel_form: CancelForm
         # After-sales: the order this one replaces, and the replacements sent for it.
         "replaces": order.replaces,
         "replacements": list(order.replacements.order_by("pk")),
+        # What the order earned: money figures for finance and managers only.
+        "profit": order_profit(order) if request.user.has_perm("finance.view_paymentsnapshot") else None,
     }, status=status)
 
 

@@ -76,3 +76,12 @@ def test_payouts_are_matched_from_the_page(role_users):
     answer = client.post("/finance/close/payouts/", {"month": month(), "store": ""}, follow=True)
     assert answer.status_code == 200 and "0 笔提现中有 0 笔在银行流水中找到" in answer.content.decode()
     assert login(role_users["warehouse"]).post("/finance/close/payouts/", {"month": month()}).status_code == 403
+
+
+def test_profit_per_order_downloads_for_the_month(role_users, make_order):
+    order = make_order()
+    answer = login(role_users["finance"]).get("/finance/close/profit.csv", {"month": month()})
+    assert answer.status_code == 200
+    text = answer.content.decode("utf-8-sig")
+    assert order.number in text and len(text.strip().splitlines()) == 2
+    assert login(role_users["warehouse"]).get("/finance/close/profit.csv", {"month": month()}).status_code == 403
