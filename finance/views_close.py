@@ -148,7 +148,6 @@ def reopen_period(request: HttpRequest) -> HttpResponse:
     return redirect(_page_url(month, store))
 
 
-
 @login_required
 @permission_required("finance.change_difference", raise_exception=True)
 @require_POST
