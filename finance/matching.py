@@ -186,8 +186,9 @@ _DIFFERENCE_SQL = [
           AND m.row_id > (SELECT MIN(m2.row_id) FROM finance_match_rows m2
                           WHERE m2.order_id = m.order_id AND m2.kind = %(sale)s)""",
     # currency_differs: the row is in another currency than the order.
-    f"""SELECT '{DifferenceReason.CURRENCY_DIFFERS}' AS reason, m.order_id, m.row_id, o.paid_amount AS expected,
-               m.gross AS actual, m.currency
+    # No expected amount: the order's is in another currency than the row's, and one difference has one currency.
+    f"""SELECT '{DifferenceReason.CURRENCY_DIFFERS}' AS reason, m.order_id, m.row_id,
+               CAST(NULL AS NUMERIC) AS expected, m.gross AS actual, m.currency
         FROM finance_match_rows m JOIN orders_order o ON o.id = m.order_id
         WHERE m.currency <> o.currency""",
     # amount_differs: the first sale row of an order against the last paid snapshot, same currency.

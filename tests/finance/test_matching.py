@@ -121,3 +121,13 @@ def test_payouts_pair_with_bank_lines_by_amount_within_the_window(taobao_store):
         (DifferenceReason.MISSING_IN_HUB, SettlementSource.BANK, Decimal("333.00")),
     ])
     assert payouts_match(month=month).differences_by_reason == summary.differences_by_reason
+
+
+def test_a_currency_difference_states_no_amount_in_another_currency(make_order, taobao_store):
+    make_order(platform_order_id="TB-USD")
+    settlement(taobao_store, [{"platform_order_id": "TB-USD", "gross": Decimal("12.00"), "currency": "USD"}])
+    period_match(store_id=taobao_store.pk, source=SettlementSource.ALIPAY, month=timezone.localdate().replace(day=1),
+                 fee_rate=None, lag_days=0)
+    difference = Difference.objects.get(reason=DifferenceReason.CURRENCY_DIFFERS)
+    assert (difference.expected_amount, difference.actual_amount, difference.currency) == (None, Decimal("12.00"),
+                                                                                          "USD")
