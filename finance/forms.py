@@ -27,7 +27,7 @@ class MonthField(forms.CharField):
         if not text:
             return None
         match = _MONTH.fullmatch(text)
-        if match is None or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+        if match is None or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2099:
             raise forms.ValidationError(_("Enter a month as YYYY-MM, e.g. 2026-11."), code="month")
         return date(int(match.group(1)), int(match.group(2)), 1)
 

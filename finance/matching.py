@@ -33,9 +33,12 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Count
+from django.utils.translation import gettext as _
 
 from finance.models import Difference, DifferenceReason, DifferenceStatus, SettlementFileStatus, SettlementRow
 from finance.readers.base import RowKind
+from finance.services import finance_month_closed
+from oms.exceptions import ConflictError
 from orders.models import Store
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -70,6 +73,13 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
     return (datetime.combine(first, time.min, tzinfo=SHANGHAI), datetime.combine(following, time.min, tzinfo=SHANGHAI))
 
 
+def _refuse_closed(*, store_id: int | None, month: date) -> None:
+    """A closed month's differences stay as they were closed: matching it again is refused (409)."""
+    if finance_month_closed(store_id=store_id, month=month):
+        raise ConflictError(_("The period %(month)s is closed; reopen it first.") % {"month": f"{month:%Y-%m}"},
+                            code="finance_period_closed")
+
+
 def _db_time(value: datetime):
     # Raw SQL on SQLite compares the stored UTC text: let the backend shape the parameter as the ORM would.
     return connection.ops.adapt_datetimefield_value(value)
@@ -82,6 +92,7 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
     ``fee_rate`` is the store's own (Store.fee_rate) unless given; None checks fees only against a fee the
     order itself reported. Sources that book fees on lines of their own (Alipay's 收费 lines) carry a zero fee
     on each sale: leave the store's rate empty for them, or every sale would differ."""
+    _refuse_closed(store_id=store_id, month=month.replace(day=1))
     if fee_rate is STORE_RATE:
         fee_rate = Store.objects.filter(pk=store_id).values_list("fee_rate", flat=True).first()
     start, end = month_bounds(month)
@@ -268,6 +279,7 @@ def payouts_match(*, month: date) -> PayoutSummary:
     apart is not a match. A payout with no bank line is "missing in the settlement" (the bank statement), a bank
     line with no payout "missing in the hub" (no platform file shows it); both under source "bank", with the
     store of the payout (none for a bank line)."""
+    _refuse_closed(store_id=None, month=month.replace(day=1))
     start, end = month_bounds(month)
     first = start.date()
     source = "bank"

@@ -25,7 +25,7 @@ STORE_CODE_MAX_LENGTH = 50
 
 def parse_month(value: str) -> date | None:
     """The first day of the month written as YYYY-MM, or None when it is not one."""
-    if not isinstance(value, str) or not _MONTH.match(value):
+    if not isinstance(value, str) or not _MONTH.fullmatch(value):
         return None
     return date(int(value[:4]), int(value[5:7]), 1)
 

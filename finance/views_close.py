@@ -158,7 +158,11 @@ def payouts_recheck(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("Choose a month."))
         return redirect("finance:close")
     month, store = form.cleaned_data["month"], form.cleaned_data["store"]
-    summary = payouts_match(month=month)
+    try:
+        summary = payouts_match(month=month)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect(_page_url(month, store))
     unpaired = sum(summary.differences_by_reason.values())
     messages.success(request, _("%(matched)s of %(payouts)s payouts found on the bank statements; %(unpaired)s "
                                 "unpaired payouts or bank lines are listed as differences.")

@@ -186,7 +186,11 @@ def difference_recheck(request: HttpRequest) -> HttpResponse:
         return _difference_page(request, recheck_form=form, status=400)
     data = form.cleaned_data
     # Fees are checked against the store's fee rate (Store.fee_rate), else what the platform reported per order.
-    summary = period_match(store_id=data["store"].pk, source=data["source"], month=data["month"])
+    try:
+        summary = period_match(store_id=data["store"].pk, source=data["source"], month=data["month"])
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return _difference_page(request, recheck_form=form, status=409)
     reasons = dict(DifferenceReason.choices)
     summary_view = {
         "store": data["store"], "source_label": dict(form.fields["source"].choices)[data["source"]],

@@ -48,11 +48,11 @@ def test_close_then_reopen_needs_a_reason_and_is_kept(role_users):
     assert [item["reason"] for item in period.reopen_history] == ["late Douyin bill"]
 
 
-def test_the_report_downloads_as_excel_and_the_journal_names_a_missing_mapping(role_users, taobao_store):
+def test_the_report_and_both_journals_download(role_users, taobao_store):
     client = login(role_users["finance"])
     answer = client.get("/finance/close/report.xlsx", {"month": month(), "store": taobao_store.pk})
     assert answer.status_code == 200 and answer["Content-Type"].startswith("application/vnd.openxmlformats")
-    assert load_workbook(BytesIO(answer.content)).sheetnames
+    assert load_workbook(BytesIO(answer.content)).sheetnames == ["汇总", "银行到账", "未结差异"]
     # No rows, no mapping needed: an empty journal still downloads with its header.
     plain = client.get("/finance/close/journal-plain.csv", {"month": month()})
     assert plain.status_code == 200 and "科目编码" in plain.content.decode("utf-8-sig")
@@ -85,3 +85,17 @@ def test_profit_per_order_downloads_for_the_month(role_users, make_order):
     text = answer.content.decode("utf-8-sig")
     assert order.number in text and len(text.strip().splitlines()) == 2
     assert login(role_users["warehouse"]).get("/finance/close/profit.csv", {"month": month()}).status_code == 403
+
+
+def test_a_far_future_month_is_a_form_error_not_a_500(role_users):
+    client = login(role_users["finance"])
+    for path in ("/finance/close/", "/finance/close/report.xlsx", "/finance/close/profit.csv"):
+        assert client.get(path, {"month": "9999-12"}).status_code == 400, path
+
+
+def test_a_closed_month_is_not_matched_again(role_users):
+    client = login(role_users["finance"])
+    client.post("/finance/close/close/", {"month": month(), "store": "", "force": "on"})
+    assert FinancePeriod.objects.get().status == FinancePeriodStatus.CLOSED
+    answer = client.post("/finance/close/payouts/", {"month": month(), "store": ""}, follow=True)
+    assert "已结账" in answer.content.decode()
