@@ -9,8 +9,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aftersales.services import TicketLineInput
 from customer import selectors
+from customer.actions import buyer_expedite_check, buyer_ticket_lines
 from customer.authentication import BuyerTokenAuthentication
 from customer.serializers import (
     AfterSalesSerializer,
@@ -44,7 +44,7 @@ from customer.throttles import (
     WeChatLoginThrottle,
 )
 from oms.api_errors import error_responses, field_errors_flat
-from oms.exceptions import ConflictError, DomainError, ValidationFailed
+from oms.exceptions import ConflictError, ValidationFailed
 from orders.models import Order
 from pipeline import expedite, tickets
 
@@ -52,11 +52,6 @@ NUMBER = OpenApiParameter("number", str, OpenApiParameter.PATH, description="The
 TOKEN = OpenApiParameter("token", str, OpenApiParameter.PATH, description="The parcel's signed tracking token.")
 # What every call with a token may answer besides its own errors.
 BUYER_ERRORS = (401, 404, 405, 429)
-
-
-class PermissionRefused(DomainError):
-    code = "permission_denied"
-    http_status = 403
 
 
 class BuyerTokenScheme(OpenApiAuthenticationExtension):
@@ -233,16 +228,7 @@ class AfterSalesView(CustomerAPIView):
             raise ValidationFailed(_("The after-sales request is not valid."), code="ticket_invalid",
                                    data=field_errors_flat(body.errors))
         data = body.validated_data
-        line_ids = dict(order.lines.values_list("line_no", "pk"))
-        errors, lines = {}, []
-        for index, item in enumerate(data["lines"]):
-            if item["line_no"] not in line_ids:
-                errors[f"lines[{index}].line_no"] = [_("Not a line of order %(number)s.") % {"number": order.number}]
-                continue
-            lines.append(TicketLineInput(order_line_id=line_ids[item["line_no"]], quantity=item["quantity"],
-                                         replacement_sku=item.get("replacement_sku", "")))
-        if errors:
-            raise ValidationFailed(_("The after-sales request is not valid."), code="ticket_invalid", data=errors)
+        lines = buyer_ticket_lines(order=order, lines=data["lines"])
         ticket = tickets.ticket_open(order_id=order.pk, type=data["type"], reason=data["reason"], lines=lines,
                                      reason_text=data["reason_text"],
                                      return_tracking_number=data["return_tracking_number"], source="customer_api",
@@ -260,23 +246,18 @@ class ExpediteView(CustomerAPIView):
         """Ask for the order to be hurried: VIP buyers only (403 expedite_not_allowed otherwise); an order that
         has left the warehouse is 409. Raises its priority and moves its parcels up the warehouse's board."""
         order = selectors.buyer_order(scope=self.scope, number=number)
-        changed = expedite_order(order=order, scope=self.scope)
-        message = _("Your order will be hurried.") if changed else _("Your order is already hurried.")
+        buyer_expedite_check(scope=self.scope)
+        # The desk's expedite flow (priority up, parcels up the kanban, one order event). An order already hurried
+        # is not the buyer's mistake: asking twice answers 200 with its own sentence, not the desk's 409.
+        try:
+            expedite.order_expedite(order_id=order.pk, actor=None, reason=_("Asked by the buyer (mini-program)."))
+        except ConflictError as exc:
+            if exc.code != "already_expedited":
+                raise
+            message = _("Your order is already hurried.")
+        else:
+            message = _("Your order will be hurried.")
         return Response(ExpediteSerializer({"number": order.number, "expedited": True, "message": message}).data)
-
-
-def expedite_order(*, order: Order, scope: BuyerScope) -> bool:
-    """The buyer's expedite request through the desk's expedite flow (priority up, parcels up the kanban, one order
-    event); True when something moved, False when the order was already hurried."""
-    if not selectors.buyer_is_vip(scope=scope):
-        raise PermissionRefused(_("Hurrying an order is for VIP customers."), code="expedite_not_allowed")
-    try:
-        expedite.order_expedite(order_id=order.pk, actor=None, reason=_("Asked by the buyer (mini-program)."))
-    except ConflictError as exc:
-        if exc.code != "already_expedited":
-            raise
-        return False
-    return True
 
 
 class ParcelView(APIView):

@@ -1,11 +1,8 @@
 """REST API v1 for reconciliation: the differences (list, detail, resolve, reopen), the month's summary per store
 and source, and a re-check of one store's month."""
 
-from decimal import Decimal
-
 import django_filters
 from django.core.validators import RegexValidator
-from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
@@ -15,15 +12,10 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from finance.matching import month_bounds, period_match
-from finance.models import (
-    Difference,
-    DifferenceReason,
-    DifferenceStatus,
-    SettlementFileStatus,
-    SettlementRow,
-)
-from finance.readers.base import RowKind, SettlementSource
+from finance.matching import period_match
+from finance.models import Difference, DifferenceReason, DifferenceStatus
+from finance.readers.base import SettlementSource
+from finance.selectors import by_reason, finance_summaries
 from finance.serializers import (
     MONTH_PATTERN,
     MONTH_SCHEMA,
@@ -33,13 +25,12 @@ from finance.serializers import (
     ResolveSerializer,
     SummaryQuerySerializer,
     SummarySerializer,
-    by_reason,
     parse_month,
 )
-from finance.services import difference_reopen, difference_resolve, finance_month_closed
+from finance.services import difference_reopen, difference_resolve, finance_month_refuse_closed
 from oms.api_errors import COMMON_ERRORS, error_responses, field_errors_flat
 from oms.api_schema import KnownQueryParamsMixin
-from oms.exceptions import ConflictError, NotFoundError, ValidationFailed
+from oms.exceptions import NotFoundError, ValidationFailed
 from oms.inputs import is_id
 from orders.models import Store
 
@@ -95,12 +86,6 @@ def _difference_id(raw) -> int:
         raise NotFoundError(_("Difference %(id)s does not exist.") % {"id": str(raw)[:20]},
                             code="difference_not_found")
     return int(raw)
-
-
-def _refuse_closed(*, store_id: int | None, month) -> None:
-    if finance_month_closed(store_id=store_id, month=month):
-        raise ConflictError(_("The period %(month)s is closed; reopen it first.") % {"month": f"{month:%Y-%m}"},
-                            code="finance_period_closed")
 
 
 def _difference_queryset():
@@ -172,45 +157,6 @@ def _query(request) -> dict:
     return query.validated_data
 
 
-def finance_summaries(*, month, store_code: str | None = None, source: str | None = None) -> list[dict]:
-    """Per store and source of the month: sale rows, how many found their order (per currency amount), and the
-    open differences by reason, read from what matching stored (nothing is matched again)."""
-    start, end = month_bounds(month)
-    rows = SettlementRow.objects.filter(file__status=SettlementFileStatus.IMPORTED, kind=RowKind.SALE,
-                                        occurred_at__gte=start, occurred_at__lt=end)
-    differences = Difference.objects.filter(month=month, status=DifferenceStatus.OPEN)
-    if store_code is not None:
-        rows = rows.filter(file__store__code=store_code)
-        differences = differences.filter(store__code=store_code)
-    if source is not None:
-        rows = rows.filter(source=source)
-        differences = differences.filter(source=source)
-    # A sale row without its order is the one a missing_in_hub difference (open or resolved) names.
-    unmatched = Q(differences__reason=DifferenceReason.MISSING_IN_HUB)
-    matched_ids = rows.exclude(unmatched)
-    entries: dict[tuple, dict] = {}
-
-    def entry(store, row_source) -> dict:
-        return entries.setdefault((store, row_source), {
-            "store": store, "source": row_source, "month": month, "rows": 0, "matched": 0, "matched_amounts": [],
-            "differences": 0, "reasons": {}})
-
-    for item in rows.values("file__store__code", "source").annotate(n=Count("id")):
-        entry(item["file__store__code"], item["source"])["rows"] = item["n"]
-    for item in (matched_ids.values("file__store__code", "source", "currency")
-                 .annotate(n=Count("id"), amount=Sum("gross")).order_by("currency")):
-        found = entry(item["file__store__code"], item["source"])
-        found["matched"] += item["n"]
-        found["matched_amounts"].append({"currency": item["currency"],
-                                         "amount": (item["amount"] or Decimal("0")).quantize(Decimal("0.01"))})
-    for item in differences.values("store__code", "source", "reason").annotate(n=Count("id")):
-        found = entry(item["store__code"], item["source"])
-        found["reasons"][item["reason"]] = item["n"]
-        found["differences"] += item["n"]
-    return [{**value, "differences_by_reason": by_reason(value.pop("reasons"))}
-            for _key, value in sorted(entries.items(), key=lambda pair: (pair[0][0] or "", pair[0][1]))]
-
-
 class FinanceSummaryView(APIView):
     """GET /api/v1/finance/summaries/: the month's reconciliation per store and source."""
 
@@ -251,7 +197,7 @@ class FinanceRecheckView(APIView):
         if store is None:
             raise NotFoundError(_("Store %(code)s does not exist.") % {"code": data["store"]},
                                 code="store_not_found")
-        _refuse_closed(store_id=store.pk, month=data["month"])
+        finance_month_refuse_closed(store_id=store.pk, month=data["month"])
         # The store's fee rate, once stores carry one; without it fees are checked against the reported fee only.
         summary = period_match(store_id=store.pk, source=data["source"], month=data["month"],
                                fee_rate=getattr(store, "fee_rate", None))

@@ -33,12 +33,10 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Count
-from django.utils.translation import gettext as _
 
 from finance.models import Difference, DifferenceReason, DifferenceStatus, SettlementFileStatus, SettlementRow
 from finance.readers.base import RowKind
-from finance.services import finance_month_closed
-from oms.exceptions import ConflictError
+from finance.services import finance_month_refuse_closed
 from orders.models import Store
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -73,13 +71,6 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
     return (datetime.combine(first, time.min, tzinfo=SHANGHAI), datetime.combine(following, time.min, tzinfo=SHANGHAI))
 
 
-def _refuse_closed(*, store_id: int | None, month: date) -> None:
-    """A closed month's differences stay as they were closed: matching it again is refused (409)."""
-    if finance_month_closed(store_id=store_id, month=month):
-        raise ConflictError(_("The period %(month)s is closed; reopen it first.") % {"month": f"{month:%Y-%m}"},
-                            code="finance_period_closed")
-
-
 def _db_time(value: datetime):
     # Raw SQL on SQLite compares the stored UTC text: let the backend shape the parameter as the ORM would.
     return connection.ops.adapt_datetimefield_value(value)
@@ -92,53 +83,50 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
     ``fee_rate`` is the store's own (Store.fee_rate) unless given; None checks fees only against a fee the
     order itself reported. Sources that book fees on lines of their own (Alipay's 收费 lines) carry a zero fee
     on each sale: leave the store's rate empty for them, or every sale would differ."""
-    _refuse_closed(store_id=store_id, month=month.replace(day=1))
+    finance_month_refuse_closed(store_id=store_id, month=month.replace(day=1))
     if fee_rate is STORE_RATE:
         fee_rate = Store.objects.filter(pk=store_id).values_list("fee_rate", flat=True).first()
     start, end = month_bounds(month)
     first = start.date()
     paid_until = end - timedelta(days=lag_days)
     params = {"store": store_id, "source": source, "start": _db_time(start), "end": _db_time(end),
-              "paid_until": _db_time(paid_until), "month": first,
+              "paid_until": _db_time(paid_until), "month": first, "last_day": (end - timedelta(days=1)).date(),
               "sale": RowKind.SALE.value, "refund": RowKind.REFUND.value, "open": DifferenceStatus.OPEN.value,
               "fee_rate": fee_rate, "imported": SettlementFileStatus.IMPORTED.value}
     summary = MatchSummary(store_id=store_id, source=source, month=first)
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS finance_match_base")
         cursor.execute("DROP TABLE IF EXISTS finance_match_rows")
-        cursor.execute("DROP TABLE IF EXISTS finance_match_paid")
-        # Step 1: each row of the period with the order it belongs to (NULL when none).
-        cursor.execute("""
-            CREATE TEMPORARY TABLE finance_match_rows AS
-            SELECT r.id AS row_id, r.kind, r.gross, r.fee, r.currency, r.external_row_id,
-                   COALESCE(
-                       (SELECT MIN(s.order_id) FROM finance_paymentsnapshot s
-                        JOIN orders_order so ON so.id = s.order_id
-                        WHERE r.payment_id <> '' AND s.payment_id = r.payment_id AND so.store_id = %(store)s),
-                       (SELECT o.id FROM orders_order o
-                        WHERE r.platform_order_id <> '' AND o.store_id = %(store)s
-                          AND o.platform_order_id = r.platform_order_id),
-                       (SELECT o.id FROM orders_order o
-                        WHERE r.merchant_order_no <> '' AND o.store_id = %(store)s AND o.number = r.merchant_order_no)
-                   ) AS order_id
-            FROM finance_settlementrow r JOIN finance_settlementfile f ON f.id = r.file_id
-            WHERE f.store_id = %(store)s AND f.status = %(imported)s AND r.source = %(source)s
-              AND r.kind IN (%(sale)s, %(refund)s)
-              AND r.occurred_at >= %(start)s AND r.occurred_at < %(end)s
-        """, params)
-        cursor.execute("CREATE INDEX finance_match_rows_order ON finance_match_rows (order_id, kind)")
-        # What the store's orders last paid, once: three of the reasons join it. As a temporary table it is
-        # computed once rather than per statement (two seconds each at 200,000 orders).
+        postgresql = connection.vendor == "postgresql"
+        if postgresql:
+            # Compiling these statements costs more than it saves (a third of a second each at 200,000 rows);
+            # the window's sort and the hashes of a month fit in memory with a little more than the default.
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+        # Step 1: each row of the period with the order it belongs to (NULL when none). Its own table: as a
+        # subquery the planner would repeat the order lookups for every use of order_id below.
+        cursor.execute(f"CREATE TEMPORARY TABLE finance_match_base AS {_PERIOD_ROWS}", params)
+        if postgresql:
+            # A new table has no statistics: without them the planner guesses a handful of rows and picks
+            # nested loops over 200,000.
+            cursor.execute("ANALYZE finance_match_base")
+        # Then what each reason compares, in one table so each reason below is one scan of it: the order's
+        # currency, what its last paid snapshot says, and the row's place among the order's sale rows (1 = the
+        # first).
         cursor.execute(f"""
-            CREATE TEMPORARY TABLE finance_match_paid AS
-            SELECT p.order_id, p.paid_amount, p.platform_fee
-            FROM ({_LAST_PAID}) p JOIN orders_order o ON o.id = p.order_id
-            WHERE o.store_id = %(store)s""", params)
-        cursor.execute("CREATE INDEX finance_match_paid_order ON finance_match_paid (order_id)")
-        if connection.vendor == "postgresql":
-            # A new table has no statistics: without them the planner guesses a handful of rows, picks nested
-            # loops over 200,000 and compiles the statements with JIT.
+            CREATE TEMPORARY TABLE finance_match_rows AS
+            SELECT y.row_id, y.kind, y.gross, y.fee, y.currency, y.order_id, o.currency AS order_currency,
+                   p.paid_amount, p.platform_fee,
+                   CASE WHEN y.kind = %(sale)s AND y.order_id IS NOT NULL
+                        THEN ROW_NUMBER() OVER (PARTITION BY y.order_id, y.kind ORDER BY y.row_id) END AS sale_n
+            FROM finance_match_base y
+            LEFT JOIN orders_order o ON o.id = y.order_id
+            LEFT JOIN finance_paymentsnapshot p ON p.id = ({_LAST_PAID_ID.format(order='y.order_id')})
+        """, params)
+        cursor.execute("DROP TABLE finance_match_base")
+        cursor.execute("CREATE INDEX finance_match_rows_order ON finance_match_rows (order_id, kind)")
+        if postgresql:
             cursor.execute("ANALYZE finance_match_rows")
-            cursor.execute("ANALYZE finance_match_paid")
         # Step 2: forget the open differences of the period; resolved ones stay as they were closed.
         Difference.objects.filter(store_id=store_id, source=source, month=first,
                                   status=DifferenceStatus.OPEN).delete()
@@ -151,7 +139,6 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
         summary.rows, summary.matched, matched_amount = cursor.fetchone()
         summary.matched_amount = Decimal(str(matched_amount)).quantize(Decimal("0.01"))
         cursor.execute("DROP TABLE finance_match_rows")
-        cursor.execute("DROP TABLE finance_match_paid")
     summary.differences_by_reason = dict(
         Difference.objects.filter(store_id=store_id, source=source, month=first, status=DifferenceStatus.OPEN)
         .values("reason").annotate(n=Count("id")).order_by("reason").values_list("reason", "n"))
@@ -176,66 +163,81 @@ def _insert_difference(select_sql: str) -> str:
     """
 
 
-# The order's last snapshot that says what was paid (a capture after its authorization, or the payment): the
-# highest id among each order's paid events, found in one grouped pass (a hash semi-join), not per snapshot.
-_LAST_PAID = f"""
-    SELECT s.order_id, s.paid_amount, s.platform_fee FROM finance_paymentsnapshot s
-    WHERE s.id IN (SELECT MAX(s2.id) FROM finance_paymentsnapshot s2
-                   WHERE s2.event IN ({", ".join(f"'{event}'" for event in PAID_EVENTS)}) GROUP BY s2.order_id)
+# The sale and refund rows of the period with their order: by payment id (the snapshot's), else the platform
+# order id within the store, else our order number. Correlated lookups by index rather than hash joins: COALESCE
+# stops at the first that finds the order (nearly always the payment id), and the lookups cost what the file
+# has, not what the store's whole history has. A file without a period (none is stored without one by an
+# import; rows written by hand may lack it) is read whole.
+_PERIOD_ROWS = """
+    SELECT r.id AS row_id, r.kind, r.gross, r.fee, r.currency,
+           COALESCE(
+               (SELECT MIN(s.order_id) FROM finance_paymentsnapshot s
+                JOIN orders_order so ON so.id = s.order_id
+                WHERE r.payment_id <> '' AND s.payment_id = r.payment_id AND so.store_id = %(store)s),
+               (SELECT o.id FROM orders_order o
+                WHERE r.platform_order_id <> '' AND o.store_id = %(store)s
+                  AND o.platform_order_id = r.platform_order_id),
+               (SELECT o.id FROM orders_order o
+                WHERE r.merchant_order_no <> '' AND o.store_id = %(store)s AND o.number = r.merchant_order_no)
+           ) AS order_id
+    FROM finance_settlementfile f JOIN finance_settlementrow r ON r.file_id = f.id
+    WHERE f.store_id = %(store)s AND f.status = %(imported)s AND f.source = %(source)s
+      AND (f.period_start IS NULL OR (f.period_start <= %(last_day)s AND f.period_end >= %(month)s))
+      AND r.kind IN (%(sale)s, %(refund)s) AND r.occurred_at >= %(start)s AND r.occurred_at < %(end)s
 """
+
+# The id of an order's last snapshot that says what was paid (a capture after its authorization, or the
+# payment); {order} names the order id column.
+_PAID_EVENTS_SQL = ", ".join(f"'{event}'" for event in PAID_EVENTS)
+_LAST_PAID_ID = ("SELECT MAX(s2.id) FROM finance_paymentsnapshot s2 WHERE s2.order_id = {order} "
+                 "AND s2.event IN (" + _PAID_EVENTS_SQL + ")")
 
 _DIFFERENCE_SQL = [
     # missing_in_hub: a sale or a refund the hub has no order for.
-    f"""SELECT '{DifferenceReason.MISSING_IN_HUB}' AS reason, CAST(NULL AS BIGINT) AS order_id, m.row_id, CAST(NULL AS NUMERIC) AS expected,
-               m.gross AS actual, m.currency
+    f"""SELECT '{DifferenceReason.MISSING_IN_HUB}' AS reason, CAST(NULL AS BIGINT) AS order_id, m.row_id,
+               CAST(NULL AS NUMERIC) AS expected, m.gross AS actual, m.currency
         FROM finance_match_rows m WHERE m.order_id IS NULL""",
     # settled_twice: every sale row of an order after its first.
     f"""SELECT '{DifferenceReason.SETTLED_TWICE}' AS reason, m.order_id, m.row_id, CAST(NULL AS NUMERIC) AS expected,
                m.gross AS actual, m.currency
-        FROM finance_match_rows m
-        WHERE m.kind = %(sale)s AND m.order_id IS NOT NULL
-          AND m.row_id > (SELECT MIN(m2.row_id) FROM finance_match_rows m2
-                          WHERE m2.order_id = m.order_id AND m2.kind = %(sale)s)""",
+        FROM finance_match_rows m WHERE m.sale_n > 1""",
     # currency_differs: the row is in another currency than the order.
     # No expected amount: the order's is in another currency than the row's, and one difference has one currency.
     f"""SELECT '{DifferenceReason.CURRENCY_DIFFERS}' AS reason, m.order_id, m.row_id,
                CAST(NULL AS NUMERIC) AS expected, m.gross AS actual, m.currency
-        FROM finance_match_rows m JOIN orders_order o ON o.id = m.order_id
-        WHERE m.currency <> o.currency""",
+        FROM finance_match_rows m WHERE m.order_id IS NOT NULL AND m.currency <> m.order_currency""",
     # amount_differs: the first sale row of an order against the last paid snapshot, same currency.
-    f"""SELECT '{DifferenceReason.AMOUNT_DIFFERS}' AS reason, m.order_id, m.row_id, p.paid_amount AS expected,
+    f"""SELECT '{DifferenceReason.AMOUNT_DIFFERS}' AS reason, m.order_id, m.row_id, m.paid_amount AS expected,
                m.gross AS actual, m.currency
-        FROM finance_match_rows m JOIN orders_order o ON o.id = m.order_id
-        JOIN finance_match_paid p ON p.order_id = m.order_id
-        WHERE m.kind = %(sale)s AND m.currency = o.currency AND ABS(m.gross - p.paid_amount) > 0.005
-          AND m.row_id = (SELECT MIN(m2.row_id) FROM finance_match_rows m2
-                          WHERE m2.order_id = m.order_id AND m2.kind = %(sale)s)""",
+        FROM finance_match_rows m
+        WHERE m.sale_n = 1 AND m.currency = m.order_currency AND ABS(m.gross - m.paid_amount) > 0.005""",
     # fee_differs: against the platform's reported fee for the order, else the store's rate on the gross.
     f"""SELECT '{DifferenceReason.FEE_DIFFERS}' AS reason, m.order_id, m.row_id,
-               COALESCE(p.platform_fee, ROUND(m.gross * %(fee_rate)s, 2)) AS expected, m.fee AS actual, m.currency
-        FROM finance_match_rows m JOIN orders_order o ON o.id = m.order_id
-        LEFT JOIN finance_match_paid p ON p.order_id = m.order_id
-        WHERE m.kind = %(sale)s AND m.currency = o.currency
-          AND COALESCE(p.platform_fee, ROUND(m.gross * %(fee_rate)s, 2)) IS NOT NULL
-          AND ABS(m.fee - COALESCE(p.platform_fee, ROUND(m.gross * %(fee_rate)s, 2))) > 0.005
-          AND m.row_id = (SELECT MIN(m2.row_id) FROM finance_match_rows m2
-                          WHERE m2.order_id = m.order_id AND m2.kind = %(sale)s)""",
-    # missing_in_settlement: paid in the period (before the lag) and no sale row for it in any file of the source.
-    f"""SELECT '{DifferenceReason.MISSING_IN_SETTLEMENT}' AS reason, o.id AS order_id, CAST(NULL AS BIGINT) AS row_id,
-               p.paid_amount AS expected, CAST(NULL AS NUMERIC) AS actual, o.currency
-        FROM orders_order o JOIN finance_match_paid p ON p.order_id = o.id
-        WHERE o.store_id = %(store)s AND o.paid_at >= %(start)s AND o.paid_at < %(paid_until)s
-          AND NOT EXISTS (SELECT 1 FROM finance_match_rows m WHERE m.order_id = o.id AND m.kind = %(sale)s)
-          AND NOT EXISTS (
-              SELECT 1 FROM finance_settlementrow r JOIN finance_settlementfile f ON f.id = r.file_id
-              WHERE f.store_id = %(store)s AND r.source = %(source)s AND r.kind = %(sale)s
-                AND r.platform_order_id = o.platform_order_id)
-          -- Two NOT EXISTS, not one with an OR: each then looks its column up by index instead of scanning
-          -- every sale row of the source once per unsettled order.
-          AND NOT EXISTS (
-              SELECT 1 FROM finance_settlementrow r JOIN finance_settlementfile f ON f.id = r.file_id
-              WHERE f.store_id = %(store)s AND r.source = %(source)s AND r.kind = %(sale)s
-                AND r.merchant_order_no = o.number)""",
+               COALESCE(m.platform_fee, ROUND(m.gross * %(fee_rate)s, 2)) AS expected, m.fee AS actual, m.currency
+        FROM finance_match_rows m
+        WHERE m.sale_n = 1 AND m.currency = m.order_currency
+          AND COALESCE(m.platform_fee, ROUND(m.gross * %(fee_rate)s, 2)) IS NOT NULL
+          AND ABS(m.fee - COALESCE(m.platform_fee, ROUND(m.gross * %(fee_rate)s, 2))) > 0.005""",
+    # missing_in_settlement: paid in the period (before the lag) and no sale row for it in any file of the
+    # source. The paid amount is looked up only for the few orders left, in the outer query.
+    f"""SELECT '{DifferenceReason.MISSING_IN_SETTLEMENT}' AS reason, u.order_id, CAST(NULL AS BIGINT) AS row_id,
+               p.paid_amount AS expected, CAST(NULL AS NUMERIC) AS actual, u.currency
+        FROM (
+            SELECT o.id AS order_id, o.currency, ({_LAST_PAID_ID.format(order='o.id')}) AS paid_snapshot_id
+            FROM orders_order o
+            WHERE o.store_id = %(store)s AND o.paid_at >= %(start)s AND o.paid_at < %(paid_until)s
+              AND NOT EXISTS (SELECT 1 FROM finance_match_rows m WHERE m.order_id = o.id AND m.kind = %(sale)s)
+              AND NOT EXISTS (
+                  SELECT 1 FROM finance_settlementrow r JOIN finance_settlementfile f ON f.id = r.file_id
+                  WHERE f.store_id = %(store)s AND r.source = %(source)s AND r.kind = %(sale)s
+                    AND r.platform_order_id = o.platform_order_id)
+              -- Two NOT EXISTS, not one with an OR: each then looks its column up by index instead of scanning
+              -- every sale row of the source once per unsettled order.
+              AND NOT EXISTS (
+                  SELECT 1 FROM finance_settlementrow r JOIN finance_settlementfile f ON f.id = r.file_id
+                  WHERE f.store_id = %(store)s AND r.source = %(source)s AND r.kind = %(sale)s
+                    AND r.merchant_order_no = o.number)
+        ) u JOIN finance_paymentsnapshot p ON p.id = u.paid_snapshot_id""",
     # refund_not_settled: a refund paid out in the period with no refund row of that amount on its order.
     f"""SELECT '{DifferenceReason.REFUND_NOT_SETTLED}' AS reason, rf.order_id, CAST(NULL AS BIGINT) AS row_id,
                rf.amount AS expected, CAST(NULL AS NUMERIC) AS actual, rf.currency
@@ -279,7 +281,7 @@ def payouts_match(*, month: date) -> PayoutSummary:
     apart is not a match. A payout with no bank line is "missing in the settlement" (the bank statement), a bank
     line with no payout "missing in the hub" (no platform file shows it); both under source "bank", with the
     store of the payout (none for a bank line)."""
-    _refuse_closed(store_id=None, month=month.replace(day=1))
+    finance_month_refuse_closed(store_id=None, month=month.replace(day=1))
     start, end = month_bounds(month)
     first = start.date()
     source = "bank"

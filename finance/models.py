@@ -153,6 +153,8 @@ class SettlementFile(FSMModelMixin, models.Model):
     failure = models.CharField(_("failure"), max_length=20, choices=ImportFailure.choices, blank=True, default="")
     # [{"line_no": 12, "column": "金额", "message": "…"}, …]; line_no 0 for what concerns the whole file.
     error_report = models.JSONField(_("error report"), default=list, blank=True)
+    # The header row as written in the file: the names of each row's raw cells (SettlementRow.raw).
+    raw_columns = models.JSONField(_("columns"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("settlement file")
@@ -184,8 +186,10 @@ class SettlementFile(FSMModelMixin, models.Model):
 class SettlementRow(models.Model):
     """One row of a settlement file or bank statement, normalised (finance.readers.base.ParsedRow)."""
 
+    # No index of its own: settlementrow_file_idx (file, line_no) serves lookups by file, one index less to
+    # keep up on every imported row.
     file = models.ForeignKey(SettlementFile, on_delete=models.PROTECT, related_name="rows",
-                             verbose_name=_("settlement file"))
+                             verbose_name=_("settlement file"), db_index=False)
     # The file's source again: the provider's row id is unique within a source, across files.
     source = models.CharField(_("source"), max_length=20, choices=SettlementSource.choices)
     external_row_id = models.CharField(_("external row id"), max_length=128)
@@ -200,7 +204,8 @@ class SettlementRow(models.Model):
     currency = models.CharField(_("currency"), max_length=3)
     occurred_at = models.DateTimeField(_("occurred at"))
     description = models.TextField(_("description"), blank=True, default="")
-    raw = models.JSONField(_("raw row"), default=dict, blank=True)
+    # The cells as the file had them, in the file's column order (SettlementFile.raw_columns names them).
+    raw = models.JSONField(_("raw row"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("settlement row")
@@ -214,12 +219,18 @@ class SettlementRow(models.Model):
             models.Index(fields=["payment_id"], name="settlementrow_payment_idx"),
             models.Index(fields=["platform_order_id"], name="settlementrow_platform_idx"),
             models.Index(fields=["merchant_order_no"], name="settlementrow_merchant_idx"),
-            models.Index(fields=["source", "occurred_at"], name="settlementrow_period_idx"),
             models.Index(fields=["file", "line_no"], name="settlementrow_file_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.source}:{self.external_row_id} {self.net} {self.currency}"
+
+    @property
+    def raw_by_column(self) -> dict[str, str]:
+        """The raw cells by the file's column names (a row stored as a dict before columns were kept: as is)."""
+        if isinstance(self.raw, dict):
+            return self.raw
+        return {name: value for name, value in zip(self.file.raw_columns, self.raw, strict=False) if name}
 
 
 class FinancePeriodStatus(models.TextChoices):

@@ -9,8 +9,11 @@ Each part says where it came from:
 - shipping: the carrier's cost of the order's shipped parcels; a parcel merged from several orders is shared by
   each order's part of its units;
 - refunds: the order's refunds paid out (confirmed), in the order's currency;
-- cost of goods: the SKU's unit cost × the units shipped. The cost at ship time is not recorded, so this is
-  today's unit cost: changing a SKU's cost changes the profit of orders shipped before.
+- cost of goods: Σ unit cost × units over the shipped lines, the unit cost being the SKU's as it was when the
+  parcel shipped (ShipmentLine.unit_cost, recorded by fulfillment when it ships), so changing a SKU's cost later
+  does not change the profit of orders already shipped. A shipped line without a recorded cost (shipped before
+  costs were recorded, or the SKU had no cost then) falls back to the SKU's cost today and the source says so;
+  with neither the cost is unknown.
 
 A part that is not known counts as nothing and makes the profit partial: the page and the export say so rather
 than show a made-up figure. Amounts are never converted: totals are per currency (profit_totals_by_currency).
@@ -24,6 +27,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import IO
 
@@ -39,13 +43,15 @@ from django.db.models import (
     Sum,
     TextChoices,
 )
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
+from finance.matching import month_bounds
 from finance.models import SettlementFileStatus, SettlementRow
 from finance.readers.base import RowKind
 from fulfillment.models import ShipmentLine, ShipmentStatus
-from orders.models import Order
+from orders.models import Order, Store
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -73,7 +79,10 @@ class ShippingSource(TextChoices):
 
 
 class CostSource(TextChoices):
-    UNIT_COST = "unit_cost", gettext_lazy("Today's unit cost × units shipped")
+    UNIT_COST = "unit_cost", gettext_lazy("Unit cost when shipped × units shipped")
+    # Some shipped line has no cost recorded but its SKU has one now: that part is today's cost.
+    UNIT_COST_TODAY = "unit_cost_today", gettext_lazy(
+        "Unit cost today, for parcels shipped before costs were recorded")
     NOT_SHIPPED = "not_shipped", gettext_lazy("No goods shipped yet")
     UNKNOWN = "unknown", gettext_lazy("A shipped SKU has no unit cost")
 
@@ -152,9 +161,11 @@ def _shipping_share() -> Subquery:
 
 
 def _cost_of_goods() -> Subquery:
-    """Today's unit cost × the units shipped, over the SKUs whose cost is known."""
-    lines = _shipped_lines().filter(sku__unit_cost__isnull=False).annotate(
-        cost=ExpressionWrapper(F("sku__unit_cost") * F("quantity"), output_field=MONEY))
+    """The unit cost recorded when each line shipped (else today's SKU cost) × the units, over the lines whose
+    cost is known either way."""
+    lines = (_shipped_lines().filter(Q(unit_cost__isnull=False) | Q(sku__unit_cost__isnull=False))
+             .annotate(cost=ExpressionWrapper(Coalesce("unit_cost", "sku__unit_cost") * F("quantity"),
+                                              output_field=MONEY)))
     return Subquery(lines.order_by().values("order_id").annotate(total=Sum("cost")).values("total")[:1],
                     output_field=MONEY)
 
@@ -175,11 +186,12 @@ def _profit_queryset(queryset: QuerySet[Order]) -> QuerySet:
         shipping_unknown=Exists(_shipped_lines().filter(shipment__carrier_cost__isnull=True)),
         shipped=Exists(_shipped_lines()),
         goods_cost=_cost_of_goods(),
-        cost_unknown=Exists(_shipped_lines().filter(sku__unit_cost__isnull=True)),
+        cost_unknown=Exists(_shipped_lines().filter(unit_cost__isnull=True, sku__unit_cost__isnull=True)),
+        cost_today=Exists(_shipped_lines().filter(unit_cost__isnull=True, sku__unit_cost__isnull=False)),
         refunds_total=_refunds_paid_out(),
     ).values("pk", "number", "store__name", "currency", "paid_amount", "platform_fee", "store__fee_rate",
              "settlement_fee", "shipping_share", "shipping_unknown", "shipped", "goods_cost", "cost_unknown",
-             "refunds_total")
+             "cost_today", "refunds_total")
 
 
 def _cents(amount: Decimal | None) -> Decimal:
@@ -200,7 +212,12 @@ def _profit_of(row: dict) -> OrderProfit:
         shipping_source, cost_source = ShippingSource.NOT_SHIPPED, CostSource.NOT_SHIPPED
     else:
         shipping_source = ShippingSource.UNKNOWN if row["shipping_unknown"] else ShippingSource.CARRIER_COST
-        cost_source = CostSource.UNKNOWN if row["cost_unknown"] else CostSource.UNIT_COST
+        if row["cost_unknown"]:
+            cost_source = CostSource.UNKNOWN
+        elif row["cost_today"]:
+            cost_source = CostSource.UNIT_COST_TODAY
+        else:
+            cost_source = CostSource.UNIT_COST
     shipping = _cents(row["shipping_share"])
     refunds = _cents(row["refunds_total"])
     cost_of_goods = _cents(row["goods_cost"])
@@ -215,6 +232,16 @@ def orders_profit_rows(queryset: QuerySet[Order]) -> Iterator[OrderProfit]:
     """The profit of each order of ``queryset``, in its order, from one query (streamed in chunks)."""
     for row in _profit_queryset(queryset).iterator(chunk_size=2000):
         yield _profit_of(row)
+
+
+def orders_paid_in_month(*, month: date, store: Store | None = None) -> QuerySet[Order]:
+    """The orders paid in the month (Beijing time, as matching counts it), of one store or all, in the order they
+    were paid: the month's profit export."""
+    start, end = month_bounds(month)
+    orders = Order.objects.filter(paid_at__gte=start, paid_at__lt=end).order_by("paid_at", "id")
+    if store is not None:
+        orders = orders.filter(store=store)
+    return orders
 
 
 def order_profit(order: Order) -> OrderProfit:

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from finance.models import Difference, DifferenceReason, SettlementRow
+from finance.models import Difference, SettlementRow
 from finance.readers.base import SettlementSource
 from oms.api_schema import StrictInputSerializer
 
@@ -112,11 +112,6 @@ class DifferencesByReasonSerializer(serializers.Serializer):
     refund_not_settled = serializers.IntegerField()
     settled_twice = serializers.IntegerField()
     currency_differs = serializers.IntegerField()
-
-
-def by_reason(counts: dict[str, int]) -> dict[str, int]:
-    """Every reason with its count, 0 for the ones absent."""
-    return {reason.value: counts.get(reason.value, 0) for reason in DifferenceReason}
 
 
 class CurrencyAmountSerializer(serializers.Serializer):

@@ -125,6 +125,14 @@ def finance_month_closed(*, store_id: int | None, month) -> bool:
     return FinancePeriod.objects.filter(stores, month=month, status=FinancePeriodStatus.CLOSED).exists()
 
 
+def finance_month_refuse_closed(*, store_id: int | None, month) -> None:
+    """Refuse a change to a closed month (409 finance_period_closed): its differences stay as they were closed.
+    ``month`` is the month's first day."""
+    if finance_month_closed(store_id=store_id, month=month):
+        raise ConflictError(_("The period %(month)s is closed; reopen it first.") % {"month": f"{month:%Y-%m}"},
+                            code="finance_period_closed")
+
+
 def _difference_locked(difference_id: int) -> Difference:
     """The difference, locked until the transaction ends (two people resolving it at once do not both win);
     404 difference_not_found, 409 finance_period_closed when its month is closed."""
@@ -132,9 +140,7 @@ def _difference_locked(difference_id: int) -> Difference:
     if difference is None:
         raise NotFoundError(_("Difference %(id)s does not exist.") % {"id": difference_id},
                             code="difference_not_found")
-    if finance_month_closed(store_id=difference.store_id, month=difference.month):
-        raise ConflictError(_("The period %(month)s is closed; reopen it first.")
-                            % {"month": f"{difference.month:%Y-%m}"}, code="finance_period_closed")
+    finance_month_refuse_closed(store_id=difference.store_id, month=difference.month)
     return difference
 
 

@@ -17,11 +17,11 @@ from django.views.decorators.http import require_POST
 from finance.closing import period_close, period_reopen, period_report, period_report_xlsx
 from finance.forms import MonthField
 from finance.journal import journal_csv_plain, journal_csv_quickbooks
-from finance.matching import month_bounds, payouts_match
+from finance.matching import payouts_match
 from finance.models import FinancePeriod
-from finance.profit import orders_profit_csv
+from finance.profit import orders_paid_in_month, orders_profit_csv
 from oms.exceptions import DomainError
-from orders.models import Order, Store
+from orders.models import Store
 
 REOPEN_REASON_MAX_LENGTH = 500
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -178,12 +178,8 @@ def profit_download(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "finance/close.html", {"form": form}, status=400)
     month, store = form.cleaned_data["month"], form.cleaned_data["store"]
-    start, end = month_bounds(month)
-    orders = Order.objects.filter(paid_at__gte=start, paid_at__lt=end).order_by("paid_at", "id")
-    if store is not None:
-        orders = orders.filter(store=store)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response.write("\ufeff")  # Excel opens a UTF-8 CSV with Chinese names right only after a BOM
-    orders_profit_csv(orders, response)
+    orders_profit_csv(orders_paid_in_month(month=month, store=store), response)
     response["Content-Disposition"] = f'attachment; filename="profit-{month:%Y-%m}-{store.code if store else "all"}.csv"'
     return response

@@ -345,6 +345,10 @@ class ShipmentLine(models.Model):
     sku = models.ForeignKey("inventory.SKU", on_delete=models.PROTECT, related_name="+", verbose_name=_("SKU"))
     quantity = models.PositiveIntegerField(_("quantity"))
     verified_quantity = models.PositiveIntegerField(_("scanned"), default=0)
+    # The SKU's unit cost when the parcel shipped (finance.profit's cost of goods), so a later change of the cost
+    # does not rewrite history. Empty: the SKU had no cost then, or the line shipped before this was recorded.
+    unit_cost = models.DecimalField(_("unit cost when shipped"), max_digits=14, decimal_places=2, null=True,
+                                    blank=True)
 
     class Meta:
         verbose_name = _("shipment line")

@@ -29,7 +29,7 @@ class RowKind(models.TextChoices):
     PAYOUT = "payout", _("Payout")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ParsedRow:
     """One row of a settlement file or bank statement, in the hub's terms.
 
@@ -53,7 +53,7 @@ class ParsedRow:
     platform_order_id: str = ""
     merchant_order_no: str = ""  # the seller's own order number (ours, when the platform echoes it)
     description: str = ""
-    raw: dict[str, str] = field(default_factory=dict)
+    raw: list[str] = field(default_factory=list)  # the cells as read, named by ReadResult.columns
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,12 @@ class ReadResult:
     errors: list[RowError] = field(default_factory=list)
     # What the file says about itself (account, period) when it has a header block; free text per key.
     meta: dict[str, str] = field(default_factory=dict)
+    # The header row as written: the names of each row's raw cells.
+    columns: list[str] = field(default_factory=list)
+
+    def raw_dict(self, row: ParsedRow) -> dict[str, str]:
+        """One row's raw cells by column name (an unnamed column, from a trailing comma, left out)."""
+        return {name: value for name, value in zip(self.columns, row.raw, strict=False) if name}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -26,7 +27,7 @@ from fulfillment.models import (
 from fulfillment.services.building import _refresh_summary
 from fulfillment.services.common import _apply, _lock_shipment_with_orders, _require_workable_orders
 from inventory import services as stock
-from inventory.models import Reservation, ReservationStatus
+from inventory.models import SKU, Reservation, ReservationStatus
 from oms.exceptions import ValidationFailed
 from oms.locks import lock_many, lock_one
 from orders.models import Order
@@ -169,6 +170,7 @@ def shipment_mark_shipped(*, shipment_id: int, actor=None) -> ParcelShipped:
         shipment.shipped_at = timezone.now()
         _apply(shipment, "ship", actor=actor, extra_fields=("shipped_at",),
                refusal=_("Parcel %(number)s has no tracking number yet.") % {"number": shipment.number})
+        shipment_lines_record_unit_cost(shipment_ids=[shipment.pk])
         lines = list(shipment.lines.select_related("order_line"))
         shipped_units = stock.stock_ship_reservations(reservation_ids=[line.reservation_id for line in lines],
                                                       reference=f"shipment:{shipment.number}")
@@ -178,6 +180,15 @@ def shipment_mark_shipped(*, shipment_id: int, actor=None) -> ParcelShipped:
             OrderShipped(order=order, units=shipped_units.get(order.pk, 0), still_reserved=order.pk in still_reserved,
                          line_nos=sorted({line.order_line.line_no for line in lines if line.order_id == order.pk}))
             for order in orders])
+
+
+def shipment_lines_record_unit_cost(*, shipment_ids: list[int]) -> int:
+    """Record on the lines of parcels that ship the SKU's unit cost as it is now, for the profit of their orders
+    (finance.profit); one UPDATE for any number of parcels and lines. A cost already recorded is kept: a parcel
+    shipped again after an exception keeps the cost of its first hand-over. Returns the lines changed."""
+    cost_now = SKU.objects.filter(pk=OuterRef("sku_id")).values("unit_cost")[:1]
+    return (ShipmentLine.objects.filter(shipment_id__in=shipment_ids, unit_cost__isnull=True)
+            .update(unit_cost=Subquery(cost_now)))
 
 
 def shipment_mark_delivered(*, shipment_id: int, actor=None, actor_label: str = "system",

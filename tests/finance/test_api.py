@@ -2,12 +2,12 @@
 a re-check, and bad input answered with a 400 and a code (never a 500)."""
 
 import hashlib
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -21,6 +21,8 @@ from finance.models import (
     SettlementRow,
 )
 from finance.readers.base import RowKind, SettlementSource
+from finance.services import finance_month_refuse_closed
+from oms.exceptions import ConflictError
 from orders.models import Platform, Store
 from tests.oms import test_schemathesis as staff_run
 
@@ -263,6 +265,20 @@ def test_a_closed_month_refuses_resolve_reopen_and_recheck(api_client_for, role_
                                format="json")):
         assert answer.status_code == 409
         assert answer.json()["code"] == "finance_period_closed"
+
+
+def test_the_shared_refusal_names_the_month_and_sees_an_all_stores_close(taobao_store):
+    # The one refusal the API's re-check (and matching) use: a month closed for every store refuses this one too;
+    # the month before, still open, is not refused.
+    month, before = this_month(), (this_month() - timedelta(days=1)).replace(day=1)
+    finance_month_refuse_closed(store_id=taobao_store.pk, month=month)
+    FinancePeriod.objects.create(store=None, month=month, status=FinancePeriodStatus.CLOSED)
+    with translation.override("en"), pytest.raises(ConflictError) as refused:
+        finance_month_refuse_closed(store_id=taobao_store.pk, month=month)
+    assert refused.value.code == "finance_period_closed" and refused.value.http_status == 409
+    assert refused.value.message == f"The period {month:%Y-%m} is closed; reopen it first."
+    finance_month_refuse_closed(store_id=taobao_store.pk, month=before)
+    finance_month_refuse_closed(store_id=None, month=before)
 
 
 # --- Summary and re-check -------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ periods refused, progress that ends at the total."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -10,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from finance import imports
 from finance.imports import (
     settlement_file_claim,
     settlement_file_import,
@@ -49,7 +52,7 @@ def parsed(n: int, *, kind: str = RowKind.SALE, gross: str = "100.00", fee: str 
     return ParsedRow(line_no=n + 1, external_row_id=f"T{n:04d}", kind=kind, gross=Decimal(gross), fee=Decimal(fee),
                      net=Decimal(gross) - Decimal(fee), currency=currency, occurred_at=occurred_at,
                      payment_id=f"2026110322001{n:06d}", platform_order_id=f"TB-{n:06d}",
-                     description="交易付款", raw={"业务流水号": f"T{n:04d}"})
+                     description="交易付款", raw=[f"T{n:04d}"])
 
 
 @pytest.fixture
@@ -130,7 +133,8 @@ def test_rows_are_stored_with_their_ids_and_amounts(finance_user, store):
     settlement_file = claimed(b"alipay statement", user=finance_user, store=store)
     refund = parsed(2, kind=RowKind.REFUND, gross="-30.00", fee="-0.18")
 
-    settlement_file_load(settlement_file=settlement_file, result=ReadResult(rows=[parsed(1), refund]))
+    settlement_file_load(settlement_file=settlement_file,
+                         result=ReadResult(rows=[parsed(1), refund], columns=["业务流水号"]))
 
     assert settlement_file.status == SettlementFileStatus.IMPORTED
     assert (settlement_file.period_start, settlement_file.period_end) == (date(2026, 11, 3), date(2026, 11, 3))
@@ -141,7 +145,27 @@ def test_rows_are_stored_with_their_ids_and_amounts(finance_user, store):
                                                            "CNY")
     assert (row.payment_id, row.platform_order_id, row.merchant_order_no) == ("2026110322001000002", "TB-000002", "")
     assert row.occurred_at == NOV_3
-    assert (row.description, row.raw) == ("交易付款", {"业务流水号": "T0002"})
+    assert (row.description, row.raw) == ("交易付款", ["T0002"])
+    assert row.raw_by_column == {"业务流水号": "T0002"}  # the file keeps the header once
+
+
+def test_awkward_text_survives_the_copy_exactly_or_cleaned_of_control_characters(finance_user, store):
+    settlement_file = claimed(b"awkward", user=finance_user, store=store)
+    awkward = dataclasses.replace(
+        parsed(1), external_row_id="T\x1f0001", description='退款\t"说明"\n第二行 C:\\路径\r',
+        raw=['a\\b', 'tab\there', "nul\x00gone", 'quote "q"', "unit\x1fsep", "换行\n"])
+    plain = parsed(2)
+
+    settlement_file_load(settlement_file=settlement_file, result=ReadResult(rows=[awkward, plain]))
+
+    assert settlement_file.status == SettlementFileStatus.IMPORTED
+    stored = SettlementRow.objects.get(line_no=2)
+    # Control characters the database or a spreadsheet cannot hold are dropped; tab, line breaks, backslash
+    # and quotes are kept as they were.
+    assert stored.external_row_id == "T0001"
+    assert stored.description == '退款\t"说明"\n第二行 C:\\路径\r'
+    assert stored.raw == ['a\\b', 'tab\there', "nulgone", 'quote "q"', "unitsep", "换行\n"]
+    assert SettlementRow.objects.get(line_no=3).raw == ["T0002"]
 
 
 def test_rows_of_an_overlapping_download_are_skipped_and_counted(finance_user, store):
@@ -226,37 +250,34 @@ def test_progress_ends_at_the_total(finance_user, store):
     assert settlement_file.finished_at is not None
 
 
-class WatchedRows(list):
-    """The rows to import; each chunk taken from them first notes the progress another connection sees."""
-
-    def __init__(self, rows, file_id):
-        super().__init__(rows)
-        self.file_id = file_id
-        self.seen: list[tuple[int, int]] = []
-        self.observer = connection.copy()
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            with self.observer.cursor() as cursor:
-                cursor.execute("SELECT progress_done, progress_total FROM finance_settlementfile WHERE id = %s",
-                               [self.file_id])
-                self.seen.append(cursor.fetchone())
-        return super().__getitem__(index)
-
-
 @pytest.mark.django_db(transaction=True)
-def test_a_polling_page_sees_progress_while_the_rows_wait_uncommitted(finance_user, store):
+def test_a_polling_page_sees_progress_while_the_rows_wait_uncommitted(finance_user, store, monkeypatch):
     settlement_file = claimed(b"statement", user=finance_user, store=store)
-    rows = WatchedRows([parsed(n) for n in range(5)], settlement_file.pk)
+    observer = connection.copy()  # the polling page's connection
+    seen: list[tuple[int, int, int]] = []
+    write = imports._ProgressWriter.write
+
+    def write_and_look(progress, done):
+        write(progress, done)
+        with observer.cursor() as cursor:
+            cursor.execute("SELECT progress_done, progress_total FROM finance_settlementfile WHERE id = %s",
+                           [settlement_file.pk])
+            done_seen, total_seen = cursor.fetchone()
+            cursor.execute("SELECT count(*) FROM finance_settlementrow")
+            seen.append((done_seen, total_seen, cursor.fetchone()[0]))
+
+    monkeypatch.setattr(imports._ProgressWriter, "write", write_and_look)
     try:
-        settlement_file_load(settlement_file=settlement_file, result=ReadResult(rows=rows), chunk=2)
-        with rows.observer.cursor() as cursor:
+        settlement_file_load(settlement_file=settlement_file, result=ReadResult(rows=[parsed(n) for n in range(5)]),
+                             chunk=2)
+        with observer.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM finance_settlementrow")
             stored = cursor.fetchone()[0]
     finally:
-        rows.observer.close()
+        observer.close()
 
-    assert rows.seen == [(0, 5), (2, 5), (4, 5)]
+    # After each chunk the page sees the progress, and none of the rows yet: they commit all at once.
+    assert seen == [(2, 5, 0), (4, 5, 0), (5, 5, 0)]
     assert stored == 5
     settlement_file.refresh_from_db()
     assert (settlement_file.status, settlement_file.progress_done) == (SettlementFileStatus.IMPORTED, 5)
@@ -297,3 +318,58 @@ def test_a_bank_statement_needs_its_mapping(finance_user):
         settlement_file_upload(source=SettlementSource.BANK, data=b"bank", file_name="cmb.csv", user=finance_user)
 
     assert refused.value.code == "settlement_bank_mapping_required"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_imports_at_once_both_land_and_store_each_row_once(finance_user, store, monkeypatch):
+    first = claimed(b"rows 1-3", user=finance_user, store=store)
+    second = claimed(b"rows 2-4", user=finance_user, store=store)
+    second_checked = threading.Event()
+    not_stored, file_imported = imports._rows_not_stored, imports._file_imported
+
+    checks = []
+    both_checking = threading.Barrier(2, timeout=10)
+
+    def check_then_tell(settlement_file, rows):
+        fresh = not_stored(settlement_file, rows)
+        if len(checks) < 2:
+            both_checking.wait()  # each found the other's rows not stored: they must collide
+        checks.append(settlement_file.pk)
+        if settlement_file.pk == second.pk:
+            second_checked.set()
+        return fresh
+
+    def first_commits_after_the_second_checked(settlement_file, *args, **kwargs):
+        if settlement_file.pk == first.pk:
+            # The second import found none of its rows stored, so its COPY waits on ours and then collides.
+            assert second_checked.wait(timeout=10)
+        file_imported(settlement_file, *args, **kwargs)
+
+    monkeypatch.setattr(imports, "_rows_not_stored", check_then_tell)
+    monkeypatch.setattr(imports, "_file_imported", first_commits_after_the_second_checked)
+    failures = []
+
+    def load(settlement_file, numbers):
+        try:
+            settlement_file_load(settlement_file=settlement_file, result=ReadResult(rows=[parsed(n) for n in numbers]))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=load, args=(first, (1, 2, 3))),
+               threading.Thread(target=load, args=(second, (2, 3, 4)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert failures == []
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (SettlementFileStatus.IMPORTED, SettlementFileStatus.IMPORTED)
+    assert sorted(SettlementRow.objects.values_list("external_row_id", flat=True)) == [
+        "T0001", "T0002", "T0003", "T0004"]
+    # Whichever stored second collided once, read again, and skipped the two rows the other had stored.
+    assert len(checks) == 3
+    assert sorted((first.skipped_count, second.skipped_count)) == [0, 2]

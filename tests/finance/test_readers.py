@@ -97,7 +97,7 @@ def test_shopify_payouts_utf8_bom_with_offsets_and_thousands_separators():
     ids = [r.external_row_id for r in result.rows]
     assert all(row_id.startswith("shopify:") for row_id in ids) and len(set(ids)) == 4
     assert ids == [r.external_row_id for r in read("shopify_payouts", sample("shopify_payouts_bom.csv")).rows]
-    assert result.rows[0].raw["Payout ID"] == "90001"
+    assert result.raw_dict(result.rows[0])["Payout ID"] == "90001"
 
 
 def test_shopify_derived_id_survives_the_payout_status_changing():
@@ -217,7 +217,7 @@ def test_wechat_pay_bill_backticks_and_summary_block():
     ]
     assert result.meta["总交易单数"] == "3"
     assert result.meta["手续费总金额"] == "15.48000"
-    assert result.rows[0].raw["交易类型"] == "JSAPI"  # no backtick left in the raw row either
+    assert result.raw_dict(result.rows[0])["交易类型"] == "JSAPI"  # no backtick left in the raw row either
 
 
 def test_douyin_amounts_in_fen():
