@@ -163,8 +163,10 @@ def settlement_file_load(*, settlement_file: SettlementFile, result: ReadResult,
         failure = ImportFailure.UNREADABLE if all(error.line_no == 0 for error in errors) else ImportFailure.ROW_ERRORS
         return _fail(settlement_file, failure, errors, row_count=len(rows) + _error_lines(result.errors))
     local = ZoneInfo(settings.TIME_ZONE)
-    days = [timezone.localtime(row.occurred_at, local).date() for row in rows]
-    period_start, period_end = (min(days), max(days)) if days else (None, None)
+    # The first and last moment, then their local days: the same days as converting every row, in one pass.
+    moments = [row.occurred_at for row in rows]
+    period_start, period_end = ((timezone.localtime(min(moments), local).date(),
+                                 timezone.localtime(max(moments), local).date()) if moments else (None, None))
     closed = _closed_months(settlement_file, period_start, period_end)
     if closed:
         months = ", ".join(f"{month:%Y-%m}" for month in closed)

@@ -14,8 +14,9 @@ matches in seconds. The steps:
      same row are already refused at import);
    - currency_differs: the row's currency is not the order's;
    - amount_differs: a sale's gross is not what the order's last payment snapshot says was paid;
-   - fee_differs: the provider kept another fee than the order's reported platform fee, or, with none, than the
-     store's fee rate (``fee_rate``) applied to the gross;
+   - fee_differs: the provider kept another fee (the sale row's own, plus the fee and commission lines that name
+     the order) than the order's reported platform fee, or, with none, than the store's fee rate (``fee_rate``)
+     applied to the gross;
    - missing_in_settlement: an order paid in the period (up to ``lag_days`` before its end: later payments settle
      next month) with no sale row at all;
    - refund_not_settled: a refund the hub paid out in the period (same lag) with no refund row of that amount.
@@ -82,7 +83,8 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
 
     ``fee_rate`` is the store's own (Store.fee_rate) unless given; None checks fees only against a fee the
     order itself reported. Sources that book fees on lines of their own (Alipay's 收费 lines) carry a zero fee
-    on each sale: leave the store's rate empty for them, or every sale would differ."""
+    on each sale; a fee or commission line that names the order (its trade no or merchant order number) counts
+    towards that order's fee. A fee line that names no order (a monthly service charge) is no difference."""
     finance_month_refuse_closed(store_id=store_id, month=month.replace(day=1))
     if fee_rate is STORE_RATE:
         fee_rate = Store.objects.filter(pk=store_id).values_list("fee_rate", flat=True).first()
@@ -91,7 +93,8 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
     paid_until = end - timedelta(days=lag_days)
     params = {"store": store_id, "source": source, "start": _db_time(start), "end": _db_time(end),
               "paid_until": _db_time(paid_until), "month": first, "last_day": (end - timedelta(days=1)).date(),
-              "sale": RowKind.SALE.value, "refund": RowKind.REFUND.value, "open": DifferenceStatus.OPEN.value,
+              "sale": RowKind.SALE.value, "refund": RowKind.REFUND.value, "fee": RowKind.FEE.value,
+              "commission": RowKind.COMMISSION.value, "open": DifferenceStatus.OPEN.value,
               "fee_rate": fee_rate, "imported": SettlementFileStatus.IMPORTED.value}
     summary = MatchSummary(store_id=store_id, source=source, month=first)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -118,7 +121,9 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
             SELECT y.row_id, y.kind, y.gross, y.fee, y.currency, y.order_id, o.currency AS order_currency,
                    p.paid_amount, p.platform_fee,
                    CASE WHEN y.kind = %(sale)s AND y.order_id IS NOT NULL
-                        THEN ROW_NUMBER() OVER (PARTITION BY y.order_id, y.kind ORDER BY y.row_id) END AS sale_n
+                        THEN ROW_NUMBER() OVER (PARTITION BY y.order_id, y.kind ORDER BY y.row_id) END AS sale_n,
+                   SUM(CASE WHEN y.kind IN (%(fee)s, %(commission)s) THEN y.fee ELSE 0 END)
+                       OVER (PARTITION BY y.order_id) AS fee_lines
             FROM finance_match_base y
             LEFT JOIN orders_order o ON o.id = y.order_id
             LEFT JOIN finance_paymentsnapshot p ON p.id = ({_LAST_PAID_ID.format(order='y.order_id')})
@@ -183,7 +188,8 @@ _PERIOD_ROWS = """
     FROM finance_settlementfile f JOIN finance_settlementrow r ON r.file_id = f.id
     WHERE f.store_id = %(store)s AND f.status = %(imported)s AND f.source = %(source)s
       AND (f.period_start IS NULL OR (f.period_start <= %(last_day)s AND f.period_end >= %(month)s))
-      AND r.kind IN (%(sale)s, %(refund)s) AND r.occurred_at >= %(start)s AND r.occurred_at < %(end)s
+      AND r.kind IN (%(sale)s, %(refund)s, %(fee)s, %(commission)s)
+      AND r.occurred_at >= %(start)s AND r.occurred_at < %(end)s
 """
 
 # The id of an order's last snapshot that says what was paid (a capture after its authorization, or the
@@ -196,7 +202,7 @@ _DIFFERENCE_SQL = [
     # missing_in_hub: a sale or a refund the hub has no order for.
     f"""SELECT '{DifferenceReason.MISSING_IN_HUB}' AS reason, CAST(NULL AS BIGINT) AS order_id, m.row_id,
                CAST(NULL AS NUMERIC) AS expected, m.gross AS actual, m.currency
-        FROM finance_match_rows m WHERE m.order_id IS NULL""",
+        FROM finance_match_rows m WHERE m.order_id IS NULL AND m.kind IN (%(sale)s, %(refund)s)""",
     # settled_twice: every sale row of an order after its first.
     f"""SELECT '{DifferenceReason.SETTLED_TWICE}' AS reason, m.order_id, m.row_id, CAST(NULL AS NUMERIC) AS expected,
                m.gross AS actual, m.currency
@@ -205,19 +211,23 @@ _DIFFERENCE_SQL = [
     # No expected amount: the order's is in another currency than the row's, and one difference has one currency.
     f"""SELECT '{DifferenceReason.CURRENCY_DIFFERS}' AS reason, m.order_id, m.row_id,
                CAST(NULL AS NUMERIC) AS expected, m.gross AS actual, m.currency
-        FROM finance_match_rows m WHERE m.order_id IS NOT NULL AND m.currency <> m.order_currency""",
+        FROM finance_match_rows m
+        WHERE m.order_id IS NOT NULL AND m.kind IN (%(sale)s, %(refund)s) AND m.currency <> m.order_currency""",
     # amount_differs: the first sale row of an order against the last paid snapshot, same currency.
     f"""SELECT '{DifferenceReason.AMOUNT_DIFFERS}' AS reason, m.order_id, m.row_id, m.paid_amount AS expected,
                m.gross AS actual, m.currency
         FROM finance_match_rows m
         WHERE m.sale_n = 1 AND m.currency = m.order_currency AND ABS(m.gross - m.paid_amount) > 0.005""",
-    # fee_differs: against the platform's reported fee for the order, else the store's rate on the gross.
+    # fee_differs: what the provider kept for the order (the sale row's own fee and the order's fee and
+    # commission lines of the period, as Alipay books its service fees) against the platform's reported fee for
+    # the order, else the store's rate on the gross.
     f"""SELECT '{DifferenceReason.FEE_DIFFERS}' AS reason, m.order_id, m.row_id,
-               COALESCE(m.platform_fee, ROUND(m.gross * %(fee_rate)s, 2)) AS expected, m.fee AS actual, m.currency
+               COALESCE(m.platform_fee, ROUND(m.gross * %(fee_rate)s, 2)) AS expected, m.fee + m.fee_lines AS actual,
+               m.currency
         FROM finance_match_rows m
         WHERE m.sale_n = 1 AND m.currency = m.order_currency
           AND COALESCE(m.platform_fee, ROUND(m.gross * %(fee_rate)s, 2)) IS NOT NULL
-          AND ABS(m.fee - COALESCE(m.platform_fee, ROUND(m.gross * %(fee_rate)s, 2))) > 0.005""",
+          AND ABS(m.fee + m.fee_lines - COALESCE(m.platform_fee, ROUND(m.gross * %(fee_rate)s, 2))) > 0.005""",
     # missing_in_settlement: paid in the period (before the lag) and no sale row for it in any file of the
     # source. The paid amount is looked up only for the few orders left, in the outer query.
     f"""SELECT '{DifferenceReason.MISSING_IN_SETTLEMENT}' AS reason, u.order_id, CAST(NULL AS BIGINT) AS row_id,

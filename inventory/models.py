@@ -52,8 +52,9 @@ class SKU(TimeStampedModel):
     is_gift = models.BooleanField(_("gift"), default=False)
     safety_stock = models.PositiveIntegerField(_("safety stock"), default=0)
     list_price = models.DecimalField(_("list price"), max_digits=14, decimal_places=2, default=Decimal("0"))
-    # What one unit costs the seller today (finance.profit's cost of goods); empty: not known, and an order
-    # shipping this SKU has a partial profit. Changing it changes the profit of orders already shipped.
+    # What one unit costs the seller today; each shipped parcel line keeps the cost it had when it shipped
+    # (ShipmentLine.unit_cost, finance.profit's cost of goods), so a change here leaves shipped orders' profit as
+    # it was. Empty: not known, and an order shipping this SKU then has a partial profit.
     unit_cost = models.DecimalField(_("unit cost"), max_digits=14, decimal_places=2, null=True, blank=True)
     active = models.BooleanField(_("active"), default=True)
 

@@ -131,3 +131,26 @@ def test_a_currency_difference_states_no_amount_in_another_currency(make_order, 
     difference = Difference.objects.get(reason=DifferenceReason.CURRENCY_DIFFERS)
     assert (difference.expected_amount, difference.actual_amount, difference.currency) == (None, Decimal("12.00"),
                                                                                           "USD")
+
+
+def test_alipay_fee_lines_that_name_the_order_count_towards_its_fee(make_order, taobao_store):
+    """Alipay keeps its fees on 收费 lines of their own: the sale line carries no fee, the order's fee lines do."""
+    right, wrong = make_order(platform_order_id="TB-FEE1"), make_order(platform_order_id="TB-FEE2")
+    rate_fee = {order.pk: (order.paid_amount * RATE).quantize(Decimal("0.01")) for order in (right, wrong)}
+    settlement(taobao_store, [
+        {"platform_order_id": "TB-FEE1", "gross": right.paid_amount, "fee": Decimal("0")},
+        {"platform_order_id": "TB-FEE1", "kind": RowKind.FEE, "gross": Decimal("0"), "fee": rate_fee[right.pk]},
+        {"platform_order_id": "TB-FEE2", "gross": wrong.paid_amount, "fee": Decimal("0")},
+        {"platform_order_id": "TB-FEE2", "kind": RowKind.COMMISSION, "gross": Decimal("0"),
+         "fee": rate_fee[wrong.pk] + Decimal("1.00")},
+        # A monthly service charge names no order: not "missing in the hub".
+        {"kind": RowKind.FEE, "gross": Decimal("0"), "fee": Decimal("30.00")},
+    ])
+
+    summary = period_match(store_id=taobao_store.pk, source=SettlementSource.ALIPAY,
+                           month=timezone.localdate().replace(day=1), fee_rate=RATE, lag_days=0)
+
+    differences = list(Difference.objects.values_list("reason", "order_id", "expected_amount", "actual_amount"))
+    assert differences == [(DifferenceReason.FEE_DIFFERS, wrong.pk, rate_fee[wrong.pk],
+                            rate_fee[wrong.pk] + Decimal("1.00"))]
+    assert (summary.rows, summary.matched) == (2, 2)
