@@ -6,6 +6,7 @@ import gc
 import hashlib
 import logging
 import re
+import zlib
 from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
@@ -85,7 +86,8 @@ def settlement_file_upload(*, source: str, data: bytes, file_name: str, user=Non
         with transaction.atomic():  # a savepoint: the same file uploaded twice at once is refused, not a 500
             return SettlementFile.objects.create(
                 source=source, store=store, bank_mapping=bank_mapping, file_name=clean_text(file_name)[:255],
-                sha256=digest, size=len(data), content=data, uploaded_by=user)
+                sha256=digest, size=len(data), content=zlib.compress(data, 1), content_compressed=True,
+                uploaded_by=user)
     except IntegrityError:
         earlier = (SettlementFile.objects.defer("content").filter(source=source, sha256=digest)
                    .exclude(status=SettlementFileStatus.FAILED).first())
@@ -145,7 +147,7 @@ def settlement_file_claim(*, file_id: int) -> SettlementFile | None:
 def _read(settlement_file: SettlementFile) -> ReadResult:
     mapping = settlement_file.bank_mapping.column_mapping() if settlement_file.bank_mapping else None
     try:
-        return readers.read(settlement_file.source, bytes(settlement_file.content), mapping=mapping)
+        return readers.read(settlement_file.source, settlement_file.original_bytes(), mapping=mapping)
     except ReaderFailure as exc:
         return ReadResult(errors=[RowError(line_no=0, column="", message=exc.message)])
 

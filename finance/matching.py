@@ -115,7 +115,9 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
             cursor.execute("ANALYZE finance_match_base")
         # Then what each reason compares, in one table so each reason below is one scan of it: the order's
         # currency, what its last paid snapshot says, and the row's place among the order's sale rows (1 = the
-        # first).
+        # first). OFFSET 0 keeps PostgreSQL from folding the inner SELECT into the join, which would look the
+        # snapshot up twice per row (SQLite has no such fold, and no OFFSET without LIMIT).
+        fence = "OFFSET 0" if postgresql else ""
         cursor.execute(f"""
             CREATE TEMPORARY TABLE finance_match_rows AS
             SELECT y.row_id, y.kind, y.gross, y.fee, y.currency, y.order_id, o.currency AS order_currency,
@@ -124,9 +126,10 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
                         THEN ROW_NUMBER() OVER (PARTITION BY y.order_id, y.kind ORDER BY y.row_id) END AS sale_n,
                    SUM(CASE WHEN y.kind IN (%(fee)s, %(commission)s) THEN y.fee ELSE 0 END)
                        OVER (PARTITION BY y.order_id) AS fee_lines
-            FROM finance_match_base y
+            FROM (SELECT b.*, ({_LAST_PAID_ID.format(order='b.order_id')}) AS paid_snapshot_id
+                  FROM finance_match_base b {fence}) y
             LEFT JOIN orders_order o ON o.id = y.order_id
-            LEFT JOIN finance_paymentsnapshot p ON p.id = ({_LAST_PAID_ID.format(order='y.order_id')})
+            LEFT JOIN finance_paymentsnapshot p ON p.id = y.paid_snapshot_id
         """, params)
         cursor.execute("DROP TABLE finance_match_base")
         cursor.execute("CREATE INDEX finance_match_rows_order ON finance_match_rows (order_id, kind)")

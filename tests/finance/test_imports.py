@@ -373,3 +373,14 @@ def test_two_overlapping_imports_at_once_both_land_and_store_each_row_once(finan
     # Whichever stored second collided once, read again, and skipped the two rows the other had stored.
     assert len(checks) == 3
     assert sorted((first.skipped_count, second.skipped_count)) == [0, 2]
+
+
+def test_the_file_is_kept_compressed_and_given_back_as_uploaded(finance_user, store):
+    data = "账务流水号,业务流水号\n".encode("gbk") * 2000
+    uploaded = settlement_file_upload(source=SettlementSource.ALIPAY, data=data, file_name="big.csv",
+                                      user=finance_user, store=store)
+
+    stored = SettlementFile.objects.get(pk=uploaded.pk)
+    assert stored.content_compressed and len(bytes(stored.content)) < len(data) / 10
+    assert stored.original_bytes() == data
+    assert stored.size == len(data)
