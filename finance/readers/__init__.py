@@ -48,8 +48,12 @@ READERS = {
 _EMPTY_NOISE = b"\xef\xbb\xbf\xff\xfe \t\r\n\x00"
 
 
-def read(source: str, data: bytes, *, mapping: BankColumnMapping | None = None) -> ReadResult:
+def read(source: str, data: bytes, *, mapping: BankColumnMapping | None = None,
+         result: ReadResult | None = None) -> ReadResult:
     """Read one uploaded file of ``source`` (a SettlementSource value); ``mapping`` is required for bank statements.
+
+    ``result`` receives what is read when given: its ``rows`` may be any list whose append takes each row as it
+    is read (the import streams rows into the database while the rest of the file is still being read).
 
     An empty file is not a failure of format but a file with nothing to import: it comes back as one RowError
     (line 0) so the import report says so next to the file name."""
@@ -58,5 +62,5 @@ def read(source: str, data: bytes, *, mapping: BankColumnMapping | None = None) 
     if not data.strip(_EMPTY_NOISE):
         return ReadResult(errors=[RowError(line_no=0, column="", message=_("The file is empty."))])
     if source == SettlementSource.BANK:
-        return read_bank(data, mapping)
-    return READERS[SettlementSource(source)](data)
+        return read_bank(data, mapping, result)
+    return READERS[SettlementSource(source)](data, result)

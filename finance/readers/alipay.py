@@ -76,8 +76,8 @@ KIND_RULES = (
 TAOBAO_MERCHANT_PREFIX = "T200P"
 
 
-def read_alipay(data: bytes) -> ReadResult:
-    result = ReadResult()
+def read_alipay(data: bytes, result: ReadResult | None = None) -> ReadResult:
+    result = ReadResult() if result is None else result
     rows = file_rows(data)
 
     def keep_meta(cells: list[str]) -> None:

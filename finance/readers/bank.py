@@ -91,12 +91,12 @@ def parse_bank_date(text: str, column: str, date_format: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=BEIJING)
 
 
-def read_bank(data: bytes, mapping: BankColumnMapping | None) -> ReadResult:
+def read_bank(data: bytes, mapping: BankColumnMapping | None, result: ReadResult | None = None) -> ReadResult:
     if mapping is None:
         raise ReaderFailure(_("A bank statement needs the bank's column mapping."))
     if not mapping.amount_column and not (mapping.credit_column or mapping.debit_column):
         raise ReaderFailure(_("The column mapping names neither an amount column nor credit/debit columns."))
-    result = ReadResult()
+    result = ReadResult() if result is None else result
     rows = file_rows(data)
     header: list[str] | None = None
     preamble: list[str] = []

@@ -63,8 +63,8 @@ MONEY_IN = "入账"
 MONEY_OUT = "出账"
 
 
-def read_douyin(data: bytes) -> ReadResult:
-    result = ReadResult()
+def read_douyin(data: bytes, result: ReadResult | None = None) -> ReadResult:
+    result = ReadResult() if result is None else result
     rows = file_rows(data)
     columns = find_table(rows, COLUMNS, REQUIRED, format_name=_("Douyin shop bill"))
     at = {key: columns.index(key) for key in COLUMNS}

@@ -63,8 +63,8 @@ KIND_RULES = (
 )
 
 
-def read_pdd(data: bytes) -> ReadResult:
-    result = ReadResult()
+def read_pdd(data: bytes, result: ReadResult | None = None) -> ReadResult:
+    result = ReadResult() if result is None else result
     rows = file_rows(data)
     columns = find_table(rows, COLUMNS, REQUIRED, format_name=_("Pinduoduo bill"))
     at = {key: columns.index(key) for key in COLUMNS}

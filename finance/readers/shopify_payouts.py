@@ -61,8 +61,8 @@ STABLE_KEYS = ("occurred_at", "type", "order", "card_brand", "amount", "fee", "n
 TYPE_KINDS = {"charge": SALE, "refund": REFUND, "payout": PAYOUT, "adjustment": ADJUSTMENT}
 
 
-def read_shopify_payouts(data: bytes) -> ReadResult:
-    result = ReadResult()
+def read_shopify_payouts(data: bytes, result: ReadResult | None = None) -> ReadResult:
+    result = ReadResult() if result is None else result
     rows = file_rows(data)
     columns = find_table(rows, COLUMNS, REQUIRED, format_name=_("Shopify payouts export"))
     at = {key: columns.index(key) for key in COLUMNS}

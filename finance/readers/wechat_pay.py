@@ -52,8 +52,8 @@ REQUIRED = ("occurred_at", "transaction_id", "status", "settlement_amount", "fee
 SUMMARY_FIRST_HEADER = "总交易单数"
 
 
-def read_wechat_pay(data: bytes) -> ReadResult:
-    result = ReadResult()
+def read_wechat_pay(data: bytes, result: ReadResult | None = None) -> ReadResult:
+    result = ReadResult() if result is None else result
     rows = file_rows(data)
     columns = find_table(rows, COLUMNS, REQUIRED, format_name=_("WeChat Pay bill"))
     at = {key: columns.index(key) for key in COLUMNS}
