@@ -40,6 +40,7 @@ class SettlementUploadForm(forms.Form):
 
     source = forms.ChoiceField(label=_("Source"), choices=SettlementSource.choices)
     store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.order_by("name"), required=False,
+                                   empty_label=_("No store (bank statement)"),
                                    help_text=_("The store the settlement belongs to; a bank statement has none."))
     bank_mapping = forms.ModelChoiceField(label=_("Bank column mapping"), queryset=BankMapping.objects.all(),
                                           required=False, help_text=_("Only for a bank statement."))
@@ -97,6 +98,7 @@ class DifferenceResolveForm(forms.Form):
 class RecheckForm(forms.Form):
     """One store's settlement source for one month, matched again after a fix."""
 
-    store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.order_by("name"))
+    store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.order_by("name"),
+                                   empty_label=_("Choose a store"))
     source = forms.ChoiceField(label=_("Source"), choices=SettlementSource.choices)
     month = MonthField(label=_("Month"))
