@@ -159,10 +159,18 @@ def _streamed_import(settlement_file: SettlementFile, *, chunk: int) -> Settleme
                 returned = readers.read(settlement_file.source, data, mapping=mapping, result=result)
                 sink.flush()
             except ReaderFailure:
+                copier.cancel()
                 raise _NotClean from None
+            except BaseException:
+                # Whatever stops the reading (a row error, Ctrl-C, a time limit): the copier drops what it still
+                # holds and ends before the transaction is rolled back on the connection it uses.
+                copier.cancel()
+                raise
             finally:
                 copier.finish()
-            if copier.error is not None or returned is not result or result.errors or not sink.clean:
+            # Every row handed over stored or skipped, by a copier that is done: else the pass is not trusted.
+            if (copier.error is not None or copier.is_alive() or copier.handled != copier.handed
+                    or copier.handed != len(sink) or returned is not result or result.errors or not sink.clean):
                 raise _NotClean
             total = len(sink)
             moments = [row.occurred_at for row in sink]
@@ -173,7 +181,6 @@ def _streamed_import(settlement_file: SettlementFile, *, chunk: int) -> Settleme
                 raise _NotClean
             _file_imported(settlement_file, result, total=total, inserted=copier.inserted, period=period)
     except _NotClean:
-        settlement_file.refresh_from_db()
         return None
     finally:
         progress.close()
@@ -200,17 +207,18 @@ class _StreamSink(list):
 
     def append(self, row) -> None:
         super().append(row)
-        if not self.clean:
-            return
         if _problems_of(row):
+            # Stop reading now: the careful path reads the file again and reports every bad row.
             self.clean = False
-            return
+            raise _NotClean
         self._pending.append(row)
         if len(self._pending) >= self.chunk:
             self.flush()
 
     def flush(self) -> None:
-        if self._pending and self.clean:
+        if self.copier.error is not None:
+            raise _NotClean  # storing failed (rows another import stored meanwhile…): no point reading on
+        if self._pending:
             self.copier.put(self._pending)
             self.progress.write(len(self))
         self._pending = []
@@ -218,42 +226,71 @@ class _StreamSink(list):
 
 class _Copier(threading.Thread):
     """Stores chunks of rows through one psycopg2 connection (the import's, inside its transaction): for each,
-    the ids already stored (by another file, or an earlier chunk of this one) are left out, the rest COPY'd."""
+    the ids already stored (by another file, or an earlier chunk of this one) are left out, the rest COPY'd.
+
+    It never leaves the reader waiting: after an error or a cancel it keeps taking chunks and drops them. The
+    reader trusts the pass only when every row it handed over was handled (``handled == handed``)."""
 
     def __init__(self, settlement_file: SettlementFile, raw_connection):
         super().__init__(name=f"settlement-copier-{settlement_file.pk}", daemon=True)
         self.settlement_file, self.raw_connection = settlement_file, raw_connection
         self.chunks: queue.Queue = queue.Queue(maxsize=2)
-        self.inserted = 0
+        self.cancelled = threading.Event()
+        self.handed = self.handled = self.inserted = 0
         self.error: BaseException | None = None
 
     def put(self, rows: list) -> None:
-        self.chunks.put(rows)
+        self.handed += len(rows)
+        while True:
+            try:
+                self.chunks.put(rows, timeout=1)
+                return
+            except queue.Full:
+                if not self.is_alive():
+                    raise _NotClean from None
+
+    def cancel(self) -> None:
+        """Drop the chunks not yet stored. The one being stored ends first (a second or so): the database is not
+        asked to cancel it, since a cancel arriving late would hit the next statement on the connection."""
+        self.cancelled.set()
 
     def finish(self) -> None:
-        self.chunks.put(None)
+        """Tell the copier there is no more and wait for it to end."""
+        while self.is_alive():
+            try:
+                self.chunks.put(None, timeout=1)
+                break
+            except queue.Full:
+                continue
         self.join()
 
     def run(self) -> None:
+        cursor = None
+        try:
+            cursor = self.raw_connection.cursor()
+        except BaseException as exc:  # noqa: BLE001 - reported to the reader through self.error
+            self.error = exc
+        while (rows := self.chunks.get()) is not None:
+            if self.error is not None or self.cancelled.is_set():
+                continue
+            try:
+                self._store(cursor, rows)
+                self.handled += len(rows)
+            except BaseException as exc:  # noqa: BLE001 - handed to the reader, which gives the pass up
+                self.error = exc
+        if cursor is not None:
+            try:
+                cursor.close()
+            except Exception:  # noqa: BLE001 - a cursor of a broken connection: the transaction rolls back anyway
+                logger.debug("settlement copier: cursor not closed", exc_info=True)
+
+    def _store(self, cursor, rows: list) -> None:
         table, columns = SettlementRow._meta.db_table, ", ".join(_COLUMNS)
         prefix = f"{self.settlement_file.pk}{_COPY_DELIMITER}{self.settlement_file.source}{_COPY_DELIMITER}"
-        cursor = self.raw_connection.cursor()
-        try:
-            while (rows := self.chunks.get()) is not None:
-                if self.error is not None:
-                    continue  # keep taking chunks so the reader is never left waiting; nothing more is stored
-                try:
-                    fresh = _rows_not_stored(self.settlement_file, rows, cursor=cursor)
-                    stream = _CopyStream(prefix + _copy_line(row) for row in fresh)
-                    cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT text, DELIMITER "
-                                       "E'\\x1f')", stream)
-                    self.inserted += len(fresh)
-                except Exception as exc:  # noqa: BLE001 - handed to the importing thread, which gives up the pass
-                    self.error = exc
-        finally:
-            cursor.close()
-
-
+        fresh = _rows_not_stored(self.settlement_file, rows, cursor=cursor)
+        stream = _CopyStream(prefix + _copy_line(row) for row in fresh)
+        cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT text, DELIMITER E'\\x1f')", stream)
+        self.inserted += len(fresh)
 
 
 @contextmanager

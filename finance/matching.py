@@ -124,7 +124,7 @@ def period_match(*, store_id: int, source: str, month: date, fee_rate: Decimal |
                    p.paid_amount, p.platform_fee,
                    CASE WHEN y.kind = %(sale)s AND y.order_id IS NOT NULL
                         THEN ROW_NUMBER() OVER (PARTITION BY y.order_id, y.kind ORDER BY y.row_id) END AS sale_n,
-                   SUM(CASE WHEN y.kind IN (%(fee)s, %(commission)s) THEN y.fee ELSE 0 END)
+                   SUM(CASE WHEN y.kind IN (%(fee)s, %(commission)s) AND y.fee > 0 THEN y.fee ELSE 0 END)
                        OVER (PARTITION BY y.order_id) AS fee_lines
             FROM (SELECT b.*, ({_LAST_PAID_ID.format(order='b.order_id')}) AS paid_snapshot_id
                   FROM finance_match_base b {fence}) y
@@ -221,9 +221,11 @@ _DIFFERENCE_SQL = [
                m.gross AS actual, m.currency
         FROM finance_match_rows m
         WHERE m.sale_n = 1 AND m.currency = m.order_currency AND ABS(m.gross - m.paid_amount) > 0.005""",
-    # fee_differs: what the provider kept for the order (the sale row's own fee and the order's fee and
-    # commission lines of the period, as Alipay books its service fees) against the platform's reported fee for
-    # the order, else the store's rate on the gross.
+    # fee_differs: what the provider kept for the order (the sale row's own fee and the fees and commissions
+    # charged on lines of their own that name the order, in the period, as Alipay books its service fees)
+    # against the platform's reported fee for the order, else the store's rate on the gross. A fee given back
+    # (a refund's) is not counted: the check is of what the sale was charged. A fee line booked after the month
+    # ends is not seen in either month's check.
     f"""SELECT '{DifferenceReason.FEE_DIFFERS}' AS reason, m.order_id, m.row_id,
                COALESCE(m.platform_fee, ROUND(m.gross * %(fee_rate)s, 2)) AS expected, m.fee + m.fee_lines AS actual,
                m.currency

@@ -229,6 +229,9 @@ class SettlementRow(models.Model):
             models.Index(fields=["payment_id"], name="settlementrow_payment_idx"),
             models.Index(fields=["platform_order_id"], name="settlementrow_platform_idx"),
             models.Index(fields=["merchant_order_no"], name="settlementrow_merchant_idx"),
+            # A month's rows across files (summaries, the period report, payouts). Cheap to keep up: a file's rows
+            # come in time order, so the entries go in at the index's end.
+            models.Index(fields=["source", "occurred_at"], name="settlementrow_period_idx"),
             models.Index(fields=["file", "line_no"], name="settlementrow_file_idx"),
         ]
 

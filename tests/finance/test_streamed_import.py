@@ -106,3 +106,24 @@ def test_a_closed_month_is_refused_and_nothing_is_stored(store, user, small_chun
     assert refused.value.code == "finance_period_closed"
     assert SettlementFile.objects.get().failure == ImportFailure.PERIOD_CLOSED
     assert stored_ids() == []
+
+
+def test_a_failure_while_storing_gives_up_the_pass_and_the_careful_path_imports_the_file(
+        store, user, small_chunks, careful_path_calls, monkeypatch):
+    store_chunk = imports._Copier._store
+    calls = []
+
+    def fail_on_the_second_chunk(copier, cursor, rows):
+        calls.append(len(rows))
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        store_chunk(copier, cursor, rows)
+
+    monkeypatch.setattr(imports._Copier, "_store", fail_on_the_second_chunk)
+
+    imported = settlement_file_import(source=SettlementSource.ALIPAY, data=statement(range(1, 8)),
+                                      file_name="alipay.csv", user=user, store=store)
+
+    assert careful_path_calls == [imported.pk]  # the streamed pass was not trusted…
+    assert (imported.status, imported.row_count, imported.skipped_count) == ("imported", 7, 0)  # …nor left rows
+    assert stored_ids() == [f"2026090100{n:04d}" for n in range(1, 8)]
