@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import psycopg2
 from django.db import connection
 
 import bench
@@ -229,8 +230,6 @@ def _found(store_id: int, plants: dict[str, list[int]], unknown: list[str]) -> t
 def _raw_bound(data: bytes) -> float:
     """The least work the same result needs: csv.reader over the decoded file, COPY of the rows into a plain
     table, one join of the rows against the snapshots by trade no. Seconds."""
-    import psycopg2
-
     began = time.perf_counter()
     text = data.decode("gbk")
     buffer = io.StringIO()

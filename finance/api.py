@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from finance.matching import period_match
 from finance.models import Difference, DifferenceReason, DifferenceStatus
 from finance.readers.base import SettlementSource
-from finance.selectors import by_reason, finance_summaries
+from finance.selectors import by_reason, differences_listed, finance_summaries
 from finance.serializers import (
     MONTH_PATTERN,
     MONTH_SCHEMA,
@@ -89,7 +89,7 @@ def _difference_id(raw) -> int:
 
 
 def _difference_queryset():
-    return Difference.objects.select_related("store", "order", "settlement_row", "resolved_by")
+    return differences_listed()
 
 
 @extend_schema_view(

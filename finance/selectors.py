@@ -11,7 +11,9 @@ from finance.models import (
     Difference,
     DifferenceReason,
     DifferenceStatus,
+    FinancePeriod,
     PaymentSnapshot,
+    SettlementFile,
     SettlementFileStatus,
     SettlementRow,
 )
@@ -23,6 +25,21 @@ def payment_daily_totals(*, days: int = 30) -> list[dict]:
         PaymentSnapshot.objects.annotate(day=TruncDate("taken_at")).values("day", "currency")
         .annotate(orders=Count("id"), amount=Sum("paid_amount")).order_by("-day", "currency")[:days]
     )
+
+
+def differences_listed():
+    """Differences with what their lists show (store, order, settlement row, who resolved them), for pages and API."""
+    return Difference.objects.select_related("store", "order", "settlement_row", "resolved_by")
+
+
+def settlement_files_listed():
+    """Settlement files for listings: the file's bytes stay in the database, a listing never loads them."""
+    return SettlementFile.objects.defer("content").select_related("store", "bank_mapping", "uploaded_by")
+
+
+def finance_period_of(*, month, store):
+    """The month's period row of one store (or of all stores, store None); None while it was never closed."""
+    return FinancePeriod.objects.filter(month=month, store=store).first()
 
 
 def payment_latest(*, limit: int = 50):

@@ -18,8 +18,8 @@ from finance.closing import period_close, period_reopen, period_report, period_r
 from finance.forms import MonthField
 from finance.journal import journal_csv_plain, journal_csv_quickbooks
 from finance.matching import payouts_match
-from finance.models import FinancePeriod
 from finance.profit import orders_paid_in_month, orders_profit_csv
+from finance.selectors import finance_period_of
 from oms.exceptions import DomainError
 from orders.models import Store
 
@@ -67,7 +67,7 @@ def close_page(request: HttpRequest) -> HttpResponse:
         context["report"] = report = period_report(store, month)
         # QuickBooks takes one currency a journal: a link each.
         context["currencies"] = sorted({line.currency for line in report.lines})
-        context["period"] = FinancePeriod.objects.filter(month=month, store=store).first()
+        context["period"] = finance_period_of(month=month, store=store)
         context["query"] = urlencode({"month": month.strftime("%Y-%m"), "store": store.pk if store else ""})
         context["close_form"] = CloseForm(initial={"month": month, "store": store})
         context["reopen_form"] = ReopenForm(initial={"month": month, "store": store})

@@ -19,6 +19,7 @@ from finance.models import (
     SettlementFile,
     SettlementFileStatus,
 )
+from finance.selectors import differences_listed, settlement_files_listed
 from finance.services import difference_resolve
 from oms.effects import task_after_commit
 from oms.exceptions import DomainError
@@ -37,8 +38,7 @@ RECHECK_PERIODS = 20
 
 
 def _files():
-    # The file's bytes stay in the database; a listing never loads them.
-    return SettlementFile.objects.defer("content").select_related("store", "bank_mapping", "uploaded_by")
+    return settlement_files_listed()
 
 
 @login_required
@@ -115,7 +115,7 @@ def settlement_file_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _differences():
-    return Difference.objects.select_related("store", "order", "settlement_row", "resolved_by")
+    return differences_listed()
 
 
 @login_required
